@@ -1,0 +1,73 @@
+// The Node-API surface of tunekit.node. Each op group registers itself from native/binding/*.cc;
+// this file holds the process-wide controls (ISA, threads, error class).
+#include "binding/common.h"
+#include "cpu/threadpool.h"
+
+namespace tk {
+namespace binding {
+namespace {
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() != 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass: expected a constructor");
+  set_error_class(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().isa); }
+
+Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
+  int n = 0;
+  const char* const* names = available_isas(&n);
+  Napi::Array a = Napi::Array::New(info.Env(), n);
+  for (int i = 0; i < n; i++) a.Set(i, Napi::String::New(info.Env(), names[i]));
+  return a;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) throw_error(env, "setIsa: expected one of 'avx512', 'avx2', 'scalar'");
+  std::string name = info[0].As<Napi::String>();
+  if (!set_isa(name.c_str())) {
+    int n = 0;
+    const char* const* names = available_isas(&n);
+    std::string list;
+    for (int i = 0; i < n; i++) list += (i ? ", " : "") + std::string(names[i]);
+    throw_error(env, "setIsa: '" + name + "' is not available on this CPU; available: " + list);
+  }
+  return env.Undefined();
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsNumber()) throw_error(env, "setNumThreads: expected a positive integer");
+  int64_t n = info[0].As<Napi::Number>().Int64Value();
+  if (n < 1 || n > 1024) throw_error(env, "setNumThreads: expected 1..1024, got " + std::to_string(n));
+  set_num_threads(static_cast<int>(n));
+  return env.Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
+  exports.Set("availableIsas", Napi::Function::New(env, AvailableIsas, "availableIsas"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  init_memory(env, exports);
+  init_gemm(env, exports);
+  init_attention(env, exports);
+  init_layers(env, exports);
+  init_optim(env, exports);
+  init_lora(env, exports);
+  return exports;
+}
+
+}  // namespace binding
+}  // namespace tk
+
+static Napi::Object InitTunekit(Napi::Env env, Napi::Object exports) { return tk::binding::Init(env, exports); }
+NODE_API_MODULE(tunekit, InitTunekit)

@@ -1,0 +1,243 @@
+#include "common.h"
+
+#include <exception>
+#include <sstream>
+
+namespace tk {
+namespace binding {
+
+namespace {
+struct AddonData {
+  Napi::FunctionReference error_class;
+};
+AddonData* data(Napi::Env env) {
+  AddonData* d = env.GetInstanceData<AddonData>();
+  if (!d) {
+    d = new AddonData();
+    env.SetInstanceData(d);
+  }
+  return d;
+}
+
+const char* type_name(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) return "a number";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsString()) return "a string";
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      case napi_uint8_array: return "a Uint8Array";
+      default: return "a TypedArray of another type";
+    }
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsFunction()) return "a function";
+  return "an object";
+}
+}  // namespace
+
+std::string shape_str(std::initializer_list<int64_t> dims) {
+  std::ostringstream s;
+  s << "[";
+  bool first = true;
+  for (int64_t d : dims) {
+    if (!first) s << ", ";
+    s << d;
+    first = false;
+  }
+  s << "]";
+  return s.str();
+}
+
+Napi::Error make_error(Napi::Env env, const std::string& message) {
+  AddonData* d = data(env);
+  if (!d->error_class.IsEmpty()) {
+    Napi::Object e = d->error_class.New({Napi::String::New(env, message)});
+    return Napi::Error(env, e);
+  }
+  return Napi::Error::New(env, message);
+}
+
+void throw_error(Napi::Env env, const std::string& message) { throw make_error(env, message); }
+
+void set_error_class(Napi::Env env, Napi::Function ctor) { data(env)->error_class = Napi::Persistent(ctor); }
+
+Args::Args(const Napi::CallbackInfo& info, const char* op) : op_(op) {
+  if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray())
+    throw ArgError{std::string(op) + ": expected one object of named arguments, got " +
+                   (info.Length() ? type_name(info[0]) : "nothing")};
+  obj_ = info[0].As<Napi::Object>();
+}
+
+void Args::fail(const std::string& what) const { throw ArgError{std::string(op_) + ": " + what}; }
+
+Napi::Value Args::get(const char* name, bool required) {
+  Napi::Value v = obj_.Get(name);
+  if (required && (v.IsUndefined() || v.IsNull())) fail(std::string("argument '") + name + "' is missing");
+  return v;
+}
+
+int64_t Args::integer(const char* name, int64_t min, int64_t max) {
+  Napi::Value v = get(name, true);
+  if (!v.IsNumber()) fail(std::string("argument '") + name + "' must be an integer, got " + type_name(v));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int64_t>(d)))
+    fail(std::string("argument '") + name + "' must be an integer, got " + std::to_string(d));
+  int64_t i = static_cast<int64_t>(d);
+  if (i < min || i > max)
+    fail(std::string("argument '") + name + "' = " + std::to_string(i) + " is out of range, expected " +
+         std::to_string(min) + ".." + std::to_string(max));
+  return i;
+}
+
+int64_t Args::integer(const char* name, int64_t min, int64_t max, int64_t dflt) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  return integer(name, min, max);
+}
+
+double Args::number(const char* name) {
+  Napi::Value v = get(name, true);
+  if (!v.IsNumber()) fail(std::string("argument '") + name + "' must be a number, got " + type_name(v));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d != d) fail(std::string("argument '") + name + "' is NaN");
+  return d;
+}
+
+double Args::number(const char* name, double dflt) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  return number(name);
+}
+
+bool Args::flag(const char* name, bool dflt) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsBoolean()) fail(std::string("argument '") + name + "' must be a boolean, got " + type_name(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+namespace {
+template <class View>
+View typed(Args& a, Napi::Value v, const char* name, napi_typedarray_type type, const char* type_label,
+           int64_t need) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    a.fail(std::string("argument '") + name + "' must be " + type_label + ", got " + type_name(v));
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  View out;
+  out.length = static_cast<int64_t>(t.ElementLength());
+  if (out.length < need)
+    a.fail(std::string("argument '") + name + "' has " + std::to_string(out.length) + " elements, expected at least " +
+           std::to_string(need));
+  Napi::ArrayBuffer buf = t.ArrayBuffer();
+  out.data = reinterpret_cast<decltype(out.data)>(static_cast<uint8_t*>(buf.Data()) + t.ByteOffset());
+  a.pinned().push_back(v);
+  return out;
+}
+}  // namespace
+
+F32 Args::f32(const char* name, int64_t need) {
+  return typed<F32>(*this, get(name, true), name, napi_float32_array, "a Float32Array", need);
+}
+F32 Args::f32_opt(const char* name, int64_t need) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return F32{};
+  return typed<F32>(*this, v, name, napi_float32_array, "a Float32Array", need);
+}
+I32 Args::i32(const char* name, int64_t need) {
+  return typed<I32>(*this, get(name, true), name, napi_int32_array, "an Int32Array", need);
+}
+U8 Args::u8_opt(const char* name, int64_t need) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return U8{};
+  return typed<U8>(*this, v, name, napi_uint8_array, "a Uint8Array", need);
+}
+
+void Args::no_alias(const char* out_name, const void* out, int64_t out_bytes, const char* in_name, const void* in,
+                    int64_t in_bytes) const {
+  if (!out || !in || out_bytes <= 0 || in_bytes <= 0) return;
+  auto o = reinterpret_cast<uintptr_t>(out), i = reinterpret_cast<uintptr_t>(in);
+  if (o < i + static_cast<uintptr_t>(in_bytes) && i < o + static_cast<uintptr_t>(out_bytes))
+    fail(std::string("output '") + out_name + "' overlaps input '" + in_name + "'; expected separate buffers");
+}
+
+namespace {
+class AsyncOp : public Napi::AsyncWorker {
+ public:
+  AsyncOp(Napi::Env env, Work work, std::vector<Napi::Value> pinned)
+      : Napi::AsyncWorker(env, "tunekit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        values_(pinned) {
+    for (auto& v : pinned) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    pin_allocations(values_, +1);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      work_.run();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
+    }
+  }
+  void OnOK() override {
+    pin_allocations(values_, -1);
+    deferred_.Resolve(work_.result ? work_.result(Env()) : Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    pin_allocations(values_, -1);
+    deferred_.Reject(make_error(Env(), e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  std::vector<Napi::Value> values_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+Napi::Value call(const Napi::CallbackInfo& info, const char* name, Parser parse, bool async) {
+  Napi::Env env = info.Env();
+  Work w;
+  std::vector<Napi::Value> pinned;
+  try {
+    Args a(info, name);
+    w = parse(a);
+    pinned = a.pinned();
+  } catch (const ArgError& e) {
+    if (!async) throw_error(env, e.message);
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(make_error(env, e.message).Value());
+    return d.Promise();
+  }
+  if (async) {
+    auto* op = new AsyncOp(env, std::move(w), std::move(pinned));
+    Napi::Promise p = op->promise();
+    op->Queue();
+    return p;
+  }
+  try {
+    w.run();
+  } catch (const std::exception& e) {
+    throw_error(env, std::string(name) + ": " + e.what());
+  }
+  return w.result ? w.result(env) : env.Undefined();
+}
+}  // namespace
+
+void define(Napi::Env env, Napi::Object exports, const char* name, Parser parse) {
+  exports.Set(name, Napi::Function::New(env, [name, parse](const Napi::CallbackInfo& info) { return call(info, name, parse, false); }, name));
+  std::string an = std::string(name) + "Async";
+  exports.Set(an, Napi::Function::New(env, [name, parse](const Napi::CallbackInfo& info) { return call(info, name, parse, true); }, an));
+}
+
+void define_sync(Napi::Env env, Napi::Object exports, const char* name, Parser parse) {
+  exports.Set(name, Napi::Function::New(env, [name, parse](const Napi::CallbackInfo& info) { return call(info, name, parse, false); }, name));
+}
+
+}  // namespace binding
+}  // namespace tk

@@ -1,0 +1,92 @@
+// Helpers every op binding uses: read and validate arguments, build errors that name the op, the
+// argument, what was given and what was expected, and run work synchronously or off the JS thread.
+#pragma once
+#include <napi.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../kernels.h"
+
+namespace tk {
+namespace binding {
+
+// Thrown while validating; turned into a JS TunekitError (class set from JS, see addon.cc).
+struct ArgError {
+  std::string message;
+};
+
+// Typed views of JS arguments.
+struct F32 { float* data = nullptr; int64_t length = 0; };
+struct I32 { int32_t* data = nullptr; int64_t length = 0; };
+struct U8 { uint8_t* data = nullptr; int64_t length = 0; };
+
+// Reads the arguments of one call from a plain JS object: op({ M: 4, A: float32array, ... }).
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op);
+  const char* op() const { return op_; }
+  Napi::Env env() const { return obj_.Env(); }
+
+  int64_t integer(const char* name, int64_t min, int64_t max);                 // required
+  int64_t integer(const char* name, int64_t min, int64_t max, int64_t dflt);   // optional
+  double number(const char* name);
+  double number(const char* name, double dflt);
+  bool flag(const char* name, bool dflt);
+  // Typed arrays: required ones must hold at least `need` elements; optional ones may be absent/null.
+  F32 f32(const char* name, int64_t need);
+  F32 f32_opt(const char* name, int64_t need);
+  I32 i32(const char* name, int64_t need);
+  U8 u8_opt(const char* name, int64_t need);
+
+  [[noreturn]] void fail(const std::string& what) const;
+  // Output `out` must not overlap input `in` (kernels read inputs while writing outputs).
+  void no_alias(const char* out_name, const void* out, int64_t out_bytes, const char* in_name, const void* in,
+                int64_t in_bytes) const;
+
+  // Keeps every typed array read so far alive (and not freeable) while async work runs.
+  std::vector<Napi::Value>& pinned() { return pinned_; }
+
+ private:
+  Napi::Value get(const char* name, bool required);
+  const char* op_;
+  Napi::Object obj_;
+  std::vector<Napi::Value> pinned_;
+};
+
+// An op: validates on the JS thread, returns the work to run (sync or on the libuv pool) and a
+// function producing the JS result afterwards (undefined when null).
+struct Work {
+  std::function<void()> run;
+  std::function<Napi::Value(Napi::Env)> result;
+};
+using Parser = Work (*)(Args&);
+
+// Registers exports[name] (sync) and exports[name + "Async"] (returns a Promise).
+void define(Napi::Env env, Napi::Object exports, const char* name, Parser parse);
+// Registers exports[name] (sync only).
+void define_sync(Napi::Env env, Napi::Object exports, const char* name, Parser parse);
+
+// Throws the JS error class registered by setErrorClass (a TunekitError), or Error before that.
+[[noreturn]] void throw_error(Napi::Env env, const std::string& message);
+Napi::Error make_error(Napi::Env env, const std::string& message);
+void set_error_class(Napi::Env env, Napi::Function ctor);
+
+// Pins allocations so free() refuses them while async work uses them (memory.cc).
+void pin_allocations(const std::vector<Napi::Value>& values, int delta);
+
+// Per-group registration (one file each in native/binding/).
+void init_memory(Napi::Env env, Napi::Object exports);
+void init_gemm(Napi::Env env, Napi::Object exports);
+void init_attention(Napi::Env env, Napi::Object exports);
+void init_layers(Napi::Env env, Napi::Object exports);
+void init_optim(Napi::Env env, Napi::Object exports);
+void init_lora(Napi::Env env, Napi::Object exports);
+
+std::string shape_str(std::initializer_list<int64_t> dims);
+
+}  // namespace binding
+}  // namespace tk

@@ -1,0 +1,48 @@
+// gemm({ M, N, K, A, B, C, transA?, transB?, alpha?, beta?, lda?, ldb?, ldc?, batch?, strideA?, strideB?, strideC? })
+#include "common.h"
+
+namespace tk {
+namespace binding {
+namespace {
+
+// Elements a row-major (rows x cols) matrix with leading dim ld spans, times batch with stride.
+int64_t span(int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride) {
+  if (rows == 0 || cols == 0 || batch == 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+Work parse_gemm(Args& a) {
+  constexpr int64_t kMax = int64_t(1) << 40;
+  GemmArgs g;
+  g.transA = a.flag("transA", false);
+  g.transB = a.flag("transB", false);
+  g.M = a.integer("M", 0, kMax);
+  g.N = a.integer("N", 0, kMax);
+  g.K = a.integer("K", 0, kMax);
+  g.alpha = static_cast<float>(a.number("alpha", 1.0));
+  g.beta = static_cast<float>(a.number("beta", 0.0));
+  g.batch = a.integer("batch", 0, kMax, 1);
+  const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K;
+  const int64_t br = g.transB ? g.N : g.K, bc = g.transB ? g.K : g.N;
+  g.lda = a.integer("lda", std::max<int64_t>(ac, 1), kMax, std::max<int64_t>(ac, 1));
+  g.ldb = a.integer("ldb", std::max<int64_t>(bc, 1), kMax, std::max<int64_t>(bc, 1));
+  g.ldc = a.integer("ldc", std::max<int64_t>(g.N, 1), kMax, std::max<int64_t>(g.N, 1));
+  g.strideA = a.integer("strideA", 0, kMax, ar * g.lda);
+  g.strideB = a.integer("strideB", 0, kMax, br * g.ldb);
+  g.strideC = a.integer("strideC", g.batch > 1 ? (g.M - 1) * g.ldc + g.N : 0, kMax, g.M * g.ldc);
+  const int64_t nA = span(ar, ac, g.lda, g.batch, g.strideA);
+  const int64_t nB = span(br, bc, g.ldb, g.batch, g.strideB);
+  const int64_t nC = span(g.M, g.N, g.ldc, g.batch, g.strideC);
+  F32 A = a.f32("A", nA), B = a.f32("B", nB), C = a.f32("C", nC);
+  a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
+  a.no_alias("C", C.data, nC * 4, "B", B.data, nB * 4);
+  g.A = A.data; g.B = B.data; g.C = C.data;
+  return Work{[g] { kernels().gemm(g); }, nullptr};
+}
+
+}  // namespace
+
+void init_gemm(Napi::Env env, Napi::Object exports) { define(env, exports, "gemm", parse_gemm); }
+
+}  // namespace binding
+}  // namespace tk

@@ -1,0 +1,73 @@
+// Picks the kernel table for the best ISA this CPU runs (AVX-512 → AVX2 → scalar).
+// TUNEKIT_ISA=scalar|avx2|avx512 forces one at start-up; set_isa() switches later (the tests run
+// every path the machine has).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "../kernels.h"
+
+namespace tk {
+const Kernels* kernels_scalar();
+const Kernels* kernels_avx2();
+const Kernels* kernels_avx512();
+
+namespace {
+
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+bool has_avx512() {
+  __builtin_cpu_init();
+  return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+struct Isa { const char* name; const Kernels* (*table)(); bool (*supported)(); };
+bool always() { return true; }
+const Isa kIsas[] = {{"avx512", kernels_avx512, has_avx512}, {"avx2", kernels_avx2, has_avx2}, {"scalar", kernels_scalar, always}};
+
+const Kernels* pick_default() {
+  if (const char* want = std::getenv("TUNEKIT_ISA")) {
+    for (const Isa& isa : kIsas)
+      if (std::strcmp(isa.name, want) == 0 && isa.supported()) return isa.table();
+    std::fprintf(stderr, "tunekit: TUNEKIT_ISA=%s is not one this CPU supports (avx512, avx2, scalar); using the best available\n", want);
+  }
+  for (const Isa& isa : kIsas)
+    if (isa.supported()) return isa.table();
+  return kernels_scalar();
+}
+
+const Kernels* g_current = nullptr;
+
+}  // namespace
+
+const Kernels& kernels() {
+  if (!g_current) g_current = pick_default();
+  return *g_current;
+}
+
+bool set_isa(const char* name) {
+  for (const Isa& isa : kIsas)
+    if (std::strcmp(isa.name, name) == 0) {
+      if (!isa.supported()) return false;
+      g_current = isa.table();
+      return true;
+    }
+  return false;
+}
+
+const char* const* available_isas(int* count) {
+  static const char* names[3];
+  static int n = -1;
+  if (n < 0) {
+    n = 0;
+    for (const Isa& isa : kIsas)
+      if (isa.supported()) names[n++] = isa.name;
+  }
+  *count = n;
+  return names;
+}
+
+}  // namespace tk

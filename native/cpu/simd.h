@@ -1,0 +1,153 @@
+// One vector type V per ISA, chosen by the flags this translation unit is compiled with. The kernel
+// sources are compiled once per ISA (binding.gyp: tk_scalar, tk_avx2, tk_avx512), each time inside
+// namespace tk::TK_ISA, so the three copies never clash and dispatch.cc picks one at run time.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#ifndef TK_ISA
+#error "TK_ISA must name the instruction set this file is compiled for (scalar, avx2, avx512)"
+#endif
+
+namespace tk {
+namespace TK_ISA {
+
+#if defined(__AVX512F__)
+struct V {
+  __m512 v;
+  static constexpr int W = 16;
+  static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static V set1(float x) { return {_mm512_set1_ps(x)}; }
+  static V zero() { return {_mm512_setzero_ps()}; }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+};
+inline V fma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline V operator+(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline V operator-(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline V operator*(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline V operator/(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
+inline V vmax(V a, V b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline V vmin(V a, V b) { return {_mm512_min_ps(a.v, b.v)}; }
+inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
+inline V vsqrt(V a) { return {_mm512_sqrt_ps(a.v)}; }
+inline float reduce_add(V a) { return _mm512_reduce_add_ps(a.v); }
+inline float reduce_max(V a) { return _mm512_reduce_max_ps(a.v); }
+// 2^n for integer-valued float n
+inline V pow2i(V n) {
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23))};
+}
+inline V vround(V a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+// Lane-wise select: m ? a : b, with m from a < comparison.
+inline V select_lt(V x, V y, V a, V b) { return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x.v, y.v, _CMP_LT_OQ), b.v, a.v)}; }
+#elif defined(__AVX2__)
+struct V {
+  __m256 v;
+  static constexpr int W = 8;
+  static V load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static V set1(float x) { return {_mm256_set1_ps(x)}; }
+  static V zero() { return {_mm256_setzero_ps()}; }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+};
+inline V fma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline V operator+(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline V operator-(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline V operator*(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline V operator/(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline V vmax(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline V vmin(V a, V b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.f), a.v)}; }
+inline V vsqrt(V a) { return {_mm256_sqrt_ps(a.v)}; }
+inline float reduce_add(V a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float reduce_max(V a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline V pow2i(V n) {
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23))};
+}
+inline V vround(V a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline V select_lt(V x, V y, V a, V b) { return {_mm256_blendv_ps(b.v, a.v, _mm256_cmp_ps(x.v, y.v, _CMP_LT_OQ))}; }
+#else
+struct V {
+  float v;
+  static constexpr int W = 1;
+  static V load(const float* p) { return {*p}; }
+  static V set1(float x) { return {x}; }
+  static V zero() { return {0.f}; }
+  void store(float* p) const { *p = v; }
+};
+inline V fma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
+inline V operator+(V a, V b) { return {a.v + b.v}; }
+inline V operator-(V a, V b) { return {a.v - b.v}; }
+inline V operator*(V a, V b) { return {a.v * b.v}; }
+inline V operator/(V a, V b) { return {a.v / b.v}; }
+inline V vmax(V a, V b) { return {a.v > b.v ? a.v : b.v}; }
+inline V vmin(V a, V b) { return {a.v < b.v ? a.v : b.v}; }
+inline V vabs(V a) { return {std::fabs(a.v)}; }
+inline V vsqrt(V a) { return {std::sqrt(a.v)}; }
+inline float reduce_add(V a) { return a.v; }
+inline float reduce_max(V a) { return a.v; }
+inline V pow2i(V n) { return {std::ldexp(1.f, static_cast<int>(n.v))}; }
+inline V vround(V a) { return {std::nearbyint(a.v)}; }
+inline V select_lt(V x, V y, V a, V b) { return x.v < y.v ? a : b; }
+#endif
+
+// exp(x) to ~1 ulp for x in [-87, 88]; below -87 it returns 0 (softmax of masked entries).
+// Cody-Waite range reduction x = n·ln2 + r, then a degree-6 polynomial for e^r.
+inline V vexp(V x) {
+  const V lo = V::set1(-87.3f);
+  V xc = vmin(vmax(x, lo), V::set1(88.3f));
+  V n = vround(xc * V::set1(1.44269504088896341f));
+  V r = fma(n, V::set1(-0.693359375f), xc);
+  r = fma(n, V::set1(2.12194440e-4f), r);
+  V p = V::set1(1.9875691500e-4f);
+  p = fma(p, r, V::set1(1.3981999507e-3f));
+  p = fma(p, r, V::set1(8.3334519073e-3f));
+  p = fma(p, r, V::set1(4.1665795894e-2f));
+  p = fma(p, r, V::set1(1.6666665459e-1f));
+  p = fma(p, r, V::set1(5.0000001201e-1f));
+  p = fma(p * r, r, r + V::set1(1.f));
+  V y = p * pow2i(n);
+  return select_lt(x, lo, V::zero(), y);
+}
+
+// erf(x) as a rational approximation (the one Eigen uses for float), a few ulp on all of R.
+inline V verf(V x) {
+  V xc = vmin(vmax(x, V::set1(-4.f)), V::set1(4.f));
+  V x2 = xc * xc;
+  V p = V::set1(-2.72614225801306e-10f);
+  p = fma(p, x2, V::set1(2.77068142495902e-08f));
+  p = fma(p, x2, V::set1(-2.10102402082508e-06f));
+  p = fma(p, x2, V::set1(-5.69250639462346e-05f));
+  p = fma(p, x2, V::set1(-7.34990630326855e-04f));
+  p = fma(p, x2, V::set1(-2.95459980854025e-03f));
+  p = fma(p, x2, V::set1(-1.60960333262415e-02f));
+  p = p * xc;
+  V q = V::set1(-1.45660718464996e-05f);
+  q = fma(q, x2, V::set1(-2.13374055278905e-04f));
+  q = fma(q, x2, V::set1(-1.68282697438203e-03f));
+  q = fma(q, x2, V::set1(-7.37332916720468e-03f));
+  q = fma(q, x2, V::set1(-1.42647390514189e-02f));
+  return p / q;
+}
+
+// tanh(x) = 1 - 2/(e^{2x}+1), clamped so e^{2x} stays finite.
+inline V vtanh(V x) {
+  V xc = vmin(vmax(x, V::set1(-9.f)), V::set1(9.f));
+  V e = vexp(xc + xc);
+  return V::set1(1.f) - V::set1(2.f) / (e + V::set1(1.f));
+}
+
+}  // namespace TK_ISA
+}  // namespace tk
