@@ -20,6 +20,8 @@ export interface NativeAddon {
   isa(): Isa;
   availableIsas(): Isa[];
   setIsa(isa: Isa): void;
+  /** Measured FMA peak (GFLOP/s) of all threads on the current ISA. */
+  peakGflops(seconds?: number): number;
   numThreads(): number;
   setNumThreads(n: number): void;
   /** Zeroed, 64-byte aligned native memory; freed by free() or when garbage-collected. */

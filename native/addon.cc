@@ -37,6 +37,12 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value PeakGflops(const Napi::CallbackInfo& info) {
+  double s = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0.2;
+  if (!(s > 0 && s <= 10)) throw_error(info.Env(), "peakGflops: seconds must be in (0, 10]");
+  return Napi::Number::New(info.Env(), kernels().peak_gflops(s));
+}
+
 Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
@@ -55,6 +61,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
   exports.Set("availableIsas", Napi::Function::New(env, AvailableIsas, "availableIsas"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("peakGflops", Napi::Function::New(env, PeakGflops, "peakGflops"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   init_memory(env, exports);

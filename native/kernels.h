@@ -152,6 +152,8 @@ struct Kernels {
   void (*lora_backward)(const LoraBackwardArgs&);
   // y = x·keep/(1-p); the same call on dy gives the backward.
   void (*dropout)(int64_t n, const float* x, float* y, float p, uint64_t seed, uint64_t offset);
+  // Measured FMA rate of all threads for this ISA (the roofline the benchmarks compare against).
+  double (*peak_gflops)(double seconds);
 };
 
 // dispatch.cc

@@ -87,7 +87,7 @@ struct V {
   static V zero() { return {0.f}; }
   void store(float* p) const { *p = v; }
 };
-inline V fma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
+inline V fma(V a, V b, V c) { return {a.v * b.v + c.v}; }  // std::fma is a slow libm call without -mfma
 inline V operator+(V a, V b) { return {a.v + b.v}; }
 inline V operator-(V a, V b) { return {a.v - b.v}; }
 inline V operator*(V a, V b) { return {a.v * b.v}; }

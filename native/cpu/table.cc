@@ -25,6 +25,7 @@ void scale(int64_t, float*, float);
 void lora_forward(const LoraArgs&);
 void lora_backward(const LoraBackwardArgs&);
 void dropout(int64_t, const float*, float*, float, uint64_t, uint64_t);
+double peak_gflops(double);
 }  // namespace TK_ISA
 
 #define TK_STR2(x) #x
@@ -35,7 +36,7 @@ const Kernels* TK_CAT(kernels_, TK_ISA)() {
   static const Kernels k = {
       TK_STR(TK_ISA), gemm, attention_forward, attention_backward, layernorm_forward, layernorm_backward,
       gelu_forward, gelu_backward, bias_add, bias_backward, add, cross_entropy, embedding_forward,
-      embedding_backward, adamw, sum_squares, scale, lora_forward, lora_backward, dropout,
+      embedding_backward, adamw, sum_squares, scale, lora_forward, lora_backward, dropout, peak_gflops,
   };
   return &k;
 }
