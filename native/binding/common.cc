@@ -166,13 +166,21 @@ void Args::no_alias(const char* out_name, const void* out, int64_t out_bytes, co
 }
 
 namespace {
+std::vector<void*> data_pointers(const std::vector<Napi::Value>& values) {
+  std::vector<void*> out;
+  for (const Napi::Value& v : values)
+    if (v.IsTypedArray()) out.push_back(v.As<Napi::TypedArray>().ArrayBuffer().Data());
+  return out;
+}
+
 class AsyncOp : public Napi::AsyncWorker {
  public:
   AsyncOp(Napi::Env env, Work work, std::vector<Napi::Value> pinned)
       : Napi::AsyncWorker(env, "tunekit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        values_(pinned) {
+        data_(data_pointers(pinned)) {
+    // Persistent references keep the arrays alive; napi_values themselves die with this call's scope.
     for (auto& v : pinned) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-    pin_allocations(values_, +1);
+    pin_allocations(data_, +1);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
@@ -185,18 +193,18 @@ class AsyncOp : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    pin_allocations(values_, -1);
+    pin_allocations(data_, -1);
     deferred_.Resolve(work_.result ? work_.result(Env()) : Env().Undefined());
   }
   void OnError(const Napi::Error& e) override {
-    pin_allocations(values_, -1);
+    pin_allocations(data_, -1);
     deferred_.Reject(make_error(Env(), e.Message()).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   Work work_;
-  std::vector<Napi::Value> values_;
+  std::vector<void*> data_;
   std::vector<Napi::ObjectReference> refs_;
 };
 

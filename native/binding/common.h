@@ -76,7 +76,7 @@ Napi::Error make_error(Napi::Env env, const std::string& message);
 void set_error_class(Napi::Env env, Napi::Function ctor);
 
 // Pins allocations so free() refuses them while async work uses them (memory.cc).
-void pin_allocations(const std::vector<Napi::Value>& values, int delta);
+void pin_allocations(const std::vector<void*>& data, int delta);
 
 // Per-group registration (one file each in native/binding/).
 void init_memory(Napi::Env env, Napi::Object exports);
