@@ -1,0 +1,172 @@
+// BERT and RoBERTa bodies (modeling_bert.py / modeling_roberta.py), parameter names as HF's.
+// RoBERTa differs only in its position ids (from padding_idx + 1, padding tokens at padding_idx),
+// one token type, and its config values.
+import { Tensor } from "../tensor/tensor";
+import * as ops from "../tensor/ops";
+import { Module, Context } from "../nn/module";
+import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
+import { ModuleList } from "../nn/containers";
+import { ModelInputs, checkInputs } from "./inputs";
+import type { EncoderConfig } from "./config";
+
+class BertEmbeddings extends Module {
+  readonly word_embeddings: Embedding;
+  readonly position_embeddings: Embedding;
+  readonly token_type_embeddings: Embedding;
+  readonly LayerNorm: LayerNorm;
+  readonly dropout: Dropout;
+  constructor(readonly c: EncoderConfig, ctx: Context) {
+    super();
+    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize));
+    this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
+    this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(c.typeVocabSize, c.hiddenSize));
+    this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, "embeddings.LayerNorm"));
+    this.dropout = new Dropout(c.hiddenDropout, ctx);
+  }
+  forward(x: ModelInputs, mask: Uint8Array): Tensor {
+    const { batchSize: B, seqLen: T } = x;
+    const shape = [B, T];
+    const pos = new Int32Array(B * T);
+    if (this.c.positionStyle === "roberta") {
+      // create_position_ids_from_input_ids: cumulative count of non-pad tokens, offset by padding_idx.
+      const pad = this.c.padTokenId;
+      for (let b = 0; b < B; b++) {
+        let n = 0;
+        for (let t = 0; t < T; t++) {
+          const real = x.inputIds[b * T + t] !== pad;
+          if (real) n++;
+          pos[b * T + t] = real ? n + pad : pad;
+        }
+      }
+    } else {
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    }
+    const types = x.tokenTypeIds ?? new Int32Array(B * T);
+    const e = ops.add(ops.add(this.word_embeddings.forward(x.inputIds, shape), this.position_embeddings.forward(pos, shape)), this.token_type_embeddings.forward(types, shape));
+    void mask;
+    return this.dropout.forward(this.LayerNorm.forward(e));
+  }
+}
+
+class BertSelfAttention extends Module {
+  readonly query: Linear;
+  readonly key: Linear;
+  readonly value: Linear;
+  constructor(readonly c: EncoderConfig, readonly ctx: Context, prefix: string) {
+    super();
+    const H = c.hiddenSize;
+    this.query = this.child("query", new Linear(H, H, true, `${prefix}.query`));
+    this.key = this.child("key", new Linear(H, H, true, `${prefix}.key`));
+    this.value = this.child("value", new Linear(H, H, true, `${prefix}.value`));
+  }
+  forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
+    const q = this.query.forward(h), k = this.key.forward(h), v = this.value.forward(h);
+    return ops.attention(ops.heads(q), ops.heads(k), ops.heads(v), B, T, this.c.hiddenSize, {
+      numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.c.attentionDropout, training: this.training, gen: this.ctx.gen,
+    });
+  }
+}
+
+/** dense → dropout → LayerNorm(x + residual): BertSelfOutput and BertOutput. */
+class BertResidualOutput extends Module {
+  readonly dense: Linear;
+  readonly LayerNorm: LayerNorm;
+  readonly dropout: Dropout;
+  constructor(c: EncoderConfig, ctx: Context, inDim: number, prefix: string) {
+    super();
+    this.dense = this.child("dense", new Linear(inDim, c.hiddenSize, true, `${prefix}.dense`));
+    this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, `${prefix}.LayerNorm`));
+    this.dropout = new Dropout(c.hiddenDropout, ctx);
+  }
+  forward(x: Tensor, residual: Tensor): Tensor {
+    return this.LayerNorm.forward(ops.add(this.dropout.forward(this.dense.forward(x)), residual));
+  }
+}
+
+class BertAttention extends Module {
+  readonly self: BertSelfAttention;
+  readonly output: BertResidualOutput;
+  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+    super();
+    this.self = this.child("self", new BertSelfAttention(c, ctx, `${prefix}.self`));
+    this.output = this.child("output", new BertResidualOutput(c, ctx, c.hiddenSize, `${prefix}.output`));
+  }
+}
+
+class BertIntermediate extends Module {
+  readonly dense: Linear;
+  constructor(readonly c: EncoderConfig, prefix: string) {
+    super();
+    this.dense = this.child("dense", new Linear(c.hiddenSize, c.intermediateSize, true, `${prefix}.dense`));
+  }
+  forward(x: Tensor): Tensor {
+    return ops.gelu(this.dense.forward(x), this.c.geluApproximate);
+  }
+}
+
+export class BertLayer extends Module {
+  readonly attention: BertAttention;
+  readonly intermediate: BertIntermediate;
+  readonly output: BertResidualOutput;
+  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+    super();
+    this.attention = this.child("attention", new BertAttention(c, ctx, `${prefix}.attention`));
+    this.intermediate = this.child("intermediate", new BertIntermediate(c, `${prefix}.intermediate`));
+    this.output = this.child("output", new BertResidualOutput(c, ctx, c.intermediateSize, `${prefix}.output`));
+  }
+  forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
+    const a = this.attention.output.forward(this.attention.self.forward(h, mask, B, T), h);
+    return this.output.forward(this.intermediate.forward(a), a);
+  }
+}
+
+class BertEncoder extends Module {
+  readonly layer: ModuleList<BertLayer>;
+  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+    super();
+    this.layer = this.child("layer", new ModuleList(Array.from({ length: c.numLayers }, (_, i) => new BertLayer(c, ctx, `${prefix}.layer.${i}`))));
+  }
+}
+
+class BertPooler extends Module {
+  readonly dense: Linear;
+  constructor(c: EncoderConfig) {
+    super();
+    this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "pooler.dense"));
+  }
+  forward(h: Tensor, B: number): Tensor {
+    return ops.tanh(this.dense.forward(ops.selectTokens(h, new Array(B).fill(0))));
+  }
+}
+
+export interface EncoderOutput {
+  lastHiddenState: Tensor;
+  poolerOutput?: Tensor;
+  /** The key-padding mask the body used (B·T bytes). */
+  mask: Uint8Array;
+}
+
+/** BertModel / RobertaModel. `addPoolingLayer` as in HF. */
+export class BertModel extends Module {
+  readonly embeddings: BertEmbeddings;
+  readonly encoder: BertEncoder;
+  readonly pooler: BertPooler | null;
+  readonly ctx: Context;
+  constructor(readonly config: EncoderConfig, addPoolingLayer = true, ctx: Context = { gen: new ops.Generator(42) }) {
+    super();
+    this.ctx = ctx;
+    this.embeddings = this.child("embeddings", new BertEmbeddings(config, ctx));
+    this.encoder = this.child("encoder", new BertEncoder(config, ctx, "encoder"));
+    this.pooler = addPoolingLayer ? this.child("pooler", new BertPooler(config)) : null;
+  }
+  get numLayers(): number {
+    return this.encoder.layer.items.length;
+  }
+  forward(x: ModelInputs): EncoderOutput {
+    const c = this.config;
+    const mask = checkInputs(x, c.modelType === "roberta" ? "RobertaModel" : "BertModel", c.maxPositions, c.vocabSize);
+    let h = this.embeddings.forward(x, mask);
+    for (const layer of this.encoder.layer.items) h = layer.forward(h, mask, x.batchSize, x.seqLen);
+    return { lastHiddenState: h, poolerOutput: this.pooler ? this.pooler.forward(h, x.batchSize) : undefined, mask };
+  }
+}

@@ -1,0 +1,96 @@
+// GPT-2 body (modeling_gpt2.py), parameter names as HF's. HF stores the Conv1D weights (c_attn,
+// c_proj, c_fc) as [in, out]; tunekit keeps every linear weight [out, in], so the checkpoint code
+// transposes these on load and back on save (CONV1D_WEIGHTS).
+import { Tensor } from "../tensor/tensor";
+import * as ops from "../tensor/ops";
+import { Module, Context } from "../nn/module";
+import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
+import { ModuleList } from "../nn/containers";
+import { ModelInputs, checkInputs } from "./inputs";
+import type { EncoderConfig } from "./config";
+import type { EncoderOutput } from "./bert";
+
+/** Parameter-name suffixes stored transposed ([in, out]) in GPT-2 checkpoints. */
+export const CONV1D_WEIGHTS = [".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"];
+
+class GPT2Attention extends Module {
+  readonly c_attn: Linear;
+  readonly c_proj: Linear;
+  readonly resid_dropout: Dropout;
+  constructor(readonly c: EncoderConfig, readonly ctx: Context, p: string) {
+    super();
+    const E = c.hiddenSize;
+    this.c_attn = this.child("c_attn", new Linear(E, 3 * E, true, `${p}.c_attn`));
+    this.c_proj = this.child("c_proj", new Linear(E, E, true, `${p}.c_proj`));
+    this.resid_dropout = new Dropout(c.hiddenDropout, ctx);
+  }
+  forward(x: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
+    const E = this.c.hiddenSize;
+    const qkv = this.c_attn.forward(x); // (B, T, 3E): q | k | v, read in place
+    const a = ops.attention(ops.heads(qkv, 0), ops.heads(qkv, E), ops.heads(qkv, 2 * E), B, T, E, {
+      numHeads: this.c.numHeads, keyMask: mask, causal: true, dropoutP: this.c.attentionDropout, training: this.training, gen: this.ctx.gen,
+    });
+    return this.resid_dropout.forward(this.c_proj.forward(a));
+  }
+}
+
+class GPT2MLP extends Module {
+  readonly c_fc: Linear;
+  readonly c_proj: Linear;
+  readonly dropout: Dropout;
+  constructor(readonly c: EncoderConfig, ctx: Context, p: string) {
+    super();
+    this.c_fc = this.child("c_fc", new Linear(c.hiddenSize, c.intermediateSize, true, `${p}.c_fc`));
+    this.c_proj = this.child("c_proj", new Linear(c.intermediateSize, c.hiddenSize, true, `${p}.c_proj`));
+    this.dropout = new Dropout(c.hiddenDropout, ctx);
+  }
+  forward(x: Tensor): Tensor {
+    return this.dropout.forward(this.c_proj.forward(ops.gelu(this.c_fc.forward(x), this.c.geluApproximate)));
+  }
+}
+
+class GPT2Block extends Module {
+  readonly ln_1: LayerNorm;
+  readonly attn: GPT2Attention;
+  readonly ln_2: LayerNorm;
+  readonly mlp: GPT2MLP;
+  constructor(c: EncoderConfig, ctx: Context, p: string) {
+    super();
+    this.ln_1 = this.child("ln_1", new LayerNorm(c.hiddenSize, c.layerNormEps, `${p}.ln_1`));
+    this.attn = this.child("attn", new GPT2Attention(c, ctx, `${p}.attn`));
+    this.ln_2 = this.child("ln_2", new LayerNorm(c.hiddenSize, c.layerNormEps, `${p}.ln_2`));
+    this.mlp = this.child("mlp", new GPT2MLP(c, ctx, `${p}.mlp`));
+  }
+  forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
+    const a = ops.add(h, this.attn.forward(this.ln_1.forward(h), mask, B, T));
+    return ops.add(a, this.mlp.forward(this.ln_2.forward(a)));
+  }
+}
+
+export class GPT2Model extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly drop: Dropout;
+  readonly h: ModuleList<GPT2Block>;
+  readonly ln_f: LayerNorm;
+  constructor(readonly config: EncoderConfig, readonly ctx: Context = { gen: new ops.Generator(42) }) {
+    super();
+    this.wte = this.child("wte", new Embedding(config.vocabSize, config.hiddenSize));
+    this.wpe = this.child("wpe", new Embedding(config.maxPositions, config.hiddenSize));
+    this.drop = new Dropout(config.hiddenDropout, ctx);
+    this.h = this.child("h", new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new GPT2Block(config, ctx, `h.${i}`))));
+    this.ln_f = this.child("ln_f", new LayerNorm(config.hiddenSize, config.layerNormEps, "ln_f"));
+  }
+  get numLayers(): number {
+    return this.h.items.length;
+  }
+  forward(x: ModelInputs): EncoderOutput {
+    const mask = checkInputs(x, "GPT2Model", this.config.maxPositions, this.config.vocabSize);
+    const { batchSize: B, seqLen: T } = x;
+    const pos = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    let h = this.drop.forward(ops.add(this.wte.forward(x.inputIds, [B, T]), this.wpe.forward(pos, [B, T])));
+    for (const block of this.h.items) h = block.forward(h, mask, B, T);
+    return { lastHiddenState: this.ln_f.forward(h), mask };
+  }
+}

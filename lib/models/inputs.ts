@@ -1,0 +1,35 @@
+import { TunekitError } from "../errors";
+
+/** A batch as the tokenizer gives it: (B, T) ids with HF's names. */
+export interface ModelInputs {
+  inputIds: Int32Array;
+  /** (B, T): 1 = real token, 0 = padding. Default: all ones. */
+  attentionMask?: ArrayLike<number>;
+  /** (B, T) segment ids (BERT pairs). Default: zeros. */
+  tokenTypeIds?: Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+export function checkInputs(x: ModelInputs, model: string, maxPositions: number, vocabSize: number): Uint8Array {
+  const { batchSize: B, seqLen: T } = x;
+  if (!(Number.isInteger(B) && B > 0 && Number.isInteger(T) && T > 0))
+    throw new TunekitError(`${model}: batchSize and seqLen must be positive integers, got ${B} and ${T}`);
+  if (x.inputIds.length !== B * T)
+    throw new TunekitError(`${model}: inputIds has ${x.inputIds.length} ids, expected batchSize × seqLen = ${B * T}`);
+  if (T > maxPositions)
+    throw new TunekitError(`${model}: sequence length ${T} exceeds max_position_embeddings ${maxPositions}; truncate the input`);
+  for (let i = 0; i < x.inputIds.length; i++) {
+    const id = x.inputIds[i];
+    if (id < 0 || id >= vocabSize) throw new TunekitError(`${model}: input id ${id} at position ${i} is outside the vocabulary (size ${vocabSize})`);
+  }
+  const mask = new Uint8Array(B * T).fill(1);
+  if (x.attentionMask) {
+    if (x.attentionMask.length !== B * T)
+      throw new TunekitError(`${model}: attentionMask has ${x.attentionMask.length} entries, expected ${B * T}`);
+    for (let i = 0; i < B * T; i++) mask[i] = x.attentionMask[i] ? 1 : 0;
+  }
+  if (x.tokenTypeIds && x.tokenTypeIds.length !== B * T)
+    throw new TunekitError(`${model}: tokenTypeIds has ${x.tokenTypeIds.length} ids, expected ${B * T}`);
+  return mask;
+}

@@ -1,0 +1,51 @@
+import { Tensor } from "../tensor/tensor";
+import * as ops from "../tensor/ops";
+import { Module, Parameter, Context } from "./module";
+
+/** y = x·Wᵀ + b, weight [out, in] as PyTorch stores it. */
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true, readonly label = "linear") {
+    super();
+    this.weight = this.param("weight", [outFeatures, inFeatures]);
+    this.bias = bias ? this.param("bias", [outFeatures]) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return ops.linear(x, this.weight, this.bias, this.label);
+  }
+}
+
+export class Embedding extends Module {
+  readonly weight: Parameter;
+  constructor(readonly num: number, readonly dim: number) {
+    super();
+    this.weight = this.param("weight", [num, dim]);
+  }
+  forward(ids: Int32Array, shape: number[]): Tensor {
+    return ops.embedding(ids, shape, this.weight);
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  constructor(readonly dim: number, readonly eps: number, readonly label = "LayerNorm") {
+    super();
+    this.weight = this.param("weight", [dim]);
+    this.bias = this.param("bias", [dim]);
+    this.weight.data.fill(1);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.layerNorm(x, this.weight, this.bias, this.eps, this.label);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p: number, private readonly ctx: Context) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.dropout(x, this.p, this.training, this.ctx.gen);
+  }
+}

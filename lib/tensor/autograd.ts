@@ -1,0 +1,133 @@
+// The autograd engine: a tape of Nodes hanging off the tensors they produced. backward() walks the
+// graph from a scalar in reverse topological order, hands each node its output gradient, then frees
+// every intermediate (activations, saved statistics, non-leaf gradients) so a training step leaves
+// only parameters, their gradients and what the caller retained.
+import { native } from "../native";
+import { TunekitError } from "../errors";
+import { Node, Tensor } from "./tensor";
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording a graph: no activation is kept for a backward (inference, frozen bodies). */
+export function noGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = before;
+  }
+}
+
+/** True when an op on these inputs must record a node. */
+export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
+  return gradEnabled && inputs.some((t) => t != null && (t.requiresGrad || t.node !== null));
+}
+
+export function record(out: Tensor, node: Node): Tensor {
+  out.node = node;
+  out.requiresGrad = true;
+  return out;
+}
+
+// Gradient buffers of the tensors in the graph being differentiated. Leaves keep theirs in .grad.
+let grads: Map<Tensor, Float32Array> | null = null;
+
+function wantsGrad(t: Tensor): boolean {
+  return t.requiresGrad || t.node !== null;
+}
+
+/**
+ * The buffer to ACCUMULATE (+=) t's gradient into (zeroed when new), or null when t needs none.
+ * Parameters get their .grad allocated here, lazily: frozen ones never get one.
+ */
+export function gradBuffer(t: Tensor): Float32Array | null {
+  if (!wantsGrad(t)) return null;
+  if (!t.node) {
+    if (!t.grad) t.grad = native.alloc(t.size);
+    return t.grad;
+  }
+  let g = grads!.get(t);
+  if (!g) {
+    g = native.alloc(t.size);
+    grads!.set(t, g);
+  }
+  return g;
+}
+
+/**
+ * For kernels that OVERWRITE their input gradient: write(out) fills `out`; when t already holds a
+ * gradient (t used twice), the result goes through a temporary and is added.
+ */
+export function writeGrad(t: Tensor, write: (out: Float32Array) => void): void {
+  if (!wantsGrad(t)) return;
+  const existing = t.node ? grads!.get(t) : t.grad;
+  if (!existing) {
+    const g = native.alloc(t.size);
+    write(g);
+    if (t.node) grads!.set(t, g);
+    else t.grad = g;
+    return;
+  }
+  const tmp = native.alloc(t.size);
+  write(tmp);
+  native.add({ n: t.size, a: existing, b: tmp, y: existing });
+  native.free(tmp);
+}
+
+export function backward(root: Tensor, gradient?: Float32Array): void {
+  if (!root.node) throw new TunekitError("backward: the tensor was not produced by an op that requires grad (is every parameter frozen, or was it computed under noGrad?)");
+  if (!gradient && root.size !== 1)
+    throw new TunekitError(`backward: called on a tensor of shape [${root.shape.join(", ")}]; expected a scalar loss (or pass the output gradient)`);
+  if (grads) throw new TunekitError("backward: already running (re-entrant backward is not supported)");
+  // Reverse topological order by iterative DFS.
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node ? t.node.inputs : [];
+    if (i < inputs.length) {
+      top[1]++;
+      const c = inputs[i];
+      if (c.node && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  grads = new Map();
+  try {
+    const g0 = native.alloc(root.size);
+    if (gradient) g0.set(gradient);
+    else g0[0] = 1;
+    grads.set(root, g0);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i];
+      const g = grads.get(t);
+      const node = t.node!;
+      if (g) node.backward(g);
+      grads.delete(t);
+      if (g) native.free(g);
+      for (const s of node.saved ?? []) native.free(s);
+      node.saved = undefined;
+    }
+  } finally {
+    for (const g of grads.values()) native.free(g);
+    grads = null;
+    // Free the graph: every intermediate's memory, unless the caller retained it.
+    for (const t of order) {
+      t.node = null;
+      if (!t.retained && t !== root) t.dispose();
+    }
+  }
+}

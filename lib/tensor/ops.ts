@@ -1,0 +1,287 @@
+// Differentiable ops over the native kernels. Each op checks shapes (naming the op and what it
+// expected), runs the forward kernel, and — when a gradient is needed — records a Node whose backward
+// calls the backward kernels. Parameter gradients accumulate in place; nothing is done per element in JS
+// except for the few small ops on (B, C) tensors noted below.
+import { native } from "../native";
+import { TunekitError } from "../errors";
+import { Tensor, shapeStr } from "./tensor";
+import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+
+const last = (t: Tensor) => t.shape[t.shape.length - 1];
+const rowsOf = (t: Tensor) => t.size / Math.max(1, last(t));
+
+function check(cond: boolean, msg: () => string): void {
+  if (!cond) throw new TunekitError(msg());
+}
+
+/** Philox stream position for dropout: every call takes a fresh range of counters. */
+export class Generator {
+  constructor(public seed: number, public offset = 0) {}
+  take(n: number): number {
+    const o = this.offset;
+    this.offset += Math.ceil(n / 4) * 4;
+    return o;
+  }
+}
+
+/** y = x·Wᵀ + b over the last dim of x. W is [out, in] (PyTorch layout). */
+export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"): Tensor {
+  const inF = W.shape[1], outF = W.shape[0];
+  check(W.shape.length === 2 && last(x) === inF, () => `shape mismatch in Linear '${name}': got input ${shapeStr(x.shape)}, expected last dim ${inF}`);
+  check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
+  const M = rowsOf(x);
+  const y = new Tensor([...x.shape.slice(0, -1), outF]);
+  native.gemm({ M, N: outF, K: inF, A: x.data, B: W.data, C: y.data, transB: true });
+  if (b) native.biasAdd({ rows: M, C: outF, x: y.data, bias: b.data, y: y.data });
+  if (!needsGrad(x, W, b)) return y;
+  return record(y, {
+    op: "linear",
+    inputs: b ? [x, W, b] : [x, W],
+    backward(gy) {
+      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: gy, B: W.data, C: dx }));
+      const dW = gradBuffer(W);
+      if (dW) native.gemm({ M: outF, N: inF, K: M, A: gy, B: x.data, C: dW, transA: true, beta: 1 });
+      const db = b && gradBuffer(b);
+      if (db) native.biasBackward({ rows: M, C: outF, dy: gy, dbias: db });
+    },
+  });
+}
+
+/** out[i] = table[ids[i]]; ids has the leading shape. */
+export function embedding(ids: Int32Array, shape: number[], table: Tensor): Tensor {
+  const [V, C] = table.shape;
+  check(ids.length === shape.reduce((a, b) => a * b, 1), () => `embedding: ${ids.length} ids for shape ${shapeStr(shape)}`);
+  const out = new Tensor([...shape, C]);
+  native.embeddingForward({ N: ids.length, C, V, ids, table: table.data, out: out.data });
+  if (!needsGrad(table)) return out;
+  return record(out, {
+    op: "embedding",
+    inputs: [table],
+    backward(gy) {
+      const dt = gradBuffer(table);
+      if (dt) native.embeddingBackward({ N: ids.length, C, V, ids, dout: gy, dtable: dt });
+    },
+  });
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  check(a.size === b.size, () => `add: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
+  const y = new Tensor(a.shape);
+  native.add({ n: a.size, a: a.data, b: b.data, y: y.data });
+  if (!needsGrad(a, b)) return y;
+  return record(y, {
+    op: "add",
+    inputs: [a, b],
+    backward(gy) {
+      for (const t of [a, b]) {
+        const g = gradBuffer(t);
+        if (g) native.add({ n: t.size, a: g, b: gy, y: g });
+      }
+    },
+  });
+}
+
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, name = "LayerNorm"): Tensor {
+  const C = last(x), rows = rowsOf(x);
+  check(gamma.size === C && beta.size === C, () => `shape mismatch in LayerNorm '${name}': got input ${shapeStr(x.shape)}, expected last dim ${gamma.size}`);
+  const y = new Tensor(x.shape);
+  const mean = native.alloc(rows), rstd = native.alloc(rows);
+  native.layerNormForward({ rows, C, eps, x: x.data, gamma: gamma.data, beta: beta.data, y: y.data, mean, rstd });
+  if (!needsGrad(x, gamma, beta)) {
+    native.free(mean);
+    native.free(rstd);
+    return y;
+  }
+  return record(y, {
+    op: "layerNorm",
+    inputs: [x, gamma, beta],
+    saved: [mean, rstd],
+    backward(gy) {
+      const dgamma = gradBuffer(gamma) ?? undefined, dbeta = gradBuffer(beta) ?? undefined;
+      let wrote = false;
+      writeGrad(x, (dx) => {
+        native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dx, dgamma, dbeta });
+        wrote = true;
+      });
+      if (!wrote && (dgamma || dbeta)) native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dgamma, dbeta });
+    },
+  });
+}
+
+export type GeluApproximate = "none" | "tanh";
+
+export function gelu(x: Tensor, approximate: GeluApproximate = "none"): Tensor {
+  const y = new Tensor(x.shape);
+  native.geluForward({ n: x.size, x: x.data, y: y.data, approximate });
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "gelu",
+    inputs: [x],
+    backward(gy) {
+      writeGrad(x, (dx) => native.geluBackward({ n: x.size, x: x.data, dy: gy, dx, approximate }));
+    },
+  });
+}
+
+/** Inverted dropout with a Philox mask: identity when p = 0 or not training. */
+export function dropout(x: Tensor, p: number, training: boolean, gen: Generator): Tensor {
+  if (!training || p === 0) return x;
+  check(p > 0 && p < 1, () => `dropout: p = ${p}, expected 0 <= p < 1`);
+  const seed = gen.seed, offset = gen.take(x.size);
+  const y = new Tensor(x.shape);
+  native.dropout({ n: x.size, x: x.data, y: y.data, p, seed, offset });
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "dropout",
+    inputs: [x],
+    backward(gy) {
+      writeGrad(x, (dx) => native.dropout({ n: x.size, x: gy, y: dx, p, seed, offset }));
+    },
+  });
+}
+
+/** A (B, T, H·D) view into a tensor: columns [col, col + H·D) of rows with stride ld (packed qkv). */
+export interface HeadsView {
+  t: Tensor;
+  col: number;
+  ld: number;
+}
+export const heads = (t: Tensor, col = 0): HeadsView => ({ t, col, ld: last(t) });
+
+export interface AttentionOptions {
+  numHeads: number;
+  /** (B, Tk) bytes, 1 = attend; null for none. */
+  keyMask: Uint8Array | null;
+  causal: boolean;
+  dropoutP: number;
+  training: boolean;
+  gen: Generator;
+}
+
+/** Fused multi-head attention: softmax(Q·Kᵀ/√D + masks)·V, output (B, T, H·D). */
+export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T: number, width: number, o: AttentionOptions): Tensor {
+  const H = o.numHeads, D = width / H;
+  check(Number.isInteger(D), () => `attention: width ${width} is not divisible by ${H} heads`);
+  const p = o.training ? o.dropoutP : 0;
+  const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
+  const out = new Tensor([B, T, width]);
+  const lse = native.alloc(B * H * T);
+  const args = {
+    B, H, Tq: T, Tk: T, D,
+    q: q.t.data.subarray(q.col), ldq: q.ld,
+    k: k.t.data.subarray(k.col), ldk: k.ld,
+    v: v.t.data.subarray(v.col), ldv: v.ld,
+    o: out.data, ldo: width, lse,
+    keyMask: o.keyMask ?? undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
+    dropoutP: p, seed, offset,
+  };
+  native.attentionForward(args);
+  const inputs = [...new Set([q.t, k.t, v.t])];
+  if (!needsGrad(...inputs)) {
+    native.free(lse);
+    return out;
+  }
+  return record(out, {
+    op: "attention",
+    inputs,
+    saved: [lse],
+    backward(gy) {
+      // q, k, v may live in one packed tensor: compute all three into one scratch of each source's
+      // layout, then hand each source its gradient once.
+      const scratch = new Map<Tensor, Float32Array>();
+      const buf = (t: Tensor) => {
+        let b = scratch.get(t);
+        if (!b) scratch.set(t, (b = native.alloc(t.size)));
+        return b;
+      };
+      const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
+      native.attentionBackward({
+        ...args, dout: gy, lddo: width,
+        dq: dq.subarray(q.col), lddq: q.ld, dk: dk.subarray(k.col), lddk: k.ld, dv: dv.subarray(v.col), lddv: v.ld,
+      });
+      for (const [t, g] of scratch) {
+        writeGrad(t, (dst) => dst.set(g));
+        native.free(g);
+      }
+    },
+  });
+}
+
+/** Rows of x (B, T, C) at one position per batch element → (B, C). */
+export function selectTokens(x: Tensor, positions: number[]): Tensor {
+  const [B, T, C] = x.shape;
+  check(x.shape.length === 3 && positions.length === B, () => `selectTokens: expected (B, T, C) and ${x.shape[0]} positions`);
+  const y = new Tensor([B, C]);
+  positions.forEach((t, b) => {
+    check(t >= 0 && t < T, () => `selectTokens: position ${t} out of range 0..${T - 1}`);
+    y.data.set(x.data.subarray((b * T + t) * C, (b * T + t + 1) * C), b * C);
+  });
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "selectTokens",
+    inputs: [x],
+    backward(gy) {
+      const gx = gradBuffer(x)!;
+      positions.forEach((t, b) => {
+        const dst = gx.subarray((b * T + t) * C, (b * T + t + 1) * C);
+        for (let c = 0; c < C; c++) dst[c] += gy[b * C + c];
+      });
+    },
+  });
+}
+
+// Small elementwise ops used on (B, C) heads only (pooler tanh, classifier ReLU): plain loops.
+function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, y: number) => number): Tensor {
+  const y = new Tensor(x.shape);
+  for (let i = 0; i < x.size; i++) y.data[i] = f(x.data[i]);
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op,
+    inputs: [x],
+    backward(gy) {
+      const gx = gradBuffer(x)!;
+      for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.data[i], y.data[i]);
+    },
+  });
+}
+export const tanh = (x: Tensor) => unary(x, "tanh", Math.tanh, (_v, y) => 1 - y * y);
+export const relu = (x: Tensor) => unary(x, "relu", (v) => (v > 0 ? v : 0), (v) => (v > 0 ? 1 : 0));
+
+/** Mean (or sum / divisor) softmax cross-entropy over rows of logits; targets of ignoreIndex are skipped. */
+export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
+  const V = last(logits), N = rowsOf(logits);
+  check(targets.length === N, () => `crossEntropy: ${targets.length} targets for ${N} rows of logits ${shapeStr(logits.shape)}`);
+  const grad = needsGrad(logits);
+  const dlogits = grad ? native.alloc(logits.size) : undefined;
+  const r = native.crossEntropy({ N, V, logits: logits.data, targets, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits });
+  const loss = Tensor.from([1], [r.loss]);
+  if (!grad) return loss;
+  return record(loss, {
+    op: "crossEntropy",
+    inputs: [logits],
+    saved: [dlogits!],
+    backward(gy) {
+      writeGrad(logits, (dst) => {
+        dst.set(dlogits!);
+        if (gy[0] !== 1) native.scale({ n: dst.length, x: dst, s: gy[0] });
+      });
+    },
+  });
+}
+
+/** sum(x · w) for a constant w: a scalar probe loss (used by parity tests, and cosine losses). */
+export function weightedSum(x: Tensor, w: Float32Array): Tensor {
+  check(w.length === x.size, () => `weightedSum: ${w.length} weights for ${x.size} elements`);
+  let s = 0;
+  for (let i = 0; i < x.size; i++) s += x.data[i] * w[i];
+  const y = Tensor.from([1], [s]);
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "weightedSum",
+    inputs: [x],
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      for (let i = 0; i < x.size; i++) g[i] += gy[0] * w[i];
+    },
+  });
+}
