@@ -196,10 +196,9 @@ namespace {
 class AsyncOp : public Napi::AsyncWorker {
  public:
   AsyncOp(Napi::Env env, Work work, std::vector<Napi::Value> pinned)
-      : Napi::AsyncWorker(env, "tunekit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        values_(pinned) {
+      : Napi::AsyncWorker(env, "tunekit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {
     for (auto& v : pinned) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-    pin_allocations(values_, +1);
+    pin_allocations(pinned, +1);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
@@ -212,18 +211,24 @@ class AsyncOp : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    pin_allocations(values_, -1);
+    pin_allocations(live(), -1);
     deferred_.Resolve(work_.result ? work_.result(Env()) : Env().Undefined());
   }
   void OnError(const Napi::Error& e) override {
-    pin_allocations(values_, -1);
+    pin_allocations(live(), -1);
     deferred_.Reject(make_error(Env(), e.Message()).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   Work work_;
-  std::vector<Napi::Value> values_;
+  // The pinned arrays as values of the current handle scope (the napi_values of the call that
+  // queued this work died with that call's scope).
+  std::vector<Napi::Value> live() {
+    std::vector<Napi::Value> v;
+    for (auto& r : refs_) v.push_back(r.Value());
+    return v;
+  }
   std::vector<Napi::ObjectReference> refs_;
 };
 
