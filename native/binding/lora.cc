@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <sstream>
+
 #include "common.h"
 
 namespace tk {
@@ -15,6 +17,13 @@ namespace {
 
 constexpr int64_t kMax = int64_t(1) << 31;
 constexpr int64_t kSeedMax = (int64_t(1) << 53) - 1;  // exact in a JS number
+
+// A number as a person writes it (1, 0.999, 1e-08), for error messages.
+std::string num(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
 
 struct Buf {
   const char* name;
@@ -49,10 +58,10 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.out = a.integer("out", 1, kMax);
   l.r = a.integer("r", 1, kMax);
   const double scale = a.number("scale");
-  if (!std::isfinite(scale)) a.fail("argument 'scale' must be finite, got " + std::to_string(scale));
+  if (!std::isfinite(scale)) a.fail("argument 'scale' must be finite, got " + num(scale));
   l.scale = static_cast<float>(scale);
   const double p = a.number("dropoutP", 0.0);
-  if (!(p >= 0 && p < 1)) a.fail("argument 'dropoutP' = " + std::to_string(p) + " is out of range, expected 0 <= p < 1");
+  if (!(p >= 0 && static_cast<float>(p) < 1.f)) a.fail("argument 'dropoutP' = " + num(p) + " is out of range, expected 0 <= p < 1");
   l.dropout_p = static_cast<float>(p);
   l.seed = static_cast<uint64_t>(a.integer("seed", 0, kSeedMax, 0));
   l.offset = static_cast<uint64_t>(a.integer("offset", 0, kSeedMax, 0));

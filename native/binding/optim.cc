@@ -10,6 +10,8 @@
 #include <memory>
 
 #include "../cpu/threadpool.h"
+#include <sstream>
+
 #include "common.h"
 
 namespace tk {
@@ -19,6 +21,13 @@ namespace {
 constexpr int64_t kMax = int64_t(1) << 40;
 constexpr int64_t kThreadMin = int64_t(1) << 15;  // total elements below which one thread does it all
 constexpr int64_t kNormChunk = int64_t(1) << 16;  // the chunk of cpu/adamw.cc's sum_squares: same partials
+
+// A number as a person writes it (1, 0.999, 1e-08), for error messages.
+std::string num(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
 
 // Element ranges of tensors laid end to end; visit(b, e, f) calls f(t, lo, hi) for the part
 // [lo, hi) of tensor t that falls in [b, e) of the concatenation.
@@ -46,21 +55,21 @@ AdamWArgs hyper(Args& a) {
   h.grad_scale = static_cast<float>(a.number("gradScale", 1.0));
   h.step = a.integer("step", 1, int64_t(1) << 53);
   if (!(h.beta1 >= 0.f && h.beta1 < 1.f))
-    a.fail("argument 'beta1' = " + std::to_string(h.beta1) + " is out of range, expected 0 <= beta1 < 1");
+    a.fail("argument 'beta1' = " + num(h.beta1) + " is out of range, expected 0 <= beta1 < 1");
   if (!(h.beta2 >= 0.f && h.beta2 < 1.f))
-    a.fail("argument 'beta2' = " + std::to_string(h.beta2) + " is out of range, expected 0 <= beta2 < 1");
+    a.fail("argument 'beta2' = " + num(h.beta2) + " is out of range, expected 0 <= beta2 < 1");
   if (!(h.eps > 0.f && std::isfinite(h.eps)))
-    a.fail("argument 'eps' = " + std::to_string(h.eps) + " is out of range, expected a finite eps > 0");
+    a.fail("argument 'eps' = " + num(h.eps) + " is out of range, expected a finite eps > 0");
   if (!(h.grad_scale >= 0.f && std::isfinite(h.grad_scale)))
-    a.fail("argument 'gradScale' = " + std::to_string(h.grad_scale) + " is out of range, expected a finite value >= 0");
+    a.fail("argument 'gradScale' = " + num(h.grad_scale) + " is out of range, expected a finite value >= 0");
   return h;
 }
 
 void check_lr_wd(Args& a, const std::string& lr_name, double lr, const std::string& wd_name, double wd) {
   if (!(lr >= 0 && std::isfinite(lr)))
-    a.fail("argument '" + lr_name + "' = " + std::to_string(lr) + " is out of range, expected a finite lr >= 0");
+    a.fail("argument '" + lr_name + "' = " + num(lr) + " is out of range, expected a finite lr >= 0");
   if (!(wd >= 0 && std::isfinite(wd)))
-    a.fail("argument '" + wd_name + "' = " + std::to_string(wd) + " is out of range, expected a finite value >= 0");
+    a.fail("argument '" + wd_name + "' = " + num(wd) + " is out of range, expected a finite value >= 0");
 }
 
 Work parse_adamw(Args& a) {
