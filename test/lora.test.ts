@@ -116,7 +116,7 @@ const cases: Case[] = [
   { M: 1, in: 1, out: 1, r: 1, bias: true, scale: 2, p: 0, seed: 0, offset: 0 },
   { M: 7, in: 13, out: 5, r: 3, bias: false, scale: 0.5, p: 0, seed: 0, offset: 0 },
   { M: 7, in: 13, out: 5, r: 3, bias: true, scale: 0.5, p: 0.25, seed: 11, offset: 3 },
-  { M: 33, in: 65, out: 17, r: 8, bias: true, scale: 1.5, p: 0.1, seed: 2 ** 40 + 5, offset: 2 ** 33 + 1 },
+  { M: 33, in: 65, out: 17, r: 8, bias: true, scale: 1.5, p: 0.1, seed: 2 ** 40 + 5, offset: 2 ** 36 + 1 }, // counters past 2^32
   { M: 96, in: 200, out: 161, r: 16, bias: true, scale: 2, p: 0.3, seed: 7, offset: 1000 }, // threaded passes
   { M: 64, in: 129, out: 96, r: 4, bias: false, scale: 1, p: 0, seed: 0, offset: 0 },
 ];
@@ -231,6 +231,9 @@ describe.each(ISAS)("lora on %s", (isa) => {
       expect(Math.abs(kept / c.M - (1 - c.p))).toBeLessThan(0.05);
       const other = forward({ ...c, offset: 6 }, d).h;
       expect(maxAbsDiff(other, h)).toBeGreaterThan(0);
+      // block counters crossing 2^32 inside one SIMD group of blocks
+      const far = { ...c, offset: 2 ** 34 - 203 }, hf = forward(far, d).h;
+      for (let m = 0; m < c.M; m++) expect(hf[m]).toBe(philoxUniform(far.seed, far.offset, m * c.in) >= c.p ? Math.fround(1 / (1 - c.p)) : 0);
     });
   });
 });
