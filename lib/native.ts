@@ -14,6 +14,54 @@ export interface GemmArgs {
   batch?: number; strideA?: number; strideB?: number; strideC?: number;
 }
 
+// ---- optim/lora ----------------------------------------------------------------------------------
+
+/** One AdamW step on one tensor (torch.optim.AdamW): param, m, v updated in place from grad. */
+export interface AdamWArgs {
+  n: number;
+  param: Float32Array; grad: Float32Array; m: Float32Array; v: Float32Array;
+  lr: number;
+  /** 1-based step count (bias correction). */
+  step: number;
+  beta1?: number; beta2?: number; eps?: number; weightDecay?: number;
+  /** Multiplies the gradient first (global-norm clipping without another pass). */
+  gradScale?: number;
+}
+
+/** AdamW on many tensors in one native call; entry i of each list belongs to params[i]. */
+export interface AdamWMultiArgs {
+  params: Float32Array[]; grads: Float32Array[]; ms: Float32Array[]; vs: Float32Array[];
+  lrs: number[]; weightDecays: number[];
+  step: number;
+  beta1?: number; beta2?: number; eps?: number; gradScale?: number;
+}
+
+export interface SumSquaresArgs { n: number; x: Float32Array }
+export interface GradNormArgs { tensors: Float32Array[] }
+
+/**
+ * LoRA linear fused with its frozen base: y = x·Wᵀ + bias + scale·h·Bᵀ with h = dropout(x)·Aᵀ.
+ * x [M, in], W [out, in], bias [out], A [r, in], B [out, r], y [M, out], h [M, r] (kept for the backward).
+ */
+export interface LoraForwardArgs {
+  M: number; in: number; out: number; r: number;
+  x: Float32Array; W: Float32Array; bias?: Float32Array | null; A: Float32Array; B: Float32Array;
+  scale: number;
+  /** Dropout on x in the LoRA branch; element m·in + i uses Philox element m·in + i of (seed, offset). */
+  dropoutP?: number; seed?: number; offset?: number;
+  y: Float32Array; h: Float32Array;
+}
+
+/** dx OVERWRITTEN (null for a first layer); dA, dB, dbias ACCUMULATED. No dW: W stays frozen. */
+export interface LoraBackwardArgs {
+  M: number; in: number; out: number; r: number;
+  x: Float32Array; W: Float32Array; A: Float32Array; B: Float32Array; h: Float32Array;
+  scale: number;
+  dropoutP?: number; seed?: number; offset?: number;
+  dy: Float32Array;
+  dx?: Float32Array | null; dA: Float32Array; dB: Float32Array; dbias?: Float32Array | null;
+}
+
 /** The raw addon. Arrays are row-major float32; see native/kernels.h for each op's contract. */
 export interface NativeAddon {
   setErrorClass(ctor: new (message: string) => Error): void;
@@ -30,6 +78,21 @@ export interface NativeAddon {
   memoryStats(): { bytes: number; buffers: number };
   gemm(a: GemmArgs): void;
   gemmAsync(a: GemmArgs): Promise<void>;
+  // optim/lora
+  adamw(a: AdamWArgs): void;
+  adamwAsync(a: AdamWArgs): Promise<void>;
+  adamwMulti(a: AdamWMultiArgs): void;
+  adamwMultiAsync(a: AdamWMultiArgs): Promise<void>;
+  /** Sum of x[i]² over the first n elements, accumulated in double. */
+  sumSquares(a: SumSquaresArgs): number;
+  sumSquaresAsync(a: SumSquaresArgs): Promise<number>;
+  /** Global L2 norm of all tensors (torch.nn.utils.clip_grad_norm_'s total norm); thread-count independent. */
+  gradNorm(a: GradNormArgs): number;
+  gradNormAsync(a: GradNormArgs): Promise<number>;
+  loraForward(a: LoraForwardArgs): void;
+  loraForwardAsync(a: LoraForwardArgs): Promise<void>;
+  loraBackward(a: LoraBackwardArgs): void;
+  loraBackwardAsync(a: LoraBackwardArgs): Promise<void>;
 }
 
 function load(): NativeAddon {

@@ -157,6 +157,33 @@ U8 Args::u8_opt(const char* name, int64_t need) {
   return typed<U8>(*this, v, name, napi_uint8_array, "a Uint8Array", need);
 }
 
+std::vector<F32> Args::f32_list(const char* name) {
+  Napi::Value v = get(name, true);
+  if (!v.IsArray()) fail(std::string("argument '") + name + "' must be an Array of Float32Arrays, got " + type_name(v));
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<F32> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    std::string item = std::string(name) + "[" + std::to_string(i) + "]";
+    out.push_back(typed<F32>(*this, arr.Get(i), item.c_str(), napi_float32_array, "a Float32Array", 0));
+  }
+  return out;
+}
+
+std::vector<double> Args::number_list(const char* name) {
+  Napi::Value v = get(name, true);
+  if (!v.IsArray()) fail(std::string("argument '") + name + "' must be an Array of numbers, got " + type_name(v));
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value x = arr.Get(i);
+    if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() != x.As<Napi::Number>().DoubleValue())
+      fail(std::string("argument '") + name + "[" + std::to_string(i) + "]' must be a number, got " +
+           (x.IsNumber() ? "NaN" : type_name(x)));
+    out.push_back(x.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
 void Args::no_alias(const char* out_name, const void* out, int64_t out_bytes, const char* in_name, const void* in,
                     int64_t in_bytes) const {
   if (!out || !in || out_bytes <= 0 || in_bytes <= 0) return;

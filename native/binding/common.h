@@ -41,6 +41,9 @@ class Args {
   F32 f32_opt(const char* name, int64_t need);
   I32 i32(const char* name, int64_t need);
   U8 u8_opt(const char* name, int64_t need);
+  // JS Arrays (multi-tensor ops): of Float32Arrays (element i is named "name[i]" in errors), of numbers.
+  std::vector<F32> f32_list(const char* name);
+  std::vector<double> number_list(const char* name);
 
   [[noreturn]] void fail(const std::string& what) const;
   // Output `out` must not overlap input `in` (kernels read inputs while writing outputs).
