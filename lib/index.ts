@@ -5,7 +5,7 @@ export type { NativeAddon, Isa, GemmArgs } from "./native";
 // ---- io (lib/io): checkpoints and config.json ----
 export { CheckpointError, ConfigError } from "./errors";
 export {
-  loadStateDict, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
+  loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
 } from "./io";

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { CheckpointError } from "../lib/errors";
-import { StateDict, ZipArchive, loadStateDict, parseTorchBin, readTorchBin } from "../lib/io";
+import { StateDict, ZipArchive, loadStateDict, loadStateDictAsync, parseTorchBin, readTorchBin } from "../lib/io";
 
 const FIX = path.join(__dirname, "fixtures", "io");
 const golden = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "io.json"), "utf8")).fixtures;
@@ -221,6 +221,20 @@ describe("sharded checkpoints and loadStateDict", () => {
     expect(r.format).toBe(format);
     expect(r.files.map((f) => path.basename(f))).toEqual([index, `${shard}1-of-00002.${format === "pytorch" ? "bin" : "safetensors"}`, `${shard}2-of-00002.${format === "pytorch" ? "bin" : "safetensors"}`]);
     expectValues(r.tensors, want);
+  });
+
+  test("loadStateDictAsync gives the same result, and the same errors", async () => {
+    for (const dir of ["sharded_st", "sharded_bin"]) {
+      const sync = loadStateDict(path.join(FIX, dir)), async_ = await loadStateDictAsync(path.join(FIX, dir));
+      expect([async_.format, async_.files]).toEqual([sync.format, sync.files]);
+      expectValues(async_.tensors, want);
+    }
+    await expect(loadStateDictAsync(path.join(FIX, "malicious.bin"))).rejects.toThrow("refusing to load global 'os.system'");
+    await expect(loadStateDictAsync(path.join(tmp, "absent"))).rejects.toThrow("no such checkpoint directory or file");
+  });
+
+  test("reading a directory as a weights file", () => {
+    expect(() => readTorchBin(FIX)).toThrow(new RegExp(`^cannot read ${FIX.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: EISDIR`));
   });
 
   function copyDir(name: string): string {

@@ -95,29 +95,54 @@ export async function writeFileAtomic(target: string, chunks: Chunks): Promise<v
   }
 }
 
+const readError = (file: string, e: unknown) =>
+  e instanceof CheckpointError ? e : new CheckpointError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+const READ_CHUNK = 1 << 30;
+
+function allocFor(file: string, size: number): Buffer {
+  if (size > bufferConstants.MAX_LENGTH) throw new CheckpointError(`${file}: ${size} bytes is larger than this Node.js can hold in one buffer`);
+  return Buffer.allocUnsafeSlow(size);
+}
+
 /**
  * Reads a whole file into one Buffer that owns its memory (byteOffset 0, so typed views are aligned),
  * in chunks so files over 2 GiB work where fs.readFileSync refuses them.
  */
 export function readFileWhole(file: string): Buffer {
-  let fd: number;
+  let fd: number | undefined;
   try {
     fd = fs.openSync(file, "r");
-  } catch (e) {
-    throw new CheckpointError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
     const size = fs.fstatSync(fd).size;
-    if (size > bufferConstants.MAX_LENGTH) throw new CheckpointError(`${file}: ${size} bytes is larger than this Node.js can hold in one buffer`);
-    const buf = Buffer.allocUnsafeSlow(size);
-    let off = 0;
-    while (off < size) {
-      const n = fs.readSync(fd, buf, off, Math.min(size - off, 1 << 30), off);
+    const buf = allocFor(file, size);
+    for (let off = 0; off < size; ) {
+      const n = fs.readSync(fd, buf, off, Math.min(size - off, READ_CHUNK), off);
       if (n === 0) throw new CheckpointError(`${file}: file shrank while being read (${off} of ${size} bytes)`);
       off += n;
     }
     return buf;
+  } catch (e) {
+    throw readError(file, e);
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** readFileWhole without blocking the event loop. */
+export async function readFileWholeAsync(file: string): Promise<Buffer> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(file, "r");
+    const size = (await fh.stat()).size;
+    const buf = allocFor(file, size);
+    for (let off = 0; off < size; ) {
+      const { bytesRead } = await fh.read(buf, off, Math.min(size - off, READ_CHUNK), off);
+      if (bytesRead === 0) throw new CheckpointError(`${file}: file shrank while being read (${off} of ${size} bytes)`);
+      off += bytesRead;
+    }
+    return buf;
+  } catch (e) {
+    throw readError(file, e);
+  } finally {
+    await fh?.close();
   }
 }

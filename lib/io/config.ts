@@ -224,13 +224,15 @@ function parseLabels(r: Reader): Pick<ModelConfig, "numLabels" | "id2label" | "l
     for (let i = 0; i < n; i++) id2label[i] = `LABEL_${i}`;
   }
   const numLabels = Object.keys(id2label).length;
-  let label2id: Record<string, number> = {};
+  // Object.fromEntries defines own properties, so a label named "__proto__" stays a label.
+  let label2id: Record<string, number>;
   if (raw.label2id !== undefined && raw.label2id !== null) {
     if (typeof raw.label2id !== "object" || Array.isArray(raw.label2id)) throw r.fail("label2id", "an object of label name → id");
-    for (const [k, v] of Object.entries(raw.label2id as Json)) {
+    const entries = Object.entries(raw.label2id as Json);
+    for (const [k, v] of entries) {
       if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v >= numLabels) throw new ConfigError(`${source}: label2id['${k}'] must be a label id in 0..${numLabels - 1}, got ${JSON.stringify(v)}`);
-      label2id[k] = v;
     }
+    label2id = Object.fromEntries(entries) as Record<string, number>;
   } else {
     label2id = Object.fromEntries(Object.entries(id2label).map(([i, name]) => [name, Number(i)]));
   }

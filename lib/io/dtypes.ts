@@ -1,6 +1,9 @@
 // Element types of checkpoint files and their conversion to the in-memory representation:
-// every floating type becomes a Float32Array, every integer/bool type an Int32Array (values are
-// range-checked, so an I64 that does not fit in int32 is refused rather than wrapped).
+// every floating type becomes a Float32Array (F64 is rounded), every integer/bool type an Int32Array
+// (values are range-checked, so an I64 that does not fit in int32 is refused rather than wrapped).
+// Memory: a file is read into one buffer; F32 tensors are views of it (no copy), other types are
+// decoded from it once. Tensors that share a torch storage share memory, as in torch, and one tensor
+// stored under two names (tied weights) is one StateTensor object under both.
 import * as os from "os";
 import { CheckpointError } from "../errors";
 

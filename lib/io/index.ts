@@ -1,6 +1,6 @@
 // Checkpoint IO: safetensors, restricted pytorch_model.bin reader, sharded checkpoints, config.json.
 export * from "./dtypes";
-export { writeFileAtomic, writeFileAtomicSync, readFileWhole } from "./atomic";
+export { writeFileAtomic, writeFileAtomicSync, readFileWhole, readFileWholeAsync } from "./atomic";
 export type { Chunks } from "./atomic";
 export * from "./safetensors";
 export { ZipArchive } from "./zip";
