@@ -1,25 +1,15 @@
 // The real checkpoints in ../shared/models: every tensor against PyTorch's decoding (sha256 of the
 // float32/int32 bytes, sum, first elements; test/fixtures/golden_io.py), tied storages, the .bin and
-// .safetensors of bert-tiny-mlm agreeing, byte-identical re-saves, and load timings.
+// .safetensors of bert-tiny-mlm agreeing, and load timings. Re-saving them: io_resave.test.ts.
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { StateDict, StateTensor, loadStateDict, readSafetensors, readTorchBin, saveSafetensors } from "../lib/io";
-import { describeShared, modelDir } from "./shared";
+import { StateDict, StateTensor, loadStateDict, readTorchBin } from "../lib/io";
+import { describeShared, modelDir, timings } from "./shared";
 
 interface Digest { dtype: string; shape: number[]; sha256: string; sum: number; first: number[] }
 const golden = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "io.json"), "utf8")).checkpoints as
   Record<string, { tensors: Record<string, Digest>; shared: string[][] }>;
-
-const timings: string[] = [];
-function timed<T>(label: string, fn: () => T): T {
-  const t0 = process.hrtime.bigint();
-  const out = fn();
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  timings.push(`${label.padEnd(48)} ${ms.toFixed(1).padStart(8)} ms`);
-  return out;
-}
 
 /** dtype, shape and bit-exact data (compared as bytes: jest's deep equality is slow on millions of elements). */
 function expectSame(name: string, a: StateTensor | undefined, b: StateTensor | undefined): void {
@@ -46,12 +36,7 @@ function expectGolden(sd: StateDict, key: string): void {
 }
 
 describeShared("real checkpoints in shared/models", () => {
-  let tmp: string;
-  beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tunekit-ckpt-")); });
-  afterAll(() => {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    console.log(`checkpoint load timings (this machine, one run each):\n${timings.join("\n")}`);
-  });
+  const timed = timings("checkpoint load timings");
 
   test("bert-tiny-mlm: model.safetensors (F32) and pytorch_model.bin match PyTorch and each other", () => {
     const dir = modelDir("bert-tiny-mlm");
@@ -97,25 +82,5 @@ describeShared("real checkpoints in shared/models", () => {
     expect(lowerTriangular).toBe(true);
     const mb = sd.get("transformer.h.0.attn.masked_bias")!;
     expect([mb.dtype, mb.shape, mb.data[0]]).toEqual(["F32", [], -10000]);
-  });
-
-  test.each([
-    ["bert-tiny-mlm", "F32"],
-    ["bert-mini-random", "BF16"],
-    ["distilbert-small-random", "F16"],
-  ] as const)("%s re-saved as %s is byte-identical to the file Hugging Face wrote", (model, dtype) => {
-    const src = path.join(modelDir(model), "model.safetensors");
-    const { tensors, metadata } = readSafetensors(src);
-    const out = path.join(tmp, `${model}.safetensors`);
-    timed(`save ${model} as ${dtype}`, () => saveSafetensors(out, tensors, metadata ?? {}, { dtype }));
-    expect(fs.readFileSync(out).equals(fs.readFileSync(src))).toBe(true);
-  });
-
-  test("a real .bin re-saved as safetensors reads back bit-exact", () => {
-    const bin = readTorchBin(path.join(modelDir("gpt2-small-random"), "pytorch_model.bin"));
-    const out = path.join(tmp, "gpt2.safetensors");
-    saveSafetensors(out, bin);
-    const back = readSafetensors(out).tensors;
-    for (const [name, t] of bin) expectSame(name, back.get(name), t);
   });
 });

@@ -25,3 +25,17 @@ export function describeShared(name: string, fn: () => void): void {
     describe.skip(`${name} [skipped: ${dir}/models not found; set TUNEKIT_SHARED to the shared dir]`, fn);
   }
 }
+
+/** Wall-clock timings of a test file's steps, printed together once the file is done. */
+export function timings(title: string): <T>(label: string, fn: () => T) => T {
+  const lines: string[] = [];
+  afterAll(() => {
+    if (lines.length) console.log(`${title} (this machine, one run each):\n${lines.join("\n")}`);
+  });
+  return (label, fn) => {
+    const t0 = process.hrtime.bigint();
+    const out = fn();
+    lines.push(`${label.padEnd(56)} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1).padStart(8)} ms`);
+    return out;
+  };
+}
