@@ -5,3 +5,22 @@ export class TunekitError extends Error {
     this.name = "TunekitError";
   }
 }
+
+// ---- io (lib/io): checkpoint and config errors ----
+/** A checkpoint file (safetensors, pytorch_model.bin, shard index) is missing, malformed, hostile or unsupported. */
+export class CheckpointError extends TunekitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message);
+    this.name = "CheckpointError";
+    if (options && "cause" in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** A config.json is missing, malformed, or describes a model tunekit does not support. */
+export class ConfigError extends TunekitError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+// ---- end io ----

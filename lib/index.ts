@@ -1,3 +1,18 @@
 export { TunekitError } from "./errors";
 export { native } from "./native";
 export type { NativeAddon, Isa, GemmArgs } from "./native";
+
+// ---- io (lib/io): checkpoints and config.json ----
+export { CheckpointError, ConfigError } from "./errors";
+export {
+  loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
+  saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
+  configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
+} from "./io";
+export type {
+  DType, FloatDType, IntDType, FloatTensor, IntTensor, StateTensor, StateDict, LoadedStateDict,
+  LoadStateDictOptions, CheckpointFormat, SafetensorsFile, SafetensorsHeader, SaveSafetensorsOptions,
+  TorchBinOptions, ModelConfig, ModelType, ProblemType, HfConfigJson, BertConfigJson,
+  DistilBertConfigJson, GPT2ConfigJson,
+} from "./io";
+// ---- end io ----
