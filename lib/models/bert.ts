@@ -7,7 +7,7 @@ import { Module, Context } from "../nn/module";
 import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { ModelInputs, checkInputs } from "./inputs";
-import type { EncoderConfig } from "./config";
+import { ModelConfig, geluMode, robertaPadding } from "./config";
 
 class BertEmbeddings extends Module {
   readonly word_embeddings: Embedding;
@@ -15,21 +15,21 @@ class BertEmbeddings extends Module {
   readonly token_type_embeddings: Embedding;
   readonly LayerNorm: LayerNorm;
   readonly dropout: Dropout;
-  constructor(readonly c: EncoderConfig, ctx: Context) {
+  constructor(readonly c: ModelConfig, ctx: Context) {
     super();
     this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize));
     this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
     this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(c.typeVocabSize, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, "embeddings.LayerNorm"));
-    this.dropout = new Dropout(c.hiddenDropout, ctx);
+    this.dropout = new Dropout(c.embeddingDropout, ctx);
   }
-  forward(x: ModelInputs, mask: Uint8Array): Tensor {
+  forward(x: ModelInputs): Tensor {
     const { batchSize: B, seqLen: T } = x;
     const shape = [B, T];
     const pos = new Int32Array(B * T);
-    if (this.c.positionStyle === "roberta") {
+    if (this.c.modelType === "roberta") {
       // create_position_ids_from_input_ids: cumulative count of non-pad tokens, offset by padding_idx.
-      const pad = this.c.padTokenId;
+      const pad = robertaPadding(this.c);
       for (let b = 0; b < B; b++) {
         let n = 0;
         for (let t = 0; t < T; t++) {
@@ -43,7 +43,6 @@ class BertEmbeddings extends Module {
     }
     const types = x.tokenTypeIds ?? new Int32Array(B * T);
     const e = ops.add(ops.add(this.word_embeddings.forward(x.inputIds, shape), this.position_embeddings.forward(pos, shape)), this.token_type_embeddings.forward(types, shape));
-    void mask;
     return this.dropout.forward(this.LayerNorm.forward(e));
   }
 }
@@ -52,7 +51,7 @@ class BertSelfAttention extends Module {
   readonly query: Linear;
   readonly key: Linear;
   readonly value: Linear;
-  constructor(readonly c: EncoderConfig, readonly ctx: Context, prefix: string) {
+  constructor(readonly c: ModelConfig, readonly ctx: Context, prefix: string) {
     super();
     const H = c.hiddenSize;
     this.query = this.child("query", new Linear(H, H, true, `${prefix}.query`));
@@ -72,7 +71,7 @@ class BertResidualOutput extends Module {
   readonly dense: Linear;
   readonly LayerNorm: LayerNorm;
   readonly dropout: Dropout;
-  constructor(c: EncoderConfig, ctx: Context, inDim: number, prefix: string) {
+  constructor(c: ModelConfig, ctx: Context, inDim: number, prefix: string) {
     super();
     this.dense = this.child("dense", new Linear(inDim, c.hiddenSize, true, `${prefix}.dense`));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, `${prefix}.LayerNorm`));
@@ -86,7 +85,7 @@ class BertResidualOutput extends Module {
 class BertAttention extends Module {
   readonly self: BertSelfAttention;
   readonly output: BertResidualOutput;
-  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+  constructor(c: ModelConfig, ctx: Context, prefix: string) {
     super();
     this.self = this.child("self", new BertSelfAttention(c, ctx, `${prefix}.self`));
     this.output = this.child("output", new BertResidualOutput(c, ctx, c.hiddenSize, `${prefix}.output`));
@@ -95,12 +94,12 @@ class BertAttention extends Module {
 
 class BertIntermediate extends Module {
   readonly dense: Linear;
-  constructor(readonly c: EncoderConfig, prefix: string) {
+  constructor(readonly c: ModelConfig, prefix: string) {
     super();
     this.dense = this.child("dense", new Linear(c.hiddenSize, c.intermediateSize, true, `${prefix}.dense`));
   }
   forward(x: Tensor): Tensor {
-    return ops.gelu(this.dense.forward(x), this.c.geluApproximate);
+    return ops.gelu(this.dense.forward(x), geluMode(this.c));
   }
 }
 
@@ -108,7 +107,7 @@ export class BertLayer extends Module {
   readonly attention: BertAttention;
   readonly intermediate: BertIntermediate;
   readonly output: BertResidualOutput;
-  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+  constructor(c: ModelConfig, ctx: Context, prefix: string) {
     super();
     this.attention = this.child("attention", new BertAttention(c, ctx, `${prefix}.attention`));
     this.intermediate = this.child("intermediate", new BertIntermediate(c, `${prefix}.intermediate`));
@@ -122,7 +121,7 @@ export class BertLayer extends Module {
 
 class BertEncoder extends Module {
   readonly layer: ModuleList<BertLayer>;
-  constructor(c: EncoderConfig, ctx: Context, prefix: string) {
+  constructor(c: ModelConfig, ctx: Context, prefix: string) {
     super();
     this.layer = this.child("layer", new ModuleList(Array.from({ length: c.numLayers }, (_, i) => new BertLayer(c, ctx, `${prefix}.layer.${i}`))));
   }
@@ -130,7 +129,7 @@ class BertEncoder extends Module {
 
 class BertPooler extends Module {
   readonly dense: Linear;
-  constructor(c: EncoderConfig) {
+  constructor(c: ModelConfig) {
     super();
     this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "pooler.dense"));
   }
@@ -152,7 +151,7 @@ export class BertModel extends Module {
   readonly encoder: BertEncoder;
   readonly pooler: BertPooler | null;
   readonly ctx: Context;
-  constructor(readonly config: EncoderConfig, addPoolingLayer = true, ctx: Context = { gen: new ops.Generator(42) }) {
+  constructor(readonly config: ModelConfig, addPoolingLayer = true, ctx: Context = { gen: new ops.Generator(42) }) {
     super();
     this.ctx = ctx;
     this.embeddings = this.child("embeddings", new BertEmbeddings(config, ctx));
@@ -165,7 +164,7 @@ export class BertModel extends Module {
   forward(x: ModelInputs): EncoderOutput {
     const c = this.config;
     const mask = checkInputs(x, c.modelType === "roberta" ? "RobertaModel" : "BertModel", c.maxPositions, c.vocabSize);
-    let h = this.embeddings.forward(x, mask);
+    let h = this.embeddings.forward(x);
     for (const layer of this.encoder.layer.items) h = layer.forward(h, mask, x.batchSize, x.seqLen);
     return { lastHiddenState: h, poolerOutput: this.pooler ? this.pooler.forward(h, x.batchSize) : undefined, mask };
   }

@@ -5,7 +5,7 @@ import { Module, Context } from "../nn/module";
 import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { ModelInputs, checkInputs } from "./inputs";
-import type { EncoderConfig } from "./config";
+import { ModelConfig, geluMode } from "./config";
 import type { EncoderOutput } from "./bert";
 
 class DistilEmbeddings extends Module {
@@ -13,12 +13,12 @@ class DistilEmbeddings extends Module {
   readonly position_embeddings: Embedding;
   readonly LayerNorm: LayerNorm;
   readonly dropout: Dropout;
-  constructor(c: EncoderConfig, ctx: Context) {
+  constructor(c: ModelConfig, ctx: Context) {
     super();
     this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize));
     this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, 1e-12, "embeddings.LayerNorm"));
-    this.dropout = new Dropout(c.hiddenDropout, ctx);
+    this.dropout = new Dropout(c.embeddingDropout, ctx);
   }
   forward(x: ModelInputs): Tensor {
     const { batchSize: B, seqLen: T } = x;
@@ -34,7 +34,7 @@ class MultiHeadSelfAttention extends Module {
   readonly k_lin: Linear;
   readonly v_lin: Linear;
   readonly out_lin: Linear;
-  constructor(readonly c: EncoderConfig, readonly ctx: Context, p: string) {
+  constructor(readonly c: ModelConfig, readonly ctx: Context, p: string) {
     super();
     const H = c.hiddenSize;
     this.q_lin = this.child("q_lin", new Linear(H, H, true, `${p}.q_lin`));
@@ -55,14 +55,14 @@ class FFN extends Module {
   readonly lin1: Linear;
   readonly lin2: Linear;
   readonly dropout: Dropout;
-  constructor(readonly c: EncoderConfig, ctx: Context, p: string) {
+  constructor(readonly c: ModelConfig, ctx: Context, p: string) {
     super();
     this.lin1 = this.child("lin1", new Linear(c.hiddenSize, c.intermediateSize, true, `${p}.lin1`));
     this.lin2 = this.child("lin2", new Linear(c.intermediateSize, c.hiddenSize, true, `${p}.lin2`));
     this.dropout = new Dropout(c.hiddenDropout, ctx);
   }
   forward(x: Tensor): Tensor {
-    return this.dropout.forward(this.lin2.forward(ops.gelu(this.lin1.forward(x), this.c.geluApproximate)));
+    return this.dropout.forward(this.lin2.forward(ops.gelu(this.lin1.forward(x), geluMode(this.c))));
   }
 }
 
@@ -71,7 +71,7 @@ class TransformerBlock extends Module {
   readonly sa_layer_norm: LayerNorm;
   readonly ffn: FFN;
   readonly output_layer_norm: LayerNorm;
-  constructor(c: EncoderConfig, ctx: Context, p: string) {
+  constructor(c: ModelConfig, ctx: Context, p: string) {
     super();
     this.attention = this.child("attention", new MultiHeadSelfAttention(c, ctx, `${p}.attention`));
     this.sa_layer_norm = this.child("sa_layer_norm", new LayerNorm(c.hiddenSize, 1e-12, `${p}.sa_layer_norm`));
@@ -86,7 +86,7 @@ class TransformerBlock extends Module {
 
 class Transformer extends Module {
   readonly layer: ModuleList<TransformerBlock>;
-  constructor(c: EncoderConfig, ctx: Context) {
+  constructor(c: ModelConfig, ctx: Context) {
     super();
     this.layer = this.child("layer", new ModuleList(Array.from({ length: c.numLayers }, (_, i) => new TransformerBlock(c, ctx, `transformer.layer.${i}`))));
   }
@@ -95,7 +95,7 @@ class Transformer extends Module {
 export class DistilBertModel extends Module {
   readonly embeddings: DistilEmbeddings;
   readonly transformer: Transformer;
-  constructor(readonly config: EncoderConfig, readonly ctx: Context = { gen: new ops.Generator(42) }) {
+  constructor(readonly config: ModelConfig, readonly ctx: Context = { gen: new ops.Generator(42) }) {
     super();
     this.embeddings = this.child("embeddings", new DistilEmbeddings(config, ctx));
     this.transformer = this.child("transformer", new Transformer(config, ctx));

@@ -7,7 +7,7 @@ import { Module, Context } from "../nn/module";
 import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
 import { ModuleList } from "../nn/containers";
 import { ModelInputs, checkInputs } from "./inputs";
-import type { EncoderConfig } from "./config";
+import { ModelConfig, geluMode } from "./config";
 import type { EncoderOutput } from "./bert";
 
 /** Parameter-name suffixes stored transposed ([in, out]) in GPT-2 checkpoints. */
@@ -17,7 +17,7 @@ class GPT2Attention extends Module {
   readonly c_attn: Linear;
   readonly c_proj: Linear;
   readonly resid_dropout: Dropout;
-  constructor(readonly c: EncoderConfig, readonly ctx: Context, p: string) {
+  constructor(readonly c: ModelConfig, readonly ctx: Context, p: string) {
     super();
     const E = c.hiddenSize;
     this.c_attn = this.child("c_attn", new Linear(E, 3 * E, true, `${p}.c_attn`));
@@ -38,14 +38,14 @@ class GPT2MLP extends Module {
   readonly c_fc: Linear;
   readonly c_proj: Linear;
   readonly dropout: Dropout;
-  constructor(readonly c: EncoderConfig, ctx: Context, p: string) {
+  constructor(readonly c: ModelConfig, ctx: Context, p: string) {
     super();
     this.c_fc = this.child("c_fc", new Linear(c.hiddenSize, c.intermediateSize, true, `${p}.c_fc`));
     this.c_proj = this.child("c_proj", new Linear(c.intermediateSize, c.hiddenSize, true, `${p}.c_proj`));
     this.dropout = new Dropout(c.hiddenDropout, ctx);
   }
   forward(x: Tensor): Tensor {
-    return this.dropout.forward(this.c_proj.forward(ops.gelu(this.c_fc.forward(x), this.c.geluApproximate)));
+    return this.dropout.forward(this.c_proj.forward(ops.gelu(this.c_fc.forward(x), geluMode(this.c))));
   }
 }
 
@@ -54,7 +54,7 @@ class GPT2Block extends Module {
   readonly attn: GPT2Attention;
   readonly ln_2: LayerNorm;
   readonly mlp: GPT2MLP;
-  constructor(c: EncoderConfig, ctx: Context, p: string) {
+  constructor(c: ModelConfig, ctx: Context, p: string) {
     super();
     this.ln_1 = this.child("ln_1", new LayerNorm(c.hiddenSize, c.layerNormEps, `${p}.ln_1`));
     this.attn = this.child("attn", new GPT2Attention(c, ctx, `${p}.attn`));
@@ -73,11 +73,11 @@ export class GPT2Model extends Module {
   readonly drop: Dropout;
   readonly h: ModuleList<GPT2Block>;
   readonly ln_f: LayerNorm;
-  constructor(readonly config: EncoderConfig, readonly ctx: Context = { gen: new ops.Generator(42) }) {
+  constructor(readonly config: ModelConfig, readonly ctx: Context = { gen: new ops.Generator(42) }) {
     super();
     this.wte = this.child("wte", new Embedding(config.vocabSize, config.hiddenSize));
     this.wpe = this.child("wpe", new Embedding(config.maxPositions, config.hiddenSize));
-    this.drop = new Dropout(config.hiddenDropout, ctx);
+    this.drop = new Dropout(config.embeddingDropout, ctx);
     this.h = this.child("h", new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new GPT2Block(config, ctx, `h.${i}`))));
     this.ln_f = this.child("ln_f", new LayerNorm(config.hiddenSize, config.layerNormEps, "ln_f"));
   }

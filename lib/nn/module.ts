@@ -41,12 +41,12 @@ export abstract class Module {
     return [...this.children.entries()];
   }
 
-  *namedModules(prefix = ""): Generator<[string, Module]> {
+  *namedModules(prefix = ""): IterableIterator<[string, Module]> {
     yield [prefix, this];
     for (const [n, c] of this.children) yield* c.namedModules(prefix ? `${prefix}.${n}` : n);
   }
 
-  *namedParameters(prefix = ""): Generator<[string, Parameter]> {
+  *namedParameters(prefix = ""): IterableIterator<[string, Parameter]> {
     for (const [n, p] of this.params) if (p) yield [prefix ? `${prefix}.${n}` : n, p];
     for (const [n, c] of this.children) yield* c.namedParameters(prefix ? `${prefix}.${n}` : n);
   }

@@ -1,0 +1,169 @@
+// A model as Hugging Face lays it out on disk: a body (BertModel, GPT2Model, …) under its prefix
+// (bert., roberta., distilbert., transformer.) and an optional head. Loading maps checkpoint keys onto
+// parameters strictly — every body weight must be there with the right shape; a missing head weight is
+// freshly initialised and reported, as transformers does — and saving writes what transformers loads.
+import * as fs from "fs";
+import * as path from "path";
+import { CheckpointError, TunekitError } from "../errors";
+import { Module } from "../nn/module";
+import { initWeights } from "../nn/init";
+import { Generator } from "../tensor/ops";
+import { loadStateDict } from "../io/state_dict";
+import { readConfig, saveConfig } from "../io/config";
+import { saveSafetensors } from "../io/safetensors";
+import type { StateDict, FloatTensor } from "../io/dtypes";
+import type { ModelConfig } from "./config";
+import { BertModel } from "./bert";
+import { DistilBertModel } from "./distilbert";
+import { GPT2Model, CONV1D_WEIGHTS } from "./gpt2";
+
+export type Body = BertModel | DistilBertModel | GPT2Model;
+
+/** Checkpoint keys that are buffers or tied copies, never parameters of their own. */
+const IGNORED_KEYS = [
+  /(^|\.)embeddings\.position_ids$/,
+  /(^|\.)embeddings\.token_type_ids$/,
+  /(^|\.)attn\.bias$/,
+  /(^|\.)attn\.masked_bias$/,
+  /^cls\.predictions\.decoder\.(weight|bias)$/,
+  /^lm_head\.decoder\.(weight|bias)$/,
+  /^lm_head\.weight$/,
+  /^vocab_projector\.weight$/,
+];
+
+export interface LoadReport {
+  /** Files the weights came from. */
+  files: string[];
+  /** Head weights absent from the checkpoint, freshly initialised (train them before use). */
+  initialized: string[];
+  /** Checkpoint weights this architecture does not use. */
+  unexpected: string[];
+  loadMs: number;
+}
+
+export interface FromPretrainedOptions {
+  /** Seed for freshly initialised weights and dropout. Default 42. */
+  seed?: number;
+  /** Where load warnings go. Default console.warn; null silences them. */
+  warn?: ((message: string) => void) | null;
+  /** Config overrides (e.g. numLabels / id2label for a new head). */
+  config?: Partial<ModelConfig>;
+}
+
+export function bodyPrefix(modelType: ModelConfig["modelType"]): string {
+  return modelType === "gpt2" ? "transformer" : modelType;
+}
+
+export function makeBody(config: ModelConfig, gen: Generator, addPoolingLayer: boolean): Body {
+  const ctx = { gen };
+  switch (config.modelType) {
+    case "bert":
+    case "roberta":
+      return new BertModel(config, addPoolingLayer, ctx);
+    case "distilbert":
+      return new DistilBertModel(config, ctx);
+    case "gpt2":
+      return new GPT2Model(config, ctx);
+  }
+}
+
+const isConv1D = (name: string) => CONV1D_WEIGHTS.some((s) => name.endsWith(s));
+
+function transpose2d(t: FloatTensor): FloatTensor {
+  const [r, c] = t.shape;
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
+  return { dtype: t.dtype, shape: [c, r], data: out };
+}
+
+export abstract class PreTrainedModel extends Module {
+  /** The architecture name written to config.json (HF's class name). */
+  abstract readonly architecture: string;
+  readonly body: Body;
+  readonly gen: Generator;
+  loadReport: LoadReport | null = null;
+
+  /** isBase: the body's parameters carry no prefix (BertModel files). */
+  constructor(public config: ModelConfig, readonly isBase: boolean, gen: Generator, addPoolingLayer: boolean) {
+    super();
+    this.gen = gen;
+    this.body = this.child(isBase ? "" : bodyPrefix(config.modelType), makeBody(config, gen, addPoolingLayer));
+  }
+
+  get prefix(): string {
+    return bodyPrefix(this.config.modelType);
+  }
+
+  /** Parameter names as they appear in a head-model checkpoint (body under its prefix). */
+  private fullName(name: string): string {
+    return this.isBase ? `${this.prefix}.${name}` : name;
+  }
+
+  /** Random initialisation of every weight (training from scratch), as HF's _init_weights. */
+  initAll(seed: number): this {
+    initWeights(this, this.config.initializerRange, seed);
+    return this;
+  }
+
+  loadWeights(dir: string, opts: FromPretrainedOptions = {}): LoadReport {
+    const t0 = Date.now();
+    const loaded = loadStateDict(dir);
+    const prefix = this.prefix;
+    const file = new Map<string, StateDict extends Map<string, infer V> ? V : never>();
+    const hasPrefix = [...loaded.tensors.keys()].some((k) => k.startsWith(`${prefix}.`));
+    for (const [k, t] of loaded.tensors) {
+      if (IGNORED_KEYS.some((re) => re.test(k))) continue;
+      file.set(hasPrefix ? k : `${prefix}.${k}`, t);
+    }
+    const used = new Set<string>();
+    const initialized: string[] = [];
+    for (const [name, p] of this.namedParameters()) {
+      const key = this.fullName(name);
+      const t = file.get(key);
+      if (!t) {
+        if (key.startsWith(`${prefix}.`))
+          throw new CheckpointError(`${loaded.files.join(", ")}: required weight '${key}' is missing; the checkpoint does not match a ${this.config.modelType} body of this config`);
+        initialized.push(key);
+        continue;
+      }
+      if (!(t.data instanceof Float32Array)) throw new CheckpointError(`weight '${key}' is stored as ${t.dtype}; expected a floating-point tensor`);
+      const ft = this.config.modelType === "gpt2" && isConv1D(key) && t.shape.length === 2 ? transpose2d(t as FloatTensor) : (t as FloatTensor);
+      if (ft.shape.length !== p.shape.length || ft.shape.some((d, i) => d !== p.shape[i]))
+        throw new CheckpointError(`weight '${key}' has shape [${ft.shape.join(", ")}] in the checkpoint, expected [${p.shape.join(", ")}] for this config`);
+      p.data.set(ft.data);
+      used.add(key);
+    }
+    if (initialized.length) initWeights(this, this.config.initializerRange, opts.seed ?? 42, new Set(initialized.map((k) => (this.isBase ? k.slice(prefix.length + 1) : k))));
+    const unexpected = [...file.keys()].filter((k) => !used.has(k));
+    const warn = opts.warn === undefined ? (m: string) => console.warn(m) : opts.warn;
+    if (warn && initialized.length)
+      warn(`Some weights of ${this.architecture} were not in ${dir} and are newly initialized: ${initialized.join(", ")}. Train the model on a downstream task before using it for predictions.`);
+    if (warn && unexpected.length) warn(`Some weights in ${dir} were not used by ${this.architecture}: ${unexpected.join(", ")}.`);
+    this.loadReport = { files: loaded.files, initialized, unexpected, loadMs: Date.now() - t0 };
+    return this.loadReport;
+  }
+
+  /** The state dict as transformers saves it: HF names, Conv1D weights [in, out], tied copies omitted. */
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
+    for (const [name, p] of this.namedParameters()) {
+      const t: FloatTensor = { dtype: "F32", shape: [...p.shape], data: p.data };
+      out.set(name, this.config.modelType === "gpt2" && isConv1D(name) ? transpose2d(t) : t);
+    }
+    return out;
+  }
+
+  /** Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. */
+  savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): void } } = {}): void {
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`savePretrained: '${dir}' exists and is not a directory`);
+    fs.mkdirSync(dir, { recursive: true });
+    saveSafetensors(path.join(dir, "model.safetensors"), this.stateDict(), { format: "pt" });
+    saveConfig(dir, { ...this.config, architectures: [this.architecture] });
+    opts.tokenizer?.save(dir);
+  }
+}
+
+export function configFrom(dir: string, overrides?: Partial<ModelConfig>): ModelConfig {
+  const base = readConfig(dir);
+  return overrides ? ({ ...base, ...overrides } as ModelConfig) : base;
+}
