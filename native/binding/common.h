@@ -41,6 +41,8 @@ class Args {
   F32 f32_opt(const char* name, int64_t need);
   I32 i32(const char* name, int64_t need);
   U8 u8_opt(const char* name, int64_t need);
+  // An optional string that must be one of `choices`; returns its index, or dflt when absent.
+  int choice(const char* name, std::initializer_list<const char*> choices, int dflt);
 
   [[noreturn]] void fail(const std::string& what) const;
   // Output `out` must not overlap input `in` (kernels read inputs while writing outputs).

@@ -142,10 +142,12 @@ inline V verf(V x) {
   return p / q;
 }
 
-// tanh(x) as a 13/6 rational approximation (Eigen's float one), a few ulp on all of R. Unlike
+// tanh(x) as a 13/6 rational approximation (Eigen's float coefficients), a few ulp on all of R. Unlike
 // 1 - 2/(e^{2x}+1) it keeps its relative accuracy near 0 (that form cancels: 100% error at |x| ~ 1e-7).
+// Clamped at ±9, where the rational reaches 1 (float tanh is ±1 from 9.01 on), and to [-1, 1] after,
+// so a saturated tanh is exactly ±1 and 1 - tanh² exactly 0.
 inline V vtanh(V x) {
-  V xc = vmin(V::set1(7.90531110763549805f), vmax(V::set1(-7.90531110763549805f), x));
+  V xc = vmin(V::set1(9.f), vmax(V::set1(-9.f), x));
   V x2 = xc * xc;
   V p = V::set1(-2.76076847742355e-16f);
   p = fma(p, x2, V::set1(2.00018790482477e-13f));
@@ -159,7 +161,7 @@ inline V vtanh(V x) {
   q = fma(q, x2, V::set1(1.18534705686654e-04f));
   q = fma(q, x2, V::set1(2.26843463243900e-03f));
   q = fma(q, x2, V::set1(4.89352518554385e-03f));
-  return p / q;
+  return vmin(V::set1(1.f), vmax(V::set1(-1.f), p / q));
 }
 
 }  // namespace TK_ISA
