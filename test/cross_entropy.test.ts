@@ -145,6 +145,11 @@ describe("crossEntropy async and bad input", () => {
     expect(maxAbsDiff(d1, d2)).toBe(0);
   });
 
+  test("async errors reject with TunekitError", async () => {
+    const bad = { N: 2, V: 3, logits: new Float32Array(6), targets: Int32Array.from([0, 3]) };
+    await expect(native.crossEntropyAsync(bad)).rejects.toThrow(new TunekitError("crossEntropy: argument 'targets'[1] = 3 is out of range, expected 0..2 or ignoreIndex -100"));
+  });
+
   test("errors name the op, the argument and what was expected", () => {
     const logits = new Float32Array(12), targets = Int32Array.from([0, 3, -100]);
     const call = (a: Partial<Parameters<typeof native.crossEntropy>[0]>) => () => native.crossEntropy({ N: 3, V: 4, logits, targets, ...a });
