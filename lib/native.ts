@@ -61,6 +61,61 @@ export interface LoraBackwardArgs {
   dy: Float32Array;
   dx?: Float32Array | null; dA: Float32Array; dB: Float32Array; dbias?: Float32Array | null;
 }
+// ---- layers (native/binding/layers.cc) ----------------------------------------------------------
+// Element-wise ops (geluForward/Backward, biasAdd, add, dropout) may run in place (output === input);
+// other outputs must not overlap their inputs, except crossEntropy's dlogits, which may be logits.
+
+/** LayerNorm over the last dim C of x (rows, C); writes y, and mean/rstd (rows) for the backward. */
+export interface LayerNormForwardArgs {
+  rows: number; C: number;
+  /** Default 1e-5. */
+  eps?: number;
+  x: Float32Array; gamma?: Float32Array | null; beta?: Float32Array | null;
+  y: Float32Array; mean: Float32Array; rstd: Float32Array;
+}
+/** dx is overwritten; dgamma and dbeta are accumulated (+=). Each output is optional. */
+export interface LayerNormBackwardArgs {
+  rows: number; C: number;
+  x: Float32Array; gamma?: Float32Array | null; mean: Float32Array; rstd: Float32Array; dy: Float32Array;
+  dx?: Float32Array | null; dgamma?: Float32Array | null; dbeta?: Float32Array | null;
+}
+/** "none": 0.5·x·(1 + erf(x/√2)) (default); "tanh": PyTorch's approximate='tanh'. */
+export type GeluApproximate = "none" | "tanh";
+export interface GeluForwardArgs { n: number; x: Float32Array; y: Float32Array; approximate?: GeluApproximate }
+/** dx = dy · gelu'(x), overwritten. */
+export interface GeluBackwardArgs { n: number; x: Float32Array; dy: Float32Array; dx: Float32Array; approximate?: GeluApproximate }
+/** y (rows, C) = x + bias, bias broadcast over rows. */
+export interface BiasAddArgs { rows: number; C: number; x: Float32Array; bias: Float32Array; y: Float32Array }
+/** dbias (C) += column sums of dy (rows, C). */
+export interface BiasBackwardArgs { rows: number; C: number; dy: Float32Array; dbias: Float32Array }
+/** y = a + b. */
+export interface AddArgs { n: number; a: Float32Array; b: Float32Array; y: Float32Array }
+/** x *= s, in place. */
+export interface ScaleArgs { n: number; x: Float32Array; s: number }
+/**
+ * y = x·keep/(1-p), keep = philox.uniform(seed, offset, e) >= p for element e; the same call on dy is
+ * the backward. p in [0, 1); seed and offset are integers below 2^53.
+ */
+export interface DropoutArgs { n: number; x: Float32Array; y: Float32Array; p: number; seed: number; offset: number }
+/**
+ * Softmax cross-entropy over rows of logits (N, V). Rows whose target is ignoreIndex (default -100)
+ * count for nothing. loss = Σ row losses / divisor; divisor <= 0 (default) means the number of rows
+ * not ignored (PyTorch's mean), and with no row left the loss and gradient are 0 rather than NaN.
+ * dlogits (may be logits itself) is overwritten with d(loss)/d(logits)·gradScale; rowLoss gets each
+ * row's loss (0 for ignored rows).
+ */
+export interface CrossEntropyArgs {
+  N: number; V: number; logits: Float32Array; targets: Int32Array;
+  ignoreIndex?: number; divisor?: number; gradScale?: number;
+  dlogits?: Float32Array | null; rowLoss?: Float32Array | null;
+}
+/** loss as a double; count = rows not ignored. */
+export interface CrossEntropyResult { loss: number; count: number }
+/** out (N, C) = table (V, C) rows ids (N), every id in [0, V). */
+export interface EmbeddingForwardArgs { N: number; C: number; ids: Int32Array; table: Float32Array; V: number; out: Float32Array }
+/** dtable[ids[i]] += dout[i], deterministic. */
+export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array }
+// ---- end layers ---------------------------------------------------------------------------------
 
 /** The raw addon. Arrays are row-major float32; see native/kernels.h for each op's contract. */
 export interface NativeAddon {
@@ -93,6 +148,32 @@ export interface NativeAddon {
   loraForwardAsync(a: LoraForwardArgs): Promise<void>;
   loraBackward(a: LoraBackwardArgs): void;
   loraBackwardAsync(a: LoraBackwardArgs): Promise<void>;
+  // ---- layers ----
+  layerNormForward(a: LayerNormForwardArgs): void;
+  layerNormForwardAsync(a: LayerNormForwardArgs): Promise<void>;
+  layerNormBackward(a: LayerNormBackwardArgs): void;
+  layerNormBackwardAsync(a: LayerNormBackwardArgs): Promise<void>;
+  geluForward(a: GeluForwardArgs): void;
+  geluForwardAsync(a: GeluForwardArgs): Promise<void>;
+  geluBackward(a: GeluBackwardArgs): void;
+  geluBackwardAsync(a: GeluBackwardArgs): Promise<void>;
+  biasAdd(a: BiasAddArgs): void;
+  biasAddAsync(a: BiasAddArgs): Promise<void>;
+  biasBackward(a: BiasBackwardArgs): void;
+  biasBackwardAsync(a: BiasBackwardArgs): Promise<void>;
+  add(a: AddArgs): void;
+  addAsync(a: AddArgs): Promise<void>;
+  scale(a: ScaleArgs): void;
+  scaleAsync(a: ScaleArgs): Promise<void>;
+  dropout(a: DropoutArgs): void;
+  dropoutAsync(a: DropoutArgs): Promise<void>;
+  crossEntropy(a: CrossEntropyArgs): CrossEntropyResult;
+  crossEntropyAsync(a: CrossEntropyArgs): Promise<CrossEntropyResult>;
+  embeddingForward(a: EmbeddingForwardArgs): void;
+  embeddingForwardAsync(a: EmbeddingForwardArgs): Promise<void>;
+  embeddingBackward(a: EmbeddingBackwardArgs): void;
+  embeddingBackwardAsync(a: EmbeddingBackwardArgs): Promise<void>;
+  // ---- end layers ----
 }
 
 function load(): NativeAddon {

@@ -184,6 +184,21 @@ std::vector<double> Args::number_list(const char* name) {
   return out;
 }
 
+int Args::choice(const char* name, std::initializer_list<const char*> choices, int dflt) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  std::string list;
+  for (const char* c : choices) list += std::string(list.empty() ? "" : ", ") + "\"" + c + "\"";
+  if (!v.IsString()) fail(std::string("argument '") + name + "' must be one of " + list + ", got " + type_name(v));
+  std::string got = v.As<Napi::String>().Utf8Value();
+  int i = 0;
+  for (const char* c : choices) {
+    if (got == c) return i;
+    i++;
+  }
+  fail(std::string("argument '") + name + "' = \"" + got + "\" is not one of " + list);
+}
+
 void Args::no_alias(const char* out_name, const void* out, int64_t out_bytes, const char* in_name, const void* in,
                     int64_t in_bytes) const {
   if (!out || !in || out_bytes <= 0 || in_bytes <= 0) return;

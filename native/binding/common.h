@@ -44,6 +44,8 @@ class Args {
   // JS Arrays (multi-tensor ops): of Float32Arrays (element i is named "name[i]" in errors), of numbers.
   std::vector<F32> f32_list(const char* name);
   std::vector<double> number_list(const char* name);
+  // An optional string that must be one of `choices`; returns its index, or dflt when absent.
+  int choice(const char* name, std::initializer_list<const char*> choices, int dflt);
 
   [[noreturn]] void fail(const std::string& what) const;
   // Output `out` must not overlap input `in` (kernels read inputs while writing outputs).

@@ -1,5 +1,223 @@
-// PLACEHOLDER: registers nothing yet.
+// Layer ops: layerNormForward/Backward, geluForward/Backward, biasAdd, biasBackward, add, scale,
+// dropout, crossEntropy, embeddingForward/Backward (each also as <name>Async).
+// Aliasing: element-wise ops may run in place (output === input) but never on partially
+// overlapping arrays; everything else needs separate outputs (crossEntropy's dlogits may be logits).
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
 #include "common.h"
-namespace tk { namespace binding {
-void init_layers(Napi::Env, Napi::Object) {}
-}}
+
+namespace tk {
+namespace binding {
+namespace {
+
+constexpr int64_t kMax = int64_t(1) << 40;
+constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;  // JS numbers are exact up to here
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+int64_t product(Args& a, int64_t rows, int64_t cols) {
+  if (cols != 0 && rows > kMax / cols) a.fail("shape " + shape_str({rows, cols}) + " is too large");
+  return rows * cols;
+}
+
+struct Buf {
+  const char* name;
+  const void* p;
+  int64_t bytes;
+};
+Buf buf(const char* name, const F32& f) { return {name, f.data, f.length * 4}; }
+Buf buf(const char* name, const I32& i) { return {name, i.data, i.length * 4}; }
+
+// Every output disjoint from every input and from the other outputs.
+void disjoint(Args& a, std::initializer_list<Buf> outs, std::initializer_list<Buf> ins) {
+  for (const Buf* o = outs.begin(); o != outs.end(); o++) {
+    for (const Buf& i : ins) a.no_alias(o->name, o->p, o->bytes, i.name, i.p, i.bytes);
+    for (const Buf* o2 = o + 1; o2 != outs.end(); o2++) a.no_alias(o2->name, o2->p, o2->bytes, o->name, o->p, o->bytes);
+  }
+}
+
+// An element-wise output may be its input itself (in place), but not overlap it partially.
+void in_place_or_disjoint(Args& a, Buf out, Buf in) {
+  if (out.p != in.p) a.no_alias(out.name, out.p, out.bytes, in.name, in.p, in.bytes);
+}
+
+// Every id in [0, V) (or equal to `ignore` when allow_ignore); names the first that is not.
+void check_ids(Args& a, const char* name, const int32_t* ids, int64_t n, int64_t V, bool allow_ignore = false,
+               int32_t ignore = 0) {
+  for (int64_t i = 0; i < n; i++) {
+    const int32_t t = ids[i];
+    if ((t >= 0 && t < V) || (allow_ignore && t == ignore)) continue;
+    a.fail(std::string("argument '") + name + "'[" + std::to_string(i) + "] = " + std::to_string(t) +
+           " is out of range, expected 0.." + std::to_string(V - 1) +
+           (allow_ignore ? " or ignoreIndex " + std::to_string(ignore) : std::string()));
+  }
+}
+
+Work parse_layernorm_forward(Args& a) {
+  LayerNormArgs g;
+  g.rows = a.integer("rows", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  const double eps = a.number("eps", 1e-5);
+  if (!(static_cast<float>(eps) > 0.f) || !std::isfinite(eps))
+    a.fail("argument 'eps' = " + num(eps) + " is out of range, expected a finite float32 > 0");
+  g.eps = static_cast<float>(eps);
+  const int64_t n = product(a, g.rows, g.C);
+  F32 x = a.f32("x", n), gamma = a.f32_opt("gamma", g.C), beta = a.f32_opt("beta", g.C);
+  F32 y = a.f32("y", n), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
+  disjoint(a, {buf("y", y), buf("mean", mean), buf("rstd", rstd)}, {buf("x", x), buf("gamma", gamma), buf("beta", beta)});
+  g.x = x.data; g.gamma = gamma.data; g.beta = beta.data; g.y = y.data; g.mean = mean.data; g.rstd = rstd.data;
+  return Work{[g] { kernels().layernorm_forward(g); }, nullptr};
+}
+
+Work parse_layernorm_backward(Args& a) {
+  LayerNormBackwardArgs g;
+  g.rows = a.integer("rows", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  const int64_t n = product(a, g.rows, g.C);
+  F32 x = a.f32("x", n), gamma = a.f32_opt("gamma", g.C), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
+  F32 dy = a.f32("dy", n);
+  F32 dx = a.f32_opt("dx", n), dgamma = a.f32_opt("dgamma", g.C), dbeta = a.f32_opt("dbeta", g.C);
+  disjoint(a, {buf("dx", dx), buf("dgamma", dgamma), buf("dbeta", dbeta)},
+           {buf("x", x), buf("gamma", gamma), buf("mean", mean), buf("rstd", rstd), buf("dy", dy)});
+  g.x = x.data; g.gamma = gamma.data; g.mean = mean.data; g.rstd = rstd.data; g.dy = dy.data;
+  g.dx = dx.data; g.dgamma = dgamma.data; g.dbeta = dbeta.data;
+  return Work{[g] { kernels().layernorm_backward(g); }, nullptr};
+}
+
+int gelu_approx(Args& a) { return a.choice("approximate", {"none", "tanh"}, 0) == 1 ? GELU_TANH : GELU_ERF; }
+
+Work parse_gelu_forward(Args& a) {
+  const int64_t n = a.integer("n", 0, kMax);
+  const int approx = gelu_approx(a);
+  F32 x = a.f32("x", n), y = a.f32("y", n);
+  in_place_or_disjoint(a, buf("y", y), buf("x", x));
+  return Work{[n, x, y, approx] { kernels().gelu_forward(n, x.data, y.data, approx); }, nullptr};
+}
+
+Work parse_gelu_backward(Args& a) {
+  const int64_t n = a.integer("n", 0, kMax);
+  const int approx = gelu_approx(a);
+  F32 x = a.f32("x", n), dy = a.f32("dy", n), dx = a.f32("dx", n);
+  in_place_or_disjoint(a, buf("dx", dx), buf("x", x));
+  in_place_or_disjoint(a, buf("dx", dx), buf("dy", dy));
+  return Work{[n, x, dy, dx, approx] { kernels().gelu_backward(n, x.data, dy.data, dx.data, approx); }, nullptr};
+}
+
+Work parse_bias_add(Args& a) {
+  const int64_t rows = a.integer("rows", 0, kMax), C = a.integer("C", 1, kMax);
+  const int64_t n = product(a, rows, C);
+  F32 x = a.f32("x", n), bias = a.f32("bias", C), y = a.f32("y", n);
+  in_place_or_disjoint(a, buf("y", y), buf("x", x));
+  disjoint(a, {buf("y", y)}, {buf("bias", bias)});
+  return Work{[rows, C, x, bias, y] { kernels().bias_add(rows, C, x.data, bias.data, y.data); }, nullptr};
+}
+
+Work parse_bias_backward(Args& a) {
+  const int64_t rows = a.integer("rows", 0, kMax), C = a.integer("C", 1, kMax);
+  F32 dy = a.f32("dy", product(a, rows, C)), dbias = a.f32("dbias", C);
+  disjoint(a, {buf("dbias", dbias)}, {buf("dy", dy)});
+  return Work{[rows, C, dy, dbias] { kernels().bias_backward(rows, C, dy.data, dbias.data); }, nullptr};
+}
+
+Work parse_add(Args& a) {
+  const int64_t n = a.integer("n", 0, kMax);
+  F32 x = a.f32("a", n), b = a.f32("b", n), y = a.f32("y", n);
+  in_place_or_disjoint(a, buf("y", y), buf("a", x));
+  in_place_or_disjoint(a, buf("y", y), buf("b", b));
+  return Work{[n, x, b, y] { kernels().add(n, x.data, b.data, y.data); }, nullptr};
+}
+
+Work parse_scale(Args& a) {
+  const int64_t n = a.integer("n", 0, kMax);
+  const float s = static_cast<float>(a.number("s"));
+  F32 x = a.f32("x", n);
+  return Work{[n, x, s] { kernels().scale(n, x.data, s); }, nullptr};
+}
+
+Work parse_dropout(Args& a) {
+  const int64_t n = a.integer("n", 0, kMax);
+  const double p = a.number("p");
+  if (!(p >= 0.0 && static_cast<float>(p) < 1.f))
+    a.fail("argument 'p' = " + num(p) + " is out of range, expected 0 <= p < 1");
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0, kMaxSeed));
+  const uint64_t offset = static_cast<uint64_t>(a.integer("offset", 0, kMaxSeed));
+  F32 x = a.f32("x", n), y = a.f32("y", n);
+  in_place_or_disjoint(a, buf("y", y), buf("x", x));
+  const float pf = static_cast<float>(p);
+  return Work{[n, x, y, pf, seed, offset] { kernels().dropout(n, x.data, y.data, pf, seed, offset); }, nullptr};
+}
+
+Work parse_cross_entropy(Args& a) {
+  auto st = std::make_shared<CrossEntropyArgs>();
+  CrossEntropyArgs& g = *st;
+  g.N = a.integer("N", 0, kMax);
+  g.V = a.integer("V", 1, INT32_MAX);
+  g.ignore_index = static_cast<int32_t>(a.integer("ignoreIndex", INT32_MIN, INT32_MAX, -100));
+  const double divisor = a.number("divisor", 0.0), grad_scale = a.number("gradScale", 1.0);
+  if (!std::isfinite(divisor)) a.fail("argument 'divisor' = " + num(divisor) + " is out of range, expected a finite number");
+  if (!std::isfinite(grad_scale))
+    a.fail("argument 'gradScale' = " + num(grad_scale) + " is out of range, expected a finite number");
+  g.divisor = static_cast<float>(divisor);
+  g.grad_scale = static_cast<float>(grad_scale);
+  const int64_t n = product(a, g.N, g.V);
+  F32 logits = a.f32("logits", n);
+  I32 targets = a.i32("targets", g.N);
+  F32 dlogits = a.f32_opt("dlogits", n), row_loss = a.f32_opt("rowLoss", g.N);
+  check_ids(a, "targets", targets.data, g.N, g.V, true, g.ignore_index);
+  in_place_or_disjoint(a, buf("dlogits", dlogits), buf("logits", logits));
+  disjoint(a, {buf("dlogits", dlogits)}, {buf("targets", targets)});
+  disjoint(a, {buf("rowLoss", row_loss)}, {buf("logits", logits), buf("targets", targets), buf("dlogits", dlogits)});
+  g.logits = logits.data; g.targets = targets.data; g.dlogits = dlogits.data; g.row_loss = row_loss.data;
+  auto result = [st](Napi::Env env) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("loss", Napi::Number::New(env, st->loss));
+    o.Set("count", Napi::Number::New(env, static_cast<double>(st->count)));
+    return o;
+  };
+  return Work{[st] { kernels().cross_entropy(*st); }, result};
+}
+
+Work parse_embedding_forward(Args& a) {
+  const int64_t N = a.integer("N", 0, kMax), C = a.integer("C", 1, kMax), V = a.integer("V", 1, INT32_MAX);
+  I32 ids = a.i32("ids", N);
+  F32 table = a.f32("table", product(a, V, C)), out = a.f32("out", product(a, N, C));
+  check_ids(a, "ids", ids.data, N, V);
+  disjoint(a, {buf("out", out)}, {buf("table", table), buf("ids", ids)});
+  return Work{[N, C, ids, table, out] { kernels().embedding_forward(N, C, ids.data, table.data, out.data); }, nullptr};
+}
+
+Work parse_embedding_backward(Args& a) {
+  const int64_t N = a.integer("N", 0, kMax), C = a.integer("C", 1, kMax), V = a.integer("V", 1, INT32_MAX);
+  I32 ids = a.i32("ids", N);
+  F32 dout = a.f32("dout", product(a, N, C)), dtable = a.f32("dtable", product(a, V, C));
+  check_ids(a, "ids", ids.data, N, V);
+  disjoint(a, {buf("dtable", dtable)}, {buf("dout", dout), buf("ids", ids)});
+  return Work{[N, C, ids, dout, dtable] { kernels().embedding_backward(N, C, ids.data, dout.data, dtable.data); },
+              nullptr};
+}
+
+}  // namespace
+
+void init_layers(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "layerNormForward", parse_layernorm_forward);
+  define(env, exports, "layerNormBackward", parse_layernorm_backward);
+  define(env, exports, "geluForward", parse_gelu_forward);
+  define(env, exports, "geluBackward", parse_gelu_backward);
+  define(env, exports, "biasAdd", parse_bias_add);
+  define(env, exports, "biasBackward", parse_bias_backward);
+  define(env, exports, "add", parse_add);
+  define(env, exports, "scale", parse_scale);
+  define(env, exports, "dropout", parse_dropout);
+  define(env, exports, "crossEntropy", parse_cross_entropy);
+  define(env, exports, "embeddingForward", parse_embedding_forward);
+  define(env, exports, "embeddingBackward", parse_embedding_backward);
+}
+
+}  // namespace binding
+}  // namespace tk
