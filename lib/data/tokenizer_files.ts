@@ -289,6 +289,27 @@ function buildByteLevelBpe(dir: string, vocab: Record<string, number>, config: R
   };
 }
 
+/** Checks a BPE model's merges the way the engine does when it builds them: the engine aborts the whole process
+ *  (a Rust panic) on a merge whose result is not in the vocabulary, so that must be refused here first. */
+function checkBpeMerges(model: TokenizerJson["model"], file: string): void {
+  const vocab = model.vocab;
+  if (!vocab || typeof vocab !== "object" || Array.isArray(vocab)) throw new TunekitError(`${file}: a BPE model needs a "vocab" object {token: id}`);
+  if (!Array.isArray(model.merges)) throw new TunekitError(`${file}: a BPE model needs a "merges" list`);
+  const has = (t: string) => Object.prototype.hasOwnProperty.call(vocab, t);
+  const prefix = typeof model.continuing_subword_prefix === "string" ? model.continuing_subword_prefix : "";
+  model.merges.forEach((m: unknown, i: number) => {
+    const parts = typeof m === "string" ? m.split(" ") : m;
+    if (!Array.isArray(parts) || parts.length !== 2 || typeof parts[0] !== "string" || typeof parts[1] !== "string") {
+      throw new TunekitError(`${file}: merge ${i + 1} is ${JSON.stringify(m)}, expected "left right" or ["left", "right"]`);
+    }
+    const [a, b] = parts as [string, string];
+    const merged = a + (prefix !== "" && b.startsWith(prefix) ? b.slice(prefix.length) : b);
+    for (const t of [a, b, merged]) {
+      if (!has(t)) throw new TunekitError(`${file}: merge ${i + 1} (${JSON.stringify(a)} + ${JSON.stringify(b)}) uses ${JSON.stringify(t)}, which is not in the vocabulary`);
+    }
+  });
+}
+
 /** transformers' BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars from the config. */
 function applyBertConfig(parsed: TokenizerJson, config: Record<string, unknown>): boolean {
   const n = parsed.normalizer;
@@ -378,6 +399,9 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
     parsed = buildByteLevelBpe(dir, vocab, config, family, special, [...new Set([...Object.values(special), ...additionalSpecial])]);
   } else {
     for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && tokenIdIn(parsed!, defaults[key]!)) special[key] = defaults[key];
+  }
+  if (parsed!.model.type === "BPE" || (parsed!.model.type === undefined && parsed!.model.merges !== undefined)) {
+    checkBpeMerges(parsed!.model, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, "merges.txt"));
   }
   const rebuilt = source !== "tokenizer.json" || applyBertConfig(parsed!, config);
   return {
