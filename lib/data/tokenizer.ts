@@ -124,7 +124,6 @@ export class Tokenizer {
   readonly modelInputNames: string[];
 
   private engine: engine.Tokenizer;
-  private parsed: TokenizerJson;
   private config: Record<string, unknown>;
   private special: Partial<Record<SpecialTokenKey, string>>;
   private additionalSpecial: string[];
@@ -140,7 +139,6 @@ export class Tokenizer {
     this.source = files.source;
     this.family = files.family;
     this.engine = eng;
-    this.parsed = files.parsed;
     this.config = files.config;
     this.special = { ...files.special };
     this.additionalSpecial = [...files.additionalSpecial];
