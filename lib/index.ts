@@ -16,3 +16,10 @@ export type {
   DistilBertConfigJson, GPT2ConfigJson,
 } from "./io";
 // ---- end io ----
+// ---- data: tokenizers (lib/data/tokenizer*.ts) ----
+export { AutoTokenizer, Tokenizer } from "./data/tokenizer";
+export type {
+  Encoding, BatchEncoding, EncodeOptions, BatchEncodeOptions, DecodeOptions, PadOptions,
+  TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey,
+} from "./data/tokenizer";
+// ---- end tokenizers ----
