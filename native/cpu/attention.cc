@@ -4,8 +4,10 @@
 // exists. The tile products use register-tiled SIMD kernels on the packed operands (no per-call
 // packing as gemm_serial would do: with D = 64 the packing costs as much as the product).
 // The backward recomputes P tile by tile from the saved log-sum-exp (FlashAttention-2, Algorithm 2).
-// GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics (max, reductions) as uninitialised.
+// GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics (max, reductions, unpacks) as
+// uninitialised.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -24,7 +26,10 @@ namespace TK_ISA {
 namespace {
 
 constexpr int64_t BQ = 64;   // queries per tile
-constexpr int64_t BK = 128;  // keys per tile (a multiple of every V::W)
+constexpr int64_t BK = 128;  // keys per tile (a multiple of 16, so of every V::W)
+// Row stride of key-tile buffers (Kᵀ, Vᵀ, scores): not a power of two, so the rows of a tile spread
+// over all L1 sets instead of a few.
+constexpr int64_t LD = BK + 16;
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -148,38 +153,96 @@ inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lim) {
   return reduce_max(mx);
 }
 
-// Kᵀ (scaled) and V of keys [k0, k0 + nk) of head (b, h), as the tile products want them.
-// Kt: [D][nkp] with zero columns past nk. Vn: [nk][Dp] rows with zero columns past D (nullptr: skip).
-// Vt: [D][nkp] (nullptr: skip).
-void pack_kv(const AttentionArgs& a, int64_t b, int64_t h, int64_t k0, int64_t nk, int64_t nkp, int64_t Dp, float ks,
-             const float* kin, int64_t ldk, float* Kt, const float* vin, int64_t ldv, float* Vn, float* Vt) {
+// dst[c·ldd + r] = mul · src[r·ld + c] for a TB x TB block, in registers.
+#if defined(__AVX512F__)
+constexpr int TB = 16;
+inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
+  const __m512 m = _mm512_set1_ps(mul);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_mul_ps(_mm512_loadu_ps(src + i * ld), m);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int j = 0; j < 2; j++) {
+      const __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+      r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; j++) {
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
+    _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+  }
+}
+#elif defined(__AVX2__)
+constexpr int TB = 8;
+inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
+  const __m256 m = _mm256_set1_ps(mul);
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_mul_ps(_mm256_loadu_ps(src + i * ld), m);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int j = 0; j < 2; j++) {
+      r[i + 2 * j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 2 * j + 1] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+  for (int j = 0; j < 4; j++) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
+#else
+constexpr int TB = 1;
+inline void transpose_block(const float* src, int64_t, float* dst, int64_t, float mul) { *dst = *src * mul; }
+#endif
+
+// Keys [k0, k0 + nk) of head (b, h) of a (B, Tk, H, D) tensor, transposed and times `mul`, in key
+// tiles: tile t is [D][LD] at dst + t·D·LD. Keys past nk up to a multiple of 16 are zero (the products
+// read whole vectors). Full TB x TB blocks go through registers; the edges element by element.
+void pack_transposed(const float* src, int64_t ld, const AttentionArgs& a, int64_t b, int64_t h, int64_t k0, int64_t nk,
+                     float mul, float* dst) {
   const int64_t D = a.D;
-  for (int64_t j = 0; j < nkp; j++) {
-    if (j < nk) {
-      const float* kr = kin + ((b * a.Tk + k0 + j) * ldk + h * D);
-      for (int64_t d = 0; d < D; d++) Kt[d * nkp + j] = kr[d] * ks;
-      const float* vr = vin + ((b * a.Tk + k0 + j) * ldv + h * D);
-      if (Vn) {
-        std::memcpy(Vn + j * Dp, vr, D * sizeof(float));
-        std::fill(Vn + j * Dp + D, Vn + (j + 1) * Dp, 0.f);
-      }
-      if (Vt)
-        for (int64_t d = 0; d < D; d++) Vt[d * nkp + j] = vr[d];
-    } else {
-      for (int64_t d = 0; d < D; d++) Kt[d * nkp + j] = 0.f;
-      if (Vt)
-        for (int64_t d = 0; d < D; d++) Vt[d * nkp + j] = 0.f;
+  const float* base = src + (b * a.Tk + k0) * ld + h * D;
+  for (int64_t j0 = 0; j0 < nk; j0 += 16) {
+    float* t = dst + (j0 / BK) * D * LD + j0 % BK;
+    const int64_t n = std::min<int64_t>(16, nk - j0);
+    int64_t d0 = 0;
+    if (n == 16)
+      for (; d0 + TB <= D; d0 += TB)
+        for (int64_t r = 0; r < 16; r += TB) transpose_block(base + (j0 + r) * ld + d0, ld, t + d0 * LD + r, LD, mul);
+    for (int64_t d = d0; d < D; d++) {
+      float* out = t + d * LD;
+      for (int64_t r = 0; r < n; r++) out[r] = base[(j0 + r) * ld + d] * mul;
+      for (int64_t r = n; r < 16; r++) out[r] = 0.f;
     }
   }
 }
 
-// Rows [i0, i0 + m) of head (b, h) of a (B, T, H, D) tensor into dst [m][Dp], zero-padded.
-void pack_rows(const float* src, int64_t ld, int64_t T, int64_t H, int64_t D, int64_t b, int64_t h, int64_t i0, int64_t m,
-               int64_t Dp, float* dst) {
+// Rows [i0, i0 + m) of head (b, h) of a (B, T, H, D) tensor as a matrix of m rows of Dp floats, the
+// width the tile products read: the tensor itself when D is a multiple of the vector width, else a
+// zero-padded copy in buf.
+struct Rows {
+  const float* p;
+  int64_t ld;
+};
+Rows rows(const float* src, int64_t ld, int64_t T, int64_t H, int64_t D, int64_t b, int64_t h, int64_t i0, int64_t m,
+          int64_t Dp, float* buf) {
+  const float* first = src + (b * T + i0) * ld + h * D;
+  if (D == Dp) return {first, ld};
   for (int64_t r = 0; r < m; r++) {
-    std::memcpy(dst + r * Dp, src + (b * T + i0 + r) * ld + h * D, D * sizeof(float));
-    std::fill(dst + r * Dp + D, dst + (r + 1) * Dp, 0.f);
+    std::memcpy(buf + r * Dp, first + r * ld, D * sizeof(float));
+    std::fill(buf + r * Dp + D, buf + (r + 1) * Dp, 0.f);
   }
+  return {buf, Dp};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,13 +253,14 @@ struct Forward {
   int64_t Dp, Tkp, ntk;
   float *Kt, *Vn, *bias, *O, *S, *mult, *m, *l;
   uint8_t* live;
+  Rows Vr{};
 
   explicit Forward(const AttentionArgs& args) : a(args) {
     Dp = round_up(a.D, V::W);
     Tkp = round_up(a.Tk, V::W);
     ntk = (a.Tk + BK - 1) / BK;
     Carve c{nullptr};
-    const int64_t sizes[] = {a.D * Tkp, Tkp * Dp, Tkp, BQ * Dp, BQ * BK, BK, BQ, BQ, ntk};
+    const int64_t sizes[] = {ntk * a.D * LD, Tkp * Dp, Tkp, BQ * Dp, BQ * LD, BK, BQ, BQ, ntk};
     for (int64_t s : sizes) c.take(s);
     c.base = scratch(2, c.used);
     c.used = 0;
@@ -206,7 +270,8 @@ struct Forward {
   }
 
   void pack(int64_t b, int64_t h) {
-    pack_kv(a, b, h, 0, a.Tk, Tkp, Dp, a.scale * kLog2e, a.k, a.ldk, Kt, a.v, a.ldv, Vn, nullptr);
+    pack_transposed(a.k, a.ldk, a, b, h, 0, a.Tk, a.scale * kLog2e, Kt);
+    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, h, 0, a.Tk, Dp, Vn);
     key_bias(a, b, 0, Tkp, bias, live);
   }
 
@@ -220,9 +285,9 @@ struct Forward {
     for (int64_t j0 = 0; j0 < kend; j0 += BK) {
       if (!live[j0 / BK]) continue;
       const int64_t nk = std::min(BK, a.Tk - j0), nkp = round_up(nk, V::W);
-      tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0, Tkp, S, BK, false);
+      tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0 / BK * D * LD, LD, S, LD, false);
       for (int64_t r = 0; r < mq; r++) {
-        float* s = S + r * BK;
+        float* s = S + r * LD;
         const int64_t lim = a.causal ? i0 + r - j0 + 1 : nkp;
         const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, lim));
         if (m_new == kNegInf) {  // no key yet for this row
@@ -248,7 +313,7 @@ struct Forward {
           for (int64_t j = 0; j < nk; j++) s[j] *= mult[j];
         }
       }
-      tile_gemm<false>(mq, Dp, nk, S, BK, Vn + j0 * Dp, Dp, O, Dp, true);
+      tile_gemm<false>(mq, Dp, nk, S, LD, Vr.p + j0 * Vr.ld, Vr.ld, O, Dp, true);
     }
     for (int64_t r = 0; r < mq; r++) {
       float* o = a.o + (b * a.Tq + i0 + r) * a.ldo + h * D;
@@ -285,8 +350,9 @@ struct Backward {
     nkrp = round_up(nkr, V::W);
     const int64_t D = a.D;
     Carve c{nullptr};
-    const int64_t sizes[] = {D * nkrp, nkr * Dp, D * nkrp, nkr * Dp, nkr * Dp, nkrp, BQ * Dp, BQ * Dp, BQ * Dp,
-                             BQ * BK, BQ * BK, BK, BQ, BQ, (nkr + BK - 1) / BK};
+    const int64_t ntk = (nkr + BK - 1) / BK;
+    const int64_t sizes[] = {ntk * D * LD, nkr * Dp, ntk * D * LD, nkr * Dp, nkr * Dp, nkrp, BQ * Dp, BQ * Dp, BQ * Dp,
+                             BQ * LD, BQ * LD, BK, BQ, BQ, ntk};
     for (int64_t s : sizes) c.take(s);
     c.base = scratch(2, c.used);
     c.used = 0;
@@ -301,23 +367,20 @@ struct Backward {
   // contribute, written (scaled) to dq_out rows with stride ld_out (the real dq, or a partial buffer).
   void run(int64_t b, int64_t h, int64_t k0, int64_t k1, float* dq_out, int64_t ld_out) {
     const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W);
-    pack_kv(a, b, h, k0, nk_all, nkp_all, Dp, a.scale * kLog2e, a.k, a.ldk, Kt, a.v, a.ldv, nullptr, Vt);
-    for (int64_t j = 0; j < nk_all; j++) {
-      const float* kr = a.k + (b * a.Tk + k0 + j) * a.ldk + h * D;
-      std::memcpy(Kn + j * Dp, kr, D * sizeof(float));
-      std::fill(Kn + j * Dp + D, Kn + (j + 1) * Dp, 0.f);
-    }
+    pack_transposed(a.k, a.ldk, a, b, h, k0, nk_all, a.scale * kLog2e, Kt);
+    pack_transposed(a.v, a.ldv, a, b, h, k0, nk_all, 1.f, Vt);
+    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, h, k0, nk_all, Dp, Kn);
     key_bias(a, b, k0, nkp_all, bias, live);
     std::fill(dK, dK + nk_all * Dp, 0.f);
     std::fill(dV, dV + nk_all * Dp, 0.f);
 
     for (int64_t i0 = 0; i0 < a.Tq; i0 += BQ) {
       const int64_t mq = std::min(BQ, a.Tq - i0);
-      pack_rows(a.q, a.ldq, a.Tq, a.H, D, b, h, i0, mq, Dp, Q);
-      pack_rows(g.dout, g.lddo, a.Tq, a.H, D, b, h, i0, mq, Dp, dO);
+      const Rows Qr = rows(a.q, a.ldq, a.Tq, a.H, D, b, h, i0, mq, Dp, Q);
+      const Rows dOr = rows(g.dout, g.lddo, a.Tq, a.H, D, b, h, i0, mq, Dp, dO);
       for (int64_t r = 0; r < mq; r++) {
         const float* o = a.o + (b * a.Tq + i0 + r) * a.ldo + h * D;
-        const float* dor = dO + r * Dp;
+        const float* dor = dOr.p + r * dOr.ld;
         float di = 0.f;
         for (int64_t d = 0; d < D; d++) di += dor[d] * o[d];
         Di[r] = di;
@@ -329,11 +392,11 @@ struct Backward {
         const int64_t jr = j0 - k0;  // offset in the packed range
         if (!live[jr / BK]) continue;
         const int64_t nk = std::min(BK, k1 - j0), nkp = round_up(nk, V::W);
-        tile_gemm<false>(mq, nkp, D, Q, Dp, Kt + jr, nkp_all, S, BK, false);
-        tile_gemm<false>(mq, nkp, D, dO, Dp, Vt + jr, nkp_all, dP, BK, false);
+        tile_gemm<false>(mq, nkp, D, Qr.p, Qr.ld, Kt + jr / BK * D * LD, LD, S, LD, false);
+        tile_gemm<false>(mq, nkp, D, dOr.p, dOr.ld, Vt + jr / BK * D * LD, LD, dP, LD, false);
         for (int64_t r = 0; r < mq; r++) {
-          float* s = S + r * BK;
-          float* dp = dP + r * BK;
+          float* s = S + r * LD;
+          float* dp = dP + r * LD;
           if (lse2[r] == kNegInf) {  // a row without keys: no gradient
             std::fill(s, s + nkp, 0.f);
             std::fill(dp, dp + nkp, 0.f);
@@ -357,9 +420,9 @@ struct Backward {
             }
           }
         }
-        tile_gemm<true>(nk, Dp, mq, S, BK, dO, Dp, dV + jr * Dp, Dp, true);   // dV += P̃ᵀ dO
-        tile_gemm<true>(nk, Dp, mq, dP, BK, Q, Dp, dK + jr * Dp, Dp, true);   // dK += dSᵀ Q
-        tile_gemm<false>(mq, Dp, nk, dP, BK, Kn + jr * Dp, Dp, dQ, Dp, true);  // dQ += dS K
+        tile_gemm<true>(nk, Dp, mq, S, LD, dOr.p, dOr.ld, dV + jr * Dp, Dp, true);           // dV += P̃ᵀ dO
+        tile_gemm<true>(nk, Dp, mq, dP, LD, Qr.p, Qr.ld, dK + jr * Dp, Dp, true);            // dK += dSᵀ Q
+        tile_gemm<false>(mq, Dp, nk, dP, LD, Kr.p + jr * Kr.ld, Kr.ld, dQ, Dp, true);        // dQ += dS K
       }
       for (int64_t r = 0; r < mq; r++) {
         float* dst = dq_out + (i0 + r) * ld_out;
