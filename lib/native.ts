@@ -116,6 +116,46 @@ export interface EmbeddingForwardArgs { N: number; C: number; ids: Int32Array; t
 /** dtable[ids[i]] += dout[i], deterministic. */
 export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array }
 // ---- end layers ---------------------------------------------------------------------------------
+// ---- attention (native/binding/attention.cc) ----------------------------------------------------
+
+/**
+ * Fused attention over (B, T, H, D) tensors whose tokens are `ld*` floats apart (default H·D), so q, k, v
+ * can be views into one packed qkv projection [B, T, 3·H·D] with ld = 3·H·D. See AttentionArgs in
+ * native/kernels.h.
+ */
+export interface AttentionForwardArgs {
+  B: number; H: number; Tq: number; Tk: number; D: number;
+  q: Float32Array; k: Float32Array; v: Float32Array;
+  /** Output (B, Tq, H, D). */
+  o: Float32Array;
+  /** Output (B, H, Tq): log-sum-exp of the scaled, masked scores (-Infinity for a row with no key). */
+  lse: Float32Array;
+  ldq?: number; ldk?: number; ldv?: number; ldo?: number;
+  /** (B, Tk): 1 = attend, 0 = padding. */
+  keyMask?: Uint8Array;
+  /** Key j > query i is masked. */
+  causal?: boolean;
+  /** Default 1/sqrt(D). */
+  scale?: number;
+  /** Dropout on the probabilities, Philox element ((b·H + h)·Tq + i)·Tk + j of (seed, offset). */
+  dropoutP?: number; seed?: number; offset?: number;
+}
+
+/** The forward's arguments (o and lse as it left them) plus dout; dq, dk, dv are overwritten. */
+export interface AttentionBackwardArgs extends AttentionForwardArgs {
+  dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array;
+  lddo?: number; lddq?: number; lddk?: number; lddv?: number;
+}
+
+// Merged into NativeAddon below (interface declarations of one name merge).
+export interface NativeAddon {
+  attentionForward(a: AttentionForwardArgs): void;
+  attentionForwardAsync(a: AttentionForwardArgs): Promise<void>;
+  attentionBackward(a: AttentionBackwardArgs): void;
+  attentionBackwardAsync(a: AttentionBackwardArgs): Promise<void>;
+}
+
+// ---- end attention -------------------------------------------------------------------------------
 
 /** The raw addon. Arrays are row-major float32; see native/kernels.h for each op's contract. */
 export interface NativeAddon {

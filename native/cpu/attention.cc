@@ -1,7 +1,616 @@
-// PLACEHOLDER until the attention kernels land (owned by the attention helper).
-#include <stdexcept>
+// Fused attention, FlashAttention-2 on the CPU. Per (batch, head) the keys and values are packed once
+// into per-thread scratch (Kᵀ pre-scaled by scale·log2(e) so the softmax runs in base 2); queries are
+// processed in tiles of BQ against key tiles of BK with an online softmax, so no Tq x Tk matrix ever
+// exists. The tile products use register-tiled SIMD kernels on the packed operands (no per-call
+// packing as gemm_serial would do: with D = 64 the packing costs as much as the product).
+// The backward recomputes P tile by tile from the saved log-sum-exp (FlashAttention-2, Algorithm 2).
+// GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics (max, reductions, unpacks) as
+// uninitialised.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
 #include "../kernels.h"
-namespace tk { namespace TK_ISA {
-void attention_forward(const AttentionArgs&) { throw std::runtime_error("attention_forward: not built yet"); }
-void attention_backward(const AttentionBackwardArgs&) { throw std::runtime_error("attention_backward: not built yet"); }
-}}
+#include "philox.h"
+#include "simd.h"
+#include "threadpool.h"
+
+namespace tk {
+namespace TK_ISA {
+namespace {
+
+constexpr int64_t BQ = 64;   // queries per tile
+constexpr int64_t BK = 128;  // keys per tile (a multiple of 16, so of every V::W)
+// Row stride of key-tile buffers (Kᵀ, Vᵀ, scores): not a power of two, so the rows of a tile spread
+// over all L1 sets instead of a few.
+constexpr int64_t LD = BK + 16;
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+#if defined(__AVX512F__)
+constexpr int MR = 6, NV = 4;  // 24 accumulators + 4 B vectors + 1 broadcast of 32 registers
+#elif defined(__AVX2__)
+constexpr int MR = 6, NV = 2;  // 12 + 2 + 1 of 16
+#else
+constexpr int MR = 4, NV = 4;
+#endif
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// C (R x NVv·W) (+)= op(A) (R x K) · B (K x NVv·W); op(A)(i, k) = TA ? a[k·lda + i] : a[i·lda + k].
+template <bool TA, int R, int NVv>
+void micro(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
+           float* __restrict c, int64_t ldc, bool acc) {
+  V r[R][NVv];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NVv; v++) r[i][v] = acc ? V::load(c + i * ldc + v * V::W) : V::zero();
+  for (int64_t k = 0; k < K; k++) {
+    V bv[NVv];
+#pragma GCC unroll 4
+    for (int v = 0; v < NVv; v++) bv[v] = V::load(b + v * V::W);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+      const V ai = V::set1(TA ? a[i] : a[i * lda]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NVv; v++) r[i][v] = fma(ai, bv[v], r[i][v]);
+    }
+    a += TA ? lda : 1;
+    b += ldb;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NVv; v++) r[i][v].store(c + i * ldc + v * V::W);
+}
+
+using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
+
+template <bool TA, std::size_t... I>
+constexpr std::array<MicroFn, MR * NV> micro_table(std::index_sequence<I...>) {
+  return {{&micro<TA, static_cast<int>(I / NV) + 1, static_cast<int>(I % NV) + 1>...}};
+}
+
+// C (M x N) (+)= op(A) (M x K) · B (K x N) on the calling thread; N is a multiple of V::W (the packed
+// operands are padded). Column panels of B stay in L1 while the rows of A stream past.
+template <bool TA>
+void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+               int64_t ldc, bool acc) {
+  static constexpr std::array<MicroFn, MR * NV> table = micro_table<TA>(std::make_index_sequence<MR * NV>());
+  const int64_t nvec = N / V::W;
+  for (int64_t j = 0; j < nvec; j += NV) {
+    const int64_t nv = std::min<int64_t>(NV, nvec - j);
+    for (int64_t i = 0; i < M; i += MR) {
+      const int64_t mr = std::min<int64_t>(MR, M - i);
+      table[(mr - 1) * NV + nv - 1](K, a + (TA ? i : i * lda), lda, b + j * V::W, ldb, c + i * ldc + j * V::W, ldc, acc);
+    }
+  }
+}
+
+// 2^x for x <= 0, with 2^-inf = 0 (masked scores): Cephes exp2f's polynomial on x - round(x).
+inline V vexp2(V x) {
+  x = vmax(x, V::set1(-127.f));  // 2^-127 has a zero exponent field: pow2i gives exactly 0
+  const V n = vround(x);
+  const V r = x - n;
+  V p = V::set1(1.535336188319500e-4f);
+  p = fma(p, r, V::set1(1.339887440266574e-3f));
+  p = fma(p, r, V::set1(9.618437357674640e-3f));
+  p = fma(p, r, V::set1(5.550332471162809e-2f));
+  p = fma(p, r, V::set1(2.402264791363012e-1f));
+  p = fma(p, r, V::set1(6.931472028550421e-1f));
+  p = fma(p, r, V::set1(1.f));
+  return p * pow2i(n);
+}
+
+constexpr int NB = 16;  // Philox blocks drawn together: 64 words
+
+// The words of Philox blocks c .. c+NB-1 under `seed`, in element order: w[4·l + k] = word k of
+// block c + l (the same rounds as philox::block, one block per SIMD lane).
+#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__)
+using I = __m512i;
+constexpr int IW = 16;
+inline I iset1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+inline I ixor3(I a, I b, I c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
+// hi and lo words of the 32x32-bit products a·m lane by lane (m the same in every lane).
+inline void mulhilo(I a, I m, I& hi, I& lo) {
+  const I even = _mm512_mul_epu32(a, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+// u_k holds blocks 4g + k in 128-bit lane g; out holds blocks 0..15 in order (a 4x4 lane transpose).
+inline void store_blocks(I u0, I u1, I u2, I u3, uint32_t* out) {
+  const I v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+  const I v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+  _mm512_storeu_si512(out, _mm512_shuffle_i32x4(v0, v1, 0x88));
+  _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(v0, v1, 0xDD));
+  _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(v2, v3, 0x88));
+  _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(v2, v3, 0xDD));
+}
+#define TK_UNPACK(op, a, b) _mm512_##op(a, b)
+#else
+using I = __m256i;
+constexpr int IW = 8;
+inline I iset1(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
+inline I ixor3(I a, I b, I c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
+inline void mulhilo(I a, I m, I& hi, I& lo) {
+  const I even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+inline void store_blocks(I u0, I u1, I u2, I u3, uint32_t* out) {
+  _mm256_storeu_si256(reinterpret_cast<I*>(out), _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<I*>(out + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<I*>(out + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(reinterpret_cast<I*>(out + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+#define TK_UNPACK(op, a, b) _mm256_##op(a, b)
+#endif
+void philox_batch(uint64_t c, uint64_t seed, uint32_t* w) {
+  alignas(64) uint32_t lo[NB], hi[NB];
+  for (int l = 0; l < NB; l++) {
+    lo[l] = static_cast<uint32_t>(c + l);
+    hi[l] = static_cast<uint32_t>((c + l) >> 32);
+  }
+  const I m0 = iset1(0xD2511F53u), m1 = iset1(0xCD9E8D57u);
+  for (int v = 0; v < NB / IW; v++) {
+    I x0, x1, x2, x3;
+    std::memcpy(&x0, lo + v * IW, sizeof(I));
+    std::memcpy(&x1, hi + v * IW, sizeof(I));
+    x2 = x3 = iset1(0);
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+      I hi0, lo0, hi1, lo1;
+      mulhilo(x0, m0, hi0, lo0);
+      mulhilo(x2, m1, hi1, lo1);
+      x0 = ixor3(hi1, x1, iset1(k0));
+      x2 = ixor3(hi0, x3, iset1(k1));
+      x1 = lo1;
+      x3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    // Interleave the four words of each block: within each 128-bit lane, then across lanes.
+    const I t0 = TK_UNPACK(unpacklo_epi32, x0, x1), t1 = TK_UNPACK(unpackhi_epi32, x0, x1);
+    const I t2 = TK_UNPACK(unpacklo_epi32, x2, x3), t3 = TK_UNPACK(unpackhi_epi32, x2, x3);
+    store_blocks(TK_UNPACK(unpacklo_epi64, t0, t2), TK_UNPACK(unpackhi_epi64, t0, t2), TK_UNPACK(unpacklo_epi64, t1, t3),
+                 TK_UNPACK(unpackhi_epi64, t1, t3), w + 4 * v * IW);
+  }
+}
+#undef TK_UNPACK
+#else
+void philox_batch(uint64_t c, uint64_t seed, uint32_t* w) {
+  for (int l = 0; l < NB; l++) {
+    const philox::U4 u = philox::block(c + l, seed);
+    for (int k = 0; k < 4; k++) w[4 * l + k] = u.x[k];
+  }
+}
+#endif
+
+// mult[j] = 1/(1-p) where element e0 + j is kept, else 0, for j < n. Kept means uniform >= p with
+// uniform = (word >> 8)·2^-24 (philox::to_uniform), i.e. (word >> 8) >= ceil(p·2^24), exactly.
+void dropout_mult(const AttentionArgs& a, uint64_t e0, int64_t n, float* mult) {
+  alignas(64) uint32_t w[4 * NB];
+  const uint32_t thr = static_cast<uint32_t>(std::ceil(a.dropout_p * 16777216.f));
+  const float inv = 1.f / (1.f - a.dropout_p);
+  const uint64_t i = a.offset + e0;
+  uint64_t c = i >> 2;
+  int64_t skip = static_cast<int64_t>(i & 3);
+  for (int64_t j = 0; j < n; c += NB, skip = 0) {
+    philox_batch(c, a.seed, w);
+    const int64_t take = std::min<int64_t>(4 * NB - skip, n - j);
+    for (int64_t t = 0; t < take; t++) mult[j + t] = (w[skip + t] >> 8) >= thr ? inv : 0.f;
+    j += take;
+  }
+}
+
+// Bump allocator over one per-thread scratch slot; every buffer starts on a 64-byte line.
+struct Carve {
+  float* base;
+  int64_t used = 0;
+  float* take(int64_t n) {
+    float* p = base + used;
+    used += round_up(n, 16);
+    return p;
+  }
+};
+
+// Additive key mask of one batch row over keys [k0, k0 + nkp): 0 = attend, -inf = padding or past Tk.
+// Returns whether each key tile has a key left.
+void key_bias(const AttentionArgs& a, int64_t b, int64_t k0, int64_t nkp, float* bias, uint8_t* live) {
+  for (int64_t j = 0; j < nkp; j++) {
+    const int64_t key = k0 + j;
+    const bool on = key < a.Tk && (!a.key_mask || a.key_mask[b * a.Tk + key]);
+    bias[j] = on ? 0.f : kNegInf;
+  }
+  for (int64_t t = 0; t * BK < nkp; t++) {
+    live[t] = 0;
+    for (int64_t j = t * BK; j < std::min(nkp, (t + 1) * BK); j++) live[t] |= bias[j] == 0.f;
+  }
+}
+
+// Masked scores of one row: s += bias; keys past `lim` (causal) get -inf. Returns the row max.
+inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lim) {
+  for (int64_t j = std::max<int64_t>(lim, 0); j < nkp; j++) s[j] = kNegInf;
+  V mx = V::set1(kNegInf);
+  for (int64_t j = 0; j < nkp; j += V::W) {
+    const V x = V::load(s + j) + V::load(bias + j);
+    x.store(s + j);
+    mx = vmax(mx, x);
+  }
+  return reduce_max(mx);
+}
+
+// dst[c·ldd + r] = mul · src[r·ld + c] for a TB x TB block, in registers.
+#if defined(__AVX512F__)
+constexpr int TB = 16;
+inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
+  const __m512 m = _mm512_set1_ps(mul);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_mul_ps(_mm512_loadu_ps(src + i * ld), m);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int j = 0; j < 2; j++) {
+      const __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+      r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; j++) {
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
+    _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
+  }
+}
+#elif defined(__AVX2__)
+constexpr int TB = 8;
+inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
+  const __m256 m = _mm256_set1_ps(mul);
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_mul_ps(_mm256_loadu_ps(src + i * ld), m);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int j = 0; j < 2; j++) {
+      r[i + 2 * j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 2 * j + 1] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+  for (int j = 0; j < 4; j++) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
+#else
+constexpr int TB = 1;
+inline void transpose_block(const float* src, int64_t, float* dst, int64_t, float mul) { *dst = *src * mul; }
+#endif
+
+// Keys [k0, k0 + nk) of head (b, h) of a (B, Tk, H, D) tensor, transposed and times `mul`, in key
+// tiles: tile t is [D][LD] at dst + t·D·LD. Keys past nk up to a multiple of 16 are zero (the products
+// read whole vectors). Full TB x TB blocks go through registers; the edges element by element.
+void pack_transposed(const float* src, int64_t ld, const AttentionArgs& a, int64_t b, int64_t h, int64_t k0, int64_t nk,
+                     float mul, float* dst) {
+  const int64_t D = a.D;
+  const float* base = src + (b * a.Tk + k0) * ld + h * D;
+  for (int64_t j0 = 0; j0 < nk; j0 += 16) {
+    float* t = dst + (j0 / BK) * D * LD + j0 % BK;
+    const int64_t n = std::min<int64_t>(16, nk - j0);
+    int64_t d0 = 0;
+    if (n == 16)
+      for (; d0 + TB <= D; d0 += TB)
+        for (int64_t r = 0; r < 16; r += TB) transpose_block(base + (j0 + r) * ld + d0, ld, t + d0 * LD + r, LD, mul);
+    for (int64_t d = d0; d < D; d++) {
+      float* out = t + d * LD;
+      for (int64_t r = 0; r < n; r++) out[r] = base[(j0 + r) * ld + d] * mul;
+      for (int64_t r = n; r < 16; r++) out[r] = 0.f;
+    }
+  }
+}
+
+// Rows [i0, i0 + m) of head (b, h) of a (B, T, H, D) tensor as a matrix of m rows of Dp floats, the
+// width the tile products read: the tensor itself when D is a multiple of the vector width, else a
+// zero-padded copy in buf.
+struct Rows {
+  const float* p;
+  int64_t ld;
+};
+Rows rows(const float* src, int64_t ld, int64_t T, int64_t H, int64_t D, int64_t b, int64_t h, int64_t i0, int64_t m,
+          int64_t Dp, float* buf) {
+  const float* first = src + (b * T + i0) * ld + h * D;
+  if (D == Dp) return {first, ld};
+  for (int64_t r = 0; r < m; r++) {
+    std::memcpy(buf + r * Dp, first + r * ld, D * sizeof(float));
+    std::fill(buf + r * Dp + D, buf + (r + 1) * Dp, 0.f);
+  }
+  return {buf, Dp};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+struct Forward {
+  const AttentionArgs& a;
+  int64_t Dp, Tkp, ntk;
+  float *Kt, *Vn, *bias, *O, *S, *mult, *m, *l;
+  uint8_t* live;
+  Rows Vr{};
+
+  explicit Forward(const AttentionArgs& args) : a(args) {
+    Dp = round_up(a.D, V::W);
+    Tkp = round_up(a.Tk, V::W);
+    ntk = (a.Tk + BK - 1) / BK;
+    Carve c{nullptr};
+    const int64_t sizes[] = {ntk * a.D * LD, Tkp * Dp, Tkp, BQ * Dp, BQ * LD, BK, BQ, BQ, ntk};
+    for (int64_t s : sizes) c.take(s);
+    c.base = scratch(2, c.used);
+    c.used = 0;
+    Kt = c.take(sizes[0]); Vn = c.take(sizes[1]); bias = c.take(sizes[2]); O = c.take(sizes[3]);
+    S = c.take(sizes[4]); mult = c.take(sizes[5]); m = c.take(sizes[6]); l = c.take(sizes[7]);
+    live = reinterpret_cast<uint8_t*>(c.take(sizes[8]));
+  }
+
+  void pack(int64_t b, int64_t h) {
+    pack_transposed(a.k, a.ldk, a, b, h, 0, a.Tk, a.scale * kLog2e, Kt);
+    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, h, 0, a.Tk, Dp, Vn);
+    key_bias(a, b, 0, Tkp, bias, live);
+  }
+
+  void query_tile(int64_t b, int64_t h, int64_t i0) {
+    const int64_t mq = std::min(BQ, a.Tq - i0), D = a.D;
+    const float* q = a.q + (b * a.Tq + i0) * a.ldq + h * D;
+    std::fill(O, O + mq * Dp, 0.f);
+    std::fill(m, m + mq, kNegInf);
+    std::fill(l, l + mq, 0.f);
+    const int64_t kend = a.causal ? std::min(a.Tk, i0 + mq) : a.Tk;
+    for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+      if (!live[j0 / BK]) continue;
+      const int64_t nk = std::min(BK, a.Tk - j0), nkp = round_up(nk, V::W);
+      tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0 / BK * D * LD, LD, S, LD, false);
+      for (int64_t r = 0; r < mq; r++) {
+        float* s = S + r * LD;
+        const int64_t lim = a.causal ? i0 + r - j0 + 1 : nkp;
+        const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, lim));
+        if (m_new == kNegInf) {  // no key yet for this row
+          std::fill(s, s + nk, 0.f);
+          continue;
+        }
+        const float alpha = std::exp2(m[r] - m_new);
+        const V mv = V::set1(m_new);
+        V sum = V::zero();
+        for (int64_t j = 0; j < nkp; j += V::W) {
+          const V p = vexp2(V::load(s + j) - mv);
+          p.store(s + j);
+          sum = sum + p;
+        }
+        l[r] = l[r] * alpha + reduce_add(sum);
+        m[r] = m_new;
+        if (alpha != 1.f) {
+          float* o = O + r * Dp;
+          for (int64_t d = 0; d < Dp; d += V::W) (V::load(o + d) * V::set1(alpha)).store(o + d);
+        }
+        if (a.dropout_p > 0.f) {
+          dropout_mult(a, static_cast<uint64_t>(((b * a.H + h) * a.Tq + i0 + r) * a.Tk + j0), nk, mult);
+          for (int64_t j = 0; j < nk; j++) s[j] *= mult[j];
+        }
+      }
+      tile_gemm<false>(mq, Dp, nk, S, LD, Vr.p + j0 * Vr.ld, Vr.ld, O, Dp, true);
+    }
+    for (int64_t r = 0; r < mq; r++) {
+      float* o = a.o + (b * a.Tq + i0 + r) * a.ldo + h * D;
+      float* lse = a.lse + (b * a.H + h) * a.Tq + i0 + r;
+      if (l[r] == 0.f) {
+        std::fill(o, o + D, 0.f);
+        *lse = kNegInf;
+        continue;
+      }
+      const float inv = 1.f / l[r];
+      for (int64_t d = 0; d < D; d++) o[d] = O[r * Dp + d] * inv;
+      *lse = (m[r] + std::log2(l[r])) * kLn2;
+    }
+  }
+};
+
+// Fewer than this many flops run on the calling thread only.
+constexpr double kThreadFlops = 2e6;
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+struct Backward {
+  const AttentionBackwardArgs& g;
+  const AttentionArgs& a;
+  int64_t Dp, nkr, nkrp;
+  float *Kt, *Kn, *Vt, *dK, *dV, *bias, *Q, *dO, *dQ, *S, *dP, *mult, *lse2, *Di;
+  uint8_t* live;
+
+  // Scratch for a key range of up to nkr keys.
+  Backward(const AttentionBackwardArgs& args, int64_t max_keys) : g(args), a(args.fwd) {
+    Dp = round_up(a.D, V::W);
+    nkr = max_keys;
+    nkrp = round_up(nkr, V::W);
+    const int64_t D = a.D;
+    Carve c{nullptr};
+    const int64_t ntk = (nkr + BK - 1) / BK;
+    const int64_t sizes[] = {ntk * D * LD, nkr * Dp, ntk * D * LD, nkr * Dp, nkr * Dp, nkrp, BQ * Dp, BQ * Dp, BQ * Dp,
+                             BQ * LD, BQ * LD, BK, BQ, BQ, ntk};
+    for (int64_t s : sizes) c.take(s);
+    c.base = scratch(2, c.used);
+    c.used = 0;
+    Kt = c.take(sizes[0]); Kn = c.take(sizes[1]); Vt = c.take(sizes[2]); dK = c.take(sizes[3]);
+    dV = c.take(sizes[4]); bias = c.take(sizes[5]); Q = c.take(sizes[6]); dO = c.take(sizes[7]);
+    dQ = c.take(sizes[8]); S = c.take(sizes[9]); dP = c.take(sizes[10]); mult = c.take(sizes[11]);
+    lse2 = c.take(sizes[12]); Di = c.take(sizes[13]);
+    live = reinterpret_cast<uint8_t*>(c.take(sizes[14]));
+  }
+
+  // Gradients of head (b, h) through keys [k0, k1): dk, dv of those keys, and the part of dq they
+  // contribute, written (scaled) to dq_out rows with stride ld_out (the real dq, or a partial buffer).
+  void run(int64_t b, int64_t h, int64_t k0, int64_t k1, float* dq_out, int64_t ld_out) {
+    const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W);
+    pack_transposed(a.k, a.ldk, a, b, h, k0, nk_all, a.scale * kLog2e, Kt);
+    pack_transposed(a.v, a.ldv, a, b, h, k0, nk_all, 1.f, Vt);
+    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, h, k0, nk_all, Dp, Kn);
+    key_bias(a, b, k0, nkp_all, bias, live);
+    std::fill(dK, dK + nk_all * Dp, 0.f);
+    std::fill(dV, dV + nk_all * Dp, 0.f);
+
+    for (int64_t i0 = 0; i0 < a.Tq; i0 += BQ) {
+      const int64_t mq = std::min(BQ, a.Tq - i0);
+      const Rows Qr = rows(a.q, a.ldq, a.Tq, a.H, D, b, h, i0, mq, Dp, Q);
+      const Rows dOr = rows(g.dout, g.lddo, a.Tq, a.H, D, b, h, i0, mq, Dp, dO);
+      for (int64_t r = 0; r < mq; r++) {
+        const float* o = a.o + (b * a.Tq + i0 + r) * a.ldo + h * D;
+        const float* dor = dOr.p + r * dOr.ld;
+        float di = 0.f;
+        for (int64_t d = 0; d < D; d++) di += dor[d] * o[d];
+        Di[r] = di;
+        lse2[r] = a.lse[(b * a.H + h) * a.Tq + i0 + r] * kLog2e;
+      }
+      std::fill(dQ, dQ + mq * Dp, 0.f);
+      const int64_t kend = a.causal ? std::min(k1, i0 + mq) : k1;
+      for (int64_t j0 = k0; j0 < kend; j0 += BK) {
+        const int64_t jr = j0 - k0;  // offset in the packed range
+        if (!live[jr / BK]) continue;
+        const int64_t nk = std::min(BK, k1 - j0), nkp = round_up(nk, V::W);
+        tile_gemm<false>(mq, nkp, D, Qr.p, Qr.ld, Kt + jr / BK * D * LD, LD, S, LD, false);
+        tile_gemm<false>(mq, nkp, D, dOr.p, dOr.ld, Vt + jr / BK * D * LD, LD, dP, LD, false);
+        for (int64_t r = 0; r < mq; r++) {
+          float* s = S + r * LD;
+          float* dp = dP + r * LD;
+          if (lse2[r] == kNegInf) {  // a row without keys: no gradient
+            std::fill(s, s + nkp, 0.f);
+            std::fill(dp, dp + nkp, 0.f);
+            continue;
+          }
+          mask_row(s, bias + jr, nkp, a.causal ? i0 + r - j0 + 1 : nkp);
+          const V L = V::set1(lse2[r]), Dr = V::set1(Di[r]);
+          if (a.dropout_p > 0.f) {
+            dropout_mult(a, static_cast<uint64_t>(((b * a.H + h) * a.Tq + i0 + r) * a.Tk + j0), nk, mult);
+            std::fill(mult + nk, mult + nkp, 0.f);
+            for (int64_t j = 0; j < nkp; j += V::W) {
+              const V p = vexp2(V::load(s + j) - L), mk = V::load(mult + j);
+              (p * mk).store(s + j);
+              (p * (V::load(dp + j) * mk - Dr)).store(dp + j);
+            }
+          } else {
+            for (int64_t j = 0; j < nkp; j += V::W) {
+              const V p = vexp2(V::load(s + j) - L);
+              p.store(s + j);
+              (p * (V::load(dp + j) - Dr)).store(dp + j);
+            }
+          }
+        }
+        tile_gemm<true>(nk, Dp, mq, S, LD, dOr.p, dOr.ld, dV + jr * Dp, Dp, true);           // dV += P̃ᵀ dO
+        tile_gemm<true>(nk, Dp, mq, dP, LD, Qr.p, Qr.ld, dK + jr * Dp, Dp, true);            // dK += dSᵀ Q
+        tile_gemm<false>(mq, Dp, nk, dP, LD, Kr.p + jr * Kr.ld, Kr.ld, dQ, Dp, true);        // dQ += dS K
+      }
+      for (int64_t r = 0; r < mq; r++) {
+        float* dst = dq_out + (i0 + r) * ld_out;
+        for (int64_t d = 0; d < D; d++) dst[d] = dQ[r * Dp + d] * a.scale;
+      }
+    }
+    for (int64_t j = 0; j < nk_all; j++) {
+      float* dk = g.dk + (b * a.Tk + k0 + j) * g.lddk + h * D;
+      float* dv = g.dv + (b * a.Tk + k0 + j) * g.lddv + h * D;
+      for (int64_t d = 0; d < D; d++) {
+        dk[d] = dK[j * Dp + d] * a.scale;
+        dv[d] = dV[j * Dp + d];
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void attention_forward(const AttentionArgs& a) {
+  if (a.B <= 0 || a.H <= 0 || a.Tq <= 0) return;
+  const int64_t nqt = (a.Tq + BQ - 1) / BQ;
+  const double flops = 4.0 * a.B * a.H * a.Tq * a.Tk * a.D;
+  parallel_for(
+      a.B * a.H * nqt,
+      [&](int64_t t0, int64_t t1) {
+        Forward f(a);
+        int64_t packed = -1;
+        for (int64_t t = t0; t < t1; t++) {
+          const int64_t bh = t / nqt, b = bh / a.H, h = bh % a.H;
+          if (bh != packed) {
+            f.pack(b, h);
+            packed = bh;
+          }
+          f.query_tile(b, h, (t % nqt) * BQ);
+        }
+      },
+      flops < kThreadFlops ? 1 : 0);
+}
+
+void attention_backward(const AttentionBackwardArgs& g) {
+  const AttentionArgs& a = g.fwd;
+  if (a.B <= 0 || a.H <= 0 || a.Tq <= 0) return;
+  const int64_t BH = a.B * a.H, D = a.D;
+  const int64_t ntk = (a.Tk + BK - 1) / BK;
+  const int nt = 10.0 * a.B * a.H * a.Tq * a.Tk * a.D < kThreadFlops ? 1 : num_threads();
+  // Heads go to threads whole; with fewer heads than threads each head's keys are split too, every
+  // part writing its share of dq to a buffer that is summed afterwards in a fixed order.
+  const int64_t parts = BH >= nt || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (nt + BH - 1) / BH);
+  const auto key_range = [&](int64_t p, int64_t* k0, int64_t* k1) {
+    *k0 = ntk * p / parts * BK;
+    *k1 = std::min(a.Tk, ntk * (p + 1) / parts * BK);
+  };
+  if (ntk == 0) {  // no keys: dq = 0
+    for (int64_t bt = 0; bt < a.B * a.Tq; bt++)
+      for (int64_t h = 0; h < a.H; h++) std::fill(g.dq + bt * g.lddq + h * D, g.dq + bt * g.lddq + (h + 1) * D, 0.f);
+    return;
+  }
+  std::vector<float> partial(parts > 1 ? BH * parts * a.Tq * D : 0);
+  parallel_for(
+      BH * parts,
+      [&](int64_t t0, int64_t t1) {
+        int64_t most = 0;
+        for (int64_t p = 0; p < parts; p++) {
+          int64_t k0, k1;
+          key_range(p, &k0, &k1);
+          most = std::max(most, k1 - k0);
+        }
+        Backward w(g, most);
+        for (int64_t t = t0; t < t1; t++) {
+          const int64_t bh = t / parts, p = t % parts, b = bh / a.H, h = bh % a.H;
+          int64_t k0, k1;
+          key_range(p, &k0, &k1);
+          if (parts == 1)
+            w.run(b, h, k0, k1, g.dq + b * a.Tq * g.lddq + h * D, g.lddq);
+          else
+            w.run(b, h, k0, k1, partial.data() + (bh * parts + p) * a.Tq * D, D);
+        }
+      },
+      nt);
+  if (parts == 1) return;
+  parallel_for(BH * a.Tq, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t bh = r / a.Tq, i = r % a.Tq, b = bh / a.H, h = bh % a.H;
+      float* dst = g.dq + (b * a.Tq + i) * g.lddq + h * D;
+      for (int64_t d = 0; d < D; d++) {
+        float s = 0.f;
+        for (int64_t p = 0; p < parts; p++) s += partial[((bh * parts + p) * a.Tq + i) * D + d];
+        dst[d] = s;
+      }
+    }
+  });
+}
+
+}  // namespace TK_ISA
+}  // namespace tk
