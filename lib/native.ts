@@ -114,7 +114,7 @@ export interface CrossEntropyResult { loss: number; count: number }
 /** out (N, C) = table (V, C) rows ids (N), every id in [0, V). */
 export interface EmbeddingForwardArgs { N: number; C: number; ids: Int32Array; table: Float32Array; V: number; out: Float32Array }
 /** dtable[ids[i]] += dout[i], deterministic. */
-export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array }
+export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
 // ---- end layers ---------------------------------------------------------------------------------
 // ---- attention (native/binding/attention.cc) ----------------------------------------------------
 

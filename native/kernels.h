@@ -142,8 +142,9 @@ struct Kernels {
   void (*cross_entropy)(CrossEntropyArgs&);
   // out (N, C) = table[ids] ; table (V, C)
   void (*embedding_forward)(int64_t N, int64_t C, const int32_t* ids, const float* table, float* out);
-  // dtable[ids[i]] += dout[i], in a fixed order (deterministic).
-  void (*embedding_backward)(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable);
+  // dtable[ids[i]] += dout[i], in a fixed order (deterministic). Rows of id == padding_idx get nothing
+  // (torch.nn.Embedding's padding_idx); padding_idx < 0 means none.
+  void (*embedding_backward)(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx);
   void (*adamw)(const AdamWArgs&);
   double (*sum_squares)(int64_t n, const float* x);
   // x *= s

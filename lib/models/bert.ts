@@ -17,8 +17,10 @@ class BertEmbeddings extends Module {
   readonly dropout: Dropout;
   constructor(readonly c: ModelConfig, ctx: Context) {
     super();
-    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize));
-    this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
+    // HF gives the word table padding_idx = pad_token_id; RoBERTa's position table too.
+    const pad = c.modelType === "roberta" ? robertaPadding(c) : c.padTokenId;
+    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize, pad));
+    this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize, c.modelType === "roberta" ? pad : null));
     this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(c.typeVocabSize, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, "embeddings.LayerNorm"));
     this.dropout = new Dropout(c.embeddingDropout, ctx);

@@ -15,7 +15,7 @@ class DistilEmbeddings extends Module {
   readonly dropout: Dropout;
   constructor(c: ModelConfig, ctx: Context) {
     super();
-    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize));
+    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize, c.padTokenId));
     this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, 1e-12, "embeddings.LayerNorm"));
     this.dropout = new Dropout(c.embeddingDropout, ctx);

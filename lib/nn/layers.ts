@@ -18,12 +18,13 @@ export class Linear extends Module {
 
 export class Embedding extends Module {
   readonly weight: Parameter;
-  constructor(readonly num: number, readonly dim: number) {
+  /** paddingIdx: that row receives no gradient, as torch.nn.Embedding(padding_idx=…). */
+  constructor(readonly num: number, readonly dim: number, readonly paddingIdx: number | null = null) {
     super();
     this.weight = this.param("weight", [num, dim]);
   }
   forward(ids: Int32Array, shape: number[]): Tensor {
-    return ops.embedding(ids, shape, this.weight);
+    return ops.embedding(ids, shape, this.weight, this.paddingIdx ?? -1);
   }
 }
 

@@ -47,8 +47,8 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   });
 }
 
-/** out[i] = table[ids[i]]; ids has the leading shape. */
-export function embedding(ids: Int32Array, shape: number[], table: Tensor): Tensor {
+/** out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx). */
+export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
   check(ids.length === shape.reduce((a, b) => a * b, 1), () => `embedding: ${ids.length} ids for shape ${shapeStr(shape)}`);
   const out = new Tensor([...shape, C]);
@@ -59,7 +59,7 @@ export function embedding(ids: Int32Array, shape: number[], table: Tensor): Tens
     inputs: [table],
     backward(gy) {
       const dt = gradBuffer(table);
-      if (dt) native.embeddingBackward({ N: ids.length, C, V, ids, dout: gy, dtable: dt });
+      if (dt) native.embeddingBackward({ N: ids.length, C, V, ids, dout: gy, dtable: dt, paddingIdx });
     },
   });
 }

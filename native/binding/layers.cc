@@ -196,9 +196,10 @@ Work parse_embedding_backward(Args& a) {
   const int64_t N = a.integer("N", 0, kMax), C = a.integer("C", 1, kMax), V = a.integer("V", 1, INT32_MAX);
   I32 ids = a.i32("ids", N);
   F32 dout = a.f32("dout", product(a, N, C)), dtable = a.f32("dtable", product(a, V, C));
+  const int32_t pad = static_cast<int32_t>(a.integer("paddingIdx", -1, V - 1, -1));
   check_ids(a, "ids", ids.data, N, V);
   disjoint(a, {buf("dtable", dtable)}, {buf("dout", dout), buf("ids", ids)});
-  return Work{[N, C, ids, dout, dtable] { kernels().embedding_backward(N, C, ids.data, dout.data, dtable.data); },
+  return Work{[N, C, ids, dout, dtable, pad] { kernels().embedding_backward(N, C, ids.data, dout.data, dtable.data, pad); },
               nullptr};
 }
 

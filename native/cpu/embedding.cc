@@ -20,13 +20,14 @@ void embedding_forward(int64_t N, int64_t C, const int32_t* ids, const float* ta
 // Repeated ids make a row-parallel scatter race. Threads instead own disjoint column ranges (whole
 // cache lines) and each walks all N ids in order: every dtable element gets its additions in the
 // serial order, for any thread count.
-void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable) {
+void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx) {
   if (N <= 0 || C <= 0) return;
   constexpr int64_t kUnit = 16;
   const int64_t units = (C + kUnit - 1) / kUnit;
   run_range(units, N * C, [&](int64_t u0, int64_t u1) {
     const int64_t c0 = u0 * kUnit, w = std::min(C, u1 * kUnit) - c0;
     for (int64_t i = 0; i < N; i++) {
+      if (ids[i] == padding_idx) continue;
       const float* src = dout + i * C + c0;
       float* dst = dtable + static_cast<int64_t>(ids[i]) * C + c0;
       int64_t c = 0;
