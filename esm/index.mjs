@@ -1,4 +1,13 @@
 // ES module entry: re-exports the CommonJS build so `import { ... } from "tunekit"` works.
+// Every named export of dist/index.js is listed here (test/module.test.ts checks none is missing).
 import cjs from "../dist/index.js";
-export const { TunekitError, native } = cjs;
+export const {
+  TunekitError, CheckpointError, ConfigError, native,
+  Tensor, tidy, noGrad, ops, Module, Parameter, Linear, Embedding, LayerNorm, Dropout,
+  AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,
+  AutoTokenizer, Tokenizer,
+  loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
+  saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
+  configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
+} = cjs;
 export default cjs;

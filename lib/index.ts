@@ -2,6 +2,19 @@ export { TunekitError } from "./errors";
 export { native } from "./native";
 export type { NativeAddon, Isa, GemmArgs } from "./native";
 
+// ---- tensors, modules, models ----
+export { Tensor, tidy } from "./tensor/tensor";
+export { noGrad } from "./tensor/autograd";
+export * as ops from "./tensor/ops";
+export { Module, Parameter } from "./nn/module";
+export { Linear, Embedding, LayerNorm, Dropout } from "./nn/layers";
+export { AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM } from "./models/auto";
+export { PreTrainedModel } from "./models/pretrained";
+export type { LoadReport, FromPretrainedOptions } from "./models/pretrained";
+export { BaseModel, ModelForMaskedLM, ModelForCausalLM } from "./models/lm";
+export type { ModelInputs } from "./models/inputs";
+// ---- end models ----
+
 // ---- io (lib/io): checkpoints and config.json ----
 export { CheckpointError, ConfigError } from "./errors";
 export {

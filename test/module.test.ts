@@ -15,3 +15,8 @@ describe("package entry points (built dist/)", () => {
     expect(out).toBe("function true function");
   });
 });
+
+test("esm/index.mjs re-exports every named export of the CommonJS build", () => {
+  const out = run(["--input-type=module", "-e", "import * as esm from 'tunekit'; import { createRequire } from 'module'; const cjs = createRequire(import.meta.url)('tunekit'); const missing = Object.keys(cjs).filter((k) => !(k in esm)); console.log(JSON.stringify(missing))"]);
+  expect(JSON.parse(out)).toEqual([]);
+});

@@ -42,6 +42,10 @@ export const isFloatDType = (s: unknown): s is FloatDType => typeof s === "strin
 export const isIntDType = (s: unknown): s is IntDType => typeof s === "string" && INT_DTYPES.has(s);
 
 /** Element count of a shape ([] is a scalar: 1). Throws past 2^53. */
+/** Realm-independent typed-array checks (arrays made by the addon or another vm context fail instanceof). */
+export const isFloat32Array = (x: unknown): x is Float32Array => Object.prototype.toString.call(x) === "[object Float32Array]";
+export const isInt32Array = (x: unknown): x is Int32Array => Object.prototype.toString.call(x) === "[object Int32Array]";
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) {
@@ -205,7 +209,7 @@ export function encodeTensorData(t: StateTensor, dtype: DType, what: string): Ui
   requireLittleEndianHost();
   const n = t.data.length;
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  if (t.data instanceof Float32Array) {
+  if (isFloat32Array(t.data)) {
     const src = new Uint32Array(t.data.buffer, t.data.byteOffset, n);
     switch (dtype) {
       case "F32":

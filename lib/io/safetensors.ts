@@ -5,7 +5,7 @@ import { CheckpointError } from "../errors";
 import { readFileWhole, writeFileAtomic, writeFileAtomicSync } from "./atomic";
 import {
   ALL_DTYPES, DTYPE_SIZE, DType, FloatDType, StateDict, StateTensor,
-  decodeTensorData, encodeTensorData, isDType, isFloatDType, isIntDType, numel,
+  decodeTensorData, encodeTensorData, isDType, isFloatDType, isIntDType, isFloat32Array, isInt32Array, numel,
 } from "./dtypes";
 
 export const MAX_HEADER_SIZE = 100_000_000;
@@ -151,8 +151,8 @@ export function encodeSafetensors(
     const what = `saveSafetensors: tensor '${name}'`;
     if (name === "__metadata__" || name === "") throw new CheckpointError(`${what}: this name is not allowed`);
     if (!t || !Array.isArray(t.shape) || !t.shape.every(isCount)) throw new CheckpointError(`${what}: shape must be an array of non-negative integers`);
-    const isFloat = t.data instanceof Float32Array;
-    if (!isFloat && !(t.data instanceof Int32Array)) throw new CheckpointError(`${what}: data must be a Float32Array or an Int32Array`);
+    const isFloat = isFloat32Array(t.data);
+    if (!isFloat && !isInt32Array(t.data)) throw new CheckpointError(`${what}: data must be a Float32Array or an Int32Array`);
     if (isFloat ? !isFloatDType(t.dtype) : !isIntDType(t.dtype)) throw new CheckpointError(`${what}: dtype ${t.dtype} does not match its ${isFloat ? "Float32Array" : "Int32Array"} data`);
     if (numel(t.shape) !== t.data.length) throw new CheckpointError(`${what}: shape [${t.shape.join(",")}] has ${numel(t.shape)} elements but data has ${t.data.length}`);
     const dtype: DType = isFloat ? floatType : t.dtype;

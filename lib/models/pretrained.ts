@@ -11,6 +11,7 @@ import { Generator } from "../tensor/ops";
 import { loadStateDict } from "../io/state_dict";
 import { readConfig, saveConfig } from "../io/config";
 import { saveSafetensors } from "../io/safetensors";
+import { isFloat32Array } from "../io/dtypes";
 import type { StateDict, FloatTensor } from "../io/dtypes";
 import type { ModelConfig } from "./config";
 import { BertModel } from "./bert";
@@ -126,7 +127,7 @@ export abstract class PreTrainedModel extends Module {
         initialized.push(key);
         continue;
       }
-      if (!(t.data instanceof Float32Array)) throw new CheckpointError(`weight '${key}' is stored as ${t.dtype}; expected a floating-point tensor`);
+      if (!isFloat32Array(t.data)) throw new CheckpointError(`weight '${key}' is stored as ${t.dtype}; expected a floating-point tensor`);
       const ft = this.config.modelType === "gpt2" && isConv1D(key) && t.shape.length === 2 ? transpose2d(t as FloatTensor) : (t as FloatTensor);
       if (ft.shape.length !== p.shape.length || ft.shape.some((d, i) => d !== p.shape[i]))
         throw new CheckpointError(`weight '${key}' has shape [${ft.shape.join(", ")}] in the checkpoint, expected [${p.shape.join(", ")}] for this config`);
