@@ -4,7 +4,9 @@ import cjs from "../dist/index.js";
 export const {
   TunekitError, CheckpointError, ConfigError, native,
   Tensor, tidy, noGrad, ops, Module, Parameter, Linear, Embedding, LayerNorm, Dropout,
-  AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,
+  AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+  AutoModelForQuestionAnswering, AutoSentenceEncoder, ModelForSequenceClassification, ModelForTokenClassification,
+  ModelForQuestionAnswering, SentenceEncoder, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,
   AutoTokenizer, Tokenizer,
   loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,

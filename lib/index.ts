@@ -8,7 +8,12 @@ export { noGrad } from "./tensor/autograd";
 export * as ops from "./tensor/ops";
 export { Module, Parameter } from "./nn/module";
 export { Linear, Embedding, LayerNorm, Dropout } from "./nn/layers";
-export { AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM } from "./models/auto";
+export {
+  AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+  AutoModelForQuestionAnswering, AutoSentenceEncoder,
+} from "./models/auto";
+export { ModelForSequenceClassification, ModelForTokenClassification, ModelForQuestionAnswering, SentenceEncoder } from "./models/heads";
+export type { TaskBatch, TaskOutput, ForwardOptions, Pooling } from "./models/heads";
 export { PreTrainedModel } from "./models/pretrained";
 export type { LoadReport, FromPretrainedOptions } from "./models/pretrained";
 export { BaseModel, ModelForMaskedLM, ModelForCausalLM } from "./models/lm";

@@ -83,6 +83,8 @@ export abstract class PreTrainedModel extends Module {
   readonly body: Body;
   readonly gen: Generator;
   loadReport: LoadReport | null = null;
+  /** The checkpoint directory this model was loaded from (PEFT's base_model_name_or_path). */
+  sourceDir: string | null = null;
 
   /** isBase: the body's parameters carry no prefix (BertModel files). */
   constructor(public config: ModelConfig, readonly isBase: boolean, gen: Generator, addPoolingLayer: boolean) {

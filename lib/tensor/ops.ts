@@ -285,3 +285,179 @@ export function weightedSum(x: Tensor, w: Float32Array): Tensor {
     },
   });
 }
+
+/** Column j of the last dim: x (..., K) → (...). Used to split QA's (B, T, 2) logits. */
+export function selectColumn(x: Tensor, j: number): Tensor {
+  const K = last(x), rows = rowsOf(x);
+  check(j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
+  const y = new Tensor(x.shape.slice(0, -1));
+  for (let r = 0; r < rows; r++) y.data[r] = x.data[r * K + j];
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "selectColumn",
+    inputs: [x],
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      for (let r = 0; r < rows; r++) g[r * K + j] += gy[r];
+    },
+  });
+}
+
+/** Mean of x (B, T, C) over the positions where mask (B·T) is 1 → (B, C): sentence-transformers' mean pooling. */
+export function meanPool(x: Tensor, mask: Uint8Array): Tensor {
+  const [B, T, C] = x.shape;
+  check(x.shape.length === 3 && mask.length === B * T, () => `meanPool: expected (B, T, C) and a B·T mask`);
+  const y = new Tensor([B, C]);
+  const counts = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) counts[b]++;
+    const n = Math.max(counts[b], 1e-9);
+    for (let t = 0; t < T; t++) {
+      if (!mask[b * T + t]) continue;
+      for (let c = 0; c < C; c++) y.data[b * C + c] += x.data[(b * T + t) * C + c] / n;
+    }
+  }
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "meanPool",
+    inputs: [x],
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      for (let b = 0; b < B; b++) {
+        const n = Math.max(counts[b], 1e-9);
+        for (let t = 0; t < T; t++) {
+          if (!mask[b * T + t]) continue;
+          for (let c = 0; c < C; c++) g[(b * T + t) * C + c] += gy[b * C + c] / n;
+        }
+      }
+    },
+  });
+}
+
+/** Row-wise cosine similarity of a and b (N, C) → (N). */
+export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
+  const C = last(a), N = rowsOf(a);
+  check(a.size === b.size, () => `cosineSimilarity: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
+  const y = new Tensor([N]);
+  const na = new Float64Array(N), nb = new Float64Array(N), dot = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    for (let c = 0; c < C; c++) {
+      const u = a.data[i * C + c], v = b.data[i * C + c];
+      dot[i] += u * v; na[i] += u * u; nb[i] += v * v;
+    }
+    na[i] = Math.max(Math.sqrt(na[i]), 1e-8); nb[i] = Math.max(Math.sqrt(nb[i]), 1e-8);
+    y.data[i] = dot[i] / (na[i] * nb[i]);
+  }
+  if (!needsGrad(a, b)) return y;
+  return record(y, {
+    op: "cosineSimilarity",
+    inputs: [a, b],
+    backward(gy) {
+      const ga = gradBuffer(a), gb = gradBuffer(b);
+      for (let i = 0; i < N; i++) {
+        const cos = y.data[i];
+        for (let c = 0; c < C; c++) {
+          const u = a.data[i * C + c], v = b.data[i * C + c];
+          if (ga) ga[i * C + c] += gy[i] * (v / (na[i] * nb[i]) - (cos * u) / (na[i] * na[i]));
+          if (gb) gb[i * C + c] += gy[i] * (u / (na[i] * nb[i]) - (cos * v) / (nb[i] * nb[i]));
+        }
+      }
+    },
+  });
+}
+
+/** Scaled cosine similarities of every row of a with every row of b: (N, C) × (M, C) → (N, M). */
+export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
+  const C = last(a), N = rowsOf(a), M = rowsOf(b);
+  check(last(b) === C, () => `cosineMatrix: widths ${C} and ${last(b)} differ`);
+  const norm = (t: Tensor, rows: number) => {
+    const n = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += t.data[i * C + c] ** 2;
+      n[i] = Math.max(Math.sqrt(s), 1e-8);
+    }
+    return n;
+  };
+  const na = norm(a, N), nb = norm(b, M);
+  const y = new Tensor([N, M]);
+  for (let i = 0; i < N; i++)
+    for (let j = 0; j < M; j++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += a.data[i * C + c] * b.data[j * C + c];
+      y.data[i * M + j] = (scale * s) / (na[i] * nb[j]);
+    }
+  if (!needsGrad(a, b)) return y;
+  return record(y, {
+    op: "cosineMatrix",
+    inputs: [a, b],
+    backward(gy) {
+      const ga = gradBuffer(a), gb = gradBuffer(b);
+      for (let i = 0; i < N; i++)
+        for (let j = 0; j < M; j++) {
+          const g = gy[i * M + j];
+          if (!g) continue;
+          const cos = y.data[i * M + j] / scale;
+          for (let c = 0; c < C; c++) {
+            const u = a.data[i * C + c], v = b.data[j * C + c];
+            if (ga) ga[i * C + c] += g * scale * (v / (na[i] * nb[j]) - (cos * u) / (na[i] * na[i]));
+            if (gb) gb[j * C + c] += g * scale * (u / (na[i] * nb[j]) - (cos * v) / (nb[j] * nb[j]));
+          }
+        }
+    },
+  });
+}
+
+/** sum((x − target)²) / divisor (divisor 0 → the number of elements): MSELoss. */
+export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
+  check(target.length === x.size, () => `mseLoss: ${target.length} targets for ${x.size} predictions`);
+  const n = divisor > 0 ? divisor : x.size;
+  let s = 0;
+  for (let i = 0; i < x.size; i++) s += (x.data[i] - target[i]) ** 2;
+  const y = Tensor.from([1], [s / n]);
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "mseLoss",
+    inputs: [x],
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.data[i] - target[i])) / n;
+    },
+  });
+}
+
+/** Binary cross-entropy with logits, summed / divisor (0 → number of elements): BCEWithLogitsLoss. */
+export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Tensor {
+  check(target.length === x.size, () => `bceWithLogits: ${target.length} targets for ${x.size} logits`);
+  const n = divisor > 0 ? divisor : x.size;
+  let s = 0;
+  for (let i = 0; i < x.size; i++) {
+    const z = x.data[i];
+    s += Math.max(z, 0) - z * target[i] + Math.log1p(Math.exp(-Math.abs(z)));
+  }
+  const y = Tensor.from([1], [s / n]);
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "bceWithLogits",
+    inputs: [x],
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.data[i])) - target[i])) / n;
+    },
+  });
+}
+
+/** a·s + b·t for scalars (combining losses, e.g. QA start + end). */
+export function combine(a: Tensor, s: number, b: Tensor, t: number): Tensor {
+  const y = Tensor.from([1], [a.data[0] * s + b.data[0] * t]);
+  if (!needsGrad(a, b)) return y;
+  return record(y, {
+    op: "combine",
+    inputs: [a, b],
+    backward(gy) {
+      const ga = gradBuffer(a), gb = gradBuffer(b);
+      if (ga) ga[0] += gy[0] * s;
+      if (gb) gb[0] += gy[0] * t;
+    },
+  });
+}

@@ -1,0 +1,232 @@
+// Task heads with Hugging Face's names and shapes, so transformers loads what tunekit saves:
+// sequence classification (single-label, regression, multi-label), token classification, extractive
+// QA, and a bi-encoder for sentence similarity.
+import { Tensor } from "../tensor/tensor";
+import * as ops from "../tensor/ops";
+import { Module } from "../nn/module";
+import { Linear, Dropout } from "../nn/layers";
+import { TunekitError } from "../errors";
+import { PreTrainedModel } from "./pretrained";
+import { ModelInputs } from "./inputs";
+import { BertModel, EncoderOutput } from "./bert";
+import type { ModelConfig } from "./config";
+
+/** A padded batch as the collator gives it (see lib/data/collate.ts). */
+export interface TaskBatch extends ModelInputs {
+  /** Class ids (B) or (B·T) with −100 ignored; regression targets (B); multi-hot (B·numLabels). */
+  labels?: Int32Array | Float32Array;
+  startPositions?: Int32Array;
+  endPositions?: Int32Array;
+}
+
+export interface TaskOutput extends EncoderOutput {
+  logits: Tensor;
+  loss?: Tensor;
+}
+
+/** Options of a forward pass for training. */
+export interface ForwardOptions {
+  /**
+   * Divide the summed loss by this instead of this batch's own count: gradient accumulation passes
+   * the count of the whole accumulated batch, so micro-batches add up to exactly one large batch.
+   */
+  lossDivisor?: number;
+}
+
+const ARCH = {
+  seq: { bert: "BertForSequenceClassification", roberta: "RobertaForSequenceClassification", distilbert: "DistilBertForSequenceClassification", gpt2: "GPT2ForSequenceClassification" },
+  tok: { bert: "BertForTokenClassification", roberta: "RobertaForTokenClassification", distilbert: "DistilBertForTokenClassification", gpt2: "GPT2ForTokenClassification" },
+  qa: { bert: "BertForQuestionAnswering", roberta: "RobertaForQuestionAnswering", distilbert: "DistilBertForQuestionAnswering", gpt2: "GPT2ForQuestionAnswering" },
+} as const;
+
+function count(labels: ArrayLike<number>, ignore = -100): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== ignore) n++;
+  return n;
+}
+
+/** Index of the last real token of each row (GPT-2 classifies there). */
+function lastTokens(mask: Uint8Array, B: number, T: number): number[] {
+  return Array.from({ length: B }, (_, b) => {
+    let last = 0;
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) last = t;
+    return last;
+  });
+}
+
+/** RoBERTa's classifier: dense → tanh → out_proj on the <s> token, dropout before each. */
+class RobertaClassificationHead extends Module {
+  readonly dense: Linear;
+  readonly out_proj: Linear;
+  readonly dropout: Dropout;
+  constructor(c: ModelConfig, gen: ops.Generator) {
+    super();
+    this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "classifier.dense"));
+    this.out_proj = this.child("out_proj", new Linear(c.hiddenSize, c.numLabels, true, "classifier.out_proj"));
+    this.dropout = new Dropout(c.classifierDropout, { gen });
+  }
+  forward(first: Tensor): Tensor {
+    return this.out_proj.forward(this.dropout.forward(ops.tanh(this.dense.forward(this.dropout.forward(first)))));
+  }
+}
+
+export class ModelForSequenceClassification extends PreTrainedModel {
+  readonly architecture: string;
+  private readonly head: (o: EncoderOutput, x: TaskBatch) => Tensor;
+  constructor(config: ModelConfig, gen = new ops.Generator(42)) {
+    super(config, false, gen, config.modelType === "bert");
+    const c = config, N = c.numLabels;
+    this.architecture = ARCH.seq[c.modelType];
+    const drop = new Dropout(c.classifierDropout, { gen });
+    switch (c.modelType) {
+      case "bert": {
+        const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
+        this.head = (o) => classifier.forward(drop.forward(o.poolerOutput!));
+        break;
+      }
+      case "roberta": {
+        const classifier = this.child("classifier", new RobertaClassificationHead(c, gen));
+        this.head = (o, x) => classifier.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0)));
+        break;
+      }
+      case "distilbert": {
+        const pre = this.child("pre_classifier", new Linear(c.hiddenSize, c.hiddenSize, true, "pre_classifier"));
+        const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
+        this.head = (o, x) => classifier.forward(drop.forward(ops.relu(pre.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0))))));
+        break;
+      }
+      case "gpt2": {
+        // HF's score has no bias and reads the last non-padding token (found here from the mask).
+        const score = this.child("score", new Linear(c.hiddenSize, N, false, "score"));
+        this.head = (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastTokens(o.mask, x.batchSize, x.seqLen)));
+        break;
+      }
+    }
+  }
+
+  /** transformers' problem_type rule: 1 label → regression; else int labels → single-label; else multi-label. */
+  get problemType(): "regression" | "single_label_classification" | "multi_label_classification" {
+    if (this.config.problemType) return this.config.problemType;
+    return this.config.numLabels === 1 ? "regression" : "single_label_classification";
+  }
+
+  forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput {
+    const out = this.body.forward(x);
+    const logits = this.head(out, x);
+    let loss: Tensor | undefined;
+    if (x.labels) {
+      const B = x.batchSize, N = this.config.numLabels;
+      switch (this.problemType) {
+        case "regression":
+          if (x.labels.length !== B) throw new TunekitError(`regression: ${x.labels.length} labels for a batch of ${B}`);
+          loss = ops.mseLoss(logits, Float32Array.from(x.labels), opts.lossDivisor ?? 0);
+          break;
+        case "multi_label_classification":
+          if (x.labels.length !== B * N) throw new TunekitError(`multi-label: ${x.labels.length} labels, expected batch × numLabels = ${B * N}`);
+          loss = ops.bceWithLogits(logits, Float32Array.from(x.labels), (opts.lossDivisor ?? 0) * N);
+          break;
+        default:
+          if (x.labels.length !== B) throw new TunekitError(`classification: ${x.labels.length} labels for a batch of ${B}`);
+          for (const l of x.labels) if (l !== -100 && !(Number.isInteger(l) && l >= 0 && l < N))
+            throw new TunekitError(`classification: label ${l} is not a class id in 0..${N - 1} (config has ${N} labels)`);
+          loss = ops.crossEntropy(logits, Int32Array.from(x.labels), { divisor: opts.lossDivisor });
+      }
+    }
+    return { ...out, logits, loss };
+  }
+
+  /** What a loss is normalised by when nothing else is said: examples (or labelled examples). */
+  lossCount(x: TaskBatch): number {
+    return this.problemType === "single_label_classification" && x.labels ? count(x.labels) : x.batchSize;
+  }
+}
+
+export class ModelForTokenClassification extends PreTrainedModel {
+  readonly architecture: string;
+  readonly classifier: Linear;
+  private readonly dropout: Dropout;
+  constructor(config: ModelConfig, gen = new ops.Generator(42)) {
+    super(config, false, gen, false);
+    this.architecture = ARCH.tok[config.modelType];
+    this.classifier = this.child("classifier", new Linear(config.hiddenSize, config.numLabels, true, "classifier"));
+    this.dropout = new Dropout(config.modelType === "distilbert" ? config.hiddenDropout : config.classifierDropout, { gen });
+  }
+  forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput {
+    const out = this.body.forward(x);
+    const logits = this.classifier.forward(this.dropout.forward(out.lastHiddenState));
+    const loss = x.labels ? ops.crossEntropy(logits, Int32Array.from(x.labels), { divisor: opts.lossDivisor }) : undefined;
+    return { ...out, logits, loss };
+  }
+  lossCount(x: TaskBatch): number {
+    return x.labels ? count(x.labels) : 0;
+  }
+}
+
+export class ModelForQuestionAnswering extends PreTrainedModel {
+  readonly architecture: string;
+  readonly qa_outputs: Linear;
+  private readonly dropout: Dropout;
+  constructor(config: ModelConfig, gen = new ops.Generator(42)) {
+    super(config, false, gen, false);
+    this.architecture = ARCH.qa[config.modelType];
+    this.qa_outputs = this.child("qa_outputs", new Linear(config.hiddenSize, 2, true, "qa_outputs"));
+    this.dropout = new Dropout(config.qaDropout, { gen });
+  }
+  /** logits (B, T, 2); startLogits / endLogits (B, T). Loss: (CE(start) + CE(end)) / 2 as HF. */
+  forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput & { startLogits: Tensor; endLogits: Tensor } {
+    const out = this.body.forward(x);
+    const logits = this.qa_outputs.forward(this.dropout.forward(out.lastHiddenState));
+    const startLogits = ops.selectColumn(logits, 0), endLogits = ops.selectColumn(logits, 1);
+    const T = x.seqLen;
+    let loss: Tensor | undefined;
+    if (x.startPositions && x.endPositions) {
+      // HF clamps positions outside the sequence to T and ignores them.
+      const fix = (p: Int32Array) => Int32Array.from(p, (v) => (v < 0 || v >= T ? -100 : v));
+      const ls = ops.crossEntropy(startLogits, fix(x.startPositions), { divisor: opts.lossDivisor });
+      const le = ops.crossEntropy(endLogits, fix(x.endPositions), { divisor: opts.lossDivisor });
+      loss = ops.combine(ls, 0.5, le, 0.5);
+    }
+    return { ...out, logits, startLogits, endLogits, loss };
+  }
+  lossCount(x: TaskBatch): number {
+    return x.batchSize;
+  }
+}
+
+export type Pooling = "mean" | "cls";
+
+/**
+ * A bi-encoder (sentence-transformers style): the body embeds each text on its own, pooled by the
+ * masked mean or the first token; similarity is the cosine.
+ */
+export class SentenceEncoder extends PreTrainedModel {
+  readonly architecture: string;
+  constructor(config: ModelConfig, readonly pooling: Pooling = "mean", gen = new ops.Generator(42)) {
+    super(config, true, gen, false);
+    this.architecture = { bert: "BertModel", roberta: "RobertaModel", distilbert: "DistilBertModel", gpt2: "GPT2Model" }[config.modelType];
+  }
+  /** (B, H) sentence embeddings. */
+  embed(x: ModelInputs): Tensor {
+    const o = this.body.forward(x);
+    return this.pooling === "mean" ? ops.meanPool(o.lastHiddenState, o.mask) : ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0));
+  }
+  /** Cosine similarity of each pair (a[i], b[i]); with targets, CosineSimilarityLoss (MSE to the target). */
+  forward(x: { a: ModelInputs; b: ModelInputs; labels?: Float32Array; loss?: "cosine" | "contrastive"; scale?: number }, opts: ForwardOptions = {}): { logits: Tensor; loss?: Tensor } {
+    const u = this.embed(x.a), v = this.embed(x.b);
+    const logits = ops.cosineSimilarity(u, v);
+    let loss: Tensor | undefined;
+    if (x.loss === "contrastive") {
+      // MultipleNegativesRankingLoss: a[i] must pick b[i] among all b of the batch.
+      const sims = ops.cosineMatrix(u, v, x.scale ?? 20);
+      loss = ops.crossEntropy(sims, Int32Array.from({ length: x.a.batchSize }, (_, i) => i), { divisor: opts.lossDivisor });
+    } else if (x.labels) {
+      loss = ops.mseLoss(logits, x.labels, opts.lossDivisor ?? 0);
+    }
+    return { logits, loss };
+  }
+  lossCount(x: { a: ModelInputs }): number {
+    return x.a.batchSize;
+  }
+}
+
+export { BertModel };

@@ -1,0 +1,415 @@
+// The Trainer: epochs or max steps over shuffled, dynamically padded batches; gradient accumulation
+// that equals one large batch; global-norm clipping; a schedule; evaluation with streaming metrics;
+// early stopping and the best checkpoint; resumable checkpoints; a progress bar and a JSON-lines log.
+import * as fs from "fs";
+import * as path from "path";
+import { SingleBar, Presets } from "cli-progress";
+import { TunekitError } from "../errors";
+import { native } from "../native";
+import { Tensor, tidy } from "../tensor/tensor";
+import { noGrad } from "../tensor/autograd";
+import { PreTrainedModel } from "../models/pretrained";
+import type { ForwardOptions } from "../models/heads";
+import { saveSafetensors, readSafetensors } from "../io/safetensors";
+import { writeFileAtomicSync } from "../io/atomic";
+import { AdamW, paramGroups, gradNorm } from "./optimizer";
+import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
+import { scheduleMultiplier, ScheduleName } from "./schedule";
+
+/** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
+export type TrainableModel<B> = PreTrainedModel & {
+  forward(b: B, o?: ForwardOptions): { loss?: Tensor; logits: Tensor };
+  lossCount(b: B): number;
+};
+
+/** Streaming evaluation: update() per batch (never holding all logits), compute() at the end. */
+export interface Evaluator<B> {
+  update(output: { logits: Tensor; loss?: Tensor }, batch: B): void;
+  compute(): Record<string, number>;
+}
+
+export interface TrainerEvents {
+  onStep?(s: { step: number; epoch: number; loss: number; lr: number; gradNorm: number }): void;
+  onEvaluate?(s: { step: number; epoch: number; metrics: Record<string, number> }): void;
+  onEpochEnd?(s: { epoch: number }): void;
+  onSave?(s: { step: number; dir: string }): void;
+}
+
+export interface TrainerOptions<F, B> {
+  model: TrainableModel<B>;
+  train: F[];
+  eval?: F[];
+  /** Pads a list of features into a batch (dynamic padding to the longest). */
+  collate(features: F[]): B;
+  evaluator?: () => Evaluator<B>;
+  learningRate?: number;
+  epochs?: number;
+  /** Stop after this many optimizer steps (overrides epochs when set). */
+  maxSteps?: number;
+  batchSize?: number;
+  evalBatchSize?: number;
+  gradientAccumulationSteps?: number;
+  warmupRatio?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  scheduler?: ScheduleName;
+  /** Global-norm clipping (0 = off). Default 1.0 as HF. */
+  maxGradNorm?: number;
+  seed?: number;
+  evalStrategy?: "epoch" | "steps" | "no";
+  evalSteps?: number;
+  /** Metric that picks the best checkpoint and drives early stopping (default "loss", lower is better). */
+  metricForBestModel?: string;
+  greaterIsBetter?: boolean;
+  loadBestModelAtEnd?: boolean;
+  earlyStoppingPatience?: number;
+  /** Checkpoint every N optimizer steps into outputDir/checkpoint-N (0 = never). */
+  saveSteps?: number;
+  outputDir?: string;
+  /** Keep at most this many step checkpoints (oldest removed). */
+  saveTotalLimit?: number;
+  /** A checkpoint directory written by this Trainer: training continues exactly where it stopped. */
+  resumeFrom?: string;
+  /** JSON-lines log of every step and evaluation. */
+  logFile?: string;
+  /** Progress bar on a TTY, plain lines otherwise; false for silence. */
+  progress?: boolean;
+  events?: TrainerEvents;
+  // Strategies.
+  freeze?: FreezeOptions;
+  /** ULMFiT: the head first, then one more layer group from the top each epoch. */
+  gradualUnfreezing?: boolean;
+  /** Discriminative learning rates: layer l trains at lr·ξ^(L−l). */
+  layerDecay?: number;
+  /** L2-SP: λ/2·‖θ − θ_pre‖² toward the weights training started from. */
+  l2sp?: number;
+  /** What a non-finite loss or gradient does: skip the step (default) or stop. */
+  onNonFinite?: "skip" | "stop";
+}
+
+export interface TrainResult {
+  steps: number;
+  epochs: number;
+  trainLoss: number;
+  bestMetric: number | null;
+  bestStep: number | null;
+  history: Record<string, number>[];
+  seconds: number;
+  trainableParameters: number;
+  skippedSteps: number;
+}
+
+/** Seeded permutation (xorshift + Fisher–Yates): the data order of an epoch depends on (seed, epoch) only. */
+export function permutation(n: number, seed: number): number[] {
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+interface State {
+  step: number;
+  epoch: number;
+  /** Micro-batches of the current epoch already consumed. */
+  batchInEpoch: number;
+  genOffset: number;
+  bestMetric: number | null;
+  bestStep: number | null;
+  patience: number;
+  history: Record<string, number>[];
+  skipped: number;
+}
+
+export class Trainer<F, B> {
+  readonly o: Required<Pick<TrainerOptions<F, B>, "learningRate" | "epochs" | "batchSize" | "gradientAccumulationSteps" | "weightDecay" | "maxGradNorm" | "seed" | "scheduler">> & TrainerOptions<F, B>;
+  readonly optimizer: AdamW;
+  private state: State;
+  private readonly pretrained: Map<Float32Array, Float32Array> = new Map();
+  private bestWeights: Map<string, Float32Array> | null = null;
+  private log: number | null = null;
+
+  constructor(options: TrainerOptions<F, B>) {
+    const o = {
+      learningRate: 5e-5, epochs: 3, batchSize: 8, gradientAccumulationSteps: 1, weightDecay: 0, maxGradNorm: 1, seed: 42,
+      scheduler: "linear" as ScheduleName, ...options,
+    };
+    this.o = o;
+    if (!o.train.length) throw new TunekitError("Trainer: the training set is empty");
+    for (const [k, v] of Object.entries({ batchSize: o.batchSize, gradientAccumulationSteps: o.gradientAccumulationSteps, epochs: o.epochs }))
+      if (!(Number.isInteger(v) && v >= 1)) throw new TunekitError(`Trainer: ${k} must be a positive integer, got ${v}`);
+    if (!(o.learningRate > 0)) throw new TunekitError(`Trainer: learningRate must be > 0, got ${o.learningRate}`);
+    const model = o.model;
+    // Strategies decide which parameters train; the optimizer knows every parameter that may train.
+    if (o.gradualUnfreezing) unfreezeTop(model, model.body.numLayers + 1);
+    const groups = paramGroups(model, { lr: o.learningRate, weightDecay: o.weightDecay, layerDecay: o.layerDecay });
+    this.optimizer = new AdamW(groups);
+    if (o.freeze) freeze(model, o.freeze);
+    if (o.gradualUnfreezing) unfreezeTop(model, 0);
+    if (o.l2sp)
+      for (const p of model.parameters()) if (p.requiresGrad || o.gradualUnfreezing) {
+        const neg = native.alloc(p.size);
+        neg.set(p.data);
+        native.scale({ n: p.size, x: neg, s: -1 });
+        this.pretrained.set(p.data, neg);
+      }
+    this.state = { step: 0, epoch: 0, batchInEpoch: 0, genOffset: 0, bestMetric: null, bestStep: null, patience: 0, history: [], skipped: 0 };
+    if (o.resumeFrom) this.resume(o.resumeFrom);
+  }
+
+  get microBatchesPerEpoch(): number {
+    return Math.ceil(this.o.train.length / this.o.batchSize);
+  }
+  get stepsPerEpoch(): number {
+    return Math.ceil(this.microBatchesPerEpoch / this.o.gradientAccumulationSteps);
+  }
+  get totalSteps(): number {
+    return this.o.maxSteps ?? this.stepsPerEpoch * this.o.epochs;
+  }
+  private get warmupSteps(): number {
+    return this.o.warmupSteps ?? Math.ceil((this.o.warmupRatio ?? 0) * this.totalSteps);
+  }
+
+  private batchAt(epoch: number, index: number): B {
+    const order = permutation(this.o.train.length, this.o.seed * 1000003 + epoch);
+    const bs = this.o.batchSize;
+    return this.o.collate(order.slice(index * bs, (index + 1) * bs).map((i) => this.o.train[i]));
+  }
+
+  private write(record: Record<string, unknown>): void {
+    if (!this.o.logFile) return;
+    if (this.log === null) {
+      fs.mkdirSync(path.dirname(path.resolve(this.o.logFile)), { recursive: true });
+      this.log = fs.openSync(this.o.logFile, this.o.resumeFrom ? "a" : "w");
+    }
+    fs.writeSync(this.log, JSON.stringify(record) + "\n");
+  }
+
+  /** Trains to the end (or early stop). Returns the summary; the model holds the final (or best) weights. */
+  async train(): Promise<TrainResult> {
+    const o = this.o, model = o.model, s = this.state;
+    const t0 = Date.now();
+    const total = this.totalSteps;
+    const tty = o.progress !== false && process.stderr.isTTY;
+    const bar = tty ? new SingleBar({ format: "{bar} {value}/{total} | epoch {epoch} | loss {loss} | lr {lr} | {speed} it/s | ETA {eta_formatted}", hideCursor: true }, Presets.shades_classic) : null;
+    bar?.start(total, s.step, { epoch: s.epoch + 1, loss: "-", lr: "-", speed: "-" });
+    let lossSum = 0, lossN = 0, lastLine = Date.now();
+    model.gen.offset = Math.max(model.gen.offset, s.genOffset);
+    let stop = false;
+    try {
+      while (!stop && s.step < total && s.epoch < (o.maxSteps ? Number.MAX_SAFE_INTEGER : o.epochs)) {
+        if (o.gradualUnfreezing) unfreezeTop(model, s.epoch);
+        model.train();
+        const perEpoch = this.microBatchesPerEpoch;
+        while (s.batchInEpoch < perEpoch && s.step < total) {
+          const accum = Math.min(o.gradientAccumulationSteps, perEpoch - s.batchInEpoch);
+          const batches: B[] = [];
+          for (let k = 0; k < accum; k++) batches.push(this.batchAt(s.epoch, s.batchInEpoch + k));
+          const count = batches.reduce((n, b) => n + model.lossCount(b), 0);
+          let stepLoss = 0;
+          for (const b of batches) {
+            const l = tidy(() => {
+              const out = model.forward(b, { lossDivisor: Math.max(count, 1) });
+              if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
+              const v = out.loss.item();
+              out.loss.backward();
+              return v;
+            });
+            stepLoss += l;
+          }
+          s.batchInEpoch += accum;
+          const result = this.optimizerStep(stepLoss);
+          s.step++;
+          if (result.skipped) {
+            s.skipped++;
+            if (o.onNonFinite === "stop") throw new TunekitError(`Trainer: step ${s.step}: ${result.reason}; stopping (onNonFinite: "stop")`);
+            console.warn(`tunekit: step ${s.step} skipped: ${result.reason}`);
+          } else {
+            lossSum += stepLoss;
+            lossN++;
+          }
+          const rec = { step: s.step, epoch: s.epoch + s.batchInEpoch / perEpoch, loss: stepLoss, lr: result.lr, grad_norm: result.norm };
+          this.write(rec);
+          o.events?.onStep?.({ step: s.step, epoch: rec.epoch, loss: stepLoss, lr: result.lr, gradNorm: result.norm });
+          const elapsed = (Date.now() - t0) / 1000;
+          if (bar) bar.update(s.step, { epoch: s.epoch + 1, loss: stepLoss.toFixed(4), lr: result.lr.toExponential(2), speed: (s.step / elapsed).toFixed(2) });
+          else if (o.progress !== false && (Date.now() - lastLine > 10000 || s.step === total)) {
+            lastLine = Date.now();
+            console.log(`step ${s.step}/${total} epoch ${s.epoch + 1} loss ${stepLoss.toFixed(4)} lr ${result.lr.toExponential(2)} ${(s.step / elapsed).toFixed(2)} it/s`);
+          }
+          if (o.evalStrategy === "steps" && o.evalSteps && s.step % o.evalSteps === 0) stop = this.evaluateAndTrack();
+          if (o.saveSteps && o.outputDir && s.step % o.saveSteps === 0) this.saveCheckpoint(path.join(o.outputDir, `checkpoint-${s.step}`));
+          if (stop) break;
+        }
+        if (s.batchInEpoch >= perEpoch) {
+          o.events?.onEpochEnd?.({ epoch: s.epoch });
+          const evalNow = (o.evalStrategy ?? (o.eval ? "epoch" : "no")) === "epoch";
+          s.epoch++;
+          s.batchInEpoch = 0;
+          if (evalNow && !stop) stop = this.evaluateAndTrack();
+        }
+      }
+    } finally {
+      bar?.stop();
+      if (this.log !== null) fs.closeSync(this.log), (this.log = null);
+    }
+    if (o.loadBestModelAtEnd && this.bestWeights) {
+      for (const [name, p] of model.namedParameters()) {
+        const w = this.bestWeights.get(name);
+        if (w) p.data.set(w);
+      }
+    }
+    model.eval();
+    return {
+      steps: s.step, epochs: s.epoch, trainLoss: lossN ? lossSum / lossN : NaN, bestMetric: s.bestMetric, bestStep: s.bestStep,
+      history: s.history, seconds: (Date.now() - t0) / 1000, trainableParameters: trainableCount(model), skippedSteps: s.skipped,
+    };
+  }
+
+  /** L2-SP, clipping, the non-finite check and the AdamW update of one optimizer step. */
+  private optimizerStep(loss: number): { lr: number; norm: number; skipped: boolean; reason?: string } {
+    const o = this.o, model = o.model, s = this.state;
+    const params = model.parameters().filter((p) => p.requiresGrad && p.grad);
+    if (o.l2sp) {
+      const tmp = native.alloc(Math.max(...params.map((p) => p.size), 1));
+      for (const p of params) {
+        const neg = this.pretrained.get(p.data);
+        if (!neg) continue;
+        const d = tmp.subarray(0, p.size);
+        native.add({ n: p.size, a: p.data, b: neg, y: d });
+        native.scale({ n: p.size, x: d, s: o.l2sp });
+        native.add({ n: p.size, a: p.grad!, b: d, y: p.grad! });
+      }
+      native.free(tmp);
+    }
+    const norm = gradNorm(params);
+    const lr = o.learningRate * scheduleMultiplier(o.scheduler, s.step, { warmupSteps: this.warmupSteps, totalSteps: this.totalSteps });
+    let skipped = false, reason: string | undefined;
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      skipped = true;
+      const bad = model.parameters().find((p) => p.grad && !Number.isFinite(native.sumSquares({ n: p.size, x: p.grad })));
+      const name = bad ? [...model.namedParameters()].find(([, p]) => p === bad)?.[0] : undefined;
+      reason = !Number.isFinite(loss) ? `non-finite loss ${loss}` : `non-finite gradient in '${name}'`;
+    } else {
+      const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
+      this.optimizer.update(lr / o.learningRate, clip);
+    }
+    model.zeroGrad();
+    s.genOffset = model.gen.offset;
+    return { lr, norm, skipped, reason };
+  }
+
+  /** Evaluates on the eval set: mean loss plus the evaluator's metrics. */
+  evaluate(features: F[] = this.o.eval ?? []): Record<string, number> {
+    const o = this.o, model = o.model;
+    if (!features.length) throw new TunekitError("Trainer.evaluate: the evaluation set is empty");
+    const wasTraining = model.training;
+    model.eval();
+    const ev = o.evaluator?.();
+    let lossSum = 0, count = 0;
+    const bs = o.evalBatchSize ?? o.batchSize;
+    noGrad(() => {
+      for (let i = 0; i < features.length; i += bs) {
+        const b = o.collate(features.slice(i, i + bs));
+        tidy(() => {
+          const out = model.forward(b);
+          if (out.loss) {
+            const n = model.lossCount(b);
+            lossSum += out.loss.item() * n;
+            count += n;
+          }
+          ev?.update(out, b);
+        });
+      }
+    });
+    if (wasTraining) model.train();
+    return { loss: count ? lossSum / count : NaN, ...(ev ? ev.compute() : {}) };
+  }
+
+  private evaluateAndTrack(): boolean {
+    const o = this.o, s = this.state;
+    if (!o.eval?.length) return false;
+    const metrics = this.evaluate();
+    const rec = { step: s.step, epoch: s.epoch, ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`eval_${k}`, v])) };
+    s.history.push(rec);
+    this.write(rec);
+    o.events?.onEvaluate?.({ step: s.step, epoch: s.epoch, metrics });
+    if (o.progress !== false) console.log(`eval @ step ${s.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(", ")}`);
+    const key = o.metricForBestModel ?? "loss";
+    const value = metrics[key];
+    if (value === undefined) throw new TunekitError(`Trainer: metricForBestModel '${key}' is not among the metrics: ${Object.keys(metrics).join(", ")}`);
+    const greater = o.greaterIsBetter ?? key !== "loss";
+    const better = s.bestMetric === null || (greater ? value > s.bestMetric : value < s.bestMetric);
+    if (better) {
+      s.bestMetric = value;
+      s.bestStep = s.step;
+      s.patience = 0;
+      if (o.loadBestModelAtEnd) {
+        this.bestWeights = new Map();
+        for (const [name, p] of o.model.namedParameters()) if (p.requiresGrad || o.gradualUnfreezing) this.bestWeights.set(name, Float32Array.from(p.data));
+      }
+      return false;
+    }
+    s.patience++;
+    return o.earlyStoppingPatience !== undefined && s.patience >= o.earlyStoppingPatience;
+  }
+
+  /**
+   * Writes weights, optimizer state and trainer state (step, data position, dropout RNG, best metric)
+   * into a temporary directory and renames it into place: a crash never leaves half a checkpoint.
+   */
+  saveCheckpoint(dir: string): void {
+    const s = this.state, model = this.o.model;
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    model.savePretrained(tmp);
+    const opt = new Map([...this.optimizer.stateTensors()].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }]));
+    saveSafetensors(path.join(tmp, "optimizer.safetensors"), opt);
+    writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify({ ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed }, null, 2)));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+    const fd = fs.openSync(path.dirname(dir), "r");
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    this.o.events?.onSave?.({ step: s.step, dir });
+    if (this.o.saveTotalLimit && this.o.outputDir) {
+      const olds = fs.readdirSync(this.o.outputDir).filter((d) => /^checkpoint-\d+$/.test(d)).sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)));
+      for (const d of olds.slice(0, Math.max(0, olds.length - this.o.saveTotalLimit))) fs.rmSync(path.join(this.o.outputDir, d), { recursive: true, force: true });
+    }
+  }
+
+  private resume(dir: string): void {
+    const file = path.join(dir, "trainer_state.json");
+    if (!fs.existsSync(file)) throw new TunekitError(`resumeFrom: ${dir} is not a tunekit checkpoint (no trainer_state.json)`);
+    const st = JSON.parse(fs.readFileSync(file, "utf8"));
+    const model = this.o.model;
+    const weights = readSafetensors(path.join(dir, "model.safetensors")).tensors;
+    const sd = model.stateDict();
+    for (const [name, p] of model.namedParameters()) {
+      const t = weights.get(name);
+      if (!t) throw new TunekitError(`resumeFrom: ${dir}/model.safetensors lacks '${name}'`);
+      const want = sd.get(name)!;
+      // stateDict() applies the on-disk layout (GPT-2 Conv1D); undo it by loading through loadTensors order.
+      if (want.shape.join() !== t.shape.join()) throw new TunekitError(`resumeFrom: '${name}' has shape [${t.shape}] , expected [${want.shape}]`);
+      if (want.data === p.data) p.data.set(t.data as Float32Array);
+      else {
+        const [r, c] = t.shape; // transposed on disk
+        const src = t.data as Float32Array;
+        for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) p.data[j * r + i] = src[i * c + j];
+      }
+    }
+    const opt = readSafetensors(path.join(dir, "optimizer.safetensors")).tensors;
+    this.optimizer.loadStateTensors(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), st.optimizerStep);
+    this.state = { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, genOffset: st.genOffset, bestMetric: st.bestMetric, bestStep: st.bestStep, patience: st.patience, history: st.history, skipped: st.skipped };
+    model.gen.offset = st.genOffset;
+  }
+}
