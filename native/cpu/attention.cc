@@ -379,7 +379,7 @@ struct Forward {
     const int64_t kend = a.causal ? std::min(a.Tk, i0 + mq) : a.Tk;
     for (int64_t j0 = 0; j0 < kend; j0 += BK) {
       if (!live[j0 / BK]) continue;
-      const int64_t nk = std::min(BK, a.Tk - j0), nkp = round_up(nk, V::W);
+      const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
       tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0 / BK * D * LD, LD, S, LD, false);
       for (int64_t r = 0; r < mq; r++) {
         float* s = S + r * LD;
@@ -486,7 +486,7 @@ struct Backward {
       for (int64_t j0 = k0; j0 < kend; j0 += BK) {
         const int64_t jr = j0 - k0;  // offset in the packed range
         if (!live[jr / BK]) continue;
-        const int64_t nk = std::min(BK, k1 - j0), nkp = round_up(nk, V::W);
+        const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
         tile_gemm<false>(mq, nkp, D, Qr.p, Qr.ld, Kt + jr / BK * D * LD, LD, S, LD, false);
         tile_gemm<false>(mq, nkp, D, dOr.p, dOr.ld, Vt + jr / BK * D * LD, LD, dP, LD, false);
         for (int64_t r = 0; r < mq; r++) {
