@@ -213,6 +213,11 @@ describe.each(ISAS)("attention on %s", (isa) => {
       expect(got.o.subarray(0, 2 * 2 * 4).every((x) => x === 0)).toBe(true);
       expect(got.o.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
       expect(got.dq.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
+      // Padded keys (batch row 0: keys 0, 1; batch row 1: all) get exactly zero gradients.
+      for (const t of [got.dk, got.dv]) {
+        expect(t.subarray(0, 2 * 2 * 4).every((x) => x === 0)).toBe(true);
+        expect(t.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
+      }
     });
   });
 
