@@ -137,7 +137,7 @@ export interface AttentionForwardArgs {
   causal?: boolean;
   /** Default 1/sqrt(D). */
   scale?: number;
-  /** Dropout on the probabilities, Philox element ((b·H + h)·Tq + i)·Tk + j of (seed, offset). */
+  /** Dropout on the probabilities, in [0, 1): Philox element ((b·H + h)·Tq + i)·Tk + j of (seed, offset), integers up to 2^53. */
   dropoutP?: number; seed?: number; offset?: number;
 }
 

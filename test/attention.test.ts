@@ -26,10 +26,12 @@ function philoxBlock(counter: number, seed: number): number[] {
   return [c0, c1, c2, c3];
 }
 
-/** Uniform of element e of (seed, offset), as native/cpu/philox.h draws it. */
+/** Uniform of element e of (seed, offset), as native/cpu/philox.h draws it (the last block is kept). */
+let lastBlock = { counter: -1, seed: -1, words: [0, 0, 0, 0] };
 function philoxUniform(seed: number, offset: number, e: number): number {
-  const i = offset + e;
-  return (philoxBlock(Math.floor(i / 4), seed)[i % 4] >>> 8) / 16777216;
+  const i = offset + e, counter = Math.floor(i / 4);
+  if (lastBlock.counter !== counter || lastBlock.seed !== seed) lastBlock = { counter, seed, words: philoxBlock(counter, seed) };
+  return (lastBlock.words[i % 4] >>> 8) / 16777216;
 }
 
 // ---- Naive reference: materialised softmax in float64 -------------------------------------------
@@ -161,11 +163,23 @@ for (const s of shapes) {
   cases.push({ ...s, name: `${tag} causal + padding, scale 0.5`, causal: true, keyMask: randomMask(s.B, s.Tk, s.Tq, 0.5), scale: 0.5 });
 }
 
+// The reference of each case is computed once and shared by the ISAs.
+const referenceOf = new Map<string, { x: Inputs; want: Result }>();
+function caseData(c: Problem & { name: string }) {
+  let d = referenceOf.get(c.name);
+  if (!d) {
+    const x = inputs(c, c.Tq * 31 + c.Tk);
+    d = { x, want: reference(c, x) };
+    referenceOf.set(c.name, d);
+  }
+  return d;
+}
+
 describe.each(ISAS)("attention on %s", (isa) => {
   test.each(cases)("$name: forward and backward match the naive reference", (c) => {
     withIsa(isa, () => {
-      const x = inputs(c, c.Tq * 31 + c.Tk);
-      expectMatches(run(c, x), reference(c, x));
+      const { x, want } = caseData(c);
+      expectMatches(run(c, x), want);
     });
   });
 
@@ -199,6 +213,11 @@ describe.each(ISAS)("attention on %s", (isa) => {
       expect(got.o.subarray(0, 2 * 2 * 4).every((x) => x === 0)).toBe(true);
       expect(got.o.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
       expect(got.dq.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
+      // Padded keys (batch row 0: keys 0, 1; batch row 1: all) get exactly zero gradients.
+      for (const t of [got.dk, got.dv]) {
+        expect(t.subarray(0, 2 * 2 * 4).every((x) => x === 0)).toBe(true);
+        expect(t.subarray(5 * 2 * 4).every((x) => x === 0)).toBe(true);
+      }
     });
   });
 
@@ -232,6 +251,19 @@ describe.each(ISAS)("attention on %s", (isa) => {
     });
   });
 
+  test("no keys (Tk = 0) gives O = 0, lse = -inf, dq = 0; empty batches do nothing", () => {
+    withIsa(isa, () => {
+      const p: Problem = { B: 2, H: 3, Tq: 4, Tk: 0, D: 8 };
+      const x = inputs(p, 1);
+      const got = run(p, x);
+      expect(got.o.every((v) => v === 0)).toBe(true);
+      expect(got.lse.every((v) => v === -Infinity)).toBe(true);
+      expect(got.dq.every((v) => v === 0)).toBe(true);
+      const none = run({ B: 0, H: 3, Tq: 4, Tk: 4, D: 8 }, inputs({ B: 0, H: 3, Tq: 4, Tk: 4, D: 8 }, 1));
+      expect(none.o.length).toBe(0);
+    });
+  });
+
   test("results are the same from call to call", () => {
     withIsa(isa, () => {
       const p: Problem = { B: 2, H: 4, Tq: 100, Tk: 150, D: 32, dropoutP: 0.1, seed: 3 };
@@ -239,6 +271,23 @@ describe.each(ISAS)("attention on %s", (isa) => {
       const a = run(p, x), b = run(p, x);
       for (const k of ["o", "lse", "dq", "dk", "dv"] as const) expect(maxAbsDiff(a[k], b[k])).toBe(0);
     });
+  });
+});
+
+describe("attention threading", () => {
+  // One head is split over the threads by key ranges, each part's dq summed afterwards.
+  test("1, 2 and 3 threads agree with the reference", () => {
+    const p: Problem = { B: 1, H: 1, Tq: 100, Tk: 400, D: 32, causal: true, dropoutP: 0.1, seed: 4 };
+    const x = inputs(p, 41), want = reference(p, x);
+    const before = native.numThreads();
+    try {
+      for (const n of [1, 2, 3]) {
+        native.setNumThreads(n);
+        expectMatches(run(p, x), want);
+      }
+    } finally {
+      native.setNumThreads(before);
+    }
   });
 });
 

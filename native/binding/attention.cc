@@ -33,6 +33,12 @@ int64_t span(int64_t rows, int64_t w, int64_t ld) {
   return n > INT64_MAX ? INT64_MAX : static_cast<int64_t>(n);
 }
 
+// a·b·c, saturating like span().
+int64_t count(int64_t a, int64_t b, int64_t c) {
+  __int128 n = static_cast<__int128>(a) * b * c;
+  return n > INT64_MAX ? INT64_MAX : static_cast<int64_t>(n);
+}
+
 struct View {
   const char* name;
   const void* p;
@@ -72,7 +78,7 @@ AttentionArgs parse_common(Args& a, bool backward, std::vector<View>& inputs) {
   f.ldv = a.integer("ldv", minld, kMaxLd, minld);
   f.ldo = a.integer("ldo", minld, kMaxLd, minld);
   const int64_t nq = span(f.B * f.Tq, HD, f.ldq), nk = span(f.B * f.Tk, HD, f.ldk), nv = span(f.B * f.Tk, HD, f.ldv);
-  const int64_t no = span(f.B * f.Tq, HD, f.ldo), nl = f.B * f.H * f.Tq;
+  const int64_t no = span(f.B * f.Tq, HD, f.ldo), nl = count(f.B, f.H, f.Tq);
   F32 q = a.f32("q", nq), k = a.f32("k", nk), v = a.f32("v", nv);
   F32 o = a.f32("o", no), lse = a.f32("lse", nl);
   U8 mask = a.u8_opt("keyMask", f.B * f.Tk);
@@ -103,7 +109,7 @@ AttentionArgs parse_common(Args& a, bool backward, std::vector<View>& inputs) {
 Work parse_forward(Args& a) {
   std::vector<View> in;
   AttentionArgs f = parse_common(a, false, in);
-  const View outs[] = {{"o", f.o, span(f.B * f.Tq, f.H * f.D, f.ldo) * 4, f.ldo}, {"lse", f.lse, f.B * f.H * f.Tq * 4, 0}};
+  const View outs[] = {{"o", f.o, span(f.B * f.Tq, f.H * f.D, f.ldo) * 4, f.ldo}, {"lse", f.lse, count(f.B, f.H, f.Tq) * 4, 0}};
   for (const View& o : outs)
     for (const View& i : in) a.no_alias(o.name, o.p, o.bytes, i.name, i.p, i.bytes);
   outputs_disjoint(a, outs[0], outs[1], f.H * f.D);
