@@ -41,3 +41,17 @@ export type {
   TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey,
 } from "./data/tokenizer";
 // ---- end tokenizers ----
+// ---- train: metrics and lr schedules (lib/train/metrics.ts, lib/train/schedules.ts) ----
+export {
+  ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
+  mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman, averageRanks,
+} from "./train/metrics";
+export type {
+  Metric, MetricValues, ClassificationOptions, MultiLabelOptions, Entity, ConfidentError,
+} from "./train/metrics";
+export {
+  constantSchedule, constantWithWarmupSchedule, linearSchedule, cosineSchedule, slantedTriangularSchedule,
+  getScheduler, warmupStepsFromRatio, SCHEDULE_NAMES,
+} from "./train/schedules";
+export type { LrSchedule, ScheduleName, ScheduleOptions } from "./train/schedules";
+// ---- end train metrics/schedules ----
