@@ -18,6 +18,14 @@ export { PreTrainedModel } from "./models/pretrained";
 export type { LoadReport, FromPretrainedOptions } from "./models/pretrained";
 export { BaseModel, ModelForMaskedLM, ModelForCausalLM } from "./models/lm";
 export type { ModelInputs } from "./models/inputs";
+// ---- training ----
+export { Trainer, permutation } from "./train/trainer";
+export type { TrainerOptions, TrainResult, Evaluator, TrainerEvents, TrainableModel } from "./train/trainer";
+export { AdamW, paramGroups, gradNorm, layerOf } from "./train/optimizer";
+export type { ParamGroup } from "./train/optimizer";
+export { freeze, unfreezeTop, trainableCount, parameterCount } from "./train/strategies";
+export type { FreezeOptions } from "./train/strategies";
+export { withLabels } from "./models/auto";
 // ---- end models ----
 
 // ---- io (lib/io): checkpoints and config.json ----

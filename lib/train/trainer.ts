@@ -14,7 +14,7 @@ import { saveSafetensors, readSafetensors } from "../io/safetensors";
 import { writeFileAtomicSync } from "../io/atomic";
 import { AdamW, paramGroups, gradNorm } from "./optimizer";
 import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
-import { scheduleMultiplier, ScheduleName } from "./schedule";
+import { getScheduler, warmupStepsFromRatio, LrSchedule, ScheduleName } from "./schedules";
 
 /** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
 export type TrainableModel<B> = PreTrainedModel & {
@@ -175,7 +175,16 @@ export class Trainer<F, B> {
     return this.o.maxSteps ?? this.stepsPerEpoch * this.o.epochs;
   }
   private get warmupSteps(): number {
-    return this.o.warmupSteps ?? Math.ceil((this.o.warmupRatio ?? 0) * this.totalSteps);
+    return this.o.warmupSteps ?? warmupStepsFromRatio(this.o.warmupRatio ?? 0, this.totalSteps);
+  }
+  private schedule: LrSchedule | null = null;
+  private lrMultiplier(step: number): number {
+    if (!this.schedule) {
+      const name = this.o.scheduler;
+      const warm = name === "constant" || name === "slanted_triangular" ? {} : { numWarmupSteps: this.warmupSteps };
+      this.schedule = getScheduler(name, { ...warm, numTrainingSteps: this.totalSteps });
+    }
+    return this.schedule(step);
   }
 
   private batchAt(epoch: number, index: number): B {
@@ -291,7 +300,7 @@ export class Trainer<F, B> {
       native.free(tmp);
     }
     const norm = gradNorm(params);
-    const lr = o.learningRate * scheduleMultiplier(o.scheduler, s.step, { warmupSteps: this.warmupSteps, totalSteps: this.totalSteps });
+    const lr = o.learningRate * this.lrMultiplier(s.step);
     let skipped = false, reason: string | undefined;
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       skipped = true;
