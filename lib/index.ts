@@ -20,7 +20,7 @@ export { BaseModel, ModelForMaskedLM, ModelForCausalLM } from "./models/lm";
 export type { ModelInputs } from "./models/inputs";
 // ---- training ----
 export { Trainer, permutation } from "./train/trainer";
-export type { TrainerOptions, TrainResult, Evaluator, TrainerEvents, TrainableModel } from "./train/trainer";
+export type { TrainerOptions, TrainResult, Evaluator, TrainerEvents, TrainableModel, Metrics } from "./train/trainer";
 export { AdamW, paramGroups, gradNorm, layerOf } from "./train/optimizer";
 export type { ParamGroup } from "./train/optimizer";
 export { freeze, unfreezeTop, trainableCount, parameterCount } from "./train/strategies";

@@ -25,12 +25,14 @@ export type TrainableModel<B> = PreTrainedModel & {
 /** Streaming evaluation: update() per batch (never holding all logits), compute() at the end. */
 export interface Evaluator<B> {
   update(output: { logits: Tensor; loss?: Tensor }, batch: B): void;
-  compute(): Record<string, number>;
+  compute(): Record<string, number | number[][]>;
 }
+
+export type Metrics = Record<string, number | number[][]>;
 
 export interface TrainerEvents {
   onStep?(s: { step: number; epoch: number; loss: number; lr: number; gradNorm: number }): void;
-  onEvaluate?(s: { step: number; epoch: number; metrics: Record<string, number> }): void;
+  onEvaluate?(s: { step: number; epoch: number; metrics: Metrics }): void;
   onEpochEnd?(s: { epoch: number }): void;
   onSave?(s: { step: number; dir: string }): void;
 }
@@ -93,7 +95,7 @@ export interface TrainResult {
   trainLoss: number;
   bestMetric: number | null;
   bestStep: number | null;
-  history: Record<string, number>[];
+  history: Record<string, number | number[][]>[];
   seconds: number;
   trainableParameters: number;
   skippedSteps: number;
@@ -125,7 +127,7 @@ interface State {
   bestMetric: number | null;
   bestStep: number | null;
   patience: number;
-  history: Record<string, number>[];
+  history: Record<string, number | number[][]>[];
   skipped: number;
 }
 
@@ -317,7 +319,7 @@ export class Trainer<F, B> {
   }
 
   /** Evaluates on the eval set: mean loss plus the evaluator's metrics. */
-  evaluate(features: F[] = this.o.eval ?? []): Record<string, number> {
+  evaluate(features: F[] = this.o.eval ?? []): Metrics {
     const o = this.o, model = o.model;
     if (!features.length) throw new TunekitError("Trainer.evaluate: the evaluation set is empty");
     const wasTraining = model.training;
@@ -351,10 +353,10 @@ export class Trainer<F, B> {
     s.history.push(rec);
     this.write(rec);
     o.events?.onEvaluate?.({ step: s.step, epoch: s.epoch, metrics });
-    if (o.progress !== false) console.log(`eval @ step ${s.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(", ")}`);
+    if (o.progress !== false) console.log(`eval @ step ${s.step}: ${Object.entries(metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${Number.isInteger(v) ? v : (v as number).toFixed(4)}`).join(", ")}`);
     const key = o.metricForBestModel ?? "loss";
     const value = metrics[key];
-    if (value === undefined) throw new TunekitError(`Trainer: metricForBestModel '${key}' is not among the metrics: ${Object.keys(metrics).join(", ")}`);
+    if (typeof value !== "number") throw new TunekitError(`Trainer: metricForBestModel '${key}' is not among the metrics: ${Object.keys(metrics).join(", ")}`);
     const greater = o.greaterIsBetter ?? key !== "loss";
     const better = s.bestMetric === null || (greater ? value > s.bestMetric : value < s.bestMetric);
     if (better) {
