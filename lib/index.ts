@@ -36,3 +36,19 @@ export type {
   TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey,
 } from "./data/tokenizer";
 // ---- end tokenizers ----
+// ---- data: tasks and collation (lib/data/tasks, lib/data/collate.ts) ----
+export { collate, IGNORE_INDEX } from "./data/collate";
+export type { Feature, EncodedFeature, PairFeature, Batch, PairBatch, CollateOptions, LabelKind } from "./data/collate";
+export {
+  DatasetError, readSst2, readRottenTomatoes, readConll, readSquad, readStsb, buildLabelMap, checkLabelMap,
+  classificationFeatures, tokenClassificationFeatures, wordPredictions, qaFeatures, postprocessQa, squadMetrics,
+  normalizeAnswer, sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
+  languageModelingFeatures, batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
+} from "./data/tasks";
+export type {
+  TextExample, NerSentence, QaAnswer, QaExample, SentencePairExample, LabelMap, LabelValue, ClassificationExample,
+  ClassificationOptions, ClassificationFeatures, TokenClassificationExample, TokenClassificationOptions,
+  TokenClassificationFeatures, TokenFeature, QaOptions, QaFeature, QaPrediction, QaPostprocessOptions,
+  SentencePairOptions, LmTokenizerInfo, MaskOptions, LmCollatorOptions, BatchesOptions, SplitOptions,
+} from "./data/tasks";
+// ---- end tasks ----
