@@ -63,3 +63,19 @@ export {
 } from "./train/schedules";
 export type { LrSchedule, ScheduleName, ScheduleOptions } from "./train/schedules";
 // ---- end train metrics/schedules ----
+// ---- data: tasks and collation (lib/data/tasks, lib/data/collate.ts) ----
+export { collate, IGNORE_INDEX } from "./data/collate";
+export type { Feature, EncodedFeature, PairFeature, Batch, PairBatch, CollateOptions, LabelKind } from "./data/collate";
+export {
+  DatasetError, readSst2, readRottenTomatoes, readConll, readSquad, readStsb, buildLabelMap, checkLabelMap,
+  classificationFeatures, tokenClassificationFeatures, wordPredictions, qaFeatures, postprocessQa, squadMetrics,
+  sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
+  languageModelingFeatures, batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
+} from "./data/tasks";
+export type {
+  TextExample, NerSentence, QaAnswer, QaExample, SentencePairExample, LabelMap, LabelValue, ClassificationExample,
+  ClassificationFeatureOptions, ClassificationFeatures, TokenClassificationExample, TokenClassificationOptions,
+  TokenClassificationFeatures, TokenFeature, QaOptions, QaFeature, QaPrediction, QaPostprocessOptions,
+  SentencePairOptions, LmTokenizerInfo, MaskOptions, LmCollatorOptions, BatchesOptions, SplitOptions,
+} from "./data/tasks";
+// ---- end tasks ----
