@@ -36,3 +36,13 @@ export type {
   TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey,
 } from "./data/tokenizer";
 // ---- end tokenizers ----
+// ---- peft (lib/peft): LoRA and PEFT adapter files ----
+export {
+  applyLora, mergeAdapter, unmergeAdapter, mergeAndUnload, unloadAdapter, isLoraModel, loraSummary, LoraLinear,
+  saveAdapter, loadAdapter, parseAdapterConfig, DEFAULT_TARGET_MODULES,
+} from "./peft";
+export type {
+  LoraOptions, LoraConfig, LoraBias, LoraSummary, SaveAdapterOptions, LoadAdapterOptions, ParsedAdapterConfig,
+  TargetModule, LinearLeafNames, TaskType,
+} from "./peft";
+// ---- end peft ----
