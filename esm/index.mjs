@@ -8,6 +8,8 @@ export const {
   AutoModelForQuestionAnswering, AutoSentenceEncoder, ModelForSequenceClassification, ModelForTokenClassification,
   ModelForQuestionAnswering, SentenceEncoder, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,
   AutoTokenizer, Tokenizer,
+  applyLora, mergeAdapter, unmergeAdapter, mergeAndUnload, unloadAdapter, isLoraModel, loraSummary, LoraLinear, saveAdapter,
+  loadAdapter, parseAdapterConfig, DEFAULT_TARGET_MODULES,
   collate, IGNORE_INDEX, DatasetError, readSst2, readRottenTomatoes, readConll, readSquad, readStsb, buildLabelMap, checkLabelMap,
   classificationFeatures, tokenClassificationFeatures, wordPredictions, qaFeatures, postprocessQa, squadMetrics,
   sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts, languageModelingFeatures,

@@ -79,3 +79,13 @@ export type {
   SentencePairOptions, LmTokenizerInfo, MaskOptions, LmCollatorOptions, BatchesOptions, SplitOptions,
 } from "./data/tasks";
 // ---- end tasks ----
+// ---- peft (lib/peft): LoRA and PEFT adapter files ----
+export {
+  applyLora, mergeAdapter, unmergeAdapter, mergeAndUnload, unloadAdapter, isLoraModel, loraSummary, LoraLinear,
+  saveAdapter, loadAdapter, parseAdapterConfig, DEFAULT_TARGET_MODULES,
+} from "./peft";
+export type {
+  LoraOptions, LoraConfig, LoraBias, LoraSummary, SaveAdapterOptions, LoadAdapterOptions, ParsedAdapterConfig,
+  TargetModule, LinearLeafNames, TaskType,
+} from "./peft";
+// ---- end peft ----

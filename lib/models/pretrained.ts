@@ -158,6 +158,9 @@ export abstract class PreTrainedModel extends Module {
 
   /** Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. */
   savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): void } } = {}): void {
+    for (const [name] of this.namedParameters())
+      if (name.includes(".lora_A.") || name.includes(".lora_B."))
+        throw new TunekitError(`savePretrained: the model carries an unmerged LoRA adapter ('${name}'); use saveAdapter(model, dir) for PEFT files, or mergeAndUnload(model) first for a plain checkpoint`);
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`savePretrained: '${dir}' exists and is not a directory`);
     fs.mkdirSync(dir, { recursive: true });
     saveSafetensors(path.join(dir, "model.safetensors"), this.stateDict(), { format: "pt" });

@@ -11,7 +11,13 @@ export class Linear extends Module {
     this.weight = this.param("weight", [outFeatures, inFeatures]);
     this.bias = bias ? this.param("bias", [outFeatures]) : null;
   }
+  /**
+   * Set while a LoRA adapter (lib/peft) wraps this layer: the forward goes through it, also for code
+   * that captured this Linear itself rather than reading its parent's field.
+   */
+  adapter: { forward(x: Tensor): Tensor } | null = null;
   forward(x: Tensor): Tensor {
+    if (this.adapter) return this.adapter.forward(x);
     return ops.linear(x, this.weight, this.bias, this.label);
   }
 }

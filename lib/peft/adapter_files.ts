@@ -1,0 +1,344 @@
+// PEFT's adapter directory (HF_FORMATS.md §3): adapter_config.json + adapter_model.safetensors.
+// Written so peft 0.10 through today loads it (only the 24 keys v0.10 knows, Python's json layout);
+// read so a file from any peft version loads (unknown keys tolerated, variants that change the math
+// refused by name), with the tensor key set matched exactly: PEFT itself silently skips a missing or
+// misnamed key, which leaves a layer un-adapted without a word.
+import * as fs from "fs";
+import * as path from "path";
+import { CheckpointError, TunekitError } from "../errors";
+import { writeFileAtomicSync } from "../io/atomic";
+import { readSafetensors, saveSafetensors } from "../io/safetensors";
+import { readTorchBin } from "../io/torch_bin";
+import { isFloat32Array } from "../io/dtypes";
+import type { FloatTensor, StateDict } from "../io/dtypes";
+import type { Parameter } from "../nn/module";
+import type { PreTrainedModel } from "../models/pretrained";
+import { CONV1D_WEIGHTS } from "../models/gpt2";
+import { LoraOptions, LoraSummary, applyLoraWith, loraState, loraSummary, unloadAdapter } from "./lora";
+import { TASK_TYPES, TaskType } from "./targets";
+
+export const ADAPTER_CONFIG_NAME = "adapter_config.json";
+export const ADAPTER_SAFETENSORS_NAME = "adapter_model.safetensors";
+/** What peft < 0.6 saved by default (torch.save); read, never written. */
+export const ADAPTER_BIN_NAME = "adapter_model.bin";
+/** PeftModel → LoraModel → the transformers model: every key starts with this. */
+export const PEFT_KEY_PREFIX = "base_model.model.";
+
+/** Tied copies transformers' state_dict() also lists (PEFT's bias="all" saves them): alias → the parameter. */
+const TIED_BIAS_ALIASES: Readonly<Record<string, string>> = {
+  "cls.predictions.decoder.bias": "cls.predictions.bias",
+  "lm_head.decoder.bias": "lm_head.bias",
+};
+
+interface AdapterKey {
+  param: Parameter;
+  /** GPT-2 Conv1D weight: [in, out] in the file, [out, in] here. */
+  conv1d: boolean;
+  /** May be absent from a file (tied aliases). */
+  optional: boolean;
+}
+
+const isConv1D = (model: PreTrainedModel, name: string) => model.config.modelType === "gpt2" && CONV1D_WEIGHTS.some((s) => name.endsWith(s));
+
+/** The adapter's tensors under PEFT's names (without PEFT_KEY_PREFIX), as get_peft_model_state_dict gives them. */
+function adapterKeys(model: PreTrainedModel): Map<string, AdapterKey> {
+  const s = loraState(model, "saveAdapter");
+  const keys = new Map<string, AdapterKey>();
+  const put = (key: string, param: Parameter, conv1d = false, optional = false) => {
+    if (!keys.has(key)) keys.set(key, { param, conv1d, optional });
+  };
+  const loraNames = new Set(s.layers.map((l) => l.name));
+  for (const l of s.layers) {
+    put(`${l.name}.lora_A.weight`, l.layer.lora_A.weight);
+    put(`${l.name}.lora_B.weight`, l.layer.lora_B.weight);
+    // The base layer sits under "base_layer" in PEFT (saved with bias="lora_only" since PEFT's fix of
+    // issue #3306; older versions dropped it, losing the trained bias).
+    if (s.config.bias === "lora_only" && l.layer.bias) put(`${l.name}.base_layer.bias`, l.layer.bias);
+  }
+  if (s.config.bias === "all") {
+    for (const [n, p] of model.namedParameters()) {
+      if (!n.includes("bias")) continue;
+      const owner = n.endsWith(".bias") ? n.slice(0, -5) : "";
+      put(loraNames.has(owner) ? `${owner}.base_layer.bias` : n, p);
+    }
+    for (const [alias, target] of Object.entries(TIED_BIAS_ALIASES)) {
+      const k = keys.get(target);
+      if (k) put(alias, k.param, false, true);
+    }
+  }
+  // modules_to_save: PEFT's "X.modules_to_save.default.W" is saved as "X.W".
+  for (const m of s.savedModules) for (const [n, p] of m.module.namedParameters(m.name)) put(n, p, isConv1D(model, n));
+  return keys;
+}
+
+function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  return out;
+}
+
+// ---- adapter_config.json --------------------------------------------------------------------------
+
+/** A number Python holds as a float (written 0.0, not 0). */
+class PyFloat {
+  constructor(readonly v: number) {}
+}
+
+function pyFloatRepr(x: number): string {
+  if (!Number.isFinite(x)) throw new TunekitError(`adapter_config.json: cannot write the number ${x}`);
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return x.toFixed(1);
+  const a = Math.abs(x);
+  if (a < 1e-4 || a >= 1e16) return x.toExponential().replace(/e([+-])(\d)$/, "e$10$2");
+  return String(x);
+}
+
+/** json.dumps(v, indent=2, sort_keys=True) as Python writes it (ensure_ascii, ", " / ": " separators). */
+export function pythonJson(v: unknown, depth = 0): string {
+  const pad = "  ".repeat(depth + 1), end = "  ".repeat(depth);
+  if (v === null || v === undefined) return "null";
+  if (v instanceof PyFloat) return pyFloatRepr(v.v);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : pyFloatRepr(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "string") return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => pad + pythonJson(x, depth + 1)).join(",\n")}\n${end}]` : "[]";
+  const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return entries.length ? `{\n${entries.map(([k, x]) => `${pad}${pythonJson(k)}: ${pythonJson(x, depth + 1)}`).join(",\n")}\n${end}}` : "{}";
+}
+
+const PARENT_LIBRARY: Readonly<Record<string, string>> = {
+  bert: "transformers.models.bert.modeling_bert",
+  roberta: "transformers.models.roberta.modeling_roberta",
+  distilbert: "transformers.models.distilbert.modeling_distilbert",
+  gpt2: "transformers.models.gpt2.modeling_gpt2",
+};
+
+/** The directory the model's weights came from, when it was loaded from one. */
+function sourceDir(model: PreTrainedModel): string | null {
+  const f = model.loadReport?.files[0];
+  return f ? path.dirname(f) : null;
+}
+
+/** adapter_config.json as peft v0.10's LoraConfig.save_pretrained writes it: exactly its 24 keys. */
+export function adapterConfigJson(model: PreTrainedModel, baseModelNameOrPath: string | null): Record<string, unknown> {
+  const s = loraState(model, "saveAdapter");
+  const c = s.config;
+  // Exclusions are not a v0.10 key: spell the adapted layers out instead (PEFT's list matches exact names).
+  const targets = c.excludeModules != null ? s.layers.map((l) => l.name) : typeof c.targetModules === "string" ? c.targetModules : [...new Set(c.targetModules)].sort();
+  return {
+    alpha_pattern: c.alphaPattern,
+    // PEFT records the class to rebuild only for a task-less PeftModel.
+    auto_mapping: c.taskType === null ? { base_model_class: model.architecture, parent_library: PARENT_LIBRARY[model.config.modelType] } : null,
+    base_model_name_or_path: baseModelNameOrPath,
+    bias: c.bias,
+    // PEFT forces fan_in_fan_out to true on GPT-2's Conv1D layers and writes it back into the config.
+    fan_in_fan_out: s.layers.some((l) => isConv1D(model, `${l.name}.weight`)),
+    inference_mode: true,
+    init_lora_weights: true,
+    layer_replication: null,
+    layers_pattern: null,
+    layers_to_transform: null,
+    loftq_config: {},
+    lora_alpha: c.alpha,
+    lora_dropout: new PyFloat(c.dropout),
+    megatron_config: null,
+    megatron_core: "megatron.core",
+    modules_to_save: c.modulesToSave,
+    peft_type: "LORA",
+    r: c.r,
+    rank_pattern: c.rankPattern,
+    revision: null,
+    target_modules: targets,
+    task_type: c.taskType,
+    use_dora: false,
+    use_rslora: c.useRslora,
+  };
+}
+
+export interface SaveAdapterOptions {
+  /** Written as base_model_name_or_path. Default: the directory the model was loaded from (null if none). */
+  baseModelNameOrPath?: string | null;
+}
+
+/**
+ * Writes `dir`/adapter_model.safetensors (PEFT's key names, {format: "pt"}) and
+ * `dir`/adapter_config.json, each atomically. Merged or not, the LoRA factors are what is saved.
+ */
+export function saveAdapter(model: PreTrainedModel, dir: string, options: SaveAdapterOptions = {}): string[] {
+  const keys = adapterKeys(model);
+  const config = adapterConfigJson(model, options.baseModelNameOrPath !== undefined ? options.baseModelNameOrPath : sourceDir(model));
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`saveAdapter: '${dir}' exists and is not a directory`);
+  fs.mkdirSync(dir, { recursive: true });
+  const tensors: StateDict = new Map();
+  for (const [k, { param, conv1d }] of keys) {
+    const [r, c] = param.shape;
+    tensors.set(PEFT_KEY_PREFIX + k, { dtype: "F32", shape: conv1d ? [c, r] : [...param.shape], data: conv1d ? transpose(param.data, r, c) : param.data } as FloatTensor);
+  }
+  const files = [path.join(dir, ADAPTER_SAFETENSORS_NAME), path.join(dir, ADAPTER_CONFIG_NAME)];
+  saveSafetensors(files[0], tensors);
+  writeFileAtomicSync(files[1], Buffer.from(pythonJson(config), "utf8"));
+  return files;
+}
+
+// ---- loading --------------------------------------------------------------------------------------
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isStrList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+const unset = (v: unknown) => v === undefined || v === null || v === false || (Array.isArray(v) && !v.length) || (isObj(v) && !Object.keys(v).length);
+
+/** Keys of newer peft versions whose non-default value changes what the adapter computes. */
+const UNSUPPORTED: readonly [key: string, feature: string][] = [
+  ["use_dora", "DoRA (use_dora)"],
+  ["lora_bias", "a trainable bias on lora_B (lora_bias)"],
+  ["layers_to_transform", "layers_to_transform"],
+  ["layer_replication", "layer_replication"],
+  ["target_parameters", "LoRA on parameters (target_parameters)"],
+  ["trainable_token_indices", "trainable tokens (trainable_token_indices)"],
+  ["use_qalora", "QALoRA (use_qalora)"],
+  ["use_bdlora", "BD-LoRA (use_bdlora)"],
+  ["alora_invocation_tokens", "activated LoRA (alora_invocation_tokens)"],
+  ["arrow_config", "Arrow routing (arrow_config)"],
+  ["megatron_config", "Megatron parallel layers (megatron_config)"],
+];
+/** *_config keys that only describe an initialisation, harmless once the trained weights are loaded. */
+const INIT_ONLY_CONFIGS = new Set(["loftq_config", "eva_config", "corda_config", "lora_ga_config", "runtime_config"]);
+/** init_lora_weights values that leave the base weights alone (others rewrite them, e.g. PiSSA, OLoRA, LoftQ). */
+const PLAIN_INITS = new Set<unknown>([true, false, "gaussian", "orthogonal", "eva"]);
+
+export interface ParsedAdapterConfig {
+  options: LoraOptions;
+  taskType: TaskType | null;
+  baseModelNameOrPath: string | null;
+}
+
+/** Reads an adapter_config.json object of any peft version into applyLora's options. */
+export function parseAdapterConfig(raw: unknown, source: string): ParsedAdapterConfig {
+  const fail = (msg: string) => new CheckpointError(`${source}: ${msg}`);
+  if (!isObj(raw)) throw fail("must hold a JSON object");
+  if (!("peft_type" in raw)) throw fail("has no peft_type; not a PEFT adapter config");
+  if (raw.peft_type !== "LORA") throw fail(`peft_type is ${JSON.stringify(raw.peft_type)}; tunekit loads LoRA adapters only (peft_type "LORA")`);
+  for (const [key, feature] of UNSUPPORTED) if (!unset(raw[key])) throw fail(`uses ${feature} = ${JSON.stringify(raw[key])}, which tunekit does not implement`);
+  for (const [key, v] of Object.entries(raw))
+    if (key.endsWith("_config") && !INIT_ONLY_CONFIGS.has(key) && !UNSUPPORTED.some(([k]) => k === key) && !unset(v))
+      throw fail(`uses ${key} (a LoRA variant tunekit does not implement)`);
+  const init = raw.init_lora_weights ?? true;
+  if (!PLAIN_INITS.has(init))
+    throw fail(`init_lora_weights = ${JSON.stringify(init)} rewrites the base weights when the adapter is created, so the adapter only fits that modified base model; tunekit does not support it`);
+
+  const num = (key: string, dflt: number, ok: (x: number) => boolean, expected: string): number => {
+    const v = raw[key] ?? dflt;
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw fail(`${key} = ${JSON.stringify(raw[key])}, expected ${expected}`);
+    return v;
+  };
+  const names = (key: string): string | string[] | null => {
+    const v = raw[key] ?? null;
+    if (v !== null && typeof v !== "string" && !isStrList(v)) throw fail(`${key} must be null, a regular expression or a list of module names`);
+    return v as string | string[] | null;
+  };
+  const pattern = (key: string): Record<string, number> => {
+    const v = raw[key] ?? {};
+    if (!isObj(v) || !Object.values(v).every((x) => typeof x === "number" && Number.isFinite(x))) throw fail(`${key} must map module names to numbers`);
+    return v as Record<string, number>;
+  };
+  const taskType = raw.task_type ?? null;
+  if (taskType !== null && !TASK_TYPES.includes(taskType as TaskType)) throw fail(`task_type ${JSON.stringify(taskType)} is not one of ${TASK_TYPES.join(", ")} or null`);
+  const bias = raw.bias ?? "none";
+  if (bias !== "none" && bias !== "all" && bias !== "lora_only") throw fail(`bias = ${JSON.stringify(bias)}, expected "none", "all" or "lora_only"`);
+  const modulesToSave = raw.modules_to_save ?? null;
+  if (modulesToSave !== null && !isStrList(modulesToSave)) throw fail("modules_to_save must be null or a list of module names");
+  const useRslora = raw.use_rslora ?? false;
+  if (typeof useRslora !== "boolean") throw fail("use_rslora must be true or false");
+  const base = raw.base_model_name_or_path;
+  return {
+    options: {
+      r: num("r", 8, (x) => Number.isInteger(x) && x > 0, "a positive integer"),
+      alpha: num("lora_alpha", 8, () => true, "a number"),
+      dropout: num("lora_dropout", 0, (x) => x >= 0 && x < 1, "0 <= p < 1"),
+      // Names from a file are checked at run time against the model (resolveTargets).
+      targetModules: (names("target_modules") ?? undefined) as LoraOptions["targetModules"],
+      excludeModules: names("exclude_modules"),
+      bias,
+      modulesToSave: modulesToSave as string[] | null,
+      useRslora,
+      rankPattern: pattern("rank_pattern"),
+      alphaPattern: pattern("alpha_pattern"),
+    },
+    taskType: taskType as TaskType | null,
+    baseModelNameOrPath: typeof base === "string" ? base : null,
+  };
+}
+
+function readAdapterTensors(dir: string): { file: string; tensors: StateDict } {
+  const st = path.join(dir, ADAPTER_SAFETENSORS_NAME), bin = path.join(dir, ADAPTER_BIN_NAME);
+  if (fs.existsSync(st)) return { file: st, tensors: readSafetensors(st).tensors };
+  if (fs.existsSync(bin)) return { file: bin, tensors: readTorchBin(bin) };
+  throw new CheckpointError(`${dir}: no ${ADAPTER_SAFETENSORS_NAME} (or ${ADAPTER_BIN_NAME}) next to ${ADAPTER_CONFIG_NAME}`);
+}
+
+const list = (keys: string[], n = 8) => keys.slice(0, n).join(", ") + (keys.length > n ? `, … (${keys.length - n} more)` : "");
+
+export interface LoadAdapterOptions {
+  /** Leave the adapter trainable (to continue training). Default false: PEFT's inference mode, everything frozen. */
+  trainable?: boolean;
+}
+
+/**
+ * Applies the LoRA adapter saved in `dir` (by saveAdapter or by Python peft) to `model`, a plain
+ * model of the class the adapter was trained on. On any error the model is left as it was.
+ */
+export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAdapterOptions = {}): LoraSummary {
+  const cfgFile = path.join(dir, ADAPTER_CONFIG_NAME);
+  if (!fs.existsSync(cfgFile)) throw new CheckpointError(`${dir}: no ${ADAPTER_CONFIG_NAME} (not a PEFT adapter directory?)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(cfgFile, "utf8"));
+  } catch (e) {
+    throw new CheckpointError(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = parseAdapterConfig(raw, cfgFile);
+  const { file, tensors } = readAdapterTensors(dir);
+  const bad = [...tensors.keys()].filter((k) => !k.startsWith(PEFT_KEY_PREFIX));
+  if (bad.length) throw new CheckpointError(`${file}: keys must start with '${PEFT_KEY_PREFIX}' as PEFT saves them; found ${list(bad)}`);
+
+  applyLoraWith(model, parsed.options, { taskType: parsed.taskType, lenientModulesToSave: true, what: `loadAdapter(${cfgFile})` });
+  try {
+    const s = loraState(model, "loadAdapter");
+    const expected = adapterKeys(model);
+    const saved = s.savedModules.map((m) => m.name);
+    // Tolerated: GPT-2's old attention-mask buffers (named *bias*) and the module copies peft 0.10's
+    // bias="all" also wrote for modules_to_save ("X.original_module.bias", "X.modules_to_save.bias").
+    const tolerated = (k: string) => /(^|\.)attn\.(bias|masked_bias)$/.test(k) || saved.some((m) => k.startsWith(`${m}.original_module.`) || k.startsWith(`${m}.modules_to_save.`));
+    const inFile = new Set([...tensors.keys()].map((k) => k.slice(PEFT_KEY_PREFIX.length)));
+    const missing = [...expected].filter(([k, e]) => !e.optional && !inFile.has(k)).map(([k]) => k);
+    const unexpected = [...inFile].filter((k) => !expected.has(k) && !tolerated(k));
+    if (missing.length || unexpected.length) {
+      const parts = [`${file} does not fit this ${model.architecture} (adapter task_type ${parsed.taskType ?? "null"})`];
+      if (missing.length) parts.push(`missing ${missing.length} adapter keys: ${list(missing.map((k) => PEFT_KEY_PREFIX + k))}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.length} keys: ${list(unexpected.map((k) => PEFT_KEY_PREFIX + k))}`);
+      const prefix = `${model.prefix}.`;
+      if (model.isBase && unexpected.some((k) => k.startsWith(prefix)))
+        parts.push(`the adapter was saved on a model with a head (keys under '${prefix}'); load it into that class, not the bare body`);
+      else if (!model.isBase && missing.some((k) => k.startsWith(prefix)) && unexpected.length && !unexpected.some((k) => k.startsWith(prefix)))
+        parts.push(`the adapter was saved on the bare body (keys without '${prefix}'); load it into AutoModel`);
+      throw new CheckpointError(parts.join("; "));
+    }
+    for (const [k, e] of expected) {
+      const t = tensors.get(PEFT_KEY_PREFIX + k);
+      if (!t) continue;
+      if (!isFloat32Array(t.data)) throw new CheckpointError(`${file}: tensor '${PEFT_KEY_PREFIX + k}' is stored as ${t.dtype}; expected a floating-point tensor`);
+      const want = e.conv1d ? [e.param.shape[1], e.param.shape[0]] : e.param.shape;
+      if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
+        throw new CheckpointError(`${file}: tensor '${PEFT_KEY_PREFIX + k}' has shape [${t.shape.join(", ")}], expected [${want.join(", ")}] (r and layer sizes from ${ADAPTER_CONFIG_NAME} and this model)`);
+    }
+    for (const [k, e] of expected) {
+      const t = tensors.get(PEFT_KEY_PREFIX + k);
+      if (!t || e.optional) continue; // a tied alias holds the same values as its parameter
+      // A Conv1D weight is [in, out] = [shape[1], shape[0]] of ours in the file.
+      e.param.data.set(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
+    }
+    if (!options.trainable) for (const p of model.parameters()) p.requiresGrad = false;
+  } catch (err) {
+    unloadAdapter(model);
+    throw err;
+  }
+  return loraSummary(model);
+}
