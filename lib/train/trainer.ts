@@ -12,6 +12,7 @@ import { PreTrainedModel } from "../models/pretrained";
 import type { ForwardOptions } from "../models/heads";
 import { saveSafetensors, readSafetensors } from "../io/safetensors";
 import { writeFileAtomicSync } from "../io/atomic";
+import { saveConfig } from "../io/config";
 import { AdamW, paramGroups, gradNorm } from "./optimizer";
 import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
 import { getScheduler, warmupStepsFromRatio, LrSchedule, ScheduleName } from "./schedules";
@@ -382,7 +383,9 @@ export class Trainer<F, B> {
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
-    model.savePretrained(tmp);
+    // The whole state (LoRA factors included), not a publishable checkpoint: savePretrained refuses adapters.
+    saveSafetensors(path.join(tmp, "model.safetensors"), model.stateDict());
+    saveConfig(tmp, { ...model.config, architectures: [model.architecture] });
     const opt = new Map([...this.optimizer.stateTensors()].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }]));
     saveSafetensors(path.join(tmp, "optimizer.safetensors"), opt);
     writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify({ ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed }, null, 2)));
