@@ -12,6 +12,7 @@ root=$(cd "$(dirname "$0")/../../.." && pwd)
 here="$root/cuda/dev/emu"
 out="$root/build-cuda-emu"
 mkdir -p "$out/inc" "$out/src" "$out/obj"
+cd "$out"
 for h in cuda_runtime.h cuda_bf16.h cuda_fp16.h mma.h; do echo '#include "cuda_emu.h"' > "$out/inc/$h"; done
 cp "$here/cuda_emu.h" "$out/inc/"
 # kernel<<<grid, block[, smem]>>>(args) → tk_emu::Launch(grid, block[, smem])(kernel, args)
@@ -20,15 +21,16 @@ for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh "$root"/cuda/*.h; do
              s/extern __shared__ float smem\[\];/float* smem = tk_emu::g_dyn_smem;/g' "$f" > "$out/src/$(basename "$f")"
 done
 inc="-I$out/inc -I$root/native -I$root/native/cpu"
-emu="-std=c++17 -O1 -g -fPIC -fsanitize=address -fno-omit-frame-pointer -include cuda_emu.h -Wno-unknown-pragmas"
+emu="-std=c++17 -O1 -g -fPIC -fsanitize=address -fno-omit-frame-pointer -Wno-unknown-pragmas"
 cpu="-std=c++17 -O2 -fno-math-errno -DTK_ISA=scalar"
 pids=()
 objs=()
 for f in "$out"/src/*.cu; do
   o="$out/obj/emu_$(basename "$f" .cu).o"
-  g++ $emu $inc -x c++ -c "$f" -o "$o" & pids+=($!); objs+=("$o")
+  g++ $emu $inc -include "$out/inc/cuda_emu.h" -x c++ -c "$f" -o "$o" & pids+=($!); objs+=("$o")
 done
-g++ $emu $inc -c "$here/emu_rt.cc" -o "$out/obj/emu_rt.o" & pids+=($!)
+cp "$here/emu_rt.cc" "$out/src/"  # next to nothing: it must find the one cuda_emu.h in inc/
+g++ $emu $inc -c "$out/src/emu_rt.cc" -o "$out/obj/emu_rt.o" & pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done
 g++ -shared -fsanitize=address -o "$out/libtunekit_cuda.so" "${objs[@]}" "$out/obj/emu_rt.o"
 cpu_objs=()

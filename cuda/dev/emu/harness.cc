@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <regex>
+#include <stdexcept>
+#include <vector>
 
 #include "cuda_backend.h"
 
@@ -22,7 +24,13 @@ int main() {
   }
   const std::regex exact("^(dropout|embedding|add|scale|bias_add|cross_entropy .* count)");
   int failed = 0;
-  const auto checks = tk::cuda_compare_with_cpu(*be);
+  std::vector<tk::CudaOpCheck> checks;
+  try {
+    checks = tk::cuda_compare_with_cpu(*be);
+  } catch (const std::exception& e) {  // e.g. a CPU kernel that is still a placeholder
+    std::printf("emu: the comparison stopped: %s\n", e.what());
+    return 1;
+  }
   for (const auto& c : checks) {
     double tol = std::regex_search(c.op, exact) ? 0 : c.op.rfind("sum_squares", 0) == 0 ? 1e-6 : 1e-4;
     tol *= std::max(1.0, c.ref_max_abs);
