@@ -2,6 +2,7 @@
 // this file holds the process-wide controls (ISA, threads, error class).
 #include "binding/common.h"
 #include "cpu/threadpool.h"
+#include "cuda_backend.h"
 
 namespace tk {
 namespace binding {
@@ -54,6 +55,50 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- CUDA backend (issue "CUDA backend") ------------------------------------------------------
+// libtunekit_cuda.so is opened on the first of these calls, never at addon load (cuda_backend.cc).
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), cuda_backend(nullptr) != nullptr);
+}
+
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string reason;
+  const CudaBackend* be = cuda_backend(&reason);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", Napi::Boolean::New(env, be != nullptr));
+  o.Set("reason", Napi::String::New(env, reason));
+  if (be) {
+    o.Set("library", Napi::String::New(env, be->library));
+    o.Set("device", Napi::String::New(env, be->device));
+  }
+  return o;
+}
+
+// Every op on the CPU and on the GPU with the same inputs: [{ op, maxAbsDiff, refMaxAbs }].
+Napi::Value CudaCheckOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string reason;
+  const CudaBackend* be = cuda_backend(&reason);
+  if (!be) throw_error(env, "cudaCheckOps: " + reason);
+  std::vector<CudaOpCheck> checks;
+  try {
+    checks = cuda_compare_with_cpu(*be);
+  } catch (const std::exception& e) {
+    throw_error(env, std::string("cudaCheckOps: ") + e.what());
+  }
+  Napi::Array a = Napi::Array::New(env, checks.size());
+  for (size_t i = 0; i < checks.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("op", Napi::String::New(env, checks[i].op));
+    o.Set("maxAbsDiff", Napi::Number::New(env, checks[i].max_abs_diff));
+    o.Set("refMaxAbs", Napi::Number::New(env, checks[i].ref_max_abs));
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+// ---- end CUDA backend -------------------------------------------------------------------------
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -64,6 +109,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops, "peakGflops"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  // CUDA backend
+  exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("cudaCheckOps", Napi::Function::New(env, CudaCheckOps, "cudaCheckOps"));
   init_memory(env, exports);
   init_gemm(env, exports);
   init_attention(env, exports);

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the CUDA kernels WITHOUT a GPU: cuda/*.cu compiled as C++ against a small emulator (cuda_emu.h:
+# each block's threads are fibers, __syncthreads and warp collectives are barriers, WMMA is done in
+# float, dynamic shared memory starts as NaN, launches are validated, AddressSanitizer watches every
+# access), loaded through the real dlopen loader and compared with the CPU kernels by
+# cuda_compare_with_cpu. Threads are scheduled in three orders (forward, reverse, shuffled) so a
+# missing barrier shows up as a wrong result. This checks indexing, masking, tiling and reductions; it
+# says nothing about speed, the memory model or the real compiler. Needs g++ (with libasan), perl.
+# Usage: cuda/dev/emu/check.sh   (builds into build-cuda-emu/)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+here="$root/cuda/dev/emu"
+out="$root/build-cuda-emu"
+mkdir -p "$out/inc" "$out/src" "$out/obj"
+cd "$out"
+for h in cuda_runtime.h cuda_bf16.h cuda_fp16.h mma.h; do echo '#include "cuda_emu.h"' > "$out/inc/$h"; done
+cp "$here/cuda_emu.h" "$out/inc/"
+# kernel<<<grid, block[, smem]>>>(args) → tk_emu::Launch(grid, block[, smem])(kernel, args)
+for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh "$root"/cuda/*.h; do
+  perl -0pe 's/(\b[\w:]+(?:<[^;<>]*>)?)<<<([^;]*?)>>>\(/tk_emu::Launch($2)($1, /g;
+             s/extern __shared__ float smem\[\];/float* smem = tk_emu::g_dyn_smem;/g' "$f" > "$out/src/$(basename "$f")"
+done
+inc="-I$out/inc -I$root/native -I$root/native/cpu"
+emu="-std=c++17 -O1 -g -fPIC -fsanitize=address -fno-omit-frame-pointer -Wno-unknown-pragmas"
+cpu="-std=c++17 -O2 -fno-math-errno -DTK_ISA=scalar"
+pids=()
+objs=()
+for f in "$out"/src/*.cu; do
+  o="$out/obj/emu_$(basename "$f" .cu).o"
+  g++ $emu $inc -include "$out/inc/cuda_emu.h" -x c++ -c "$f" -o "$o" & pids+=($!); objs+=("$o")
+done
+cp "$here/emu_rt.cc" "$out/src/"  # next to nothing: it must find the one cuda_emu.h in inc/
+g++ $emu $inc -c "$out/src/emu_rt.cc" -o "$out/obj/emu_rt.o" & pids+=($!)
+for p in "${pids[@]}"; do wait "$p"; done
+g++ -shared -fsanitize=address -o "$out/libtunekit_cuda.so" "${objs[@]}" "$out/obj/emu_rt.o"
+cpu_objs=()
+pids=()
+for f in $(node -p "require('$root/native/sources.json').kernels.join(' ')") native/cpu/threadpool.cc native/cpu/dispatch.cc; do
+  o="$out/obj/cpu_$(basename "$f" .cc).o"
+  g++ $cpu $inc -c "$root/$f" -o "$o" & pids+=($!); cpu_objs+=("$o")
+done
+for p in "${pids[@]}"; do wait "$p"; done
+g++ -std=c++17 -O1 -g -fsanitize=address $inc -c "$root/native/cuda_backend.cc" -o "$out/obj/cuda_backend.o"
+g++ -std=c++17 -O1 -g -fsanitize=address $inc -c "$here/harness.cc" -o "$out/obj/harness.o"
+g++ -fsanitize=address -o "$out/harness" "${cpu_objs[@]}" "$out/obj/cuda_backend.o" "$out/obj/harness.o" -ldl -lpthread
+status=0
+for order in forward reverse shuffle; do
+  echo "== thread order: $order"
+  TUNEKIT_CUDA_LIB="$out/libtunekit_cuda.so" EMU_ORDER=$order ASAN_OPTIONS=detect_leaks=0 "$out/harness" >"$out/$order.log" 2>&1 || status=1
+  grep -E '^FAIL|^emu|ERROR' "$out/$order.log" || true
+done
+exit $status
