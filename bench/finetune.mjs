@@ -92,15 +92,15 @@ async function run(spec) {
     const r = await trainer.train();
     const em = new tk.EntityMetric();
     tk.noGrad(() => {
-      for (let i = 0; i < d.features.length; i += 32) {
+      for (let i = 0; i < d.features.length; i += 32) tk.tidy(() => {
         const feats = d.features.slice(i, i + 32), b = tk.collate(feats, { padId });
-        const logits = m.forward(b).logits.data, L = f.numLabels, T = b.seqLen;
+        const out = m.forward(b), logits = out.logits.data, L = f.numLabels, T = b.seqLen;
         feats.forEach((ft, k) => {
           const words = tk.wordPredictions(ft, { logits: logits.subarray(k * T * L, (k + 1) * T * L), numLabels: L });
           const sent = dev[i + k];
-          em.update([words.map((p, w) => (p < 0 ? "O" : f.id2label[p]))], [sent.ner.slice(0, words.length)]);
+          em.update([words.map((p) => (p < 0 ? "O" : f.id2label[p]))], [sent.ner.slice(0, words.length)]);
         });
-      }
+      });
     });
     metric = { metric: "entity_f1", value: em.compute().f1 };
     trainable = r.trainableParameters; total = tk.parameterCount(m);
@@ -108,7 +108,7 @@ async function run(spec) {
     const all = tk.readSquad(data("squad_v1.1/dev-v1.1-part-a.json"));
     const titles = [...new Set(all.map((e) => e.title))];
     const trainTitles = new Set(titles.slice(0, N.qaArticles)), devTitles = new Set(titles.slice(N.qaArticles, N.qaArticles + (quick ? 1 : 4)));
-    const train = all.filter((e) => trainTitles.has(e.title)), dev = all.filter((e) => devTitles.has(e.title)).slice(0, quick ? 32 : undefined);
+    const train = all.filter((e) => trainTitles.has(e.title)).slice(0, quick ? 48 : undefined), dev = all.filter((e) => devTitles.has(e.title)).slice(0, quick ? 32 : undefined);
     const f = await tk.qaFeatures(tok, train, { maxLength: 256, docStride: 96 });
     const d = await tk.qaFeatures(tok, dev, { maxLength: 256, docStride: 96 });
     const m = await load(tk.AutoModelForQuestionAnswering, spec, {});
@@ -116,13 +116,13 @@ async function run(spec) {
     const r = await trainer.train();
     const starts = [], ends = [];
     tk.noGrad(() => {
-      for (let i = 0; i < d.length; i += 32) {
+      for (let i = 0; i < d.length; i += 32) tk.tidy(() => {
         const b = tk.collate(d.slice(i, i + 32), { padId }), o = m.forward(b), T = b.seqLen;
         for (let k = 0; k < b.batchSize; k++) {
           starts.push(Array.from(o.startLogits.data.subarray(k * T, (k + 1) * T)));
           ends.push(Array.from(o.endLogits.data.subarray(k * T, (k + 1) * T)));
         }
-      }
+      });
     });
     const preds = tk.postprocessQa(dev, d, starts, ends);
     const s = tk.squadMetrics(dev, preds);
@@ -140,10 +140,10 @@ async function run(spec) {
     }
     const rm = new tk.RegressionMetric();
     tk.noGrad(() => {
-      for (let i = 0; i < d.length; i += 64) {
+      for (let i = 0; i < d.length; i += 64) tk.tidy(() => {
         const b = col(d.slice(i, i + 64));
         rm.update(m.forward(b).logits.data, b.scores);
-      }
+      });
     });
     metric = { metric: "spearman", value: rm.compute().spearman };
     trainable = spec.strategy === "majority" ? 0 : r.trainableParameters; total = tk.parameterCount(m);

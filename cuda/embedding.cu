@@ -19,7 +19,7 @@ __global__ void embedding_forward_kernel(int64_t N, int64_t C, const int32_t* id
 constexpr int kIdChunk = 1024;
 
 __global__ void __launch_bounds__(kBlock)
-    embedding_backward_kernel(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable) {
+    embedding_backward_kernel(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx) {
   __shared__ int32_t s_ids[kIdChunk];
   const uint32_t G = gridDim.x, g = blockIdx.x;
   const int lane = threadIdx.x & 31;
@@ -31,7 +31,7 @@ __global__ void __launch_bounds__(kBlock)
     for (int k0 = 0; k0 < n; k0 += 32) {
       const int k = k0 + lane;
       // Every warp computes the same ballot, so the whole block walks the same matches in order.
-      uint32_t mine = __ballot_sync(0xffffffffu, k < n && uint32_t(s_ids[k]) % G == g);
+      uint32_t mine = __ballot_sync(0xffffffffu, k < n && s_ids[k] != padding_idx && uint32_t(s_ids[k]) % G == g);
       while (mine) {
         const int bit = __ffs(mine) - 1;
         mine &= mine - 1;
@@ -54,12 +54,12 @@ void embedding_forward(int64_t N, int64_t C, const int32_t* ids, const float* ta
   check_launch("embedding_forward");
 }
 
-void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable) {
+void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx) {
   OpLock lock(op_mutex());
   if (N <= 0 || C <= 0) return;
   // G residue classes: enough blocks to fill the device, each scanning all N ids (cheap: 4 bytes each).
   const int64_t G = N < int64_t(sm_count()) * 8 ? N : int64_t(sm_count()) * 8;
-  embedding_backward_kernel<<<static_cast<unsigned>(G), kBlock>>>(N, C, ids, dout, dtable);
+  embedding_backward_kernel<<<static_cast<unsigned>(G), kBlock>>>(N, C, ids, dout, dtable, padding_idx);
   check_launch("embedding_backward");
 }
 

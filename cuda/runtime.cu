@@ -22,7 +22,7 @@ void bias_backward(int64_t, int64_t, const float*, float*);
 void add(int64_t, const float*, const float*, float*);
 void cross_entropy(CrossEntropyArgs&);
 void embedding_forward(int64_t, int64_t, const int32_t*, const float*, float*);
-void embedding_backward(int64_t, int64_t, const int32_t*, const float*, float*);
+void embedding_backward(int64_t, int64_t, const int32_t*, const float*, float*, int32_t);
 void adamw(const AdamWArgs&);
 double sum_squares(int64_t, const float*);
 void scale(int64_t, float*, float);

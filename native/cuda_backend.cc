@@ -524,8 +524,8 @@ class Checker {
     gpu_.embedding_forward(N, C, I.get(), T.get(), O.get());
     const std::string n = " N=" + std::to_string(N);
     compare("embedding forward" + n, out, O.read());
-    cpu_.embedding_backward(N, C, ids.data(), dout.data(), dtable.data());
-    gpu_.embedding_backward(N, C, I.get(), DO.get(), DT.get());
+    cpu_.embedding_backward(N, C, ids.data(), dout.data(), dtable.data(), 3);
+    gpu_.embedding_backward(N, C, I.get(), DO.get(), DT.get(), 3);
     compare("embedding backward" + n, dtable, DT.read());
   }
 

@@ -4,7 +4,7 @@
 // only parameters, their gradients and what the caller retained.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Node, Tensor } from "./tensor";
+import { Node, Tensor, acquire, release } from "./tensor";
 
 let gradEnabled = true;
 
@@ -53,7 +53,7 @@ export function gradBuffer(t: Tensor): Float32Array | null {
   }
   let g = grads!.get(t);
   if (!g) {
-    g = native.alloc(t.size);
+    g = acquire(t.size);
     grads!.set(t, g);
   }
   return g;
@@ -67,16 +67,16 @@ export function writeGrad(t: Tensor, write: (out: Float32Array) => void): void {
   if (!wantsGrad(t)) return;
   const existing = t.node ? grads!.get(t) : t.grad;
   if (!existing) {
-    const g = native.alloc(t.size);
+    const g = t.node ? acquire(t.size) : native.alloc(t.size);
     write(g);
     if (t.node) grads!.set(t, g);
     else t.grad = g;
     return;
   }
-  const tmp = native.alloc(t.size);
+  const tmp = acquire(t.size);
   write(tmp);
   native.add({ n: t.size, a: existing, b: tmp, y: existing });
-  native.free(tmp);
+  release(tmp);
 }
 
 export function backward(root: Tensor, gradient?: Float32Array): void {
@@ -107,7 +107,7 @@ export function backward(root: Tensor, gradient?: Float32Array): void {
   }
   grads = new Map();
   try {
-    const g0 = native.alloc(root.size);
+    const g0 = acquire(root.size);
     if (gradient) g0.set(gradient);
     else g0[0] = 1;
     grads.set(root, g0);
@@ -117,12 +117,12 @@ export function backward(root: Tensor, gradient?: Float32Array): void {
       const node = t.node!;
       if (g) node.backward(g);
       grads.delete(t);
-      if (g) native.free(g);
-      for (const s of node.saved ?? []) native.free(s);
+      if (g) release(g);
+      for (const s of node.saved ?? []) release(s);
       node.saved = undefined;
     }
   } finally {
-    for (const g of grads.values()) native.free(g);
+    for (const g of grads.values()) release(g);
     grads = null;
     // Free the graph: every intermediate's memory, unless the caller retained it.
     for (const t of order) {

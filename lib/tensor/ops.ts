@@ -4,7 +4,7 @@
 // except for the few small ops on (B, C) tensors noted below.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Tensor, shapeStr } from "./tensor";
+import { Tensor, shapeStr, acquire, release } from "./tensor";
 import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
@@ -85,11 +85,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
   const C = last(x), rows = rowsOf(x);
   check(gamma.size === C && beta.size === C, () => `shape mismatch in LayerNorm '${name}': got input ${shapeStr(x.shape)}, expected last dim ${gamma.size}`);
   const y = new Tensor(x.shape);
-  const mean = native.alloc(rows), rstd = native.alloc(rows);
+  const mean = acquire(rows), rstd = acquire(rows);
   native.layerNormForward({ rows, C, eps, x: x.data, gamma: gamma.data, beta: beta.data, y: y.data, mean, rstd });
   if (!needsGrad(x, gamma, beta)) {
-    native.free(mean);
-    native.free(rstd);
+    release(mean);
+    release(rstd);
     return y;
   }
   return record(y, {
@@ -165,7 +165,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
   const out = new Tensor([B, T, width]);
-  const lse = native.alloc(B * H * T);
+  const lse = acquire(B * H * T);
   const args = {
     B, H, Tq: T, Tk: T, D,
     q: q.t.data.subarray(q.col), ldq: q.ld,
@@ -178,7 +178,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   native.attentionForward(args);
   const inputs = [...new Set([q.t, k.t, v.t])];
   if (!needsGrad(...inputs)) {
-    native.free(lse);
+    release(lse);
     return out;
   }
   return record(out, {
@@ -191,7 +191,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
       const scratch = new Map<Tensor, Float32Array>();
       const buf = (t: Tensor) => {
         let b = scratch.get(t);
-        if (!b) scratch.set(t, (b = native.alloc(t.size)));
+        if (!b) scratch.set(t, (b = acquire(t.size)));
         return b;
       };
       const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
@@ -201,7 +201,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
       });
       for (const [t, g] of scratch) {
         writeGrad(t, (dst) => dst.set(g));
-        native.free(g);
+        release(g);
       }
     },
   });
@@ -252,7 +252,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignore
   const V = last(logits), N = rowsOf(logits);
   check(targets.length === N, () => `crossEntropy: ${targets.length} targets for ${N} rows of logits ${shapeStr(logits.shape)}`);
   const grad = needsGrad(logits);
-  const dlogits = grad ? native.alloc(logits.size) : undefined;
+  const dlogits = grad ? acquire(logits.size) : undefined;
   const r = native.crossEntropy({ N, V, logits: logits.data, targets, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits });
   const loss = Tensor.from([1], [r.loss]);
   if (!grad) return loss;

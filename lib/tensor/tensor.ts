@@ -5,6 +5,8 @@ import { TunekitError } from "../errors";
 
 export type Shape = readonly number[];
 
+const EMPTY = new Float32Array(0);
+
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -27,6 +29,39 @@ export interface Node {
 
 let liveScopes: Tensor[][] = [];
 
+// Freed tensor storage kept by length and handed out again (zeroed): a training step allocates the
+// same activation shapes every time, and fresh native memory costs page faults on first touch.
+const pool = new Map<number, Float32Array[]>();
+let pooledBytes = 0;
+const POOL_LIMIT_BYTES = 1 << 30;
+
+/** Zeroed storage of n floats, recycled when possible. */
+export function acquire(n: number): Float32Array {
+  const list = pool.get(n);
+  const a = list?.pop();
+  if (!a) return native.alloc(n);
+  pooledBytes -= a.byteLength;
+  a.fill(0);
+  return a;
+}
+
+/** Gives storage from acquire() back for reuse. */
+export function release(a: Float32Array): void {
+  if (!a.length) return;
+  if (pooledBytes + a.byteLength > POOL_LIMIT_BYTES) return native.free(a);
+  let list = pool.get(a.length);
+  if (!list) pool.set(a.length, (list = []));
+  list.push(a);
+  pooledBytes += a.byteLength;
+}
+
+/** Frees the storage kept for reuse (native.memoryStats() then shows only live tensors). */
+export function releasePool(): void {
+  for (const list of pool.values()) for (const a of list) native.free(a);
+  pool.clear();
+  pooledBytes = 0;
+}
+
 export class Tensor {
   readonly shape: number[];
   data: Float32Array;
@@ -36,6 +71,8 @@ export class Tensor {
   /** Kept alive when the engine frees the graph after backward (losses, logits the caller reads). */
   retained = false;
   name?: string;
+  /** Storage came from the pool (not from the caller), so dispose() may recycle it. */
+  private ownsData: boolean;
 
   constructor(shape: Shape, data?: Float32Array, requiresGrad = false) {
     for (const d of shape)
@@ -44,7 +81,8 @@ export class Tensor {
     const n = numel(shape);
     if (data && data.length !== n)
       throw new TunekitError(`Tensor: data has ${data.length} elements, expected ${n} for shape ${shapeStr(shape)}`);
-    this.data = data ?? native.alloc(n);
+    this.ownsData = !data;
+    this.data = data ?? acquire(n);
     this.requiresGrad = requiresGrad;
     const scope = liveScopes[liveScopes.length - 1];
     if (scope && !data) scope.push(this);
@@ -64,7 +102,8 @@ export class Tensor {
 
   /** Frees the native memory now (the GC would otherwise do it later). */
   dispose(): void {
-    if (this.data.length) native.free(this.data);
+    if (this.ownsData) release(this.data);
+    this.data = EMPTY;
     if (this.grad) native.free(this.grad);
     this.grad = null;
     this.node = null;

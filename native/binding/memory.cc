@@ -5,6 +5,8 @@
 #include <cstring>
 #include <mutex>
 #include <cstdlib>
+
+#include <sys/mman.h>
 #include <unordered_map>
 
 #include "common.h"
@@ -15,10 +17,27 @@ namespace {
 
 struct Allocation {
   void* ptr;   // aligned data pointer handed to JS
-  void* base;  // what malloc returned
+  void* base;  // what malloc or mmap returned
   int64_t bytes;
   int busy;
+  size_t mapped;  // > 0: mmap'd region of this size
 };
+
+// Blocks of 2 MB and more are mapped directly with transparent huge pages: a fresh 4 KB page costs a
+// fault (measured ~2.5 µs here, so a 12 MB activation took 7 ms to touch); a 2 MB page costs one.
+// The kernel hands them out zeroed, so no memset either.
+constexpr size_t kHuge = size_t(2) << 20;
+
+void* map_huge(size_t bytes, size_t* mapped, void** base) {
+  size_t len = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(uintptr_t(kHuge) - 1);
+  madvise(reinterpret_cast<void*>(a), len - (a - reinterpret_cast<uintptr_t>(p)), MADV_HUGEPAGE);
+  *mapped = len;
+  *base = p;
+  return reinterpret_cast<void*>(a);
+}
 
 std::mutex g_mutex;
 std::unordered_map<void*, Allocation*> g_live;  // by data pointer
@@ -27,7 +46,8 @@ std::atomic<int64_t> g_bytes{0}, g_count{0};
 void release(Allocation* a) {  // caller holds g_mutex
   if (!a->ptr) return;
   g_live.erase(a->ptr);
-  std::free(a->base);
+  if (a->mapped) munmap(a->base, a->mapped);
+  else std::free(a->base);
   g_bytes -= a->bytes;
   g_count -= 1;
   a->ptr = nullptr;
@@ -49,11 +69,17 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   int64_t bytes = static_cast<int64_t>(n) * 4;
   // malloc + manual alignment: glibc's memalign fragments badly under alloc/free churn and never
   // reuses the freed blocks (measured: RSS grew by every freed buffer).
-  void* base = std::malloc(static_cast<size_t>(bytes) + 64);
-  if (!base) throw_error(env, "alloc: out of memory allocating " + std::to_string(bytes) + " bytes");
-  void* p = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(base) + 64) & ~uintptr_t(63));
-  std::memset(p, 0, bytes);
-  auto* a = new Allocation{p, base, bytes, 0};
+  void* base = nullptr;
+  void* p = nullptr;
+  size_t mapped = 0;
+  if (static_cast<size_t>(bytes) >= kHuge) {
+    p = map_huge(static_cast<size_t>(bytes), &mapped, &base);
+  } else if ((base = std::malloc(static_cast<size_t>(bytes) + 64))) {
+    p = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(base) + 64) & ~uintptr_t(63));
+    std::memset(p, 0, bytes);
+  }
+  if (!p) throw_error(env, "alloc: out of memory allocating " + std::to_string(bytes) + " bytes");
+  auto* a = new Allocation{p, base, bytes, 0, mapped};
   {
     std::lock_guard<std::mutex> lk(g_mutex);
     g_live[p] = a;
