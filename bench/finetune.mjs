@@ -14,7 +14,8 @@ const here = fileURLToPath(import.meta.url);
 const shared = process.env.TUNEKIT_SHARED ?? path.resolve(path.dirname(here), "..", "..", "shared");
 const model = (name) => path.join(shared, "models", name);
 const data = (p) => path.join(shared, "data", p);
-const quick = process.argv.includes("--quick");
+// Children get --quick through the environment (their argv is --run <spec>).
+const quick = process.argv.includes("--quick") || process.env.TUNEKIT_FINETUNE_QUICK === "1";
 const N = quick ? { sst2: 64, dev: 64, ner: 48, nerDev: 32, qaArticles: 1, stsb: 64, stsbDev: 64, epochs: 1 } : { sst2: 4000, dev: 872, ner: 3000, nerDev: 1000, qaArticles: 20, stsb: 5749, stsbDev: 1500, epochs: 3 };
 
 const RUNS = [
@@ -160,7 +161,7 @@ if (process.argv[2] === "--run") {
   const rows = [], results = [];
   for (const [name, spec] of RUNS.filter(([n]) => n.includes(only))) {
     process.stdout.write(`${name} … `);
-    const out = execFileSync(process.execPath, [here, "--run", JSON.stringify(spec)], { encoding: "utf8", env: { ...process.env, TUNEKIT_SHARED: shared }, maxBuffer: 1 << 26 });
+    const out = execFileSync(process.execPath, [here, "--run", JSON.stringify(spec)], { encoding: "utf8", env: { ...process.env, TUNEKIT_SHARED: shared, TUNEKIT_FINETUNE_QUICK: quick ? "1" : "0" }, maxBuffer: 1 << 26 });
     const r = JSON.parse(out.trim().split("\n").pop());
     console.log(`${r.metric} ${fmt(r.value, 4)}`);
     results.push({ name, ...spec, ...r });
