@@ -7,7 +7,7 @@ export const {
   AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
   AutoModelForQuestionAnswering, AutoSentenceEncoder, ModelForSequenceClassification, ModelForTokenClassification,
   ModelForQuestionAnswering, SentenceEncoder, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,
-  AutoTokenizer, Tokenizer,
+  AutoTokenizer, Tokenizer, classify, extractEntities, answerQuestions, embed, similarity, cosine,
   applyLora, mergeAdapter, unmergeAdapter, mergeAndUnload, unloadAdapter, isLoraModel, loraSummary, LoraLinear, saveAdapter,
   loadAdapter, parseAdapterConfig, DEFAULT_TARGET_MODULES,
   collate, IGNORE_INDEX, DatasetError, readSst2, readRottenTomatoes, readConll, readSquad, readStsb, buildLabelMap, checkLabelMap,

@@ -26,6 +26,8 @@ export type { ParamGroup } from "./train/optimizer";
 export { freeze, unfreezeTop, trainableCount, parameterCount } from "./train/strategies";
 export type { FreezeOptions } from "./train/strategies";
 export { withLabels } from "./models/auto";
+export { classify, extractEntities, answerQuestions, embed, similarity, cosine } from "./pipeline";
+export type { ClassificationResult, Entity as PipelineEntity, Answer, PipelineOptions } from "./pipeline";
 // ---- end models ----
 
 // ---- io (lib/io): checkpoints and config.json ----
