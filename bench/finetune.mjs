@@ -37,10 +37,14 @@ const RUNS = [
   ["stsb/no-training", { task: "stsb", strategy: "majority" }],
   ["stsb/full", { task: "stsb", strategy: "full", lr: 1e-4 }],
   ["stsb/random-init", { task: "stsb", strategy: "random", lr: 1e-4 }],
+  // Memory on the largest encoder checkpoint (bert-mini, 11M parameters): full vs LoRA vs frozen body.
+  ["memory/bert-mini/full", { task: "sst2", strategy: "full", lr: 1e-4, model: "bert-mini-random", memory: true }],
+  ["memory/bert-mini/lora-r8", { task: "sst2", strategy: "lora", lr: 1e-3, model: "bert-mini-random", memory: true }],
+  ["memory/bert-mini/frozen-body", { task: "sst2", strategy: "frozen", lr: 1e-3, model: "bert-mini-random", memory: true }],
 ];
 
 async function load(Auto, spec, opts) {
-  const dir = model("bert-tiny-mlm");
+  const dir = model(spec.model ?? "bert-tiny-mlm");
   if (spec.strategy !== "random") return Auto.fromPretrained(dir, { warn: null, ...opts });
   return Auto.fromConfig(tk.readConfig(dir), { seed: 1, ...opts });
 }
@@ -65,7 +69,7 @@ async function run(spec) {
   let metric, trainable = 0, total = 0;
   if (spec.task === "sst2") {
     const all = tk.readSst2(data("sst2/train.tsv"));
-    const { validation: train } = tk.stratifiedSplit(all, { validation: N.sst2, seed: 1, labelOf: (e) => e.label });
+    const { validation: train } = tk.stratifiedSplit(all, { validation: spec.memory ? Math.min(N.sst2, 1024) : N.sst2, seed: 1, labelOf: (e) => e.label });
     const dev = tk.readSst2(data("sst2/dev.tsv")).slice(0, N.dev);
     if (spec.strategy === "majority") {
       const pos = train.filter((e) => e.label === 1).length >= train.length / 2 ? 1 : 0;
@@ -76,10 +80,11 @@ async function run(spec) {
     const m = await load(tk.AutoModelForSequenceClassification, spec, { numLabels: 2 });
     const extra = strategyOptions(spec, m);
     const trainer = new tk.Trainer({ model: m, train: f.features, eval: d.features, collate: (x) => tk.collate(x, { padId }), learningRate: spec.lr, ...common, ...extra,
+      ...(spec.memory ? { epochs: 1 } : {}),
       evaluator: () => { const c = new tk.ClassificationMetric({ numLabels: 2 }); return { update: (o, b) => c.updateLogits(o.logits.data, b.labels), compute: () => c.compute() }; },
       metricForBestModel: "accuracy", loadBestModelAtEnd: true });
     const r = await trainer.train();
-    metric = { metric: "accuracy", value: trainer.evaluate().accuracy };
+    metric = { metric: "accuracy", value: trainer.evaluate().accuracy, gradBytes: m.parameters().reduce((n, p) => n + (p.grad ? p.grad.byteLength : 0), 0), optimizerBytes: trainer.optimizer.stateBytes };
     trainable = r.trainableParameters; total = tk.parameterCount(m);
   } else if (spec.task === "conll") {
     const train = tk.readConll(data("conll2003/train.txt")).slice(0, N.ner);
@@ -165,6 +170,7 @@ if (process.argv[2] === "--run") {
     const r = JSON.parse(out.trim().split("\n").pop());
     console.log(`${r.metric} ${fmt(r.value, 4)}`);
     results.push({ name, ...spec, ...r });
+    if (r.gradBytes !== undefined) console.log(`   gradient buffers ${fmt(r.gradBytes / 2 ** 20)} MB, optimizer state ${fmt(r.optimizerBytes / 2 ** 20)} MB`);
     rows.push({ run: name, metric: r.metric, value: fmt(r.value, 4) + (r.extra !== undefined ? ` (${fmt(r.extra, 1)})` : ""), "wall s": fmt(r.seconds, 0), trainable: r.trainable, "of params": r.total, "peak RSS MB": fmt(r.peakRssMB, 0) });
   }
   table(rows, ["run", "metric", "value", "wall s", "trainable", "of params", "peak RSS MB"]);
