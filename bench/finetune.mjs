@@ -174,5 +174,5 @@ if (process.argv[2] === "--run") {
     rows.push({ run: name, metric: r.metric, value: fmt(r.value, 4) + (r.extra !== undefined ? ` (${fmt(r.extra, 1)})` : ""), "wall s": fmt(r.seconds, 0), trainable: r.trainable, "of params": r.total, "peak RSS MB": fmt(r.peakRssMB, 0) });
   }
   table(rows, ["run", "metric", "value", "wall s", "trainable", "of params", "peak RSS MB"]);
-  saveResults(quick ? "finetune-quick" : "finetune", { date: new Date().toISOString(), machine: machine(tk.native), sizes: N, results });
+  saveResults(`finetune${quick ? "-quick" : ""}${only ? "-" + only.replace(/[^a-z0-9]+/gi, "_") : ""}`, { date: new Date().toISOString(), machine: machine(tk.native), sizes: N, results });
 }
