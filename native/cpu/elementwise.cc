@@ -125,40 +125,7 @@ void scale(int64_t n, float* x, float s) {
 
 namespace {
 
-// philox::uniforms, batched: up to kBatch consecutive blocks at once with the blocks in the inner
-// loop, so the compiler vectorises the 32x32->64 multiplies (AVX-512: ~18x the one-block-at-a-time
-// loop). The same numbers, bit for bit.
-constexpr int kBatch = 64;
-void philox_batch(uint64_t counter, uint64_t seed, int nb, uint32_t* out /* nb blocks of 4 words */) {
-  uint32_t c0[kBatch], c1[kBatch], c2[kBatch], c3[kBatch];
-  for (int j = 0; j < nb; j++) {
-    const uint64_t c = counter + j;
-    c0[j] = static_cast<uint32_t>(c);
-    c1[j] = static_cast<uint32_t>(c >> 32);
-    c2[j] = c3[j] = 0;
-  }
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; round++) {
-    for (int j = 0; j < nb; j++) {
-      const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0[j];
-      const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2[j];
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
-      c1[j] = static_cast<uint32_t>(p1);
-      c3[j] = static_cast<uint32_t>(p0);
-      c0[j] = n0;
-      c2[j] = n2;
-    }
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  for (int j = 0; j < nb; j++) {
-    out[4 * j] = c0[j];
-    out[4 * j + 1] = c1[j];
-    out[4 * j + 2] = c2[j];
-    out[4 * j + 3] = c3[j];
-  }
-}
+constexpr int kBatch = 64;  // Philox blocks per draw (philox::blocks runs 16 per SIMD pass)
 
 // u[k] = philox::uniform(seed, offset, first + k) for k in [0, n).
 void uniforms(uint64_t seed, uint64_t offset, uint64_t first, int64_t n, float* u) {
@@ -167,7 +134,7 @@ void uniforms(uint64_t seed, uint64_t offset, uint64_t first, int64_t n, float* 
   for (int64_t k = 0; k < n;) {
     const int lane = static_cast<int>(i & 3);
     const int64_t want = std::min<int64_t>(n - k, kBatch * 4 - lane);
-    philox_batch(i >> 2, seed, static_cast<int>((lane + want + 3) / 4), words);
+    philox::blocks(i >> 2, seed, static_cast<int>((lane + want + 3) / 4), words);
     for (int64_t t = 0; t < want; t++) u[k + t] = philox::to_uniform(words[lane + t]);
     k += want;
     i += want;

@@ -36,105 +36,16 @@ void mm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const fl
   gemm(g);
 }
 
-// Philox blocks b0 .. b0+nb-1 of seed, as uniforms: out[4·j + w] = word w of block b0 + j. The same
-// numbers as philox::block, one block per SIMD lane (scalar Philox would dominate the dropout pass).
-#if defined(__AVX512F__) || defined(__AVX2__)
-#if defined(__AVX512F__)
-using VI = __m512i;
-constexpr int kLanes = 16;
-inline VI vi_set1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
-inline VI vi_iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
-inline VI vi_add(VI a, VI b) { return _mm512_add_epi32(a, b); }
-inline VI vi_xor(VI a, VI b) { return _mm512_xor_si512(a, b); }
-// hi and lo words of the 64-bit products a·m, lane by lane (mul_epu32 takes the even lanes).
-inline void vi_mulhilo(VI a, VI m, VI& hi, VI& lo) {
-  VI even = _mm512_mul_epu32(a, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-}
-inline __m512 vi_uniform(VI x) {
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x, 8)), _mm512_set1_ps(1.f / 16777216.f));
-}
-// out[4·j + w] = u_w[j]: 4x4 transposes inside 128-bit chunks, then of the chunks.
-inline void store_interleaved(float* out, __m512 u0, __m512 u1, __m512 u2, __m512 u3) {
-  __m512 t0 = _mm512_unpacklo_ps(u0, u1), t1 = _mm512_unpackhi_ps(u0, u1);
-  __m512 t2 = _mm512_unpacklo_ps(u2, u3), t3 = _mm512_unpackhi_ps(u2, u3);
-  auto lo64 = [](__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); };
-  auto hi64 = [](__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); };
-  __m512 a = lo64(t0, t2), b = hi64(t0, t2), c = lo64(t1, t3), d = hi64(t1, t3);  // chunk k: block 4k+0/1/2/3
-  __m512 ab_lo = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), cd_lo = _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0));
-  __m512 ab_hi = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)), cd_hi = _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2));
-  _mm512_storeu_ps(out, _mm512_shuffle_f32x4(ab_lo, cd_lo, _MM_SHUFFLE(2, 0, 2, 0)));
-  _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(ab_lo, cd_lo, _MM_SHUFFLE(3, 1, 3, 1)));
-  _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(ab_hi, cd_hi, _MM_SHUFFLE(2, 0, 2, 0)));
-  _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(ab_hi, cd_hi, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-#else
-using VI = __m256i;
-constexpr int kLanes = 8;
-inline VI vi_set1(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
-inline VI vi_iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
-inline VI vi_add(VI a, VI b) { return _mm256_add_epi32(a, b); }
-inline VI vi_xor(VI a, VI b) { return _mm256_xor_si256(a, b); }
-inline void vi_mulhilo(VI a, VI m, VI& hi, VI& lo) {
-  VI even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
-  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-}
-inline __m256 vi_uniform(VI x) {
-  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x, 8)), _mm256_set1_ps(1.f / 16777216.f));
-}
-inline void store_interleaved(float* out, __m256 u0, __m256 u1, __m256 u2, __m256 u3) {
-  __m256 t0 = _mm256_unpacklo_ps(u0, u1), t1 = _mm256_unpackhi_ps(u0, u1);
-  __m256 t2 = _mm256_unpacklo_ps(u2, u3), t3 = _mm256_unpackhi_ps(u2, u3);
-  auto lo64 = [](__m256 a, __m256 b) { return _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b))); };
-  auto hi64 = [](__m256 a, __m256 b) { return _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b))); };
-  __m256 a = lo64(t0, t2), b = hi64(t0, t2), c = lo64(t1, t3), d = hi64(t1, t3);  // chunk k: block 4k+0/1/2/3
-  _mm256_storeu_ps(out, _mm256_permute2f128_ps(a, b, 0x20));
-  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(c, d, 0x20));
-  _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(a, b, 0x31));
-  _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(c, d, 0x31));
-}
-#endif
-
+// Philox blocks b0 .. b0+nb-1 of seed, as uniforms: out[4·j + w] = word w of block b0 + j.
 void philox_blocks(uint64_t seed, uint64_t b0, int64_t nb, float* out) {
-  const VI m0 = vi_set1(0xD2511F53u), m1 = vi_set1(0xCD9E8D57u), bump0 = vi_set1(0x9E3779B9u), bump1 = vi_set1(0xBB67AE85u);
-  int64_t j = 0;
-  while (j < nb) {
-    const uint64_t c = b0 + j;
-    const uint32_t clo = static_cast<uint32_t>(c);
-    if (j + kLanes <= nb && clo <= 0xFFFFFFFFu - (kLanes - 1)) {  // no carry into the high word across lanes
-      VI c0 = vi_add(vi_set1(clo), vi_iota()), c1 = vi_set1(static_cast<uint32_t>(c >> 32));
-      VI c2 = vi_set1(0), c3 = vi_set1(0);
-      VI k0 = vi_set1(static_cast<uint32_t>(seed)), k1 = vi_set1(static_cast<uint32_t>(seed >> 32));
-      for (int round = 0; round < 10; round++) {
-        VI hi0, lo0, hi1, lo1;
-        vi_mulhilo(c0, m0, hi0, lo0);
-        vi_mulhilo(c2, m1, hi1, lo1);
-        c0 = vi_xor(vi_xor(hi1, c1), k0);
-        c1 = lo1;
-        c2 = vi_xor(vi_xor(hi0, c3), k1);
-        c3 = lo0;
-        k0 = vi_add(k0, bump0);
-        k1 = vi_add(k1, bump1);
-      }
-      store_interleaved(out + 4 * j, vi_uniform(c0), vi_uniform(c1), vi_uniform(c2), vi_uniform(c3));
-      j += kLanes;
-    } else {
-      const philox::U4 blk = philox::block(c, seed);
-      for (int w = 0; w < 4; w++) out[4 * j + w] = philox::to_uniform(blk.x[w]);
-      j += 1;
-    }
+  constexpr int64_t kChunk = 64;
+  alignas(64) uint32_t words[kChunk * 4];
+  for (int64_t j0 = 0; j0 < nb; j0 += kChunk) {
+    const int64_t n = std::min<int64_t>(kChunk, nb - j0);
+    philox::blocks(b0 + static_cast<uint64_t>(j0), seed, n, words);
+    for (int64_t k = 0; k < 4 * n; k++) out[4 * j0 + k] = philox::to_uniform(words[k]);
   }
 }
-#else
-void philox_blocks(uint64_t seed, uint64_t b0, int64_t nb, float* out) {
-  for (int64_t j = 0; j < nb; j++) {
-    const philox::U4 blk = philox::block(b0 + j, seed);
-    for (int w = 0; w < 4; w++) out[4 * j + w] = philox::to_uniform(blk.x[w]);
-  }
-}
-#endif
 
 // Dropout of element e (Philox element e of (seed, offset)) applied to src: dst = src·mask, or with
 // ACC dst += src·mask; mask = 1/(1-p) where uniform >= p, else 0.
