@@ -386,6 +386,8 @@ export class Trainer<F, B> {
     // The whole state (LoRA factors included), not a publishable checkpoint: savePretrained refuses adapters.
     saveSafetensors(path.join(tmp, "model.safetensors"), model.stateDict());
     saveConfig(tmp, { ...model.config, architectures: [model.architecture] });
+    if (this.bestWeights)  // so a resumed run can still load the best model at the end
+      saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
     const opt = new Map([...this.optimizer.stateTensors()].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }]));
     saveSafetensors(path.join(tmp, "optimizer.safetensors"), opt);
     writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify({ ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed }, null, 2)));
@@ -423,6 +425,8 @@ export class Trainer<F, B> {
     }
     const opt = readSafetensors(path.join(dir, "optimizer.safetensors")).tensors;
     this.optimizer.loadStateTensors(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), st.optimizerStep);
+    const best = path.join(dir, "best.safetensors");
+    if (fs.existsSync(best)) this.bestWeights = new Map([...readSafetensors(best).tensors].map(([k, v]) => [k, v.data as Float32Array]));
     this.state = { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, genOffset: st.genOffset, bestMetric: st.bestMetric, bestStep: st.bestStep, patience: st.patience, history: st.history, skipped: st.skipped };
     model.gen.offset = st.genOffset;
   }
