@@ -136,6 +136,20 @@ describeShared("Trainer on SST-2 slices", () => {
     expect(trainableCount(model)).toBeGreaterThan(0);
   });
 
+  test("a non-finite loss skips the step (weights untouched) or stops training, naming the step", async () => {
+    const model = await load();
+    const w = [...model.namedParameters()].find(([n]) => n === "classifier.weight")![1];
+    w.data[0] = NaN;
+    const before = weights(model);
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    const r = await new Trainer(opts(model, { maxSteps: 2 })).train();
+    expect(r.skippedSteps).toBe(2);
+    expect(warn.mock.calls[0][0]).toMatch(/step 1 skipped: non-finite loss NaN/);
+    warn.mockRestore();
+    for (const [n, v] of weights(model)) expect([n, sameBits(v, before.get(n)!)]).toEqual([n, true]);
+    await expect(new Trainer(opts(model, { maxSteps: 2, onNonFinite: "stop" })).train()).rejects.toThrow(/step 1: non-finite loss NaN; stopping/);
+  });
+
   test("the same seed gives bit-identical weights (dropout on)", async () => {
     const a = await load(), b = await load();
     await new Trainer(opts(a, { maxSteps: 3 })).train();
