@@ -8,6 +8,13 @@ import { ModelInputs } from "./inputs";
 import { PreTrainedModel } from "./pretrained";
 import { BertModel, EncoderOutput } from "./bert";
 import { BertOnlyMLMHead } from "./lm_heads";
+import type { ForwardOptions } from "./heads";
+
+function labelled(labels: Int32Array, from = 0): number {
+  let n = 0;
+  for (let i = from; i < labels.length; i++) if (labels[i] !== -100) n++;
+  return n;
+}
 
 const ARCH: Record<ModelConfig["modelType"], { base: string; mlm?: string; clm?: string }> = {
   bert: { base: "BertModel", mlm: "BertForMaskedLM" },
@@ -83,11 +90,15 @@ export class ModelForMaskedLM extends PreTrainedModel {
       this.head = (h) => ops.linear(norm.forward(ops.gelu(transform.forward(h), geluMode(c))), words, proj.bias, "vocab_projector (tied)");
     }
   }
-  forward(x: ModelInputs & { labels?: Int32Array }): LMOutput {
+  forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
     const logits = this.head(out.lastHiddenState);
-    const loss = x.labels ? ops.crossEntropy(logits, x.labels) : undefined;
+    const loss = x.labels ? ops.crossEntropy(logits, x.labels, { divisor: opts.lossDivisor }) : undefined;
     return { ...out, logits, loss };
+  }
+  /** The loss is a mean over masked tokens (labels ≠ −100). */
+  lossCount(x: { labels?: Int32Array }): number {
+    return x.labels ? labelled(x.labels) : 0;
   }
 }
 
@@ -98,7 +109,7 @@ export class ModelForCausalLM extends PreTrainedModel {
     super(config, false, gen, false);
     if (config.modelType !== "gpt2") throw new Error(`${config.modelType} has no causal-LM head; use AutoModelForMaskedLM`);
   }
-  forward(x: ModelInputs & { labels?: Int32Array }): LMOutput {
+  forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
     const wte = (this.body as unknown as { wte: { weight: Parameter } }).wte.weight;
     const logits = ops.linear(out.lastHiddenState, wte, null, "lm_head (tied to wte)");
@@ -108,8 +119,15 @@ export class ModelForCausalLM extends PreTrainedModel {
       const { batchSize: B, seqLen: T } = x;
       const shifted = new Int32Array(B * T).fill(-100);
       for (let b = 0; b < B; b++) for (let t = 0; t + 1 < T; t++) shifted[b * T + t] = x.labels[b * T + t + 1];
-      loss = ops.crossEntropy(logits, shifted);
+      loss = ops.crossEntropy(logits, shifted, { divisor: opts.lossDivisor });
     }
     return { ...out, logits, loss };
+  }
+  /** The loss is a mean over predicted tokens: labels ≠ −100 after the shift (each row's first label predicts nothing). */
+  lossCount(x: ModelInputs & { labels?: Int32Array }): number {
+    if (!x.labels) return 0;
+    let n = 0;
+    for (let b = 0; b < x.batchSize; b++) for (let t = 1; t < x.seqLen; t++) if (x.labels[b * x.seqLen + t] !== -100) n++;
+    return n;
   }
 }
