@@ -91,3 +91,9 @@ export type {
   TargetModule, LinearLeafNames, TaskType,
 } from "./peft";
 // ---- end peft ----
+// ---- pretraining ----
+export { pretrain } from "./train/pretrain";
+export type { PretrainOptions, PretrainResult } from "./train/pretrain";
+export { trainWordPiece } from "./data/tokenizer_trainer";
+export type { WordPieceTrainOptions } from "./data/tokenizer_trainer";
+// ---- end pretraining ----

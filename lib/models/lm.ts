@@ -10,9 +10,9 @@ import { BertModel, EncoderOutput } from "./bert";
 import { BertOnlyMLMHead } from "./lm_heads";
 import type { ForwardOptions } from "./heads";
 
-function labelled(labels: Int32Array, from = 0): number {
+function labelled(labels: Int32Array): number {
   let n = 0;
-  for (let i = from; i < labels.length; i++) if (labels[i] !== -100) n++;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== -100) n++;
   return n;
 }
 
@@ -92,6 +92,13 @@ export class ModelForMaskedLM extends PreTrainedModel {
   }
   forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
+    if (x.labels && opts.lossOnly && labelled(x.labels) > 0) {
+      const rows = new Int32Array(labelled(x.labels));
+      for (let i = 0, k = 0; i < x.labels.length; i++) if (x.labels[i] !== -100) rows[k++] = i;
+      const logits = this.head(ops.gatherRows(out.lastHiddenState, rows));
+      const targets = Int32Array.from(rows, (i) => x.labels![i]);
+      return { ...out, logits, loss: ops.crossEntropy(logits, targets, { divisor: opts.lossDivisor }) };
+    }
     const logits = this.head(out.lastHiddenState);
     const loss = x.labels ? ops.crossEntropy(logits, x.labels, { divisor: opts.lossDivisor }) : undefined;
     return { ...out, logits, loss };

@@ -157,14 +157,19 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /** Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. */
-  savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): void } } = {}): void {
+  /** config.json + model.safetensors (F32, or F16 / BF16 on disk: torch_dtype says which, as HF writes it). */
+  savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): void }; dtype?: "F32" | "F16" | "BF16" } = {}): void {
     for (const [name] of this.namedParameters())
       if (name.includes(".lora_A.") || name.includes(".lora_B."))
         throw new TunekitError(`savePretrained: the model carries an unmerged LoRA adapter ('${name}'); use saveAdapter(model, dir) for PEFT files, or mergeAndUnload(model) first for a plain checkpoint`);
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`savePretrained: '${dir}' exists and is not a directory`);
     fs.mkdirSync(dir, { recursive: true });
-    saveSafetensors(path.join(dir, "model.safetensors"), this.stateDict(), { format: "pt" });
-    saveConfig(dir, { ...this.config, architectures: [this.architecture] });
+    const dtype = opts.dtype ?? "F32";
+    saveSafetensors(path.join(dir, "model.safetensors"), this.stateDict(), { format: "pt" }, { dtype });
+    const torchDtype = { F32: "float32", F16: "float16", BF16: "bfloat16" }[dtype];
+    if (!torchDtype) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
+    const config = { ...this.config, architectures: [this.architecture], hf: { ...this.config.hf, torch_dtype: torchDtype } };
+    saveConfig(dir, config);
     opts.tokenizer?.save(dir);
   }
 }

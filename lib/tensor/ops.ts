@@ -64,6 +64,22 @@ export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddi
   });
 }
 
+/** Rows of x viewed as (rows, last dim): y[i] = x[rows[i]]; the gradient scatters back (the embedding kernels). */
+export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
+  const C = last(x), R = x.size / C;
+  const y = new Tensor([rows.length, C]);
+  native.embeddingForward({ N: rows.length, C, V: R, ids: rows, table: x.data, out: y.data });
+  if (!needsGrad(x)) return y;
+  return record(y, {
+    op: "gatherRows",
+    inputs: [x],
+    backward(gy) {
+      const dx = gradBuffer(x);
+      if (dx) native.embeddingBackward({ N: rows.length, C, V: R, ids: rows, dout: gy, dtable: dx, paddingIdx: -1 });
+    },
+  });
+}
+
 export function add(a: Tensor, b: Tensor): Tensor {
   check(a.size === b.size, () => `add: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
   const y = new Tensor(a.shape);

@@ -229,7 +229,7 @@ export class Trainer<F, B> {
           let stepLoss = 0;
           for (const b of batches) {
             const l = tidy(() => {
-              const out = model.forward(b, { lossDivisor: Math.max(count, 1) });
+              const out = model.forward(b, { lossDivisor: Math.max(count, 1), lossOnly: true });
               if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
               const v = out.loss.item();
               out.loss.backward();

@@ -1,0 +1,169 @@
+// tunekit predict / embed.
+import { Command, Option } from "commander";
+import { AutoTokenizer } from "../../data/tokenizer";
+import { readRecords } from "../../data/files";
+import { readConfig } from "../../io/config";
+import { TunekitError } from "../../errors";
+import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering, AutoModel } from "../../models/auto";
+import { classify, extractEntities, answerQuestions } from "../../pipeline";
+import { noGrad } from "../../tensor/autograd";
+import { tidy } from "../../tensor/tensor";
+import { collate } from "../../data/collate";
+import { writeFileAtomicSync } from "../../io/atomic";
+import { int } from "../args";
+import { resolveModel } from "../models";
+import { taskOfModel } from "./train";
+import { output, table, clip, fmt } from "../print";
+
+interface InputFlags { data?: string; text?: string; question?: string; context?: string; maxLength?: number; batchSize: number; json?: boolean; output?: string }
+
+/** Texts from positional arguments, or a column of --data. */
+async function inputs(texts: string[], f: InputFlags, columns: string[]): Promise<Record<string, string>[]> {
+  if (texts.length && f.data) throw new TunekitError("give texts as arguments or --data, not both");
+  if (texts.length) return texts.map((t) => ({ [columns[0]]: t }));
+  if (!f.data) throw new TunekitError("nothing to predict: give texts as arguments or --data <file>");
+  const { records, columns: have } = await readRecords(f.data);
+  for (const c of columns) if (!have.includes(c)) throw new TunekitError(`${f.data}: no column '${c}'; the columns are ${have.join(", ")}`);
+  return records.map((r, i) => Object.fromEntries(columns.map((c) => {
+    const v = r[c];
+    if (typeof v !== "string") throw new TunekitError(`${f.data}: row ${i + 1}: column '${c}' is ${v === null || v === undefined ? "empty" : typeof v}, expected text`);
+    return [c, v];
+  })));
+}
+
+function textColumn(f: InputFlags): string {
+  return f.text ?? "text";
+}
+
+/** Writes rows as JSON lines to --output, or returns false. */
+function writeRows(f: InputFlags, rows: unknown[]): boolean {
+  if (!f.output) return false;
+  writeFileAtomicSync(f.output, Buffer.from(rows.map((r) => JSON.stringify(r)).join("\n") + "\n"));
+  return true;
+}
+
+async function predict(texts: string[], f: InputFlags & { model: string; top?: number }): Promise<void> {
+  const out = output(!!f.json);
+  const dir = resolveModel(f.model);
+  const tok = await AutoTokenizer.fromPretrained(dir);
+  const task = taskOfModel(dir);
+  const o = { maxLength: f.maxLength ?? Math.min(tok.modelMaxLength, 512), batchSize: f.batchSize };
+  if (task === "qa") {
+    const rows = await inputs([], f, [f.question ?? "question", f.context ?? "context"]);
+    const model = await AutoModelForQuestionAnswering.fromPretrained(dir, { warn: null });
+    const answers = await answerQuestions(model, tok, rows.map((r) => ({ question: r[f.question ?? "question"], context: r[f.context ?? "context"] })), o);
+    const res = rows.map((r, i) => ({ ...r, ...answers[i] }));
+    if (!writeRows(f, res)) out.line(table(res.map((r) => [clip(r[f.question ?? "question"], 50), clip(r.answer, 40), r.score.toFixed(3)]), ["question", "answer", "score"]));
+    out.result(res);
+    return;
+  }
+  const col = textColumn(f);
+  const rows = await inputs(texts, f, [col]);
+  const list = rows.map((r) => r[col]);
+  if (task === "token-classification") {
+    const model = await AutoModelForTokenClassification.fromPretrained(dir, { warn: null });
+    const ents = await extractEntities(model, tok, list, o);
+    const res = list.map((text, i) => ({ text, entities: ents[i] }));
+    if (!writeRows(f, res)) for (const r of res) out.line(`${clip(r.text, 80)}\n  ${r.entities.map((e) => `${e.word} [${e.entity}] ${fmt(e.score)}`).join("; ") || "(no entities)"}`);
+    out.result(res);
+    return;
+  }
+  const model = await AutoModelForSequenceClassification.fromPretrained(dir, { warn: null });
+  const preds = await classify(model, tok, list, o);
+  const res = list.map((text, i) => ({ text, label: preds[i].label, score: preds[i].score, scores: preds[i].scores }));
+  if (!writeRows(f, res)) out.line(table(res.map((r) => [r.label, r.score.toFixed(4), clip(r.text, 80)]), ["label", "score", "text"]));
+  else out.line(`${res.length} predictions written to ${f.output}`);
+  out.result(res);
+}
+
+/** A float32 array as a NumPy .npy file (format 1.0), so Python reads it with np.load. */
+export function npy(data: Float32Array, shape: number[]): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  const total = 10 + header.length + 1;
+  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  const pre = Buffer.alloc(10);
+  pre.write("\x93NUMPY", 0, "latin1");
+  pre[6] = 1; pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+async function embedCmd(texts: string[], f: InputFlags & { model: string; pooling: "cls" | "mean" | "none" }): Promise<void> {
+  const out = output(!!f.json);
+  const dir = resolveModel(f.model);
+  const tok = await AutoTokenizer.fromPretrained(dir);
+  const col = textColumn(f);
+  const list = (await inputs(texts, f, [col])).map((r) => r[col]);
+  const model = await AutoModel.fromPretrained(dir, { warn: null });
+  model.eval();
+  const H = readConfig(dir).hiddenSize;
+  const maxLength = f.maxLength ?? Math.min(tok.modelMaxLength, 512);
+  // Full hidden states of every text share one length: pad all to the longest.
+  const enc = await tok.encodeBatch(list, { truncation: true, maxLength, padding: f.pooling === "none" ? "longest" : undefined } as never);
+  const vectors: Float32Array[] = [];
+  let T = 0;
+  for (let i = 0; i < list.length; i += f.batchSize) {
+    const feats = list.slice(i, i + f.batchSize).map((_, k) => ({ inputIds: enc.input_ids[i + k], attentionMask: enc.attention_mask[i + k], tokenTypeIds: enc.token_type_ids?.[i + k] }));
+    noGrad(() => tidy(() => {
+      const b = collate(feats, { padId: tok.padTokenId ?? 0 });
+      const h = model.forward(b).lastHiddenState.data;
+      T = b.seqLen;
+      for (let k = 0; k < b.batchSize; k++) {
+        const row = h.subarray(k * T * H, (k + 1) * T * H);
+        if (f.pooling === "cls") vectors.push(row.slice(0, H));
+        else if (f.pooling === "none") vectors.push(row.slice());
+        else {
+          const v = new Float32Array(H);
+          let n = 0;
+          for (let t = 0; t < T; t++) if (b.attentionMask[k * T + t]) { n++; for (let j = 0; j < H; j++) v[j] += row[t * H + j]; }
+          for (let j = 0; j < H; j++) v[j] /= Math.max(n, 1);
+          vectors.push(v);
+        }
+      }
+    }));
+  }
+  const shape = f.pooling === "none" ? [list.length, T, H] : [list.length, H];
+  if (f.output?.endsWith(".npy")) {
+    const all = new Float32Array(vectors.reduce((n, v) => n + v.length, 0));
+    vectors.reduce((o, v) => (all.set(v, o), o + v.length), 0);
+    writeFileAtomicSync(f.output, npy(all, shape));
+    out.line(`${list.length} ${f.pooling === "none" ? "hidden-state matrices" : "vectors"} of shape [${shape.slice(1).join(", ")}] written to ${f.output}`);
+    out.result({ output: f.output, shape });
+    return;
+  }
+  const rows = list.map((text, i) => ({ text, embedding: Array.from(vectors[i]) }));
+  if (f.output) {
+    writeRows(f, rows);
+    out.line(`${rows.length} embeddings (dim ${H}) written to ${f.output}`);
+  } else if (!f.json) {
+    for (const r of rows) out.line(`${clip(r.text, 50)}  [${r.embedding.slice(0, 4).map((v) => v.toFixed(4)).join(", ")}, …] (${r.embedding.length})`);
+  }
+  out.result(f.output ? { output: f.output, shape } : rows);
+}
+
+export function registerPredict(program: Command, run: (fn: (...a: never[]) => Promise<void>) => (...a: never[]) => Promise<void>): void {
+  const inputOpts = (c: Command) => c
+    .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
+    .option("-d, --data <file>", "read texts from a .csv/.tsv/.jsonl/.json/.parquet file")
+    .option("--text <column>", "text column of --data", "text")
+    .option("--max-length <n>", "tokens per text", int(8))
+    .option("--batch-size <n>", "texts per batch", int(1), 32)
+    .option("-o, --output <file>", "write results to a file (JSON lines; embed: .npy too)")
+    .option("--json", "machine-readable output on stdout");
+  inputOpts(program.command("predict [texts...]").description("run a fine-tuned classifier, tagger or QA model"))
+    .option("--question <column>", "QA: question column", "question")
+    .option("--context <column>", "QA: context column", "context")
+    .addHelpText("after", `
+Examples:
+  $ tunekit predict --model ./out "I loved it" "Dull and too long"
+  $ tunekit predict --model ./out --data unlabelled.csv --text review --output predictions.jsonl
+  $ tunekit predict --model ./ner-out "Angela Merkel visited Paris"`)
+    .action(run(predict as never));
+  inputOpts(program.command("embed [texts...]").description("feature extraction: [CLS] or mean-pooled vectors, or the full last hidden states"))
+    .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state").choices(["cls", "mean", "none"]).default("mean"))
+    .addHelpText("after", `
+Examples:
+  $ tunekit embed "a first sentence" "a second one" --json
+  $ tunekit embed --data texts.csv --pooling cls --output vectors.npy     # np.load("vectors.npy")`)
+    .action(run(embedCmd as never));
+}
