@@ -194,48 +194,45 @@ export async function loadDataset(file: string, o?: LoadDatasetOptions): Promise
   }
   const multiAsked = opts.problemType === "multi_label_classification";
   const [trainRows, valRows = []] = tables.map((t) => rowsOf(t, mapping, multiAsked, bad));
-  const all = [...trainRows, ...valRows];
 
   const labelled = mapping.label !== undefined;
-  const problemType = opts.problemType ?? (labelled ? guessProblemType(all, fixed !== undefined) : "single_label_classification");
+  const problemType = opts.problemType ?? (labelled ? guessProblemType([...trainRows, ...valRows], fixed !== undefined) : "single_label_classification");
   const fixedLabels = fixed && problemType !== "regression" ? new FixedLabels(fixed) : undefined;
-  const examples = new Map<Row, ClassificationExample>();
-  for (const r of all) {
-    const ex: ClassificationExample = { text: r.text, ...(r.textPair !== undefined ? { textPair: r.textPair } : {}) };
-    if (labelled) {
-      const col = JSON.stringify(mapping.label);
-      if (problemType === "regression") {
-        const y = asNumber(r.raw);
-        if (y === undefined) { bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected a number (regression)`); continue; }
-        ex.label = y;
-      } else if (problemType === "multi_label_classification") {
-        const list = labelList(r.raw);
-        const names = list?.map(labelName);
-        if (names === undefined || names.some((n) => n === undefined)) {
-          bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected a list of labels (a JSON list, or names separated by commas)`);
-          continue;
-        }
-        ex.label = [...new Set(names.map((n) => (fixedLabels ? fixedLabels.resolve(n!, r.file, r.line) : n!)))];
-      } else {
-        const name = labelName(r.raw);
-        if (name === undefined) {
-          bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected one label (a string or a number)${Array.isArray(r.raw) ? '; for several labels per example use problemType "multi_label_classification"' : ""}`);
-          continue;
-        }
-        ex.label = fixedLabels ? fixedLabels.resolve(name, r.file, r.line) : name;
+  const col = JSON.stringify(mapping.label);
+  const toExample = (r: Row): ClassificationExample | undefined => {
+    const ex: ClassificationExample = r.textPair !== undefined ? { text: r.text, textPair: r.textPair } : { text: r.text };
+    if (!labelled) return ex;
+    if (problemType === "regression") {
+      const y = asNumber(r.raw);
+      if (y === undefined) return void bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected a number (regression)`);
+      ex.label = y;
+    } else if (problemType === "multi_label_classification") {
+      const names = labelList(r.raw)?.map(labelName);
+      if (names === undefined || names.some((n) => n === undefined)) {
+        return void bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected a list of labels (a JSON list, or names separated by commas)`);
       }
+      ex.label = [...new Set(names.map((n) => (fixedLabels ? fixedLabels.resolve(n!, r.file, r.line) : n!)))];
+    } else {
+      const name = labelName(r.raw);
+      if (name === undefined) {
+        return void bad.add(r.file, r.line, `column ${col} holds ${show(r.raw)}, expected one label (a string or a number)${Array.isArray(r.raw) ? '; for several labels per example use problemType "multi_label_classification"' : ""}`);
+      }
+      ex.label = fixedLabels ? fixedLabels.resolve(name, r.file, r.line) : name;
     }
-    examples.set(r, ex);
-  }
-  let train = trainRows.filter((r) => examples.has(r)).map((r) => examples.get(r)!);
-  let val = valRows.filter((r) => examples.has(r)).map((r) => examples.get(r)!);
+    return ex;
+  };
+  const defined = (e: ClassificationExample | undefined): e is ClassificationExample => e !== undefined;
+  let train = trainRows.map(toExample).filter(defined);
+  let val = valRows.map(toExample).filter(defined);
   if (train.length === 0) throw noExamples(file, bad);
   if (typeof validation === "string" && val.length === 0) throw noExamples(validation, bad);
 
   let labelNames: string[] | null = null;
   if (fixed && problemType !== "regression") labelNames = fixed;
   else if (labelled && problemType !== "regression") {
-    labelNames = sortedNames([...train, ...val].flatMap((e) => (Array.isArray(e.label) ? e.label : [e.label])).map(String));
+    const names = new Set<string>();
+    for (const e of [train, val]) for (const x of e) for (const l of Array.isArray(x.label) ? x.label : [x.label]) names.add(String(l));
+    labelNames = sortedNames(names);
   }
 
   // Stratified by class for single-label data; a plain seeded split otherwise (a score or a set of labels is no class).
@@ -244,5 +241,6 @@ export async function loadDataset(file: string, o?: LoadDatasetOptions): Promise
   if (opts.limit !== undefined && opts.limit < train.length) {
     train = splitItems(train, opts.limit, seed, file, classOf).validation;
   }
-  return { train, validation: val, labelNames, problemType, skipped: bad.rows, columns: trainTable.columns, mapping };
+  const skipped = [...bad.rows].sort((a, b) => (a.file === b.file ? a.line - b.line : a.file === file ? -1 : 1));
+  return { train, validation: val, labelNames, problemType, skipped, columns: trainTable.columns, mapping };
 }

@@ -58,19 +58,24 @@ export interface DelimitedRow {
   fields: string[];
   /** Line the row starts on (1-based). */
   line: number;
+  /** Why the row is malformed (the caller reports it, in file order with its own checks). */
+  error?: string;
 }
 
 /**
  * RFC 4180 records: fields separated by `delimiter`, rows by \n or \r\n; a field that starts with `"`
  * is quoted (`""` inside is one quote; delimiters and newlines inside are kept verbatim). A quote
  * inside an unquoted field is an ordinary character (as Python's csv module reads it). Blank lines are
- * skipped. Text after a closing quote is a bad row; a quote never closed is fatal (it would swallow
- * the rest of the file).
+ * skipped. Text after a closing quote makes the row malformed (`error`); a quote never closed is fatal
+ * (it would swallow the rest of the file).
  */
-export function parseDelimited(text: string, delimiter: "," | "\t", file: string, bad: BadRows): DelimitedRow[] {
+export function parseDelimited(text: string, delimiter: "," | "\t", file: string): DelimitedRow[] {
   const rows: DelimitedRow[] = [];
   const n = text.length;
   const dname = delimiter === "," ? "a comma" : "a tab";
+  const at = (k: number) => (k < 0 ? n : k);
+  let nextDelim = -1;
+  let nextNl = -1;
   let i = 0;
   let line = 1;
   while (i < n) {
@@ -106,12 +111,10 @@ export function parseDelimited(text: string, delimiter: "," | "\t", file: string
           i = nl < 0 ? n : nl;
         }
       } else {
-        let j = i;
-        while (j < n) {
-          const c = text[j];
-          if (c === delimiter || c === "\n") break;
-          j++;
-        }
+        // The next delimiter and newline are found with indexOf and remembered until passed.
+        if (nextDelim < i) nextDelim = at(text.indexOf(delimiter, i));
+        if (nextNl < i) nextNl = at(text.indexOf("\n", i));
+        const j = nextDelim < nextNl ? nextDelim : nextNl;
         field = text.slice(i, j);
         if (j < n && text[j] === "\n" && field.endsWith("\r")) field = field.slice(0, -1);
         i = j;
@@ -129,7 +132,7 @@ export function parseDelimited(text: string, delimiter: "," | "\t", file: string
       }
       break;
     }
-    if (error !== null) bad.add(file, start, error);
+    if (error !== null) rows.push({ fields, line: start, error });
     else if (!(fields.length === 1 && !quotedAny && fields[0].trim() === "")) rows.push({ fields, line: start });
   }
   return rows;

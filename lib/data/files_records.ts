@@ -131,8 +131,9 @@ export async function readRecords(file: string, o?: ReadOptions): Promise<{ colu
 }
 
 function readDelimited(t: Table, delimiter: "," | "\t", bad: BadRows): void {
-  const rows = parseDelimited(readText(t.file), delimiter, t.file, bad);
+  const rows = parseDelimited(readText(t.file), delimiter, t.file);
   if (rows.length === 0) throw new DatasetError(`${t.file}: empty file, expected a header row naming the columns`);
+  if (rows[0].error) throw new DatasetError(`${t.file}:${rows[0].line}: in the header row: ${rows[0].error}`);
   const header = rows[0].fields;
   const seen = new Set<string>();
   t.columns = header.map((h, i) => {
@@ -143,13 +144,21 @@ function readDelimited(t: Table, delimiter: "," | "\t", bad: BadRows): void {
   });
   const sep = delimiter === "," ? "comma" : "tab";
   for (let r = 1; r < rows.length; r++) {
-    const { fields, line } = rows[r];
+    const { fields, line, error } = rows[r];
+    if (error !== undefined) {
+      bad.add(t.file, line, error);
+      continue;
+    }
     if (fields.length !== header.length) {
       bad.add(t.file, line, `expected ${header.length} ${sep}-separated fields (${listNames(t.columns, 8)}), got ${fields.length}`);
       continue;
     }
     const rec: Record<string, unknown> = {};
-    t.columns.forEach((c, k) => (rec[c] = fields[k]));
+    for (let k = 0; k < fields.length; k++) {
+      // A column named "__proto__" is an own field, as JSON.parse makes it, not the object's prototype.
+      if (t.columns[k] === "__proto__") Object.defineProperty(rec, "__proto__", { value: fields[k], enumerable: true, writable: true, configurable: true });
+      else rec[t.columns[k]] = fields[k];
+    }
     t.records.push(rec);
     t.lines.push(line);
   }
