@@ -162,6 +162,20 @@ describe("readRecords", () => {
     expect(await msg(fx("reviews.csv"), { format: "parquet" })).toMatch(/reviews\.csv: cannot read as Parquet \(.+\); expected a Parquet file/);
   });
 
+  test("line numbers after a malformed multi-line row stay right; TSV reads a malformed quoted field as plain text", async () => {
+    const f = tmp("ml.csv", 'text,label\n"a\nb" junk,1\n"c\nd",2\n,\n');
+    const r = await readRecords(f, { onBadRow: "skip" });
+    expect(r.skipped.map((b) => b.line)).toEqual([2]);
+    expect(r.records).toEqual([{ text: "c\nd", label: "2" }, { text: "", label: "" }]);
+    const d = await loadDataset(f, { onBadRow: "skip", validation: 0 });
+    expect(d.skipped.map((b) => b.line)).toEqual([2, 6]); // rows 2-3 (malformed), 4-5, 6
+    expect(d.train).toEqual([{ text: "c\nd", label: "2" }]);
+    const t = tmp("glue.tsv", 'sentence\tlabel\n"quoted" start\t1\n"never closed\t0\n"fine, ""quoted"""\t1\n');
+    expect((await readRecords(t)).records).toEqual([
+      { sentence: '"quoted" start', label: "1" }, { sentence: '"never closed', label: "0" }, { sentence: 'fine, "quoted"', label: "1" },
+    ]);
+  });
+
   test("a column without a header gets pandas' name; bad options are TunekitErrors", async () => {
     const f = tmp("index.csv", ",text\n0,a\n1,b\n");
     expect((await readRecords(f)).columns).toEqual(["Unnamed: 0", "text"]);

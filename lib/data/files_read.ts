@@ -62,17 +62,40 @@ export interface DelimitedRow {
   error?: string;
 }
 
+/** A quoted field starting at `i` (on the opening quote): its value, the index after the closing quote
+ *  and the newlines inside; or where it went wrong (never closed, or text right after the closing quote). */
+function quotedField(text: string, i: number, delimiter: string): { value: string; end: number; newlines: number } | { unclosed: true } | { junkAt: number } {
+  let value = "";
+  let newlines = 0;
+  for (i++; ;) {
+    const q = text.indexOf('"', i);
+    if (q < 0) return { unclosed: true };
+    const chunk = text.slice(i, q);
+    for (let k = chunk.indexOf("\n"); k >= 0; k = chunk.indexOf("\n", k + 1)) newlines++;
+    value += chunk;
+    if (text.charCodeAt(q + 1) === 34) {
+      value += '"';
+      i = q + 2;
+      continue;
+    }
+    const c = text[q + 1];
+    if (q + 1 < text.length && c !== delimiter && c !== "\n" && !(c === "\r" && text[q + 2] === "\n")) return { junkAt: q + 1 };
+    return { value, end: q + 1, newlines };
+  }
+}
+
 /**
  * RFC 4180 records: fields separated by `delimiter`, rows by \n or \r\n; a field that starts with `"`
  * is quoted (`""` inside is one quote; delimiters and newlines inside are kept verbatim). A quote
  * inside an unquoted field is an ordinary character (as Python's csv module reads it). Blank lines are
- * skipped. Text after a closing quote makes the row malformed (`error`); a quote never closed is fatal
- * (it would swallow the rest of the file).
+ * skipped. In CSV, text after a closing quote makes the row malformed (`error`) and a quote never
+ * closed is fatal (it would swallow the rest of the file). In TSV such a field is read as unquoted
+ * text instead: GLUE-style TSV files are written without quoting, and their sentences may start with
+ * a quote character.
  */
 export function parseDelimited(text: string, delimiter: "," | "\t", file: string): DelimitedRow[] {
   const rows: DelimitedRow[] = [];
   const n = text.length;
-  const dname = delimiter === "," ? "a comma" : "a tab";
   const at = (k: number) => (k < 0 ? n : k);
   let nextDelim = -1;
   let nextNl = -1;
@@ -81,36 +104,27 @@ export function parseDelimited(text: string, delimiter: "," | "\t", file: string
   while (i < n) {
     const start = line;
     const fields: string[] = [];
-    let error: string | null = null;
+    let error: string | undefined;
     let quotedAny = false;
     for (;;) {
-      let field: string;
+      let field: string | undefined;
       if (text.charCodeAt(i) === 34 /* " */) {
-        quotedAny = true;
-        const openLine = line;
-        field = "";
-        i++;
-        for (;;) {
-          const q = text.indexOf('"', i);
-          if (q < 0) throw new DatasetError(`${file}:${openLine}: quoted field never closed, expected a closing " before the end of the file`);
-          const chunk = text.slice(i, q);
-          for (let k = chunk.indexOf("\n"); k >= 0; k = chunk.indexOf("\n", k + 1)) line++;
-          field += chunk;
-          if (text.charCodeAt(q + 1) === 34) {
-            field += '"';
-            i = q + 2;
-          } else {
-            i = q + 1;
-            break;
-          }
+        const q = quotedField(text, i, delimiter);
+        if ("value" in q) {
+          quotedAny = true;
+          field = q.value;
+          i = q.end;
+          line += q.newlines;
+        } else if (delimiter === ",") {
+          if ("unclosed" in q) throw new DatasetError(`${file}:${line}: quoted field never closed, expected a closing " before the end of the file`);
+          error = `unexpected ${JSON.stringify(text[q.junkAt])} after the closing quote of field ${fields.length + 1}, expected a comma or the end of the line`;
+          const nl = at(text.indexOf("\n", q.junkAt));
+          for (let k = text.indexOf("\n", i); k >= 0 && k < nl; k = text.indexOf("\n", k + 1)) line++; // inside the quotes
+          i = nl;
+          field = "";
         }
-        const c = text[i];
-        if (i < n && c !== delimiter && c !== "\n" && !(c === "\r" && text[i + 1] === "\n")) {
-          error = `unexpected ${JSON.stringify(c)} after the closing quote of field ${fields.length + 1}, expected ${dname} or the end of the line`;
-          const nl = text.indexOf("\n", i);
-          i = nl < 0 ? n : nl;
-        }
-      } else {
+      }
+      if (field === undefined) {
         // The next delimiter and newline are found with indexOf and remembered until passed.
         if (nextDelim < i) nextDelim = at(text.indexOf(delimiter, i));
         if (nextNl < i) nextNl = at(text.indexOf("\n", i));
@@ -132,7 +146,7 @@ export function parseDelimited(text: string, delimiter: "," | "\t", file: string
       }
       break;
     }
-    if (error !== null) rows.push({ fields, line: start, error });
+    if (error !== undefined) rows.push({ fields, line: start, error });
     else if (!(fields.length === 1 && !quotedAny && fields[0].trim() === "")) rows.push({ fields, line: start });
   }
   return rows;
