@@ -14,6 +14,7 @@ export const {
   classificationFeatures, tokenClassificationFeatures, wordPredictions, qaFeatures, postprocessQa, squadMetrics,
   sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts, languageModelingFeatures,
   batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
+  detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus, FILE_FORMATS,
   Trainer, permutation, AdamW, paramGroups, gradNorm, layerOf, freeze, unfreezeTop, trainableCount, parameterCount, withLabels,
   ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
   mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman, averageRanks,

@@ -81,6 +81,13 @@ export type {
   SentencePairOptions, LmTokenizerInfo, MaskOptions, LmCollatorOptions, BatchesOptions, SplitOptions,
 } from "./data/tasks";
 // ---- end tasks ----
+// ---- data: dataset files (lib/data/files*.ts) ----
+export { detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus, FILE_FORMATS } from "./data/files";
+export type {
+  FileFormat, ReadOptions, BadRow, LoadDatasetOptions, TextDataset, TokenDatasetOptions, TokenDataset, QaDatasetOptions,
+  QaDataset, TextCorpusOptions,
+} from "./data/files";
+// ---- end dataset files ----
 // ---- peft (lib/peft): LoRA and PEFT adapter files ----
 export {
   applyLora, mergeAdapter, unmergeAdapter, mergeAndUnload, unloadAdapter, isLoraModel, loraSummary, LoraLinear,

@@ -47,7 +47,8 @@ export interface SentencePairExample {
   score: number;
 }
 
-function readUtf8(file: string): string {
+/** The file's text (UTF-8, a leading BOM dropped); a line that does not decode is named. */
+export function readUtf8(file: string): string {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -161,7 +162,7 @@ function codePointIndex(s: string, cp: number): number {
 
 /** Where JSON.parse failed (V8's message gives no position for some errors): a syntax-only scan of the
  *  JSON grammar that stops at the first character that cannot continue the text. */
-function jsonErrorAt(t: string): number {
+export function jsonErrorAt(t: string): number {
   let i = 0;
   const ws = () => { while (i < t.length && " \t\n\r".includes(t[i])) i++; };
   const stop = (): never => { throw i; };
