@@ -108,3 +108,7 @@ export function validationOf(v: string): number | string {
   const n = Number(v);
   return v.trim() !== "" && Number.isFinite(n) ? n : v;
 }
+
+/** A command's action; main wraps each to turn errors into one line and an exit code. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Action = (...args: any[]) => Promise<void>;

@@ -79,7 +79,7 @@ export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & {
   }
 }
 
-async function classificationTask(tok: Tokenizer, flags: ModelFlags, ds: TextDataset, padId: number): Promise<TaskData> {
+export async function classificationTask(tok: Tokenizer, flags: ModelFlags, ds: TextDataset, padId: number): Promise<TaskData> {
   const problemType = ds.problemType;
   const label2id = ds.labelNames ? Object.fromEntries(ds.labelNames.map((l, i) => [l, i])) : undefined;
   const o = { maxLength: maxLen(tok, flags), problemType, label2id };

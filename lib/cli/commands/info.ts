@@ -7,7 +7,7 @@ import { applyMethod, chooseMethod, FineTuneMethod } from "../../train/method";
 import { freeze, trainableCount, parameterCount } from "../../train/strategies";
 import { AdamW, paramGroups } from "../../train/optimizer";
 import { Tensor } from "../../tensor/tensor";
-import { int, methodOptions, MethodFlags } from "../args";
+import { int, methodOptions, MethodFlags, Action } from "../args";
 import { resolveModel } from "../models";
 import { output, table, fmt } from "../print";
 
@@ -69,7 +69,7 @@ async function bench(flags: { model: string; batchSize: number; seqLen: number; 
   out.result({ isa: native.isa(), threads: native.numThreads(), peakGflops: peak, gemmGflops: gemm, stepMs: ms, samplesPerSecond: (1000 * Bn) / ms });
 }
 
-export function registerInfo(program: Command, run: (fn: (flags: never) => Promise<void>) => (flags: never) => Promise<void>): void {
+export function registerInfo(program: Command, run: (fn: Action) => Action): void {
   methodOptions(program.command("info").description("architecture, size and trainable parameters under a fine-tuning method"))
     .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
     .option("--examples <n>", "with --method auto: the number of labelled examples the rule sees", int(1))
@@ -79,7 +79,7 @@ Examples:
   $ tunekit info
   $ tunekit info --model ./bert-base-uncased --method lora --lora-r 16
   $ tunekit info --method auto --examples 250`)
-    .action(run(info as never));
+    .action(run(info));
   program.command("bench").description("this machine: FMA peak, GEMM rate, and a training step of a model")
     .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
     .option("--batch-size <n>", "batch size", int(1), 16)
@@ -90,5 +90,5 @@ Examples:
 Examples:
   $ tunekit bench
   $ tunekit bench --model ./bert-base-uncased --batch-size 8`)
-    .action(run(bench as never));
+    .action(run(bench));
 }

@@ -10,7 +10,7 @@ import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";
 import { collate } from "../../data/collate";
 import { writeFileAtomicSync } from "../../io/atomic";
-import { int } from "../args";
+import { int, Action } from "../args";
 import { resolveModel } from "../models";
 import { taskOfModel } from "./train";
 import { output, table, clip, fmt } from "../print";
@@ -52,8 +52,9 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
     const rows = await inputs([], f, [f.question ?? "question", f.context ?? "context"]);
     const model = await AutoModelForQuestionAnswering.fromPretrained(dir, { warn: null });
     const answers = await answerQuestions(model, tok, rows.map((r) => ({ question: r[f.question ?? "question"], context: r[f.context ?? "context"] })), o);
-    const res = rows.map((r, i) => ({ ...r, ...answers[i] }));
-    if (!writeRows(f, res)) out.line(table(res.map((r) => [clip(r[f.question ?? "question"], 50), clip(r.answer, 40), r.score.toFixed(3)]), ["question", "answer", "score"]));
+    const q = f.question ?? "question";
+    const res = rows.map((r, i) => ({ question: r[q], ...answers[i] }));
+    if (!writeRows(f, res)) out.line(table(res.map((r) => [clip(r.question, 50), clip(r.answer, 40), r.score.toFixed(3)]), ["question", "answer", "score"]));
     out.result(res);
     return;
   }
@@ -64,7 +65,7 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
     const model = await AutoModelForTokenClassification.fromPretrained(dir, { warn: null });
     const ents = await extractEntities(model, tok, list, o);
     const res = list.map((text, i) => ({ text, entities: ents[i] }));
-    if (!writeRows(f, res)) for (const r of res) out.line(`${clip(r.text, 80)}\n  ${r.entities.map((e) => `${e.word} [${e.entity}] ${fmt(e.score)}`).join("; ") || "(no entities)"}`);
+    if (!writeRows(f, res)) for (const r of res) out.line(`${clip(r.text, 80)}\n  ${r.entities.map((e) => `${e.text} [${e.entity}] ${fmt(e.score)}`).join("; ") || "(no entities)"}`);
     out.result(res);
     return;
   }
@@ -141,7 +142,7 @@ async function embedCmd(texts: string[], f: InputFlags & { model: string; poolin
   out.result(f.output ? { output: f.output, shape } : rows);
 }
 
-export function registerPredict(program: Command, run: (fn: (...a: never[]) => Promise<void>) => (...a: never[]) => Promise<void>): void {
+export function registerPredict(program: Command, run: (fn: Action) => Action): void {
   const inputOpts = (c: Command) => c
     .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
     .option("-d, --data <file>", "read texts from a .csv/.tsv/.jsonl/.json/.parquet file")
@@ -158,12 +159,12 @@ Examples:
   $ tunekit predict --model ./out "I loved it" "Dull and too long"
   $ tunekit predict --model ./out --data unlabelled.csv --text review --output predictions.jsonl
   $ tunekit predict --model ./ner-out "Angela Merkel visited Paris"`)
-    .action(run(predict as never));
+    .action(run(predict));
   inputOpts(program.command("embed [texts...]").description("feature extraction: [CLS] or mean-pooled vectors, or the full last hidden states"))
     .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state").choices(["cls", "mean", "none"]).default("mean"))
     .addHelpText("after", `
 Examples:
   $ tunekit embed "a first sentence" "a second one" --json
   $ tunekit embed --data texts.csv --pooling cls --output vectors.npy     # np.load("vectors.npy")`)
-    .action(run(embedCmd as never));
+    .action(run(embedCmd));
 }

@@ -11,7 +11,7 @@ import { AutoModelForMaskedLM, AutoModelForCausalLM } from "../../models/auto";
 import { pretrain } from "../../train/pretrain";
 import { parameterCount } from "../../train/strategies";
 import { TunekitError } from "../../errors";
-import { int, float, trainerOptions, TrainerFlags } from "../args";
+import { int, float, trainerOptions, TrainerFlags, Action } from "../args";
 import { resolveModel } from "../models";
 import { output, fmt } from "../print";
 
@@ -79,7 +79,7 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
   out.result({ out: flags.out, steps: r.steps, seconds: r.seconds, blocks: r.blocks, validationLoss: r.validationLoss, perplexity: r.perplexity, trainLoss: r.trainLoss });
 }
 
-export function registerPretrain(program: Command, run: (fn: (flags: never) => Promise<void>) => (flags: never) => Promise<void>): void {
+export function registerPretrain(program: Command, run: (fn: Action) => Action): void {
   trainerOptions(program.command("pretrain").description("masked-LM (BERT, RoBERTa, DistilBERT) or causal-LM (GPT-2) pre-training on raw text: continued on your domain, or from scratch"))
     .option("-m, --model <dir>", "checkpoint to continue from (domain-adaptive pre-training), or 'embedded'", "embedded")
     .requiredOption("-d, --data <files...>", "text: .txt files or folders of them (a blank line separates texts), or .csv/.jsonl/.parquet with --text")
@@ -100,5 +100,5 @@ export function registerPretrain(program: Command, run: (fn: (flags: never) => P
 Examples:
   $ tunekit pretrain --model ./bert-base-uncased --data ./my-domain-texts/ --epochs 1 --out ./bert-my-domain
   $ tunekit pretrain --from-scratch --data corpus.txt --vocab-size 8192 --layers 4 --hidden 128 --max-steps 2000 --out ./my-bert`)
-    .action(run(pretrainCmd as never));
+    .action(run(pretrainCmd));
 }

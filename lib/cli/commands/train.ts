@@ -6,7 +6,7 @@ import { readConfig } from "../../io/config";
 import { TunekitError } from "../../errors";
 import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";
-import { dataOptions, methodOptions, modelOptions, trainerOptions, int, DataFlags, MethodFlags, ModelFlags, TrainerFlags, TaskName } from "../args";
+import { dataOptions, methodOptions, modelOptions, trainerOptions, int, DataFlags, MethodFlags, ModelFlags, TrainerFlags, TaskName, Action } from "../args";
 import { resolveModel } from "../models";
 import { loadTask, TaskData } from "../tasks";
 import { fineTune, RunResult } from "../run";
@@ -145,7 +145,7 @@ async function curve(flags: CurveFlags): Promise<void> {
   out.result({ metric, points, report });
 }
 
-export function registerTrain(program: Command, run: (fn: (flags: never) => Promise<void>) => (flags: never) => Promise<void>): void {
+export function registerTrain(program: Command, run: (fn: Action) => Action): void {
   const common = (c: Command) => methodOptions(trainerOptions(dataOptions(modelOptions(c))))
     .option("-o, --out <dir>", "where the model, log and report go", "tunekit-out")
     .option("--no-report", "no report.html")
@@ -162,7 +162,7 @@ Examples:
   $ tunekit train --data small.csv --method auto          # picks frozen / LoRA / full from the data size
   $ tunekit train --task token-classification --data train.conll --metric f1
   $ tunekit train --task qa --data squad.json --max-length 384 --batch-size 8`)
-    .action(run(train as never));
+    .action(run(train));
 
   common(program.command("curve").description("learning curve: pre-trained vs random initialisation at several training-set sizes"))
     .option("--sizes <list>", "training-set sizes", (v: string) => v.split(",").map((s) => int(1)(s.trim())), [50, 100, 200, 500, 1000, Number.MAX_SAFE_INTEGER])
@@ -170,7 +170,7 @@ Examples:
 Examples:
   $ tunekit curve --data reviews.csv --sizes 50,100,200,500,1000 --epochs 5
   $ tunekit curve --model ./my-bert --data train.tsv --validation dev.tsv --json > curve.json`)
-    .action(run(curve as never));
+    .action(run(curve));
 
   modelOptions(program.command("eval").description("evaluate a fine-tuned model on a labelled file"))
     .requiredOption("-d, --data <file>", "labelled data, same columns as for train")
@@ -184,5 +184,5 @@ Examples:
 Examples:
   $ tunekit eval --model ./out --data test.csv
   $ tunekit eval --model ./out --data test.csv --errors 20 --json`)
-    .action(run(evaluate as never));
+    .action(run(evaluate));
 }
