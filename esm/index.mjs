@@ -22,5 +22,6 @@ export const {
   loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
+  writeReport, readTrainingLog,
 } = cjs;
 export default cjs;

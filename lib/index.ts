@@ -91,3 +91,7 @@ export type {
   TargetModule, LinearLeafNames, TaskType,
 } from "./peft";
 // ---- end peft ----
+// ---- report (lib/report): report.html + SVG charts from training logs ----
+export { writeReport, readTrainingLog } from "./report";
+export type { ReportInput, ReportFiles, ConfusionInput, CurvePoint, ExampleRow, TrainingLog, StepRecord, EvalRecord } from "./report";
+// ---- end report ----
