@@ -24,5 +24,6 @@ export const {
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
   pretrain, trainWordPiece,
+  writeReport, readTrainingLog,
 } = cjs;
 export default cjs;

@@ -104,3 +104,7 @@ export type { PretrainOptions, PretrainResult } from "./train/pretrain";
 export { trainWordPiece } from "./data/tokenizer_trainer";
 export type { WordPieceTrainOptions } from "./data/tokenizer_trainer";
 // ---- end pretraining ----
+// ---- report (lib/report): report.html + SVG charts from training logs ----
+export { writeReport, readTrainingLog } from "./report";
+export type { ReportInput, ReportFiles, ConfusionInput, CurvePoint, ExampleRow, TrainingLog, StepRecord, EvalRecord } from "./report";
+// ---- end report ----

@@ -1,0 +1,229 @@
+// Vega-Lite specifications of the report's charts. Data is inlined (values), runs are the colour, and
+// every mark layer has a name, so its SVG group is class "<name>_marks" (what the tests count).
+import type { TopLevelSpec } from "vega-lite";
+import type { TrainingLog } from "./log";
+import type { ConfusionInput, CurvePoint } from "./input";
+
+export interface Chart {
+  /** File-name part: loss, lr, eval, confusion, curve... */
+  name: string;
+  title: string;
+  spec: TopLevelSpec;
+}
+
+export interface RunLog {
+  name: string;
+  log: TrainingLog;
+}
+
+const WIDTH = 440, HEIGHT = 220;
+const CONFIG = {
+  font: "DejaVu Sans, Helvetica, Arial, sans-serif",
+  view: { stroke: "#ddd" },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: "normal" as const, gridColor: "#eee" },
+  legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: "normal" as const, labelLimit: 220 },
+  title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: "#666", anchor: "start" as const },
+};
+const SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json";
+
+/** The colour of each run, identical on every chart (category10, in the order the runs were given). */
+function runColor(runs: string[], showLegend = runs.length > 1) {
+  return {
+    field: "run", type: "nominal" as const, title: "run", sort: runs,
+    scale: { domain: runs, scheme: "category10" },
+    legend: showLegend ? { orient: "right" as const } : null,
+  };
+}
+
+/**
+ * Debiased exponential moving average (TensorBoard's smoothing) with weight 1 − 1/window, window =
+ * n/10 clamped to [1, 100]: a 30-step run is barely smoothed, a 3,000-step run over ~100 steps.
+ */
+export function smooth(values: (number | null)[]): { weight: number; smoothed: (number | null)[] } {
+  const n = values.filter((v) => v !== null).length;
+  const weight = 1 - 1 / Math.min(100, Math.max(1, n / 10));
+  let acc = 0, norm = 0;
+  const smoothed = values.map((v) => {
+    if (v === null) return null;
+    acc = weight * acc + (1 - weight) * v;
+    norm = weight * norm + (1 - weight);
+    return acc / norm;
+  });
+  return { weight, smoothed };
+}
+
+const TRAIN = "train (smoothed)", RAW = "train (raw)", VALID = "validation";
+
+/** Training loss vs step: raw (faint), smoothed, and the validation loss when the log has one. */
+export function lossChart(runs: RunLog[]): Chart | null {
+  const rows: Record<string, unknown>[] = [];
+  const weights: number[] = [];
+  let skipped = 0;
+  for (const { name, log } of runs) {
+    const losses = log.steps.map((s) => s.loss);
+    skipped += losses.filter((l) => l === null).length;
+    const { weight, smoothed } = smooth(losses);
+    weights.push(weight);
+    log.steps.forEach((s, i) => {
+      if (s.loss === null) return;
+      rows.push({ run: name, step: s.step, loss: s.loss, series: RAW });
+      rows.push({ run: name, step: s.step, loss: smoothed[i], series: TRAIN });
+    });
+    for (const e of log.evals) if (typeof e.metrics.loss === "number") rows.push({ run: name, step: e.step, loss: e.metrics.loss, series: VALID });
+  }
+  if (!rows.length) return null;
+  const names = runs.map((r) => r.name);
+  const hasValid = rows.some((r) => r.series === VALID);
+  const series = hasValid ? [TRAIN, VALID] : [TRAIN];
+  const dash = { field: "series", type: "nominal" as const, title: null, scale: { domain: series, range: hasValid ? [[1, 0], [5, 3]] : [[1, 0]] }, legend: { orient: "right" as const } };
+  const x = { field: "step", type: "quantitative" as const, title: "optimizer step", axis: { tickMinStep: 1 } };
+  const y = { field: "loss", type: "quantitative" as const, title: "loss", scale: { zero: false } };
+  const w = [...new Set(weights.map((v) => v.toFixed(2)))].join(" / ");
+  const subtitle = `faint: raw per-step loss; solid: exponential moving average (weight ${w})` + (skipped ? `; ${skipped} skipped step(s) not shown` : "");
+  return {
+    name: "loss",
+    title: "Training loss",
+    spec: {
+      $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
+      title: { text: "Training loss", subtitle },
+      data: { values: rows },
+      layer: [
+        { name: "raw", transform: [{ filter: `datum.series === '${RAW}'` }], mark: { type: "line", strokeWidth: 1, opacity: 0.3 }, encoding: { x, y, color: runColor(names) } },
+        { name: "smoothed", transform: [{ filter: `datum.series === '${TRAIN}'` }], mark: { type: "line", strokeWidth: 2 }, encoding: { x, y, color: runColor(names), strokeDash: dash } },
+        ...(hasValid ? [{
+          name: "validation", transform: [{ filter: `datum.series === '${VALID}'` }], mark: { type: "line" as const, strokeWidth: 2, point: { filled: true, size: 40 } },
+          encoding: { x, y, color: runColor(names), strokeDash: dash },
+        }] : []),
+      ],
+    },
+  };
+}
+
+/** Learning rate vs step (the schedule, warm-up included). */
+export function lrChart(runs: RunLog[]): Chart | null {
+  const rows = runs.flatMap(({ name, log }) => log.steps.map((s) => ({ run: name, step: s.step, lr: s.lr })));
+  if (!rows.length) return null;
+  return {
+    name: "lr",
+    title: "Learning rate",
+    spec: {
+      $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
+      title: { text: "Learning rate", subtitle: "as applied at each optimizer step (schedule and warm-up)" },
+      data: { values: rows },
+      mark: { type: "line", strokeWidth: 2 },
+      name: "lr",
+      encoding: {
+        x: { field: "step", type: "quantitative", title: "optimizer step", axis: { tickMinStep: 1 } },
+        y: { field: "lr", type: "quantitative", title: "learning rate", axis: { format: "~e" } },
+        color: runColor(runs.map((r) => r.name)),
+      },
+    },
+  };
+}
+
+/** The metrics to plot: every numeric eval metric but the loss (on the loss chart), in first-seen order. */
+export function evalMetricNames(runs: RunLog[], wanted?: string[]): string[] {
+  const seen: string[] = [];
+  for (const { log } of runs) for (const e of log.evals) for (const [k, v] of Object.entries(e.metrics)) if (k !== "loss" && typeof v === "number" && !seen.includes(k)) seen.push(k);
+  if (wanted) return wanted.filter((k) => seen.includes(k));
+  // The headline metrics when present; everything otherwise (a regression log has only pearson/spearman...).
+  const headline = seen.filter((k) => ["accuracy", "f1", "macro_f1", "entity_f1", "exact_match", "pearson", "spearman", "subset_accuracy", "micro_f1"].includes(k));
+  return headline.length ? headline : seen;
+}
+
+/**
+ * Eval metrics, one small chart per metric, against the epoch when every run evaluated once per whole
+ * epoch, against the step otherwise (evaluation every N steps).
+ */
+export function evalChart(runs: RunLog[], metrics = evalMetricNames(runs)): Chart | null {
+  if (!metrics.length) return null;
+  const byEpoch = runs.every(({ log }) => {
+    const ep = log.evals.map((e) => e.epoch);
+    return ep.every((e) => Number.isInteger(e) && e >= 1) && new Set(ep).size === ep.length;
+  });
+  const xField = byEpoch ? "epoch" : "step";
+  const rows = runs.flatMap(({ name, log }) => log.evals.flatMap((e) => metrics.filter((m) => typeof e.metrics[m] === "number").map((m) => ({ run: name, step: e.step, epoch: e.epoch, metric: m, value: e.metrics[m] }))));
+  if (!rows.length) return null;
+  const names = runs.map((r) => r.name);
+  const one = (m: string, i: number) => ({
+    name: `metric${i}`,
+    width: 300, height: 180,
+    transform: [{ filter: { field: "metric", equal: m } }],
+    mark: { type: "line" as const, strokeWidth: 2, point: { filled: true, size: 50 } },
+    encoding: {
+      x: { field: xField, type: "quantitative" as const, title: byEpoch ? "epoch" : "optimizer step", axis: { tickMinStep: 1 } },
+      y: { field: "value", type: "quantitative" as const, title: m.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
+      color: runColor(names),
+    },
+  });
+  return {
+    name: "eval",
+    title: "Evaluation metrics",
+    spec: {
+      $schema: SCHEMA, config: CONFIG,
+      title: { text: "Evaluation metrics", subtitle: `on the validation set, after each ${byEpoch ? "epoch" : "evaluation"}` },
+      data: { values: rows },
+      concat: metrics.map(one),
+      columns: 2,
+      resolve: { scale: { y: "independent" } },
+    },
+  };
+}
+
+/** Confusion-matrix heatmap: rows the true label, columns the predicted one, the count written in each cell. */
+export function confusionChart(c: ConfusionInput, name: string): Chart {
+  const n = c.labels.length;
+  const rows = c.matrix.flatMap((row, t) => row.map((v, p) => ({ true: c.labels[t], predicted: c.labels[p], count: v, text: Number.isInteger(v) ? String(v) : v.toFixed(2) })));
+  const max = Math.max(0, ...rows.map((r) => r.count));
+  const total = rows.reduce((s, r) => s + r.count, 0);
+  const correct = c.labels.reduce((s, _, i) => s + c.matrix[i][i], 0);
+  const cell = n <= 4 ? 80 : n <= 10 ? 44 : 28;
+  const longest = Math.max(...c.labels.map((l) => l.length));
+  const title = c.run ? `Confusion matrix: ${c.run}` : "Confusion matrix";
+  return {
+    name,
+    title,
+    spec: {
+      $schema: SCHEMA, config: CONFIG,
+      title: { text: title, subtitle: `${total} examples, ${correct} on the diagonal${total ? ` (accuracy ${(correct / total).toFixed(3)})` : ""}` },
+      width: cell * n, height: cell * n,
+      data: { values: rows },
+      encoding: {
+        x: { field: "predicted", type: "nominal", sort: c.labels, title: "predicted label", axis: { labelAngle: longest > 6 ? -40 : 0, labelLimit: 160 } },
+        y: { field: "true", type: "nominal", sort: c.labels, title: "true label", axis: { labelLimit: 160 } },
+      },
+      layer: [
+        { name: "cells", mark: { type: "rect", stroke: "white", strokeWidth: 1 }, encoding: { color: { field: "count", type: "quantitative", title: "count", scale: { scheme: "blues", domainMin: 0 } } } },
+        {
+          name: "counts", mark: { type: "text", fontSize: n <= 10 ? 13 : 10 },
+          encoding: { text: { field: "text" }, color: { condition: { test: `datum.count > ${max / 2}`, value: "white" }, value: "black" } },
+        },
+      ],
+    },
+  };
+}
+
+/** Learning curve: metric vs training-set size (log x), a line per run; one chart per metric name. */
+export function curveCharts(points: CurvePoint[]): Chart[] {
+  const metricNames = [...new Set(points.map((p) => p.metricName))];
+  const runs = [...new Set(points.map((p) => p.run))];
+  return metricNames.map((metricName, i) => {
+    const rows = points.filter((p) => p.metricName === metricName).map((p) => ({ size: p.size, run: p.run, metric: p.metric })).sort((a, b) => a.size - b.size);
+    return {
+      name: metricNames.length > 1 ? `curve-${i + 1}` : "curve",
+      title: `Learning curve: ${metricName}`,
+      spec: {
+        $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
+        title: { text: `Learning curve: ${metricName}`, subtitle: "validation metric against the number of training examples" },
+        data: { values: rows },
+        name: "curve",
+        mark: { type: "line", strokeWidth: 2, point: { filled: true, size: 60 } },
+        encoding: {
+          x: { field: "size", type: "quantitative", title: "training examples (log scale)", scale: { type: "log" }, axis: { format: "~s" } },
+          y: { field: "metric", type: "quantitative", title: metricName.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
+          color: runColor(runs, true),
+        },
+      },
+    };
+  });
+}
