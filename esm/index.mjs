@@ -24,6 +24,7 @@ export const {
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
   pretrain, trainWordPiece,
+  EMBEDDED_MODEL, chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELOW, classificationEvaluator, regressionEvaluator,
   writeReport, readTrainingLog,
 } = cjs;
 export default cjs;

@@ -108,3 +108,9 @@ export type { WordPieceTrainOptions } from "./data/tokenizer_trainer";
 export { writeReport, readTrainingLog } from "./report";
 export type { ReportInput, ReportFiles, ConfusionInput, CurvePoint, ExampleRow, TrainingLog, StepRecord, EvalRecord } from "./report";
 // ---- end report ----
+// ---- newcomer's path: embedded model, methods, evaluators, CLI ----
+export { EMBEDDED_MODEL } from "./models/embedded";
+export { chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELOW } from "./train/method";
+export type { FineTuneMethod, MethodChoice, MethodOptions } from "./train/method";
+export { classificationEvaluator, regressionEvaluator } from "./train/evaluators";
+// ---- end newcomer's path ----

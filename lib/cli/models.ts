@@ -4,8 +4,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
 
-/** The embedded pre-trained encoder (BERT, 4 layers, hidden 128, WordPiece 8,192, Brown corpus + nlp-corpus). */
-export const EMBEDDED_MODEL = path.resolve(__dirname, "..", "..", "models", "brown-bert");
+import { EMBEDDED_MODEL } from "../models/embedded";
+
+export { EMBEDDED_MODEL };
 
 /** "embedded" (or nothing) → the embedded model; otherwise a folder with a config.json. */
 export function resolveModel(m: string | undefined, flag = "--model"): string {

@@ -74,7 +74,7 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
       saveAdapter(model, path.join(o.out, "adapter"), { baseModelNameOrPath: path.resolve(o.modelDir) });
       mergeAndUnload(model);
     }
-    model.savePretrained(o.out);
+    await model.savePretrained(o.out);
     await o.tokenizer.save(o.out);
   }
   return { method: choice, random, train, metrics, analysis, trainable: train.trainableParameters, parameters: parameterCount(model),

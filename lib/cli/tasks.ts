@@ -165,7 +165,9 @@ async function tokenTask(tok: Tokenizer, flags: ModelFlags, ds: { train: TokenCl
 }
 
 async function qaTask(tok: Tokenizer, flags: ModelFlags, ds: { train: QaExample[]; validation: QaExample[] }, padId: number): Promise<TaskData> {
-  const o = { maxLength: flags.maxLength ?? Math.min(tok.modelMaxLength, 384), docStride: 128 };
+  const maxLength = flags.maxLength ?? Math.min(tok.modelMaxLength, 384);
+  // HF's run_qa: stride 128 at length 384; shorter inputs keep the same proportion.
+  const o = { maxLength, docStride: Math.min(128, Math.floor(maxLength / 3)) };
   const train = await qaFeatures(tok, ds.train, o);
   const val = await qaFeatures(tok, ds.validation, o);
   const index = new Map<EncodedFeature, number>(val.map((f, i) => [f, i]));

@@ -98,7 +98,7 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /** Parameter names as they appear in a head-model checkpoint (body under its prefix). */
-  private fullName(name: string): string {
+  fullName(name: string): string {
     return this.isBase ? `${this.prefix}.${name}` : name;
   }
 
@@ -124,7 +124,9 @@ export abstract class PreTrainedModel extends Module {
       const key = this.fullName(name);
       const t = file.get(key);
       if (!t) {
-        if (key.startsWith(`${prefix}.`))
+        // The pooler is not part of an MLM checkpoint (HF's BertForMaskedLM has none): like HF, a
+        // classifier loading one gets a fresh pooler and a warning. Any other missing body weight is an error.
+        if (key.startsWith(`${prefix}.`) && !key.startsWith(`${prefix}.pooler.`))
           throw new CheckpointError(`${loaded.files.join(", ")}: required weight '${key}' is missing; the checkpoint does not match a ${this.config.modelType} body of this config`);
         initialized.push(key);
         continue;
@@ -158,7 +160,7 @@ export abstract class PreTrainedModel extends Module {
 
   /** Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. */
   /** config.json + model.safetensors (F32, or F16 / BF16 on disk: torch_dtype says which, as HF writes it). */
-  savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): void }; dtype?: "F32" | "F16" | "BF16" } = {}): void {
+  async savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): unknown }; dtype?: "F32" | "F16" | "BF16" } = {}): Promise<void> {
     for (const [name] of this.namedParameters())
       if (name.includes(".lora_A.") || name.includes(".lora_B."))
         throw new TunekitError(`savePretrained: the model carries an unmerged LoRA adapter ('${name}'); use saveAdapter(model, dir) for PEFT files, or mergeAndUnload(model) first for a plain checkpoint`);
@@ -170,7 +172,7 @@ export abstract class PreTrainedModel extends Module {
     if (!torchDtype) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
     const config = { ...this.config, architectures: [this.architecture], hf: { ...this.config.hf, torch_dtype: torchDtype } };
     saveConfig(dir, config);
-    opts.tokenizer?.save(dir);
+    await opts.tokenizer?.save(dir);
   }
 }
 

@@ -45,7 +45,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (!(frac >= 0 && frac < 1)) throw new TunekitError(`${where}: validation must be a fraction in [0, 1), got ${frac}`);
   const seed = o.seed ?? 42;
   const blocks = await languageModelingFeatures(tokenizer, texts, { blockSize });
-  const nVal = Math.floor(blocks.length * frac);
+  // At least one held-out block whenever validation is asked for and there are two or more blocks.
+  const nVal = frac > 0 && blocks.length >= 2 ? Math.max(1, Math.floor(blocks.length * frac)) : 0;
   if (blocks.length - nVal < 1) throw new TunekitError(`${where}: the texts give ${blocks.length} blocks of ${blockSize} tokens; need at least one to train on`);
   // Held-out blocks are evenly spaced through the corpus, so they come from every part of it.
   const isVal = new Set(Array.from({ length: nVal }, (_, i) => Math.floor((i + 0.5) * blocks.length / nVal)));

@@ -14,9 +14,14 @@ export interface FreezeOptions {
   layers?: number;
 }
 
-/** Sets requiresGrad per the options (everything else trainable). Returns the trainable parameter count. */
+/**
+ * Sets requiresGrad per the options (everything else trainable). Returns the trainable parameter count.
+ * Weights that were freshly initialised at load (a pooler an MLM checkpoint lacks) always train:
+ * freezing random weights never helps.
+ */
 export function freeze(model: PreTrainedModel, o: FreezeOptions): number {
   const L = model.body.numLayers;
+  const fresh = new Set(model.loadReport?.initialized ?? []);
   if (o.layers !== undefined && !(Number.isInteger(o.layers) && o.layers >= 0 && o.layers <= L))
     throw new TunekitError(`freeze: layers = ${o.layers}, expected an integer in 0..${L} (the model has ${L} layers)`);
   for (const [name, p] of model.namedParameters()) {
@@ -26,7 +31,7 @@ export function freeze(model: PreTrainedModel, o: FreezeOptions): number {
     if (inBody && o.body) frozen = true;
     if (inBody && o.embeddings && layer === 0) frozen = true;
     if (inBody && o.layers && layer >= 1 && layer <= o.layers) frozen = true;
-    p.requiresGrad = !frozen;
+    p.requiresGrad = !frozen || fresh.has(model.fullName(name));
   }
   return trainableCount(model);
 }

@@ -71,7 +71,7 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
     evalSteps: flags.evalSteps, saveSteps: flags.saveSteps, saveTotalLimit: flags.saveTotalLimit, outputDir: flags.out, resumeFrom: flags.resume,
     logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite,
   });
-  model.savePretrained(flags.out, { dtype: flags.dtype });
+  await model.savePretrained(flags.out, { dtype: flags.dtype });
   await tok.save(flags.out);
   out.line(`${r.steps} steps in ${fmt(r.seconds)} s; ${r.blocks.train} training blocks, ${r.blocks.validation} held out; ` +
     `validation loss ${fmt(r.validationLoss)} (perplexity ${fmt(r.perplexity)})`);

@@ -22,7 +22,7 @@ function describeData(out: Out, task: TaskData, file: string): void {
 
 export function printRun(out: Out, r: RunResult, task: TaskData): void {
   out.line(`${r.random ? "random init" : "pre-trained"}: ${metricLine(r.metrics, ["accuracy", "f1", "macro_f1", "precision", "recall", "exact_match", "pearson", "spearman", "loss"])}` +
-    `  (${r.train.steps} steps, ${fmt(r.seconds)} s, ${r.trainable.toLocaleString("en-US")} of ${r.parameters.toLocaleString("en-US")} parameters trained)`);
+    `  (${r.train.steps} steps, ${r.seconds.toFixed(1)} s, ${r.trainable.toLocaleString("en-US")} of ${r.parameters.toLocaleString("en-US")} parameters trained)`);
   if (r.analysis.confusion) out.line("\n" + confusionTable(r.analysis.confusion.labels, r.analysis.confusion.matrix));
   if (r.analysis.errors?.length) {
     out.line("\nmost confident errors:");
