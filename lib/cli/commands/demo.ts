@@ -80,7 +80,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     const r = await fineTune({ modelDir: dir, tokenizer: tok, task, trainer: { ...trainer, log: path.join(flags.out, random ? "random-init" : "pretrained", "log.jsonl") },
       method, random, out: random ? undefined : flags.out, errors: 5 });
     runs.push(r);
-    out.line(`   ${metricLine(r.metrics, ["accuracy", "f1", "precision", "recall"])}  (${fmt(r.seconds)} s)\n`);
+    out.line(`   ${metricLine(r.metrics, ["accuracy", "f1", "precision", "recall"])}  (${r.seconds.toFixed(1)} s)\n`);
   }
   const [pre, rnd] = runs;
   out.line(confusionTable(pre.analysis.confusion!.labels, pre.analysis.confusion!.matrix) + "\n");
@@ -89,7 +89,7 @@ async function demo(flags: DemoFlags): Promise<void> {
   const preds = await classify(model, tok, samples.map((e) => e.text), { maxLength: flags.maxLength });
   out.line("predictions on validation e-mails (fine-tuned model):");
   out.line(table(samples.map((e, i) => [String(e.label), preds[i].label, preds[i].score.toFixed(3), clip(e.text, 70)]), ["true", "predicted", "score", "e-mail"]) + "\n");
-  const rows = runs.map((r) => [r.random ? "random init" : "pre-trained (embedded)", r.metrics.accuracy as number, r.metrics.f1 as number, Number(r.seconds.toFixed(1))]);
+  const rows = runs.map((r) => [r.random ? "random init" : "pre-trained (embedded)", r.metrics.accuracy as number, r.metrics.f1 as number, r.seconds.toFixed(1)]);
   out.line(table(rows, ["run", "accuracy", "spam F1", "seconds"]));
   out.line(`transfer-learning effect: ${fmt((pre.metrics.accuracy as number) - (rnd.metrics.accuracy as number))} accuracy, ${fmt((pre.metrics.f1 as number) - (rnd.metrics.f1 as number))} F1`);
   const report = path.join(flags.out, "report.html");
@@ -101,7 +101,7 @@ async function demo(flags: DemoFlags): Promise<void> {
     examples: pre.analysis.errors,
   });
   const minutes = (Date.now() - t0) / 60000;
-  out.line(`\nsaved the fine-tuned model to ${flags.out}/ and the report to ${report} (${fmt(minutes)} min in all)`);
+  out.line(`\nsaved the fine-tuned model to ${flags.out}/ and the report to ${report} (${minutes.toFixed(1)} min in all)`);
   out.line(`next: npx tunekit predict --model ${flags.out} "WIN a FREE cruise, click now"`);
   out.result({ train: train.length, validation: validation.length, runs: runs.map((r) => ({ random: r.random, metrics: scalars(r.metrics), seconds: r.seconds })),
     confusion: pre.analysis.confusion, report, minutes });
