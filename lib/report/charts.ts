@@ -16,7 +16,7 @@ export interface RunLog {
   log: TrainingLog;
 }
 
-const WIDTH = 440, HEIGHT = 220;
+const WIDTH = 380, HEIGHT = 220;
 const CONFIG = {
   font: "DejaVu Sans, Helvetica, Arial, sans-serif",
   view: { stroke: "#ddd" },
@@ -31,7 +31,7 @@ function runColor(runs: string[], showLegend = runs.length > 1) {
   return {
     field: "run", type: "nominal" as const, title: "run", sort: runs,
     scale: { domain: runs, scheme: "category10" },
-    legend: showLegend ? { orient: "right" as const } : null,
+    legend: showLegend ? { orient: "top" as const, symbolType: "stroke", symbolOpacity: 1, symbolStrokeWidth: 3 } : null,
   };
 }
 
@@ -50,6 +50,14 @@ export function smooth(values: (number | null)[]): { weight: number; smoothed: (
     return acc / norm;
   });
   return { weight, smoothed };
+}
+
+/** A line and its points as two named layers ("<name>_marks", "<name>_points_marks" in the SVG). */
+function linePoints(name: string, size: number) {
+  return [
+    { name, mark: { type: "line" as const, strokeWidth: 2 } },
+    { name: `${name}_points`, mark: { type: "point" as const, filled: true, size, opacity: 1 } },
+  ];
 }
 
 const TRAIN = "train (smoothed)", RAW = "train (raw)", VALID = "validation";
@@ -75,8 +83,8 @@ export function lossChart(runs: RunLog[]): Chart | null {
   const names = runs.map((r) => r.name);
   const hasValid = rows.some((r) => r.series === VALID);
   const series = hasValid ? [TRAIN, VALID] : [TRAIN];
-  const dash = { field: "series", type: "nominal" as const, title: null, scale: { domain: series, range: hasValid ? [[1, 0], [5, 3]] : [[1, 0]] }, legend: { orient: "right" as const } };
-  const x = { field: "step", type: "quantitative" as const, title: "optimizer step", axis: { tickMinStep: 1 } };
+  const dash = { field: "series", type: "nominal" as const, title: null, scale: { domain: series, range: hasValid ? [[1, 0], [5, 3]] : [[1, 0]] }, legend: { orient: "top" as const, symbolType: "stroke", symbolStrokeColor: "#444", symbolStrokeWidth: 2, symbolSize: 300 } };
+  const x = { field: "step", type: "quantitative" as const, title: "optimizer step", scale: { domainMin: 0 }, axis: { tickMinStep: 1 } };
   const y = { field: "loss", type: "quantitative" as const, title: "loss", scale: { zero: false } };
   const w = [...new Set(weights.map((v) => v.toFixed(2)))].join(" / ");
   const subtitle = `faint: raw per-step loss; solid: exponential moving average (weight ${w})` + (skipped ? `; ${skipped} skipped step(s) not shown` : "");
@@ -90,10 +98,12 @@ export function lossChart(runs: RunLog[]): Chart | null {
       layer: [
         { name: "raw", transform: [{ filter: `datum.series === '${RAW}'` }], mark: { type: "line", strokeWidth: 1, opacity: 0.3 }, encoding: { x, y, color: runColor(names) } },
         { name: "smoothed", transform: [{ filter: `datum.series === '${TRAIN}'` }], mark: { type: "line", strokeWidth: 2 }, encoding: { x, y, color: runColor(names), strokeDash: dash } },
-        ...(hasValid ? [{
-          name: "validation", transform: [{ filter: `datum.series === '${VALID}'` }], mark: { type: "line" as const, strokeWidth: 2, point: { filled: true, size: 40 } },
-          encoding: { x, y, color: runColor(names), strokeDash: dash },
-        }] : []),
+        // The validation points are their own layer: a point overlay on the dashed line would give the
+        // line-style legend a transparent stroke.
+        ...(hasValid ? [
+          { name: "validation", transform: [{ filter: `datum.series === '${VALID}'` }], mark: { type: "line" as const, strokeWidth: 2 }, encoding: { x, y, color: runColor(names), strokeDash: dash } },
+          { name: "validation_points", transform: [{ filter: `datum.series === '${VALID}'` }], mark: { type: "point" as const, filled: true, size: 40, opacity: 1 }, encoding: { x, y, color: runColor(names) } },
+        ] : []),
       ],
     },
   };
@@ -103,6 +113,7 @@ export function lossChart(runs: RunLog[]): Chart | null {
 export function lrChart(runs: RunLog[]): Chart | null {
   const rows = runs.flatMap(({ name, log }) => log.steps.map((s) => ({ run: name, step: s.step, lr: s.lr })));
   if (!rows.length) return null;
+  const names = runs.map((r) => r.name);
   return {
     name: "lr",
     title: "Learning rate",
@@ -110,12 +121,14 @@ export function lrChart(runs: RunLog[]): Chart | null {
       $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
       title: { text: "Learning rate", subtitle: "as applied at each optimizer step (schedule and warm-up)" },
       data: { values: rows },
-      mark: { type: "line", strokeWidth: 2 },
+      mark: { type: "line" },
       name: "lr",
       encoding: {
-        x: { field: "step", type: "quantitative", title: "optimizer step", axis: { tickMinStep: 1 } },
-        y: { field: "lr", type: "quantitative", title: "learning rate", axis: { format: "~e" } },
-        color: runColor(runs.map((r) => r.name)),
+        x: { field: "step", type: "quantitative", title: "optimizer step", scale: { domainMin: 0 }, axis: { tickMinStep: 1 } },
+        y: { field: "lr", type: "quantitative", title: "learning rate", axis: { labelExpr: "datum.value === 0 ? '0' : format(datum.value, '~e')" } },
+        color: runColor(names),
+        // Runs often share one schedule: earlier runs are drawn wider underneath, so every colour stays visible.
+        strokeWidth: { field: "run", type: "nominal", sort: names, scale: { domain: names, range: names.map((_, i) => 2 + 2.5 * (names.length - 1 - i)) }, title: "run", legend: runColor(names).legend },
       },
     },
   };
@@ -146,15 +159,14 @@ export function evalChart(runs: RunLog[], metrics = evalMetricNames(runs)): Char
   if (!rows.length) return null;
   const names = runs.map((r) => r.name);
   const one = (m: string, i: number) => ({
-    name: `metric${i}`,
     width: 300, height: 180,
     transform: [{ filter: { field: "metric", equal: m } }],
-    mark: { type: "line" as const, strokeWidth: 2, point: { filled: true, size: 50 } },
     encoding: {
-      x: { field: xField, type: "quantitative" as const, title: byEpoch ? "epoch" : "optimizer step", axis: { tickMinStep: 1 } },
+      x: { field: xField, type: "quantitative" as const, title: byEpoch ? "epoch" : "optimizer step", scale: { domainMin: 0 }, axis: { tickMinStep: 1 } },
       y: { field: "value", type: "quantitative" as const, title: m.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
       color: runColor(names),
     },
+    layer: linePoints(`metric${i}`, 50),
   });
   return {
     name: "eval",
@@ -178,7 +190,8 @@ export function confusionChart(c: ConfusionInput, name: string): Chart {
   const total = rows.reduce((s, r) => s + r.count, 0);
   const correct = c.labels.reduce((s, _, i) => s + c.matrix[i][i], 0);
   const cell = n <= 4 ? 80 : n <= 10 ? 44 : 28;
-  const longest = Math.max(...c.labels.map((l) => l.length));
+  // Column labels turn when they would not fit their cell (about 7 px a character at 11 px).
+  const turn = Math.max(...c.labels.map((l) => l.length)) * 7 > cell - 4;
   const title = c.run ? `Confusion matrix: ${c.run}` : "Confusion matrix";
   return {
     name,
@@ -189,7 +202,7 @@ export function confusionChart(c: ConfusionInput, name: string): Chart {
       width: cell * n, height: cell * n,
       data: { values: rows },
       encoding: {
-        x: { field: "predicted", type: "nominal", sort: c.labels, title: "predicted label", axis: { labelAngle: longest > 6 ? -40 : 0, labelLimit: 160 } },
+        x: { field: "predicted", type: "nominal", sort: c.labels, title: "predicted label", axis: { labelAngle: turn ? -40 : 0, labelLimit: 160 } },
         y: { field: "true", type: "nominal", sort: c.labels, title: "true label", axis: { labelLimit: 160 } },
       },
       layer: [
@@ -209,6 +222,9 @@ export function curveCharts(points: CurvePoint[]): Chart[] {
   const runs = [...new Set(points.map((p) => p.run))];
   return metricNames.map((metricName, i) => {
     const rows = points.filter((p) => p.metricName === metricName).map((p) => ({ size: p.size, run: p.run, metric: p.metric })).sort((a, b) => a.size - b.size);
+    // Ticks at the measured sizes (a log axis would label 100, 200, ... 900 and crowd), and a margin around them.
+    const sizes = [...new Set(rows.map((r) => r.size))];
+    const lo = sizes[0], hi = sizes[sizes.length - 1], pad = Math.max(1.15, Math.pow(hi / lo, 0.05));
     return {
       name: metricNames.length > 1 ? `curve-${i + 1}` : "curve",
       title: `Learning curve: ${metricName}`,
@@ -216,10 +232,9 @@ export function curveCharts(points: CurvePoint[]): Chart[] {
         $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
         title: { text: `Learning curve: ${metricName}`, subtitle: "validation metric against the number of training examples" },
         data: { values: rows },
-        name: "curve",
-        mark: { type: "line", strokeWidth: 2, point: { filled: true, size: 60 } },
+        layer: linePoints("curve", 60),
         encoding: {
-          x: { field: "size", type: "quantitative", title: "training examples (log scale)", scale: { type: "log" }, axis: { format: "~s" } },
+          x: { field: "size", type: "quantitative", title: "training examples (log scale)", scale: { type: "log", domain: [lo / pad, hi * pad], nice: false }, axis: { values: sizes, format: "~s", grid: true } },
           y: { field: "metric", type: "quantitative", title: metricName.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
           color: runColor(runs, true),
         },

@@ -75,7 +75,8 @@ export async function writeReport(outFile: string, input: ReportInput): Promise<
     sections.push({ heading: g.heading, figures });
   }
 
-  const meta = runs.map(({ name, log }) => `${name}: ${log.steps.length} steps${log.steps.length ? ` (${lastEpoch(log.steps)} epochs)` : ""}, ${log.evals.length} evaluation(s)`);
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
+  const meta = runs.map(({ name, log }) => `${name}: ${plural(log.steps.length, "step")}${log.steps.length ? ` (${plural(lastEpoch(log.steps), "epoch")})` : ""}, ${plural(log.evals.length, "evaluation")}`);
   const html = renderPage({
     title: input.title,
     meta,

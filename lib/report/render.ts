@@ -17,7 +17,7 @@ const NO_LOADER: vega.Loader = {
 /** Collects warnings instead of printing them, so the caller decides. */
 function collector(into: string[]) {
   return vega.logger(vega.Warn, "warn", (_method, level, input) => {
-    into.push(`${level} ${input.map((x) => (x instanceof Error ? x.message : String(x))).join(" ")}`);
+    into.push(`${level} ${Array.from(input).map((x) => (x instanceof Error ? x.message : String(x))).join(" ")}`);
   });
 }
 
