@@ -1,9 +1,11 @@
 // Training a WordPiece vocabulary (BERT-style, uncased) on text files, with the Rust `tokenizers`
 // engine. Its Node binding exposes train() only with the model's default trainer (vocabulary 30,000,
 // no special tokens). Hugging Face's WordPiece trainer is the BPE trainer: the alphabet first, then one
-// token per merge, in merge order, with ids in that order. The first N ids are therefore exactly the
+// token per merge, in merge order, with ids in that order. The first N ids are therefore the
 // vocabulary a vocab_size = N run learns; we keep those, put BERT's special tokens in front and write
 // vocab.txt + tokenizer_config.json, which Tokenizer.fromPretrained turns into a full tokenizer.json.
+// The engine breaks ties (the alphabet's order, merges of equal count) by hash order, which changes
+// from run to run: two runs give the same vocabulary up to those ties, not always the same ids.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
