@@ -7,7 +7,8 @@
 // 3. A small BERT encoder (4 layers, hidden 128, 2 heads, positions 128; 1.9M parameters) pre-trained from random
 //    initialisation with masked-LM (tunekit's pretrain(), the same code as `tunekit pretrain`).
 // 4. Saved in Hugging Face's format, weights in F16 to keep the package small; pretraining.json says how.
-// Deterministic for a given thread count (the kernels are); TUNEKIT_THREADS pins it.
+// Pre-training is deterministic for a given vocabulary and thread count (TUNEKIT_THREADS pins it); the
+// vocabulary can differ in tie order between runs (see lib/data/tokenizer_trainer.ts).
 import * as fs from "fs";
 import * as path from "path";
 import { createRequire } from "module";

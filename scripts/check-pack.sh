@@ -31,3 +31,5 @@ if (C.join() !== "19,22,43,50") { console.error("check-pack: wrong gemm result "
 console.log("check-pack: require ok, binary " + path.replace(process.cwd() + "/", ""));
 '
 node --input-type=module -e 'import { native } from "tunekit"; console.log("check-pack: import ok, isa " + native.isa());'
+# The installed `tunekit` command runs, with the embedded model that ships in the package.
+npx --no-install tunekit info --json | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); if (!(r.parameters > 1e6)) { console.error("check-pack: tunekit info gave", r); process.exit(1); } console.log("check-pack: tunekit info ok, embedded model " + r.parameters + " parameters")'
