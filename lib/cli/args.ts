@@ -49,7 +49,7 @@ export function trainerOptions(cmd: Command): Command {
     .option("--batch-size <n>", "examples per optimizer step (per micro-batch with --grad-accum)", int(1), 16)
     .option("--eval-batch-size <n>", "examples per evaluation batch", int(1))
     .option("--grad-accum <n>", "gradient accumulation steps", int(1), 1)
-    .option("--lr <rate>", "peak learning rate (default: by method: 5e-5 full, 1e-3 frozen/LoRA)", float(0))
+    .option("--lr <rate>", "peak learning rate (default: 1e-3 for frozen/LoRA; full: 5e-5 for hidden >= 512, else 2e-4)", float(0))
     .option("--warmup-ratio <r>", "fraction of steps with linear warm-up", float(0, 1), 0.1)
     .option("--warmup-steps <n>", "warm-up steps (overrides --warmup-ratio)", int(0))
     .option("--weight-decay <w>", "AdamW decoupled weight decay (not on biases and LayerNorm)", float(0), 0.01)

@@ -58,6 +58,8 @@ Examples:
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // `tunekit … | head` closes the pipe early: that is not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "EPIPE") process.exit(0); else throw e; });
   const p = program();
   for (const c of p.commands) c.exitOverride().showHelpAfterError("(add --help for the options and examples)");
   try {
