@@ -9,7 +9,9 @@ import { DOMParser } from "@xmldom/xmldom";
 import type { Document, Element } from "@xmldom/xmldom";
 import { writeReport, readTrainingLog, TunekitError } from "../lib";
 import type { ReportInput } from "../lib";
+import * as vega from "vega";
 import { smooth } from "../lib/report/charts";
+import { textWidth } from "../lib/report/text";
 import { prefixIds } from "../lib/report/render";
 
 const FIX = path.join(__dirname, "fixtures", "report");
@@ -79,9 +81,11 @@ describe("writeReport from two real runs", () => {
     expect(items(doc, "raw", "path")[0][0].getAttribute("opacity")).toBe("0.3");
   });
 
-  test("learning-rate chart: one 63-step line per run, its y axis titled", () => {
+  test("learning-rate chart: one 63-step line per run, the first wider (both runs share one schedule), its y axis titled", () => {
     const doc = svg("lr");
     expect(items(doc, "lr", "path").map((g) => g.map(vertices))).toEqual([[63], [63]]);
+    expect(items(doc, "lr", "path").map((g) => g[0].getAttribute("stroke-width"))).toEqual(["4.5", "2"]);
+    expect(legendLabels(doc)).toEqual(["pre-trained", "random init"]);
     expect(axisTitles(doc)).toEqual(expect.arrayContaining(["optimizer step", "learning rate"]));
   });
 
@@ -181,6 +185,16 @@ test("smooth: debiased EMA (the first value is kept), constant stays constant, n
   expect(s.smoothed[0]).toBe(0);
   expect(Math.abs((s.smoothed[99] as number) - 0.5)).toBeLessThan(0.1);
   expect(smooth([1, 5]).smoothed).toEqual([1, 5]); // a 2-step run is not smoothed (window 1)
+});
+
+test("text widths: DejaVu Sans advances, bold wider, installed in vega only while a report renders", async () => {
+  expect(textWidth("Hello", 10)).toBeCloseTo((752 + 615 + 278 + 278 + 612) / 100, 6);
+  expect(textWidth("Hello", 10, true)).toBeGreaterThan(textWidth("Hello", 10));
+  expect(textWidth("日本", 10)).toBe(20);
+  const metrics = (vega as unknown as { textMetrics: { width: unknown; estimateWidth: unknown } }).textMetrics;
+  const before = metrics.width;
+  await writeReport(path.join(tmp, "widths", "r.html"), { title: "t", curve: [{ size: 1, run: "a", metric: 1, metricName: "m" }] });
+  expect(metrics.width).toBe(before);
 });
 
 test("prefixIds rewrites ids and their references only", () => {

@@ -1,9 +1,10 @@
 // Vega-Lite spec → Vega → SVG text, headless in Node: renderer "none" builds the scenegraph without a
-// canvas or a DOM, and toSVG() serialises it. Text widths are estimated (no canvas to measure with).
+// canvas or a DOM, and toSVG() serialises it. Text is measured with a font's width table (./text.ts).
 import * as vega from "vega";
 import { compile } from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import { TunekitError } from "../errors";
+import { withTextWidths } from "./text";
 
 // Every chart's data is inline: a spec that asks to load anything (a URL, a file) is refused.
 const refuse = (what: string): Promise<never> => Promise.reject(new TunekitError(`report: charts load no external resources (asked for ${what})`));
@@ -30,12 +31,14 @@ export interface Rendered {
 export async function renderSvg(spec: TopLevelSpec): Promise<Rendered> {
   const warnings: string[] = [];
   const vg = compile(spec, { logger: collector(warnings) }).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: "none", loader: NO_LOADER, logger: collector(warnings), logLevel: vega.Warn });
-  try {
-    return { svg: await view.toSVG(), warnings };
-  } finally {
-    view.finalize();
-  }
+  return withTextWidths(async () => {
+    const view = new vega.View(vega.parse(vg), { renderer: "none", loader: NO_LOADER, logger: collector(warnings), logLevel: vega.Warn });
+    try {
+      return { svg: await view.toSVG(), warnings };
+    } finally {
+      view.finalize();
+    }
+  });
 }
 
 /**
