@@ -117,7 +117,7 @@ export function lossChart(runs: RunLog[]): Chart | null {
 /** Learning rate vs step (the schedule, warm-up included). */
 export function lrChart(runs: RunLog[]): Chart | null {
   // Runs often share one schedule: earlier runs are drawn wider underneath, so every colour stays visible.
-  const widthOf = (i: number) => 2 + Math.min(2.5, 4 / Math.max(1, runs.length - 1)) * (runs.length - 1 - i);
+  const widthOf = (i: number) => 2 + Math.min(2.5, 3 / Math.max(1, runs.length - 1)) * (runs.length - 1 - i);
   const rows = runs.flatMap(({ name, log }, i) => log.steps.map((s) => ({ run: name, width: widthOf(i), step: s.step, lr: s.lr })));
   if (!rows.length) return null;
   const names = runs.map((r) => r.name);
