@@ -77,6 +77,8 @@ describe("writeReport from two real runs", () => {
     expect(items(doc, "validation_points", "path").flat()).toHaveLength(14);
     expect(axisTitles(doc)).toEqual(expect.arrayContaining(["optimizer step", "loss"]));
     expect(legendLabels(doc)).toEqual(expect.arrayContaining(["pre-trained", "random init", "train (smoothed)", "validation"]));
+    // Text measured with font widths: vega's own 0.8 em a character guess made this chart 652 px wide.
+    expect(Number(doc.documentElement!.getAttribute("width"))).toBeLessThan(480);
     // The raw line is faint, the smoothed one is not.
     expect(items(doc, "raw", "path")[0][0].getAttribute("opacity")).toBe("0.3");
   });

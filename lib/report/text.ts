@@ -2,7 +2,7 @@
 // real text, which leaves wide empty margins beside titles and legends. This measures with the advance widths
 // of DejaVu Sans, the report's first font (per mille of the em, ASCII 32..126, read from DejaVuSans.ttf and
 // DejaVuSans-Bold.ttf). Its fallbacks (Helvetica, Arial) are narrower, so text never runs over its space.
-import * as vega from "vega";
+import type * as Vega from "vega";
 
 const REGULAR = [
   318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636, 636, 636,
@@ -45,10 +45,10 @@ function itemWidth(item: TextItem, text?: unknown): number {
 }
 
 type Metrics = { width: (item: TextItem, text?: unknown) => number };
-const metrics = (vega as unknown as { textMetrics: Metrics }).textMetrics;
 
 /** Runs `fn` with these widths in vega's (process-wide) text metrics, restoring the previous ones after. */
-export async function withTextWidths<T>(fn: () => Promise<T>): Promise<T> {
+export async function withTextWidths<T>(vega: typeof Vega, fn: () => Promise<T>): Promise<T> {
+  const metrics = (vega as unknown as { textMetrics: Metrics }).textMetrics;
   const previous = metrics.width;
   metrics.width = itemWidth;
   try {
