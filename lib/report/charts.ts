@@ -3,6 +3,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { TrainingLog } from "./log";
 import type { ConfusionInput, CurvePoint } from "./input";
+import { textWidth } from "./text";
 
 export interface Chart {
   /** File-name part: loss, lr, eval, confusion, curve... */
@@ -26,12 +27,16 @@ const CONFIG = {
 };
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json";
 
-/** The colour of each run, identical on every chart (category10, in the order the runs were given). */
-function runColor(runs: string[], showLegend = runs.length > 1) {
+/**
+ * The colour of each run, identical on every chart (category10, in the order the runs were given). The
+ * legend sits above the plot when its entries fit in one row of `room` pixels, on the right otherwise.
+ */
+function runColor(runs: string[], showLegend = runs.length > 1, room = WIDTH) {
+  const row = runs.reduce((w, r) => w + textWidth(r, 11) + 35, 0);
   return {
     field: "run", type: "nominal" as const, title: "run", sort: runs,
     scale: { domain: runs, scheme: "category10" },
-    legend: showLegend ? { orient: "top" as const, symbolType: "stroke", symbolOpacity: 1, symbolStrokeWidth: 3 } : null,
+    legend: showLegend ? { orient: row <= room ? ("top" as const) : ("right" as const), symbolType: "stroke", symbolOpacity: 1, symbolStrokeWidth: 3 } : null,
   };
 }
 
@@ -111,7 +116,9 @@ export function lossChart(runs: RunLog[]): Chart | null {
 
 /** Learning rate vs step (the schedule, warm-up included). */
 export function lrChart(runs: RunLog[]): Chart | null {
-  const rows = runs.flatMap(({ name, log }) => log.steps.map((s) => ({ run: name, step: s.step, lr: s.lr })));
+  // Runs often share one schedule: earlier runs are drawn wider underneath, so every colour stays visible.
+  const widthOf = (i: number) => 2 + Math.min(2.5, 3 / Math.max(1, runs.length - 1)) * (runs.length - 1 - i);
+  const rows = runs.flatMap(({ name, log }, i) => log.steps.map((s) => ({ run: name, width: widthOf(i), step: s.step, lr: s.lr })));
   if (!rows.length) return null;
   const names = runs.map((r) => r.name);
   return {
@@ -121,14 +128,15 @@ export function lrChart(runs: RunLog[]): Chart | null {
       $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
       title: { text: "Learning rate", subtitle: "as applied at each optimizer step (schedule and warm-up)" },
       data: { values: rows },
-      mark: { type: "line" },
+      // (A strokeWidth on the mark would override the encoded one.)
+      mark: names.length > 1 ? { type: "line" } : { type: "line", strokeWidth: 2 },
       name: "lr",
       encoding: {
         x: { field: "step", type: "quantitative", title: "optimizer step", scale: { domainMin: 0 }, axis: { tickMinStep: 1 } },
         y: { field: "lr", type: "quantitative", title: "learning rate", axis: { labelExpr: "datum.value === 0 ? '0' : format(datum.value, '~e')" } },
         color: runColor(names),
-        // Runs often share one schedule: earlier runs are drawn wider underneath, so every colour stays visible.
-        strokeWidth: { field: "run", type: "nominal", sort: names, scale: { domain: names, range: names.map((_, i) => 2 + 2.5 * (names.length - 1 - i)) }, title: "run", legend: runColor(names).legend },
+        // Pixel widths straight from the data (no scale, so no second legend).
+        ...(names.length > 1 ? { strokeWidth: { field: "width", type: "quantitative", scale: null } } : {}),
       },
     },
   };
@@ -158,13 +166,14 @@ export function evalChart(runs: RunLog[], metrics = evalMetricNames(runs)): Char
   const rows = runs.flatMap(({ name, log }) => log.evals.flatMap((e) => metrics.filter((m) => typeof e.metrics[m] === "number").map((m) => ({ run: name, step: e.step, epoch: e.epoch, metric: m, value: e.metrics[m] }))));
   if (!rows.length) return null;
   const names = runs.map((r) => r.name);
+  const columns = metrics.length === 4 ? 2 : Math.min(3, metrics.length);
   const one = (m: string, i: number) => ({
-    width: 300, height: 180,
+    width: 280, height: 180,
     transform: [{ filter: { field: "metric", equal: m } }],
     encoding: {
       x: { field: xField, type: "quantitative" as const, title: byEpoch ? "epoch" : "optimizer step", scale: { domainMin: 0 }, axis: { tickMinStep: 1 } },
       y: { field: "value", type: "quantitative" as const, title: m.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
-      color: runColor(names),
+      color: runColor(names, names.length > 1, columns * 340),
     },
     layer: linePoints(`metric${i}`, 50),
   });
@@ -176,7 +185,7 @@ export function evalChart(runs: RunLog[], metrics = evalMetricNames(runs)): Char
       title: { text: "Evaluation metrics", subtitle: `on the validation set, after each ${byEpoch ? "epoch" : "evaluation"}` },
       data: { values: rows },
       concat: metrics.map(one),
-      columns: 2,
+      columns,
       resolve: { scale: { y: "independent" } },
     },
   };
@@ -227,14 +236,14 @@ export function curveCharts(points: CurvePoint[]): Chart[] {
     const lo = sizes[0], hi = sizes[sizes.length - 1], pad = Math.max(1.15, Math.pow(hi / lo, 0.05));
     return {
       name: metricNames.length > 1 ? `curve-${i + 1}` : "curve",
-      title: `Learning curve: ${metricName}`,
+      title: `Learning curve: ${metricName.replace(/_/g, " ")}`,
       spec: {
         $schema: SCHEMA, config: CONFIG, width: WIDTH, height: HEIGHT,
-        title: { text: `Learning curve: ${metricName}`, subtitle: "validation metric against the number of training examples" },
+        title: { text: `Learning curve: ${metricName.replace(/_/g, " ")}`, subtitle: "validation metric against the number of training examples" },
         data: { values: rows },
         layer: linePoints("curve", 60),
         encoding: {
-          x: { field: "size", type: "quantitative", title: "training examples (log scale)", scale: { type: "log", domain: [lo / pad, hi * pad], nice: false }, axis: { values: sizes, format: "~s", grid: true } },
+          x: { field: "size", type: "quantitative", title: "training examples (log scale)", scale: { type: "log", domain: [lo / pad, hi * pad], nice: false }, axis: { values: sizes, format: ".3~s", grid: true } },
           y: { field: "metric", type: "quantitative", title: metricName.replace(/_/g, " "), scale: { zero: false, padding: 10 } },
           color: runColor(runs, true),
         },

@@ -51,12 +51,12 @@ function fail(msg: string): never {
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 const isStr = (v: unknown): v is string => typeof v === "string" && v.length > 0;
 
-/** The runs to plot: `runs`, or `logFile` as a single run named "train". */
+/** The runs to plot: `runs`, or `logFile` as a single run named "run". */
 export function runsOf(input: ReportInput): Run[] {
   if (input.logFile !== undefined && input.runs !== undefined) fail("give either 'logFile' or 'runs', not both");
   if (input.logFile !== undefined) {
     if (!isStr(input.logFile)) fail(`'logFile' must be a file path, got ${JSON.stringify(input.logFile)}`);
-    return [{ name: "train", logFile: input.logFile }];
+    return [{ name: "run", logFile: input.logFile }];
   }
   if (input.runs === undefined) return [];
   if (!Array.isArray(input.runs)) fail("'runs' must be an array of { name, logFile }");

@@ -1,13 +1,14 @@
 // Vega-Lite spec → Vega → SVG text, headless in Node: renderer "none" builds the scenegraph without a
-// canvas or a DOM, and toSVG() serialises it. Text widths are estimated (no canvas to measure with).
-import * as vega from "vega";
-import { compile } from "vega-lite";
+// canvas or a DOM, and toSVG() serialises it. Text is measured with a font's width table (./text.ts).
+// vega and vega-lite are loaded on the first render, not with the package (about 0.4 s of start-up).
+import type * as Vega from "vega";
 import type { TopLevelSpec } from "vega-lite";
 import { TunekitError } from "../errors";
+import { withTextWidths } from "./text";
 
 // Every chart's data is inline: a spec that asks to load anything (a URL, a file) is refused.
 const refuse = (what: string): Promise<never> => Promise.reject(new TunekitError(`report: charts load no external resources (asked for ${what})`));
-const NO_LOADER: vega.Loader = {
+const NO_LOADER: Vega.Loader = {
   load: (uri) => refuse(uri),
   sanitize: (uri) => refuse(uri),
   http: (uri) => refuse(uri),
@@ -15,7 +16,7 @@ const NO_LOADER: vega.Loader = {
 };
 
 /** Collects warnings instead of printing them, so the caller decides. */
-function collector(into: string[]) {
+function collector(vega: typeof Vega, into: string[]) {
   return vega.logger(vega.Warn, "warn", (_method, level, input) => {
     into.push(`${level} ${Array.from(input).map((x) => (x instanceof Error ? x.message : String(x))).join(" ")}`);
   });
@@ -28,14 +29,17 @@ export interface Rendered {
 
 /** Renders a Vega-Lite spec to an SVG document. */
 export async function renderSvg(spec: TopLevelSpec): Promise<Rendered> {
+  const [vega, { compile }] = await Promise.all([import("vega"), import("vega-lite")]);
   const warnings: string[] = [];
-  const vg = compile(spec, { logger: collector(warnings) }).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: "none", loader: NO_LOADER, logger: collector(warnings), logLevel: vega.Warn });
-  try {
-    return { svg: await view.toSVG(), warnings };
-  } finally {
-    view.finalize();
-  }
+  const vg = compile(spec, { logger: collector(vega, warnings) }).spec;
+  return withTextWidths(vega, async () => {
+    const view = new vega.View(vega.parse(vg), { renderer: "none", loader: NO_LOADER, logger: collector(vega, warnings), logLevel: vega.Warn });
+    try {
+      return { svg: await view.toSVG(), warnings };
+    } finally {
+      view.finalize();
+    }
+  });
 }
 
 /**
