@@ -139,7 +139,8 @@ async function curve(flags: CurveFlags): Promise<void> {
   const report = typeof flags.report === "string" ? flags.report : path.join(flags.out, "curve.html");
   if (flags.report !== false) {
     await writeReport(report, { title: `Learning curve: ${path.basename(flags.data)}`, curve: points,
-      summary: rows.map((r) => ({ size: r[0] as number, pretrained: Number((r[1] as number).toFixed(4)), random: Number((r[2] as number).toFixed(4)) })) });
+      summary: rows.map((r) => ({ "train size": r[0] as number, [`pre-trained ${metric}`]: Number((r[1] as number).toFixed(4)),
+        [`random init ${metric}`]: Number((r[2] as number).toFixed(4)) })) });
     out.line(`report: ${report}`);
   }
   out.result({ metric, points, report });
