@@ -51,7 +51,6 @@ function run(c: Case, precision: "fp32" | "bf16" | undefined) {
   return { A, B, C0, C };
 }
 
-const maxAbs = (x: ArrayLike<number>) => Array.prototype.reduce.call(x, (m: number, v: number) => Math.max(m, Math.abs(v)), 0) as number;
 
 describe("bf16 GEMM", () => {
   afterEach(() => native.setMatmulPrecision("fp32"));
@@ -127,6 +126,6 @@ describe("bf16 GEMM", () => {
     const A = new Float32Array(64).fill(1e30), B = new Float32Array(64).fill(1e-30), C = new Float32Array(1);
     native.gemm({ M: 1, N: 1, K: 64, A, B, C, transB: true, precision: "bf16" });
     expect(C[0] / 64).toBeCloseTo(bf16(new Float32Array([1e30]))[0] * bf16(new Float32Array([1e-30]))[0], 2);
-    expect(maxAbs(C)).toBeGreaterThan(60);
+    expect(C[0]).toBeGreaterThan(60);
   });
 });
