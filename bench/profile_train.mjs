@@ -3,18 +3,15 @@
 //   node bench/profile_train.mjs [base|mini|tiny] [full|lora|infer] [fp32|bf16] [steps]
 import * as tk from "../dist/index.js";
 import { table, fmt } from "./common.mjs";
+import { randomBert, fullBatch, makeStep } from "./bert_step.mjs";
 
 const [size = "mini", mode = "full", dtype = "fp32", stepsArg = "2"] = process.argv.slice(2);
 const MODELS = { base: [12, 768, 12, 3072, 16], mini: [4, 256, 4, 1024, 32], tiny: [2, 128, 2, 512, 32] };
 const [layers, hidden, heads, inter, B] = MODELS[size];
 const T = 128;
 tk.native.setMatmulPrecision(dtype);
-const model = tk.AutoModelForSequenceClassification.fromConfig(tk.parseConfig({
-  model_type: "bert", vocab_size: 30522, hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: heads, intermediate_size: inter,
-  max_position_embeddings: 512, type_vocab_size: 2, hidden_act: "gelu", layer_norm_eps: 1e-12, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 0,
-}), { numLabels: 2, seed: 1 });
-const inputIds = Int32Array.from({ length: B * T }, (_, i) => 1 + ((i * 7919) % 30521));
-const batch = { inputIds, attentionMask: new Uint8Array(B * T).fill(1), tokenTypeIds: new Int32Array(B * T), batchSize: B, seqLen: T, labels: Int32Array.from({ length: B }, (_, i) => i % 2) };
+const model = randomBert({ layers, hidden, heads, inter, vocab: 30522 });
+const batch = fullBatch(B, T, 30522);
 
 const spent = new Map();
 for (const name of Object.keys(tk.native)) {
@@ -33,22 +30,8 @@ for (const name of Object.keys(tk.native)) {
   };
 }
 
-let step;
-if (mode === "infer") {
-  model.eval();
-  step = () => tk.noGrad(() => tk.tidy(() => { model.forward(batch); }));
-} else {
-  if (mode === "lora") tk.applyLora(model, { r: 8, alpha: 16, dropout: 0.1, targetModules: ["query", "value"] });
-  const params = model.parameters().filter((p) => p.requiresGrad);
-  const opt = new tk.AdamW(tk.paramGroups(model, { lr: 1e-5, weightDecay: 0.01 }));
-  model.train();
-  step = () => {
-    tk.tidy(() => model.forward(batch, { lossOnly: true }).loss.backward());
-    const norm = tk.gradNorm(params);
-    opt.update(1, norm > 1 ? 1 / (norm + 1e-6) : 1);
-    model.zeroGrad();
-  };
-}
+// the native functions are wrapped above, before the step is built, so every call is timed
+const step = makeStep(model, batch, mode);
 step(); // warm-up: pool filled, pages touched
 spent.clear();
 const steps = Number(stepsArg);

@@ -13,28 +13,16 @@ import json
 import math
 import resource
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_common import timed
+
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 torch.manual_seed(0)
-
-
-def timed(fn, min_time, min_iters, best=False):
-    """Median seconds of fn (or the fastest run, for the BLAS check on a shared CPU)."""
-    fn()  # warm-up
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_iters or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[0] if best else times[len(times) // 2]
 
 
 class LoraLinear(nn.Module):

@@ -5,17 +5,21 @@
 //   node bench/train.mjs --quick    tiny shapes, 1–2 steps: checks that every case runs (CI; numbers mean nothing)
 //   node bench/train.mjs --only mini   cases whose name contains "mini"
 //   node bench/train.mjs --no-bf16     fp32 only
+//   node bench/train.mjs --iters 2 --time 0   fewer timed steps (a busy machine)
 // A step is what the Trainer does: forward + backward (dropout 0.1 on), global-norm clip at 1.0, AdamW.
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import { fileURLToPath } from "node:url";
 import * as tk from "../dist/index.js";
 import { machine, timeIt, runTorch, table, saveResults, fmt, MIN_TORCH_GEMM_GFLOPS } from "./common.mjs";
+import { randomBert, fullBatch, makeStep } from "./bert_step.mjs";
 
 const here = fileURLToPath(import.meta.url);
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
-const opts = quick ? { time: 0, iters: 1 } : { time: 8, iters: 3 };
+const numArg = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
+// Median of at least `iters` steps and `time` seconds, after one warm-up step (--iters / --time override).
+const opts = quick ? { time: 0, iters: 1 } : { time: numArg("--time", 8), iters: numArg("--iters", 3) };
 
 const BASE = { layers: 12, hidden: 768, heads: 12, inter: 3072, vocab: 30522 };
 const MINI = { layers: 4, hidden: 256, heads: 4, inter: 1024, vocab: 30522 };
@@ -44,39 +48,11 @@ function flops({ layers, hidden: H, inter: I }, mode, B, T) {
   return fwd * (mode === "full" ? 3 : mode === "lora" ? 2 : 1);
 }
 
-function hfConfig(m) {
-  return {
-    model_type: "bert", vocab_size: m.vocab, hidden_size: m.hidden, num_hidden_layers: m.layers, num_attention_heads: m.heads,
-    intermediate_size: m.inter, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: "gelu", layer_norm_eps: 1e-12,
-    hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 0, initializer_range: 0.02,
-  };
-}
-
 /** Child: one case on our side; prints seconds per step and peak RSS as JSON. */
 async function runOurs(c) {
   if (c.dtype === "bf16") tk.native.setMatmulPrecision("bf16");
-  const model = tk.AutoModelForSequenceClassification.fromConfig(tk.parseConfig(hfConfig(c.model)), { numLabels: 2, seed: 1 });
-  const B = c.batch, T = c.seq;
-  const inputIds = new Int32Array(B * T);
-  for (let i = 0; i < inputIds.length; i++) inputIds[i] = 1 + ((i * 7919) % (c.model.vocab - 1));
-  const batch = { inputIds, attentionMask: new Uint8Array(B * T).fill(1), tokenTypeIds: new Int32Array(B * T), batchSize: B, seqLen: T, labels: Int32Array.from({ length: B }, (_, i) => i % 2) };
-  let step;
-  if (c.mode === "infer") {
-    model.eval();
-    step = () => tk.noGrad(() => tk.tidy(() => { model.forward(batch); }));
-  } else {
-    if (c.mode === "lora") tk.applyLora(model, { r: 8, alpha: 16, dropout: 0.1, targetModules: ["query", "value"] });
-    const params = model.parameters().filter((p) => p.requiresGrad);
-    const opt = new tk.AdamW(tk.paramGroups(model, { lr: 1e-5, weightDecay: 0.01 }));
-    model.train();
-    step = () => {
-      tk.tidy(() => model.forward(batch, { lossOnly: true }).loss.backward());
-      const norm = tk.gradNorm(params);
-      opt.update(1, norm > 1 ? 1 / (norm + 1e-6) : 1);
-      model.zeroGrad();
-    };
-  }
-  const seconds = await timeIt(c.name, step, opts);
+  const step = makeStep(randomBert(c.model), fullBatch(c.batch, c.seq, c.model.vocab), c.mode);
+  const seconds = await timeIt(c.name, step, c.opts ?? opts);
   return { seconds, peakRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
@@ -89,7 +65,7 @@ async function main() {
   const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1] : "";
   const threads = tk.native.numThreads();
   const peak = tk.native.peakGflops(quick ? 0.05 : 0.5);
-  const bf16Available = typeof tk.native.bf16Available === "function" && tk.native.bf16Available();
+  const bf16Available = tk.native.bf16Available();
   const bf16 = !argv.includes("--no-bf16") && bf16Available;
   const load = os.loadavg();
   console.log(`tunekit training on ${machine(tk.native).cpu}, ${threads} threads, ISA ${tk.native.isa()}, bf16 ${bf16Available ? "available" : "not available"}; measured FMA peak ${fmt(peak)} GFLOP/s (fp32)`);
@@ -118,7 +94,7 @@ async function main() {
     for (const dtype of dtypes) {
       if (dtype === "bf16" && !(name in BF16_TARGET) && !quick && mode !== "full") continue;
       process.stdout.write(`${name} ${dtype} … `);
-      const ours = child(["--run", JSON.stringify({ name, model, mode, batch, seq, dtype })]);
+      const ours = child(["--run", JSON.stringify({ name, model, mode, batch, seq, dtype, opts })]);
       const sps = batch / ours.seconds, gf = f / ours.seconds / 1e9;
       const ratio = torch ? torch.seconds / ours.seconds : null;
       const want = dtype === "bf16" ? BF16_TARGET[name] : target;
@@ -130,7 +106,7 @@ async function main() {
   table(rows, ["case", "samples/s", "torch fp32", "ratio", "target", "GFLOP/s", "% peak", "torch GFLOP/s", "RSS MB", "torch RSS MB"]);
   if (quick) console.log("(--quick: tiny shapes, one step; the numbers mean nothing)");
   saveResults(`train${quick ? "-quick" : ""}${only ? "-" + only.replace(/[^a-z0-9]+/gi, "_") : ""}`, {
-    date: new Date().toISOString(), machine: machine(tk.native), loadAverage: { before: load, after: os.loadavg() },
+    date: new Date().toISOString(), machine: machine(tk.native), loadAverage: { before: load, after: os.loadavg() }, timing: opts,
     note: "the CPU is shared with other work; ratios are measured in the same run, case by case",
     peakGflops: peak, bf16Available,
     torch: tg ? { version: tg.torch, threads: tg.threads, gemmGflops: torchGemm, gemmShape, openblasCoretype: process.env.OPENBLAS_CORETYPE ?? null } : null, results,
