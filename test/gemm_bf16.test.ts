@@ -1,6 +1,8 @@
 // bf16 GEMM (AVX512-BF16 vdpbf16ps, fp32 accumulation): against an fp64 reference on the same
 // bf16-rounded operands (tight: only the fp32 accumulation differs), against fp32 (tolerance of bf16's
 // 8-bit mantissa), and the fallback to fp32 where the CPU or the ISA in use has no bf16.
+import { spawnSync } from "child_process";
+import * as path from "path";
 import { native } from "../lib/native";
 import { TunekitError } from "../lib/errors";
 import { randn, maxAbsDiff, withIsa, ISAS } from "./helpers";
@@ -68,6 +70,23 @@ describe("bf16 GEMM", () => {
       const tol = 2 ** -7 * Math.abs(c.alpha ?? 1) * Math.sqrt(c.K) * 4;
       expect(maxAbsDiff(C, exact)).toBeLessThan(tol);
       if (c.K > 1) expect(maxAbsDiff(C, exact)).toBeGreaterThan(1e-4); // bf16 really ran
+    });
+
+    test("the vdpbf16ps kernel (TUNEKIT_AMX=0, the path of CPUs without AMX) matches the same reference", () => {
+      // AMX is chosen once per process, so the other kernel runs in a child with AMX turned off.
+      const c = { M: 37, N: 70, K: 129, transA: true, alpha: 0.5, beta: 2 };
+      const script = `
+        const a = require("node-gyp-build")(${JSON.stringify(path.join(__dirname, ".."))});
+        const fill = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 2);
+        const C = fill(${c.M * c.N}, 3);
+        a.gemm({ M: ${c.M}, N: ${c.N}, K: ${c.K}, transA: true, alpha: 0.5, beta: 2, A: fill(${c.M * c.K}, 1), B: fill(${c.K * c.N}, 2), C, precision: "bf16" });
+        console.log(JSON.stringify(Array.from(C)));`;
+      const out = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, TUNEKIT_AMX: "0" }, encoding: "utf8" });
+      expect(out.stderr).toBe("");
+      const fill = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 2);
+      const got = new Float32Array(JSON.parse(out.stdout));
+      expect(maxAbsDiff(got, reference(c, fill(c.M * c.K, 1), fill(c.K * c.N, 2), fill(c.M * c.N, 3), true))).toBeLessThan(2e-6 * c.K * 4 + 1e-5);
+      expect(maxAbsDiff(got, reference(c, fill(c.M * c.K, 1), fill(c.K * c.N, 2), fill(c.M * c.N, 3), false))).toBeGreaterThan(1e-4);
     });
 
     test("setMatmulPrecision is the default of every call; a call's own precision wins", () => {
