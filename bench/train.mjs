@@ -95,7 +95,6 @@ async function main() {
       if (t) torch = { seconds: t.seconds, samplesPerSec: batch / t.seconds, peakRssMB: t.peakRssMB, gflops: f / t.seconds / 1e9 };
     }
     for (const dtype of dtypes) {
-      if (dtype === "bf16" && !(name in BF16_TARGET) && !quick && mode !== "full") continue;
       process.stdout.write(`${name} ${dtype} … `);
       const ours = child(["--run", JSON.stringify({ name, model, mode, batch, seq, dtype, opts })]);
       const sps = batch / ours.seconds, gf = f / ours.seconds / 1e9, casePeak = ours.peakGflops ?? peak;
