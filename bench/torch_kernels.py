@@ -1,24 +1,13 @@
 """PyTorch side of `npm run bench`: the same shapes as bench/kernels.mjs, timed here, printed as JSON.
 Run by the benchmark with Debian's python3-torch (/usr/bin/python3); never needed by the tests."""
-import json, sys, time
+import json, sys
 import torch
+
+from torch_common import timed
 
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 torch.manual_seed(0)
-
-
-def timed(fn, min_time, min_iters):
-    fn()  # warm-up
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_iters or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]  # median
-
 
 out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "gemm": [], "attention": []}
 for M, K, N in cfg["gemm"]:

@@ -1,6 +1,6 @@
 export { TunekitError } from "./errors";
 export { native } from "./native";
-export type { NativeAddon, Isa, GemmArgs } from "./native";
+export type { NativeAddon, Isa, GemmArgs, MatmulPrecision } from "./native";
 
 // ---- tensors, modules, models ----
 export { Tensor, tidy } from "./tensor/tensor";

@@ -12,7 +12,12 @@ export interface GemmArgs {
   alpha?: number; beta?: number;
   lda?: number; ldb?: number; ldc?: number;
   batch?: number; strideA?: number; strideB?: number; strideC?: number;
+  /** Default: matmulPrecision(). "bf16" rounds op(A), op(B) to bfloat16, accumulates in fp32; fp32 where the CPU lacks AVX512-BF16. */
+  precision?: MatmulPrecision;
 }
+
+/** Precision of GEMM operands: fp32, or bf16 products with fp32 accumulation (AVX512-BF16). */
+export type MatmulPrecision = "fp32" | "bf16";
 
 // ---- optim/lora ----------------------------------------------------------------------------------
 
@@ -50,6 +55,8 @@ export interface LoraForwardArgs {
   /** Dropout on x in the LoRA branch; element m·in + i uses Philox element m·in + i of (seed, offset). */
   dropoutP?: number; seed?: number; offset?: number;
   y: Float32Array; h: Float32Array;
+  /** Of the products with the frozen W (default matmulPrecision()); the rank-r ones stay fp32. */
+  precision?: MatmulPrecision;
 }
 
 /** dx OVERWRITTEN (null for a first layer); dA, dB, dbias ACCUMULATED. No dW: W stays frozen. */
@@ -60,6 +67,7 @@ export interface LoraBackwardArgs {
   dropoutP?: number; seed?: number; offset?: number;
   dy: Float32Array;
   dx?: Float32Array | null; dA: Float32Array; dB: Float32Array; dbias?: Float32Array | null;
+  precision?: MatmulPrecision;
 }
 // ---- layers (native/binding/layers.cc) ----------------------------------------------------------
 // Element-wise ops (geluForward/Backward, biasAdd, add, dropout) may run in place (output === input);
@@ -171,6 +179,15 @@ export interface NativeAddon {
   alloc(n: number): Float32Array;
   free(a: Float32Array): void;
   memoryStats(): { bytes: number; buffers: number };
+  /**
+   * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
+   * effect only where bf16Available(); elsewhere GEMMs stay fp32.
+   */
+  setMatmulPrecision(p: MatmulPrecision): void;
+  /** The precision GEMMs run at now: "bf16" only when requested and available. */
+  matmulPrecision(): MatmulPrecision;
+  /** The CPU has AVX512-BF16 (vdpbf16ps) and the AVX-512 kernels are in use. */
+  bf16Available(): boolean;
   gemm(a: GemmArgs): void;
   gemmAsync(a: GemmArgs): Promise<void>;
   // optim/lora

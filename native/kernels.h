@@ -17,6 +17,9 @@ namespace tk {
 // C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch).
 // op(A) is M x K, op(B) is K x N, C is M x N. transA: A is stored K x M (row-major, leading dim lda).
 // beta == 0 means C is not read (it may hold garbage or NaN).
+// bf16 = 1: op(A) and op(B) are rounded to bfloat16 (round to nearest even) and multiplied with
+// AVX512-BF16 dot products, accumulating in fp32 (C stays fp32). A kernel without bf16 support
+// (no AVX512-BF16 on this CPU, the AVX2 / scalar tables, CUDA) computes fp32 instead.
 struct GemmArgs {
   int transA = 0, transB = 0;
   int64_t M = 0, N = 0, K = 0;
@@ -25,6 +28,7 @@ struct GemmArgs {
   const float* B = nullptr; int64_t ldb = 0; int64_t strideB = 0;
   float* C = nullptr; int64_t ldc = 0; int64_t strideC = 0;
   int64_t batch = 1;
+  int bf16 = 0;
 };
 
 // Fused attention, flash style: O = softmax(Q Kᵀ·scale + masks) V, never materialising Tq x Tk.
@@ -116,6 +120,7 @@ struct LoraArgs {
   float scale = 1.f;
   float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
   float* y = nullptr; float* h = nullptr;
+  int bf16 = 0;  // the products with the frozen W in bf16 (GemmArgs::bf16); the rank-r ones stay fp32
 };
 // dx OVERWRITTEN (may be null); dA, dB, dbias ACCUMULATED (dbias may be null). Never forms dW.
 struct LoraBackwardArgs {
@@ -161,5 +166,6 @@ struct Kernels {
 const Kernels& kernels();                 // the ISA in use
 bool set_isa(const char* name);           // "avx512" | "avx2" | "scalar"; false if unsupported here
 const char* const* available_isas(int* count);  // best first
+bool bf16_supported();                    // this CPU has AVX512-BF16 (vdpbf16ps) and AVX-512 is in use
 
 }  // namespace tk

@@ -1,7 +1,8 @@
 // BERT and RoBERTa bodies (modeling_bert.py / modeling_roberta.py), parameter names as HF's.
 // RoBERTa differs only in its position ids (from padding_idx + 1, padding tokens at padding_idx),
 // one token type, and its config values.
-import { Tensor } from "../tensor/tensor";
+import { Tensor, tidy } from "../tensor/tensor";
+import { isGradEnabled } from "../tensor/autograd";
 import * as ops from "../tensor/ops";
 import { Module, Context } from "../nn/module";
 import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
@@ -166,8 +167,20 @@ export class BertModel extends Module {
   forward(x: ModelInputs): EncoderOutput {
     const c = this.config;
     const mask = checkInputs(x, c.modelType === "roberta" ? "RobertaModel" : "BertModel", c.maxPositions, c.vocabSize);
-    let h = this.embeddings.forward(x);
-    for (const layer of this.encoder.layer.items) h = layer.forward(h, mask, x.batchSize, x.seqLen);
+    if (isGradEnabled()) {
+      let h = this.embeddings.forward(x);
+      for (const layer of this.encoder.layer.items) h = layer.forward(h, mask, x.batchSize, x.seqLen);
+      return { lastHiddenState: h, poolerOutput: this.pooler ? this.pooler.forward(h, x.batchSize) : undefined, mask };
+    }
+    // No graph (inference): a layer's intermediates and its input are dead once it returns, so free
+    // them there (back to the pool, for the next layer) instead of at the end of the caller's tidy;
+    // peak memory is then about one layer's activations, not all of them.
+    let h = tidy(() => this.embeddings.forward(x));
+    for (const layer of this.encoder.layer.items) {
+      const input = h;
+      h = tidy(() => layer.forward(input, mask, x.batchSize, x.seqLen));
+      input.dispose();
+    }
     return { lastHiddenState: h, poolerOutput: this.pooler ? this.pooler.forward(h, x.batchSize) : undefined, mask };
   }
 }

@@ -67,13 +67,13 @@ export function writeGrad(t: Tensor, write: (out: Float32Array) => void): void {
   if (!wantsGrad(t)) return;
   const existing = t.node ? grads!.get(t) : t.grad;
   if (!existing) {
-    const g = t.node ? acquire(t.size) : native.alloc(t.size);
+    const g = t.node ? acquire(t.size, false) : native.alloc(t.size); // write() fills all of it
     write(g);
     if (t.node) grads!.set(t, g);
     else t.grad = g;
     return;
   }
-  const tmp = acquire(t.size);
+  const tmp = acquire(t.size, false);
   write(tmp);
   native.add({ n: t.size, a: existing, b: tmp, y: existing });
   release(tmp);

@@ -30,7 +30,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   check(W.shape.length === 2 && last(x) === inF, () => `shape mismatch in Linear '${name}': got input ${shapeStr(x.shape)}, expected last dim ${inF}`);
   check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
   const M = rowsOf(x);
-  const y = new Tensor([...x.shape.slice(0, -1), outF]);
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF]); // the GEMM (beta 0) writes all of it
   native.gemm({ M, N: outF, K: inF, A: x.data, B: W.data, C: y.data, transB: true });
   if (b) native.biasAdd({ rows: M, C: outF, x: y.data, bias: b.data, y: y.data });
   if (!needsGrad(x, W, b)) return y;
@@ -51,7 +51,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
 export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
   check(ids.length === shape.reduce((a, b) => a * b, 1), () => `embedding: ${ids.length} ids for shape ${shapeStr(shape)}`);
-  const out = new Tensor([...shape, C]);
+  const out = Tensor.empty([...shape, C]);
   native.embeddingForward({ N: ids.length, C, V, ids, table: table.data, out: out.data });
   if (!needsGrad(table)) return out;
   return record(out, {
@@ -67,7 +67,7 @@ export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddi
 /** Rows of x viewed as (rows, last dim): y[i] = x[rows[i]]; the gradient scatters back (the embedding kernels). */
 export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
   const C = last(x), R = x.size / C;
-  const y = new Tensor([rows.length, C]);
+  const y = Tensor.empty([rows.length, C]);
   native.embeddingForward({ N: rows.length, C, V: R, ids: rows, table: x.data, out: y.data });
   if (!needsGrad(x)) return y;
   return record(y, {
@@ -82,7 +82,7 @@ export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
 
 export function add(a: Tensor, b: Tensor): Tensor {
   check(a.size === b.size, () => `add: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
-  const y = new Tensor(a.shape);
+  const y = Tensor.empty(a.shape);
   native.add({ n: a.size, a: a.data, b: b.data, y: y.data });
   if (!needsGrad(a, b)) return y;
   return record(y, {
@@ -100,8 +100,8 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, name = "LayerNorm"): Tensor {
   const C = last(x), rows = rowsOf(x);
   check(gamma.size === C && beta.size === C, () => `shape mismatch in LayerNorm '${name}': got input ${shapeStr(x.shape)}, expected last dim ${gamma.size}`);
-  const y = new Tensor(x.shape);
-  const mean = acquire(rows), rstd = acquire(rows);
+  const y = Tensor.empty(x.shape);
+  const mean = acquire(rows, false), rstd = acquire(rows, false);
   native.layerNormForward({ rows, C, eps, x: x.data, gamma: gamma.data, beta: beta.data, y: y.data, mean, rstd });
   if (!needsGrad(x, gamma, beta)) {
     release(mean);
@@ -127,7 +127,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
 export type GeluApproximate = "none" | "tanh";
 
 export function gelu(x: Tensor, approximate: GeluApproximate = "none"): Tensor {
-  const y = new Tensor(x.shape);
+  const y = Tensor.empty(x.shape);
   native.geluForward({ n: x.size, x: x.data, y: y.data, approximate });
   if (!needsGrad(x)) return y;
   return record(y, {
@@ -144,7 +144,7 @@ export function dropout(x: Tensor, p: number, training: boolean, gen: Generator)
   if (!training || p === 0) return x;
   check(p > 0 && p < 1, () => `dropout: p = ${p}, expected 0 <= p < 1`);
   const seed = gen.seed, offset = gen.take(x.size);
-  const y = new Tensor(x.shape);
+  const y = Tensor.empty(x.shape);
   native.dropout({ n: x.size, x: x.data, y: y.data, p, seed, offset });
   if (!needsGrad(x)) return y;
   return record(y, {
@@ -180,8 +180,8 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   check(Number.isInteger(D), () => `attention: width ${width} is not divisible by ${H} heads`);
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
-  const out = new Tensor([B, T, width]);
-  const lse = acquire(B * H * T);
+  const out = Tensor.empty([B, T, width]);
+  const lse = acquire(B * H * T, false);
   const args = {
     B, H, Tq: T, Tk: T, D,
     q: q.t.data.subarray(q.col), ldq: q.ld,

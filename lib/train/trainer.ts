@@ -6,6 +6,7 @@ import * as path from "path";
 import { SingleBar, Presets } from "cli-progress";
 import { TunekitError } from "../errors";
 import { native } from "../native";
+import type { MatmulPrecision } from "../native";
 import { Tensor, tidy } from "../tensor/tensor";
 import { noGrad } from "../tensor/autograd";
 import { PreTrainedModel } from "../models/pretrained";
@@ -88,6 +89,12 @@ export interface TrainerOptions<F, B> {
   l2sp?: number;
   /** What a non-finite loss or gradient does: skip the step (default) or stop. */
   onNonFinite?: "skip" | "stop";
+  /**
+   * Matrix products (linear layers, LoRA's frozen base) in bfloat16 with fp32 accumulation, on CPUs with
+   * AVX512-BF16 (AMX tiles where present); master weights, gradients, optimizer state and every other op
+   * stay float32. Where the CPU lacks bf16 this trains in float32 (TrainResult.precision says which ran).
+   */
+  bf16?: boolean;
 }
 
 export interface TrainResult {
@@ -100,6 +107,8 @@ export interface TrainResult {
   seconds: number;
   trainableParameters: number;
   skippedSteps: number;
+  /** What the matrix products ran in ("bf16" only with the bf16 option on a CPU that has it). */
+  precision: MatmulPrecision;
 }
 
 /** Seeded permutation (xorshift + Fisher–Yates): the data order of an epoch depends on (seed, epoch) only. */
@@ -150,6 +159,9 @@ export class Trainer<F, B> {
     for (const [k, v] of Object.entries({ batchSize: o.batchSize, gradientAccumulationSteps: o.gradientAccumulationSteps, epochs: o.epochs }))
       if (!(Number.isInteger(v) && v >= 1)) throw new TunekitError(`Trainer: ${k} must be a positive integer, got ${v}`);
     if (!(o.learningRate > 0)) throw new TunekitError(`Trainer: learningRate must be > 0, got ${o.learningRate}`);
+    if (o.bf16 !== undefined && typeof o.bf16 !== "boolean") throw new TunekitError(`Trainer: bf16 must be true or false, got ${JSON.stringify(o.bf16)}`);
+    if (o.bf16 && !native.bf16Available() && o.progress !== false)
+      console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
     if (o.gradualUnfreezing) unfreezeTop(model, model.body.numLayers + 1);
@@ -205,8 +217,24 @@ export class Trainer<F, B> {
     fs.writeSync(this.log, JSON.stringify(record) + "\n");
   }
 
+  /** Sets the GEMM precision the bf16 option asks for; returns what restores the caller's. */
+  private usePrecision(): () => void {
+    const before = native.matmulPrecision();
+    native.setMatmulPrecision(this.o.bf16 ? "bf16" : "fp32");
+    return () => native.setMatmulPrecision(before);
+  }
+
   /** Trains to the end (or early stop). Returns the summary; the model holds the final (or best) weights. */
   async train(): Promise<TrainResult> {
+    const restore = this.usePrecision();
+    try {
+      return await this.trainLoop();
+    } finally {
+      restore();
+    }
+  }
+
+  private async trainLoop(): Promise<TrainResult> {
     const o = this.o, model = o.model, s = this.state;
     const t0 = Date.now();
     const total = this.totalSteps;
@@ -283,6 +311,7 @@ export class Trainer<F, B> {
     return {
       steps: s.step, epochs: s.epoch, trainLoss: lossN ? lossSum / lossN : NaN, bestMetric: s.bestMetric, bestStep: s.bestStep,
       history: s.history, seconds: (Date.now() - t0) / 1000, trainableParameters: trainableCount(model), skippedSteps: s.skipped,
+      precision: native.matmulPrecision(),
     };
   }
 
@@ -321,6 +350,15 @@ export class Trainer<F, B> {
 
   /** Evaluates on the eval set: mean loss plus the evaluator's metrics. */
   evaluate(features: F[] = this.o.eval ?? []): Metrics {
+    const restore = this.usePrecision();
+    try {
+      return this.evaluateAll(features);
+    } finally {
+      restore();
+    }
+  }
+
+  private evaluateAll(features: F[]): Metrics {
     const o = this.o, model = o.model;
     if (!features.length) throw new TunekitError("Trainer.evaluate: the evaluation set is empty");
     const wasTraining = model.training;

@@ -1,8 +1,21 @@
-// gemm({ M, N, K, A, B, C, transA?, transB?, alpha?, beta?, lda?, ldb?, ldc?, batch?, strideA?, strideB?, strideC? })
+// gemm({ M, N, K, A, B, C, transA?, transB?, alpha?, beta?, lda?, ldb?, ldc?, batch?, strideA?, strideB?, strideC?,
+//        precision? }); setMatmulPrecision("fp32" | "bf16"), matmulPrecision(), bf16Available().
+#include <atomic>
+
 #include "common.h"
 
 namespace tk {
 namespace binding {
+
+namespace {
+std::atomic<int> g_bf16_requested{0};
+}  // namespace
+
+// Requested and possible: the AVX-512 table is in use and the CPU has AVX512-BF16.
+int matmul_bf16() { return g_bf16_requested.load() && bf16_supported() ? 1 : 0; }
+
+int precision_arg(Args& a) { return a.choice("precision", {"fp32", "bf16"}, matmul_bf16()); }
+
 namespace {
 
 // Elements a row-major (rows x cols) matrix with leading dim ld spans, times batch with stride.
@@ -22,6 +35,7 @@ Work parse_gemm(Args& a) {
   g.alpha = static_cast<float>(a.number("alpha", 1.0));
   g.beta = static_cast<float>(a.number("beta", 0.0));
   g.batch = a.integer("batch", 0, kMax, 1);
+  g.bf16 = precision_arg(a);
   const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K;
   const int64_t br = g.transB ? g.N : g.K, bc = g.transB ? g.K : g.N;
   g.lda = a.integer("lda", std::max<int64_t>(ac, 1), kMax, std::max<int64_t>(ac, 1));
@@ -40,9 +54,28 @@ Work parse_gemm(Args& a) {
   return Work{[g] { kernels().gemm(g); }, nullptr};
 }
 
+Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string want = info.Length() == 1 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (want != "fp32" && want != "bf16") throw_error(env, "setMatmulPrecision: expected \"fp32\" or \"bf16\"");
+  g_bf16_requested = want == "bf16";
+  return env.Undefined();
+}
+
+Napi::Value MatmulPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), matmul_bf16() ? "bf16" : "fp32");
+}
+
+Napi::Value Bf16Available(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), bf16_supported()); }
+
 }  // namespace
 
-void init_gemm(Napi::Env env, Napi::Object exports) { define(env, exports, "gemm", parse_gemm); }
+void init_gemm(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "gemm", parse_gemm);
+  exports.Set("setMatmulPrecision", Napi::Function::New(env, SetMatmulPrecision, "setMatmulPrecision"));
+  exports.Set("matmulPrecision", Napi::Function::New(env, MatmulPrecision, "matmulPrecision"));
+  exports.Set("bf16Available", Napi::Function::New(env, Bf16Available, "bf16Available"));
+}
 
 }  // namespace binding
 }  // namespace tk

@@ -65,6 +65,7 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.dropout_p = static_cast<float>(p);
   l.seed = static_cast<uint64_t>(a.integer("seed", 0, kSeedMax, 0));
   l.offset = static_cast<uint64_t>(a.integer("offset", 0, kSeedMax, 0));
+  l.bf16 = precision_arg(a);
   l.x = exact(a, "x", {l.M, l.in}, "[M, in]").data;
   l.W = exact(a, "W", {l.out, l.in}, "[out, in]").data;
   l.A = exact(a, "A", {l.r, l.in}, "[r, in]").data;

@@ -58,6 +58,12 @@ bool set_isa(const char* name) {
   return false;
 }
 
+bool bf16_supported() {
+  __builtin_cpu_init();
+  static const bool has = has_avx512() && __builtin_cpu_supports("avx512bf16");
+  return has && std::strcmp(kernels().isa, "avx512") == 0;
+}
+
 const char* const* available_isas(int* count) {
   static const char* names[3];
   static int n = -1;
