@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
+import { jsonDepthProblem } from "../io/json_safe";
 import { DatasetError, jsonErrorAt } from "./tasks/readers";
 import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
@@ -180,6 +181,8 @@ function readJsonLines(t: Table, bad: BadRows): void {
   splitLines(readText(t.file)).forEach((line, i) => {
     if (line.trim() === "") return;
     let v: unknown;
+    const deep = jsonDepthProblem(line);
+    if (deep) return bad.add(t.file, i + 1, deep);
     try {
       v = JSON.parse(line);
     } catch (e) {
@@ -194,6 +197,8 @@ function readJsonLines(t: Table, bad: BadRows): void {
 
 function readJsonArray(t: Table, bad: BadRows): void {
   const text = readText(t.file);
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new DatasetError(`${t.file}: ${deep}`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -256,7 +261,7 @@ function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);
   if (isRecord(v) && !(v instanceof Date) && !(v instanceof Uint8Array)) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = plain(x);
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: plain(x), enumerable: true, writable: true, configurable: true });
     return o;
   }
   return v;

@@ -88,6 +88,8 @@ const tokenize = async (lib, dir) => {
   const tok = await lib.tokenizer.AutoTokenizer.fromPretrained(dir);
   await tok.encode("Hello world, héllo <s> [SEP] tests!", "a pair");
   await tok.encodeBatch(["one", "two words"], { padding: true, truncation: true, maxLength: 8 });
+  // Padding to the checkpoint's own model_max_length: a huge one must not become a huge allocation.
+  await tok.encode("one", null, { padding: "max_length", truncation: true });
 };
 
 const DATA = path.join(FIX, "data");
