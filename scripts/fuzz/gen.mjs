@@ -120,7 +120,7 @@ export const pickleArb = fc.oneof(
 // ---------------------------------------------------------------- zip archives
 export const zipArb = fc.record({
   method: fc.constantFrom(0, 8, 8, 12),
-  size: fc.constantFrom(0, 1000, 1_000_000, 50_000_000),
+  size: fc.constantFrom(0, 1000, 100_000, 3_000_000),
   claim: fc.constantFrom(undefined, 0, 1, 0xffffffff, 100_000_000),
   dupName: fc.boolean(),
 }).map(({ method, size, claim, dupName }) => {
