@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { spawn } from "child_process";
 import { fileURLToPath } from "url";
-import { TARGETS } from "./targets.mjs";
+import { TARGETS, SHARED } from "./targets.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -25,6 +25,12 @@ const RSS_MB = Number(opt("--rss-mb", "2048"));
 const TIMEOUT_MS = Number(opt("--timeout-ms", "10000"));
 const findingsDir = path.resolve(opt("--out", path.join(ROOT, "fuzz-findings")));
 
+// Real checkpoints and data seed most targets; as in the tests, CI must have them, elsewhere their absence is said.
+if (!fs.existsSync(path.join(SHARED, "models"))) {
+  const msg = `${SHARED}/models not found: seeding from test/fixtures only (set TUNEKIT_SHARED to the shared dir)`;
+  if (process.env.CI && !replay) { console.error(`error: ${msg}`); process.exit(2); }
+  console.log(`note: ${msg}`);
+}
 const targets = TARGETS.filter((t) => !only || t.name === only);
 if (!targets.length) { console.error(`no target ${only}; targets: ${TARGETS.map((t) => t.name).join(", ")}`); process.exit(2); }
 

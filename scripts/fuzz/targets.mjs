@@ -11,7 +11,7 @@ import { fileURLToPath } from "url";
 import { safetensorsArb, pickleArb, zipArb, configArb, tokenizerArb, makeZip } from "./gen.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const SHARED = process.env.TUNEKIT_SHARED ?? path.resolve(ROOT, "../../shared");
+export const SHARED = process.env.TUNEKIT_SHARED ? path.resolve(process.env.TUNEKIT_SHARED) : path.resolve(ROOT, "../shared"); // as test/shared.ts
 const FIX = path.join(ROOT, "test/fixtures");
 const require = createRequire(import.meta.url);
 
