@@ -34,12 +34,18 @@ export function makeZip(entries) {
   return Buffer.concat([...locals, cd, eocd]);
 }
 
+// ---------------------------------------------------------------- deep nesting
+/** A placeholder for a value nested `depth` arrays deep, expanded in the JSON text by undeep() (building the
+ *  value itself and stringifying it would overflow the generator's own stack). */
+export const DEEP = fc.constantFrom(600, 5000, 100000).map((d) => `__DEEP_${d}__`);
+export const undeep = (text) => text.replace(/"__DEEP_(\d+)__"/g, (_, d) => "[".repeat(Number(d)) + "]".repeat(Number(d)));
+
 // ---------------------------------------------------------------- safetensors
 const DTYPES = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "F8_E5M2", "F8_E4M3"];
 const bigDim = fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constantFrom(1e9, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 60, -1, 1.5, 1e308));
 const safetensorsEntry = fc.record({
   dtype: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...DTYPES) }, fc.string(), fc.constantFrom("__proto__", "constructor", 7, null)),
-  shape: fc.oneof({ weight: 5, arbitrary: fc.array(bigDim, { maxLength: 5 }) }, fc.jsonValue()),
+  shape: fc.oneof({ weight: 5, arbitrary: fc.array(bigDim, { maxLength: 5 }) }, fc.jsonValue(), DEEP),
   data_offsets: fc.oneof({ weight: 5, arbitrary: fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 })) },
     fc.tuple(bigDim, bigDim), fc.jsonValue()),
 }, { requiredKeys: [] });
@@ -53,7 +59,7 @@ export const safetensorsArb = fc.record({
   const obj = {};
   if (metadata !== undefined) Object.defineProperty(obj, "__metadata__", { value: metadata, enumerable: true, configurable: true, writable: true });
   for (const [k, v] of Object.entries(entries)) Object.defineProperty(obj, k, { value: v, enumerable: true, configurable: true, writable: true });
-  const header = Buffer.from(JSON.stringify(obj) + " ".repeat(pad));
+  const header = Buffer.from(undeep(JSON.stringify(obj)) + " ".repeat(pad));
   const len = Buffer.alloc(8);
   let n = BigInt(header.length) + lenDelta;
   if (n < 0n) n = 0n;
@@ -130,18 +136,23 @@ export const zipArb = fc.record({
 });
 
 // ---------------------------------------------------------------- config.json
-const extreme = fc.oneof(fc.constantFrom(0, -1, 1, 1e30, 1e9, 2 ** 31, 2 ** 53, 1.5, null, "12", true, [], {}), fc.integer(), fc.double());
+const extreme = fc.oneof({ weight: 40, arbitrary: fc.oneof(fc.constantFrom(0, -1, 1, 1e30, 1e9, 2 ** 31, 2 ** 53, 1.5, null, "12", true, [], {}), fc.integer(), fc.double()) }, { weight: 1, arbitrary: DEEP });
 const labelKey = fc.oneof(fc.constantFrom("0", "1", "2", "__proto__", "constructor", "toString", "-1", "1e3", "01"), fc.string({ maxLength: 4 }));
+const CONFIG_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "n_embd", "n_head",
+  "n_layer", "n_inner", "dim", "n_heads", "max_position_embeddings", "pad_token_id", "type_vocab_size", "layer_norm_eps", "initializer_range"];
+/** A valid config (model_type alone: HF's defaults fill the rest) with up to 3 keys given hostile values. */
 export const configArb = fc.record({
-  model_type: fc.constantFrom("bert", "distilbert", "roberta", "gpt2", "t5", "__proto__", 3),
-  vocab_size: extreme, hidden_size: extreme, num_hidden_layers: extreme, num_attention_heads: extreme, intermediate_size: extreme,
-  n_embd: extreme, n_head: extreme, n_layer: extreme, n_inner: extreme, dim: extreme, n_heads: extreme,
-  max_position_embeddings: extreme, num_labels: fc.oneof(extreme, fc.constantFrom(1e5, 1e6, 1e8, 2 ** 40)),
-  id2label: fc.oneof(fc.dictionary(labelKey, fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom("__proto__", "constructor")), { maxKeys: 5 }), extreme),
-  label2id: fc.oneof(fc.dictionary(fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom("__proto__", "constructor")), extreme, { maxKeys: 5 }), extreme),
-  pad_token_id: extreme, hidden_act: fc.constantFrom("gelu", "relu", "__proto__", "toString", 5), architectures: fc.oneof(fc.array(fc.string()), extreme),
-  problem_type: fc.oneof(fc.constantFrom("regression", "constructor"), extreme),
-}, { requiredKeys: ["model_type"] }).map((o) => ({ "config.json": Buffer.from(JSON.stringify(o).replace(/"(__proto__)":/g, "\"$1\":")) }));
+  model_type: fc.oneof({ weight: 20, arbitrary: fc.constantFrom("bert", "distilbert", "roberta", "gpt2") }, fc.constantFrom("t5", "__proto__", 3)),
+  over: fc.dictionary(fc.constantFrom(...CONFIG_KEYS), extreme, { maxKeys: 2 }),
+  labels: fc.record({
+    num_labels: fc.oneof(extreme, fc.constantFrom(3, 1e5, 1e6, 1e8, 2 ** 40)),
+    id2label: fc.oneof(fc.dictionary(labelKey, fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom("__proto__", "constructor")), { maxKeys: 5 }), extreme),
+    label2id: fc.oneof(fc.dictionary(fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom("__proto__", "constructor")), extreme, { maxKeys: 5 }), extreme),
+    hidden_act: fc.constantFrom("gelu", "relu", "__proto__", "toString", 5),
+    architectures: fc.oneof(fc.array(fc.string()), extreme),
+    problem_type: fc.oneof(fc.constantFrom("regression", "constructor"), extreme),
+  }, { requiredKeys: [] }),
+}).map(({ model_type, over, labels }) => ({ "config.json": Buffer.from(undeep(JSON.stringify({ model_type, ...over, ...labels }))) }));
 
 // ---------------------------------------------------------------- tokenizer folders
 const tokName = fc.oneof(fc.constantFrom("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "<s>", "</s>", "[NOPE]", "__proto__", "constructor", "toString", ""), fc.string({ maxLength: 6 }));
@@ -151,7 +162,7 @@ export const tokenizerArb = fc.record({
   specialTokens: fc.dictionary(tokName, fc.record({ id: tokName, ids: fc.array(fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constantFrom(2 ** 32, 1e9)), { maxLength: 3 }), tokens: fc.array(tokName, { maxLength: 3 }) }), { maxKeys: 3 }),
   added: fc.array(fc.record({ id: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom(-1, 2 ** 32, 1e9)), content: tokName, special: fc.boolean() }), { maxLength: 6 }),
   config: fc.record({
-    model_max_length: fc.oneof(fc.constantFrom(1e30, 1e12, 2 ** 53, 1e9, 0, -5, 512, 1.5, "x"), fc.double()),
+    model_max_length: fc.oneof(fc.constantFrom(1e30, 1e20, 1e12, 2 ** 53, 1e9, 0, -5, 512, 1.5, "x"), fc.double(), DEEP),
     cls_token: tokName, sep_token: tokName, pad_token: tokName, unk_token: tokName, mask_token: tokName,
     additional_special_tokens: fc.array(tokName, { maxLength: 3 }),
   }, { requiredKeys: [] }),
@@ -169,5 +180,5 @@ export const tokenizerArb = fc.record({
     pre_tokenizer: { type: "BertPreTokenizer" }, post_processor: post, decoder: { type: "WordPiece", prefix: "##", cleanup: true },
     model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab },
   };
-  return { "tokenizer.json": Buffer.from(JSON.stringify(tj)), "tokenizer_config.json": Buffer.from(JSON.stringify(config)) };
+  return { "tokenizer.json": Buffer.from(undeep(JSON.stringify(tj))), "tokenizer_config.json": Buffer.from(undeep(JSON.stringify(config))) };
 });

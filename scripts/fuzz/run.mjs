@@ -41,6 +41,16 @@ function rssMb(pid) {
   } catch { return 0; }
 }
 
+/** CPU seconds (user + system) the process has used: a hang is judged on CPU time, so a machine busy with
+ *  other work does not make a slow-but-finite input look like a hang. */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch { return 0; }
+}
+
 /** Runs one worker; resolves {execs, findings, death} where death names a crash/hang/memory kill. */
 function runWorker(target, ms, seed, replayDir) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `tk-fuzz-${target.name}-`));
@@ -49,15 +59,18 @@ function runWorker(target, ms, seed, replayDir) {
   let stderr = "";
   child.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
   const timeout = target.timeoutMs ?? TIMEOUT_MS;
-  let lastBeat = "", beatAt = Date.now(), killed = null, peak = 0;
+  let lastBeat = "", beatAt = Date.now(), beatCpu = 0, killed = null, peak = 0;
   const timer = setInterval(() => {
     const rss = rssMb(child.pid);
     peak = Math.max(peak, rss);
     let beat = "";
     try { beat = fs.readFileSync(path.join(tmp, "beat"), "utf8"); } catch { /* not started */ }
-    if (beat !== lastBeat) { lastBeat = beat; beatAt = Date.now(); }
+    const cpu = cpuSeconds(child.pid);
+    if (beat !== lastBeat) { lastBeat = beat; beatAt = Date.now(); beatCpu = cpu; }
+    const startup = beat === "" ? 30000 : 0; // loading the library and the seeds
     if (rss > RSS_MB) killed = `memory: RSS ${rss.toFixed(0)} MB > ${RSS_MB} MB`;
-    else if (Date.now() - beatAt > timeout + (beat === "" ? 30000 : 0)) killed = `hang: one input ran over ${timeout} ms`;
+    else if ((cpu - beatCpu) * 1000 > timeout + startup) killed = `hang: one input used over ${timeout} ms of CPU`;
+    else if (Date.now() - beatAt > 10 * timeout + startup) killed = `hang: one input ran over ${10 * timeout} ms (wall clock)`;
     if (killed) child.kill("SIGKILL");
   }, 100);
   return new Promise((resolve) => {
