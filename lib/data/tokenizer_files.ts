@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
-import { parseJsonSafe } from "../io/json_safe";
+import { jsonDepthProblem } from "../io/json_safe";
 
 /** Which Hugging Face tokenizer class the folder stands for; it sets default special tokens and model inputs. */
 export type TokenizerFamily = "bert" | "gpt2" | "roberta" | "other";
@@ -89,8 +89,19 @@ function readText(file: string): string {
   }
 }
 
+/** JSON.parse, refusing nesting past MAX_JSON_DEPTH first (see lib/io/json_safe.ts). */
+function parseJson(text: string, file: string): unknown {
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new TunekitError(`malformed JSON in ${file}: ${deep}`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new TunekitError(`malformed JSON in ${file}: ${(e as Error).message}`);
+  }
+}
+
 function readJson(file: string): unknown {
-  return parseJsonSafe(readText(file), (m) => new TunekitError(`malformed JSON in ${file}: ${m}`));
+  return parseJson(readText(file), file);
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
@@ -414,7 +425,7 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
   if (exists(path.join(dir, "tokenizer.json"))) {
     source = "tokenizer.json";
     text = readText(path.join(dir, "tokenizer.json"));
-    parsed = parseJsonSafe(text, (m) => new TunekitError(`malformed JSON in ${path.join(dir, "tokenizer.json")}: ${m}`)) as TokenizerJson;
+    parsed = parseJson(text, path.join(dir, "tokenizer.json")) as TokenizerJson;
     if (!parsed || typeof parsed !== "object" || !parsed.model || typeof parsed.model !== "object") {
       throw new TunekitError(`${path.join(dir, "tokenizer.json")}: expected an object with a "model" entry`);
     }

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../errors";
 import { writeFileAtomicSync } from "./atomic";
-import { parseJsonSafe } from "./json_safe";
+import { jsonDepthProblem } from "./json_safe";
 
 export const SUPPORTED_MODEL_TYPES = ["bert", "distilbert", "roberta", "gpt2"] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
@@ -318,7 +318,14 @@ export function readConfig(dirOrFile: string): ModelConfig {
   } catch (e) {
     throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  const json = parseJsonSafe(text, (m) => new ConfigError(`${file}: ${m}`));
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new ConfigError(`${file}: ${deep}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
   return parseConfig(json, file);
 }
 

@@ -26,14 +26,3 @@ export function jsonDepthProblem(text: string, maxDepth = MAX_JSON_DEPTH): strin
   }
   return null;
 }
-
-/** JSON.parse with the nesting limit; `fail(message)` makes the caller's typed error for either problem. */
-export function parseJsonSafe(text: string, fail: (message: string) => Error): unknown {
-  const deep = jsonDepthProblem(text);
-  if (deep) throw fail(deep);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw fail(`not valid JSON (${(e as Error).message})`);
-  }
-}

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CheckpointError } from "../errors";
 import { readFileWhole, readFileWholeAsync } from "./atomic";
-import { parseJsonSafe } from "./json_safe";
+import { jsonDepthProblem } from "./json_safe";
 import { StateDict } from "./dtypes";
 import { parseSafetensors } from "./safetensors";
 import { TorchBinOptions, parseTorchBin } from "./torch_bin";
@@ -86,7 +86,14 @@ function planSharded(indexFile: string): Plan {
   } catch (e) {
     throw fail(`not a readable JSON shard index (${(e as Error).message})`);
   }
-  const json = parseJsonSafe(text, (m) => fail(`not a readable JSON shard index (${m})`));
+  const deep = jsonDepthProblem(text);
+  if (deep) throw fail(`not a readable JSON shard index (${deep})`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw fail(`not a readable JSON shard index (${(e as Error).message})`);
+  }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== "object" || map === null || Array.isArray(map)) throw fail("has no weight_map object");
   const byShard = new Map<string, Set<string>>();

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CheckpointError, TunekitError } from "../errors";
 import { writeFileAtomicSync } from "../io/atomic";
-import { parseJsonSafe } from "../io/json_safe";
+import { jsonDepthProblem } from "../io/json_safe";
 import { readSafetensors, saveSafetensors } from "../io/safetensors";
 import { readTorchBin } from "../io/torch_bin";
 import { isFloat32Array } from "../io/dtypes";
@@ -295,7 +295,14 @@ export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAd
   } catch (e) {
     throw new CheckpointError(`cannot read ${cfgFile}: ${(e as Error).message}`);
   }
-  const raw = parseJsonSafe(text, (m) => new CheckpointError(`${cfgFile}: ${m}`));
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new CheckpointError(`${cfgFile}: ${deep}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+  }
   const parsed = parseAdapterConfig(raw, cfgFile);
   const { file, tensors } = readAdapterTensors(dir);
   const bad = [...tensors.keys()].filter((k) => !k.startsWith(PEFT_KEY_PREFIX));
