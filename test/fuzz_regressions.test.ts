@@ -199,6 +199,15 @@ describe("hostile pickles fail fast with a CheckpointError", () => {
   });
 });
 
+describe("Parquet page headers are checked before hyparquet decodes them", () => {
+  test("a v2 data page without its level lengths (hyparquet's RLE decoder looped forever on a NaN offset)", async () => {
+    const file = path.join(FIX, "v2_page_without_level_lengths.parquet");
+    const e = await thrown(() => readRecords(file));
+    expect(e).toBeInstanceOf(DatasetError);
+    expect((e as Error).message).toMatch(/column 'score' \(row group 0\), page 0 at byte 170: a v2 data page needs definition\/repetition level lengths within its 66 bytes, got undefined and undefined$/);
+  });
+});
+
 describe("added tokens are merged in linear time", () => {
   test("40 000 added_tokens_decoder entries + 40 000 added_tokens.json entries", () => {
     const decoder = Object.fromEntries(Array.from({ length: 40000 }, (_, i) => [String(10 + i), { content: `<d${i}>`, special: false }]));

@@ -11,6 +11,8 @@ import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
 } from "./files_read";
 import type { BadRow, OnBadRow } from "./files_read";
+import { checkParquetPages } from "./files_parquet";
+import type { ReadPageHeader } from "./files_parquet";
 
 export type { BadRow } from "./files_read";
 
@@ -237,6 +239,8 @@ interface Hyparquet {
   parquetMetadata(buf: ArrayBuffer): unknown;
   parquetSchema(meta: unknown): { children: { element: { name: string } }[] };
   parquetReadObjects(o: { file: ArrayBuffer; metadata?: unknown; rowFormat?: "object" }): Promise<Record<string, unknown>[]>;
+  /** Page-header reader, from hyparquet's column module (see files_parquet.ts). */
+  parquetHeader: ReadPageHeader;
 }
 
 let hyparquet: Hyparquet | undefined;
@@ -245,12 +249,12 @@ async function loadHyparquet(): Promise<Hyparquet> {
   if (hyparquet) return hyparquet;
   try {
     // An ES module: require() loads it on Node >= 20.19 (and under jest, which transforms it).
-    hyparquet = require("hyparquet") as Hyparquet;
+    hyparquet = { ...require("hyparquet"), parquetHeader: require("hyparquet/src/column.js").parquetHeader } as Hyparquet;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ERR_REQUIRE_ESM") throw e;
     // Older Node: a real dynamic import (tsc would turn `import()` into require()).
-    const importEsm = new Function("s", "return import(s)") as (s: string) => Promise<Hyparquet>;
-    hyparquet = await importEsm("hyparquet");
+    const importEsm = new Function("s", "return import(s)") as (s: string) => Promise<Record<string, unknown>>;
+    hyparquet = { ...(await importEsm("hyparquet")), parquetHeader: (await importEsm("hyparquet/src/column.js")).parquetHeader } as Hyparquet;
   }
   return hyparquet;
 }
@@ -274,9 +278,11 @@ async function readParquet(t: Table): Promise<void> {
   let rows: Record<string, unknown>[];
   try {
     const metadata = hp.parquetMetadata(ab);
+    checkParquetPages(ab, metadata, t.file, hp.parquetHeader);
     t.columns = hp.parquetSchema(metadata).children.map((c) => c.element.name);
     rows = await hp.parquetReadObjects({ file: ab, metadata, rowFormat: "object" });
   } catch (e) {
+    if (e instanceof DatasetError) throw e;
     throw new DatasetError(`${t.file}: cannot read as Parquet (${(e as Error).message}); expected a Parquet file (uncompressed or Snappy-compressed pages)`);
   }
   rows.forEach((r, i) => {
