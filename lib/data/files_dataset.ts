@@ -2,6 +2,7 @@
 // columns (named, or found), label names ↔ ids, the problem type, and the train / validation split.
 import { TunekitError } from "../errors";
 import type { ProblemType } from "../io/config";
+import { jsonDepthProblem } from "../io/json_safe";
 import type { ClassificationExample } from "./tasks/classification";
 import { DatasetError } from "./tasks/readers";
 import { BadRows, checkFile, listNames, noExamples, show } from "./files_read";
@@ -135,6 +136,7 @@ function labelList(v: unknown): unknown[] | undefined {
   if (typeof v === "string") {
     const s = v.trim();
     if (s.startsWith("[")) {
+      if (jsonDepthProblem(s)) return undefined;
       try {
         const a = JSON.parse(s);
         return Array.isArray(a) ? a : undefined;

@@ -5,11 +5,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
+import { jsonDepthProblem } from "../io/json_safe";
 import { DatasetError, jsonErrorAt } from "./tasks/readers";
 import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
 } from "./files_read";
 import type { BadRow, OnBadRow } from "./files_read";
+import { checkParquetPages } from "./files_parquet";
+import type { ReadPageHeader } from "./files_parquet";
 
 export type { BadRow } from "./files_read";
 
@@ -180,6 +183,8 @@ function readJsonLines(t: Table, bad: BadRows): void {
   splitLines(readText(t.file)).forEach((line, i) => {
     if (line.trim() === "") return;
     let v: unknown;
+    const deep = jsonDepthProblem(line);
+    if (deep) return bad.add(t.file, i + 1, deep);
     try {
       v = JSON.parse(line);
     } catch (e) {
@@ -194,6 +199,8 @@ function readJsonLines(t: Table, bad: BadRows): void {
 
 function readJsonArray(t: Table, bad: BadRows): void {
   const text = readText(t.file);
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new DatasetError(`${t.file}: ${deep}`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -232,6 +239,8 @@ interface Hyparquet {
   parquetMetadata(buf: ArrayBuffer): unknown;
   parquetSchema(meta: unknown): { children: { element: { name: string } }[] };
   parquetReadObjects(o: { file: ArrayBuffer; metadata?: unknown; rowFormat?: "object" }): Promise<Record<string, unknown>[]>;
+  /** Page-header reader, from hyparquet's column module (see files_parquet.ts). */
+  parquetHeader: ReadPageHeader;
 }
 
 let hyparquet: Hyparquet | undefined;
@@ -240,12 +249,12 @@ async function loadHyparquet(): Promise<Hyparquet> {
   if (hyparquet) return hyparquet;
   try {
     // An ES module: require() loads it on Node >= 20.19 (and under jest, which transforms it).
-    hyparquet = require("hyparquet") as Hyparquet;
+    hyparquet = { ...require("hyparquet"), parquetHeader: require("hyparquet/src/column.js").parquetHeader } as Hyparquet;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ERR_REQUIRE_ESM") throw e;
     // Older Node: a real dynamic import (tsc would turn `import()` into require()).
-    const importEsm = new Function("s", "return import(s)") as (s: string) => Promise<Hyparquet>;
-    hyparquet = await importEsm("hyparquet");
+    const importEsm = new Function("s", "return import(s)") as (s: string) => Promise<Record<string, unknown>>;
+    hyparquet = { ...(await importEsm("hyparquet")), parquetHeader: (await importEsm("hyparquet/src/column.js")).parquetHeader } as Hyparquet;
   }
   return hyparquet;
 }
@@ -256,7 +265,7 @@ function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);
   if (isRecord(v) && !(v instanceof Date) && !(v instanceof Uint8Array)) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = plain(x);
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: plain(x), enumerable: true, writable: true, configurable: true });
     return o;
   }
   return v;
@@ -269,9 +278,11 @@ async function readParquet(t: Table): Promise<void> {
   let rows: Record<string, unknown>[];
   try {
     const metadata = hp.parquetMetadata(ab);
+    checkParquetPages(ab, metadata, t.file, hp.parquetHeader);
     t.columns = hp.parquetSchema(metadata).children.map((c) => c.element.name);
     rows = await hp.parquetReadObjects({ file: ab, metadata, rowFormat: "object" });
   } catch (e) {
+    if (e instanceof DatasetError) throw e;
     throw new DatasetError(`${t.file}: cannot read as Parquet (${(e as Error).message}); expected a Parquet file (uncompressed or Snappy-compressed pages)`);
   }
   rows.forEach((r, i) => {

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
+import { jsonDepthProblem } from "../io/json_safe";
 
 /** Which Hugging Face tokenizer class the folder stands for; it sets default special tokens and model inputs. */
 export type TokenizerFamily = "bert" | "gpt2" | "roberta" | "other";
@@ -74,6 +75,8 @@ const MODEL_TYPE_FAMILIES: Record<string, TokenizerFamily> = {
   bert: "bert", distilbert: "bert", electra: "bert", mobilebert: "bert", gpt2: "gpt2", roberta: "roberta",
 };
 
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
 function exists(file: string): boolean {
   return fs.existsSync(file) && fs.statSync(file).isFile();
 }
@@ -86,13 +89,19 @@ function readText(file: string): string {
   }
 }
 
-function readJson(file: string): unknown {
+/** JSON.parse, refusing nesting past MAX_JSON_DEPTH first (see lib/io/json_safe.ts). */
+function parseJson(text: string, file: string): unknown {
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new TunekitError(`malformed JSON in ${file}: ${deep}`);
   try {
-    return JSON.parse(readText(file));
+    return JSON.parse(text);
   } catch (e) {
-    if (e instanceof TunekitError) throw e;
     throw new TunekitError(`malformed JSON in ${file}: ${(e as Error).message}`);
   }
+}
+
+function readJson(file: string): unknown {
+  return parseJson(readText(file), file);
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
@@ -158,7 +167,8 @@ function readVocabJson(file: string): Record<string, number> {
     }
   }
   if (Object.keys(vocab).length === 0) throw new TunekitError(`${file}: the vocabulary is empty`);
-  return vocab as Record<string, number>;
+  // Lookups by token must not reach Object.prototype ("constructor", "toString" are tokens too).
+  return Object.assign(Object.create(null), vocab) as Record<string, number>;
 }
 
 /** merges.txt: a "#version" header, then "left right" a line; the final newline may be missing. */
@@ -178,6 +188,7 @@ function readMerges(file: string): string[] {
 /** added_tokens_decoder of tokenizer_config.json (4.34+) plus legacy added_tokens.json. */
 function configAddedTokens(dir: string, config: Record<string, unknown>): AddedTokenJson[] {
   const out: AddedTokenJson[] = [];
+  const contents = new Set<string>();
   const dec = config.added_tokens_decoder;
   if (dec && typeof dec === "object") {
     for (const [id, t] of Object.entries(dec as Record<string, Record<string, unknown>>)) {
@@ -185,6 +196,7 @@ function configAddedTokens(dir: string, config: Record<string, unknown>): AddedT
       if (!/^\d+$/.test(id) || content === undefined) {
         throw new TunekitError(`${path.join(dir, "tokenizer_config.json")}: added_tokens_decoder key ${JSON.stringify(id)} must be an integer id with a token`);
       }
+      contents.add(content);
       out.push({
         id: Number(id), content, single_word: !!t.single_word, lstrip: !!t.lstrip, rstrip: !!t.rstrip,
         normalized: t.normalized === undefined ? !t.special : !!t.normalized, special: !!t.special,
@@ -195,7 +207,8 @@ function configAddedTokens(dir: string, config: Record<string, unknown>): AddedT
   if (exists(legacy)) {
     for (const [content, id] of Object.entries(readJsonObject(legacy))) {
       if (!Number.isInteger(id)) throw new TunekitError(`${legacy}: token ${JSON.stringify(content)} has a non-integer id`);
-      if (!out.some((t) => t.content === content)) {
+      if (!contents.has(content)) {
+        contents.add(content);
         out.push({ id: id as number, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
       }
     }
@@ -214,7 +227,7 @@ function mergeAddedTokens(fromConfig: AddedTokenJson[], specials: string[], voca
   for (const s of specials) {
     const known = out.get(s);
     if (known) { known.special = true; continue; }
-    const id = vocab[s] ?? next++;
+    const id = hasOwn(vocab, s) ? vocab[s] : next++;
     out.set(s, { id, content: s, single_word: false, lstrip: lstripTokens.has(s), rstrip: false, normalized: normalizedSpecials, special: true });
   }
   return [...out.values()].sort((a, b) => a.id - b.id);
@@ -224,7 +237,7 @@ function buildWordPiece(dir: string, vocab: Record<string, number>, config: Reco
                         special: Partial<Record<SpecialTokenKey, string>>, specialList: string[]): TokenizerJson {
   const lower = config.do_lower_case === undefined ? true : !!config.do_lower_case;
   const { cls_token: cls, sep_token: sep } = special;
-  const post = cls !== undefined && sep !== undefined && cls in vocab && sep in vocab
+  const post = cls !== undefined && sep !== undefined && hasOwn(vocab, cls) && hasOwn(vocab, sep)
     ? {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: cls, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: sep, type_id: 0 } }],
@@ -261,7 +274,8 @@ function buildByteLevelBpe(dir: string, vocab: Record<string, number>, config: R
   const addPrefixSpace = !!config.add_prefix_space;
   const added = mergeAddedTokens(configAddedTokens(dir, config), specialList, vocab, true,
     new Set(family === "roberta" && special.mask_token ? [special.mask_token] : []));
-  const idOf = (t: string) => vocab[t] ?? added.find((a) => a.content === t)?.id;
+  const addedIds = new Map(added.map((a) => [a.content, a.id]));
+  const idOf = (t: string) => (hasOwn(vocab, t) ? vocab[t] : addedIds.get(t));
   let post: Record<string, unknown> = { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true };
   const { cls_token: cls, sep_token: sep, bos_token: bos } = special;
   if (family === "roberta" && cls !== undefined && sep !== undefined) {
@@ -310,6 +324,54 @@ function checkBpeMerges(model: TokenizerJson["model"], file: string): void {
   });
 }
 
+const isU32 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Checks a TemplateProcessing post-processor (also inside a Sequence) the way the engine uses it: the engine
+ *  parses some broken templates and then panics while encoding (a Rust panic there aborts the whole process):
+ *  `$B` in the single template, a special token the template names but does not define, ids and tokens
+ *  of different lengths. */
+function checkPostProcessor(pp: unknown, file: string): void {
+  if (pp === null || pp === undefined) return;
+  const bad = (msg: string) => new TunekitError(`${file}: post_processor ${msg}`);
+  if (!isPlainObject(pp)) throw bad(`must be an object or null, got ${JSON.stringify(pp)?.slice(0, 60)}`);
+  if (pp.type === "Sequence") {
+    if (!Array.isArray(pp.processors)) throw bad('of type Sequence needs a "processors" list');
+    for (const p of pp.processors) checkPostProcessor(p, file);
+    return;
+  }
+  if (pp.type !== "TemplateProcessing") return;
+  const st = pp.special_tokens;
+  if (!isPlainObject(st)) throw bad('TemplateProcessing needs a "special_tokens" object {name: {id, ids, tokens}}');
+  for (const [name, t] of Object.entries(st)) {
+    const what = `TemplateProcessing special token ${JSON.stringify(name)}`;
+    if (!isPlainObject(t) || t.id !== name) throw bad(`${what}: expected {"id": ${JSON.stringify(name)}, "ids": [...], "tokens": [...]}`);
+    if (!Array.isArray(t.ids) || !t.ids.every(isU32)) throw bad(`${what}: "ids" must be a list of token ids, got ${JSON.stringify(t.ids)?.slice(0, 60)}`);
+    if (!Array.isArray(t.tokens) || !t.tokens.every((x) => typeof x === "string")) throw bad(`${what}: "tokens" must be a list of strings`);
+    if (t.ids.length !== t.tokens.length) throw bad(`${what}: has ${t.ids.length} ids but ${t.tokens.length} tokens; expected one id per token`);
+  }
+  for (const which of ["single", "pair"] as const) {
+    const tpl = pp[which];
+    if (!Array.isArray(tpl)) throw bad(`TemplateProcessing "${which}" must be a list of {Sequence} / {SpecialToken} pieces`);
+    tpl.forEach((piece: unknown, i: number) => {
+      const where = `TemplateProcessing ${which}[${i}]`;
+      const seq = isPlainObject(piece) ? piece.Sequence : undefined, sp = isPlainObject(piece) ? piece.SpecialToken : undefined;
+      if (isPlainObject(seq)) {
+        const ok = seq.id === "A" || (which === "pair" && seq.id === "B");
+        if (!ok) throw bad(`${where}: sequence ${JSON.stringify(seq.id)}; expected ${which === "single" ? '"A" (a single text has no "B")' : '"A" or "B"'}`);
+        if (!isU32(seq.type_id)) throw bad(`${where}: type_id must be a non-negative integer`);
+      } else if (isPlainObject(sp)) {
+        if (typeof sp.id !== "string" || !Object.prototype.hasOwnProperty.call(st, sp.id)) {
+          throw bad(`${where}: special token ${JSON.stringify(sp.id)} is not defined in special_tokens (${Object.keys(st).map((k) => JSON.stringify(k)).join(", ") || "none"})`);
+        }
+        if (!isU32(sp.type_id)) throw bad(`${where}: type_id must be a non-negative integer`);
+      } else {
+        throw bad(`${where}: expected {"Sequence": {...}} or {"SpecialToken": {...}}, got ${JSON.stringify(piece)?.slice(0, 60)}`);
+      }
+    });
+  }
+}
+
 /** transformers' BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars from the config. */
 function applyBertConfig(parsed: TokenizerJson, config: Record<string, unknown>): boolean {
   const n = parsed.normalizer;
@@ -326,17 +388,21 @@ function applyBertConfig(parsed: TokenizerJson, config: Record<string, unknown>)
 
 function tokenIdIn(parsed: TokenizerJson, token: string): boolean {
   const vocab = parsed.model.vocab;
-  if (vocab && typeof vocab === "object" && !Array.isArray(vocab) && token in (vocab as object)) return true;
+  if (vocab && typeof vocab === "object" && !Array.isArray(vocab) && hasOwn(vocab, token)) return true;
   if (Array.isArray(vocab) && vocab.some((e) => Array.isArray(e) && e[0] === token)) return true; // Unigram
   return (parsed.added_tokens ?? []).some((t) => t.content === token);
 }
 
+/** Larger model_max_length values are "no limit" sentinels (HF writes 1e30; other files hold 1e12, 2^63...), not
+ *  lengths: taken as lengths, padding to max_length would allocate rows of that many tokens. */
+export const MAX_MODEL_LENGTH = 1_000_000;
+
 function resolveMaxLength(config: Record<string, unknown>, modelConfig: Record<string, unknown>, family: TokenizerFamily): number {
   const raw = config.model_max_length;
-  if (typeof raw === "number" && raw > 0 && raw < NO_MAX_LENGTH / 10) return Math.floor(raw);
+  if (typeof raw === "number" && raw >= 1 && raw <= MAX_MODEL_LENGTH) return Math.floor(raw);
   // No limit in the tokenizer files: the model's position table is the real one.
   const pos = modelConfig.max_position_embeddings ?? modelConfig.n_positions ?? modelConfig.n_ctx;
-  if (typeof pos === "number" && pos > 0) return family === "roberta" ? pos - 2 : pos;
+  if (typeof pos === "number" && Number.isSafeInteger(pos) && pos > 2 && pos <= MAX_MODEL_LENGTH) return family === "roberta" ? pos - 2 : pos;
   return Infinity;
 }
 
@@ -359,11 +425,7 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
   if (exists(path.join(dir, "tokenizer.json"))) {
     source = "tokenizer.json";
     text = readText(path.join(dir, "tokenizer.json"));
-    try {
-      parsed = JSON.parse(text) as TokenizerJson;
-    } catch (e) {
-      throw new TunekitError(`malformed JSON in ${path.join(dir, "tokenizer.json")}: ${(e as Error).message}`);
-    }
+    parsed = parseJson(text, path.join(dir, "tokenizer.json")) as TokenizerJson;
     if (!parsed || typeof parsed !== "object" || !parsed.model || typeof parsed.model !== "object") {
       throw new TunekitError(`${path.join(dir, "tokenizer.json")}: expected an object with a "model" entry`);
     }
@@ -391,11 +453,11 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
   const defaults = FAMILY_DEFAULTS[family];
   if (source === "vocab.txt") {
     const vocab = readVocabTxt(path.join(dir, "vocab.txt"));
-    for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && defaults[key]! in vocab) special[key] = defaults[key];
+    for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && hasOwn(vocab, defaults[key]!)) special[key] = defaults[key];
     parsed = buildWordPiece(dir, vocab, config, special, [...new Set([...Object.values(special), ...additionalSpecial])]);
   } else if (source === "vocab.json+merges.txt") {
     const vocab = readVocabJson(path.join(dir, "vocab.json"));
-    for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && defaults[key]! in vocab) special[key] = defaults[key];
+    for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && hasOwn(vocab, defaults[key]!)) special[key] = defaults[key];
     parsed = buildByteLevelBpe(dir, vocab, config, family, special, [...new Set([...Object.values(special), ...additionalSpecial])]);
   } else {
     for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && tokenIdIn(parsed!, defaults[key]!)) special[key] = defaults[key];
@@ -403,6 +465,7 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
   if (parsed!.model.type === "BPE" || (parsed!.model.type === undefined && parsed!.model.merges !== undefined)) {
     checkBpeMerges(parsed!.model, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, "merges.txt"));
   }
+  checkPostProcessor(parsed!.post_processor, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, source === "vocab.txt" ? "vocab.txt" : "vocab.json"));
   const rebuilt = source !== "tokenizer.json" || applyBertConfig(parsed!, config);
   return {
     dir, source, family, json: rebuilt ? JSON.stringify(parsed) : text, parsed: parsed!, config, special, additionalSpecial,

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../errors";
 import { writeFileAtomicSync } from "./atomic";
+import { jsonDepthProblem } from "./json_safe";
 
 export const SUPPORTED_MODEL_TYPES = ["bert", "distilbert", "roberta", "gpt2"] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
@@ -205,6 +206,9 @@ const TOKEN_DEFAULTS: Record<ModelType, [pad: number | null, bos: number | null,
 
 type Normalised = Omit<ModelConfig, "hf" | "raw">;
 
+/** More labels than this is a broken file, not a classifier (it would build a head and label maps that large). */
+export const MAX_NUM_LABELS = 100_000;
+
 function parseLabels(r: Reader): Pick<ModelConfig, "numLabels" | "id2label" | "label2id"> {
   const { raw, source } = r;
   const id2label: Record<number, string> = {};
@@ -221,6 +225,7 @@ function parseLabels(r: Reader): Pick<ModelConfig, "numLabels" | "id2label" | "l
     }
   } else {
     const n = r.posInt("num_labels", 2);
+    if (n > MAX_NUM_LABELS) throw r.fail("num_labels", `at most ${MAX_NUM_LABELS}`);
     for (let i = 0; i < n; i++) id2label[i] = `LABEL_${i}`;
   }
   const numLabels = Object.keys(id2label).length;
@@ -313,6 +318,8 @@ export function readConfig(dirOrFile: string): ModelConfig {
   } catch (e) {
     throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
   }
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new ConfigError(`${file}: ${deep}`);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -102,6 +102,14 @@ export function unpickle(data: Uint8Array, hooks: UnpicklerHooks, source: string
     return items;
   };
   const long = (b: Uint8Array) => {
+    // Bytes past the 8th may only repeat the sign (0x00 / 0xff): anything else is too large anyway, and
+    // building a BigInt byte by byte from a LONG4 of millions of bytes takes quadratic time.
+    if (b.length > 8) {
+      const fill = b[b.length - 1] & 0x80 ? 0xff : 0x00;
+      for (let i = 8; i < b.length; i++) if (b[i] !== fill) throw fail(`integer of ${b.length} bytes is too large`);
+      if ((b[7] & 0x80) !== (fill & 0x80)) throw fail(`integer of ${b.length} bytes is too large`);
+      b = b.subarray(0, 8);
+    }
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
     if (b.length && b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
@@ -124,7 +132,7 @@ export function unpickle(data: Uint8Array, hooks: UnpicklerHooks, source: string
   };
   const appendItems = (l: unknown, items: unknown[]) => {
     if (!Array.isArray(l)) throw fail("APPEND(S) on an object that is not a list");
-    l.push(...items);
+    for (const x of items) l.push(x); // not push(...items): a long APPENDS would overflow the call stack
   };
   const memoGet = (i: number) => {
     if (!memo.has(i)) throw fail(`memo key ${i} is not defined`);

@@ -150,6 +150,12 @@ export function parseTorchBin(bytes: Uint8Array, source = "<pytorch_model.bin bu
       if (shape[d] !== 1 && t.stride[d] !== expect) contiguous = false;
       expect *= shape[d];
     }
+    // A view with stride 0 or overlapping strides can name far more elements than its storage holds; copying
+    // it would allocate that many. Real state dicts never do this, so views are bounded by the file's size.
+    if (!contiguous && n > 4 * bytes.length) {
+      throw fail(`tensor '${key}': size [${shape}] stride [${t.stride}] is a view of ${n} elements over a storage of ${data.length}; ` +
+        `expected at most ${4 * bytes.length} (4 × the file's ${bytes.length} bytes)`);
+    }
     let values: Float32Array | Int32Array;
     if (n === 0) values = data.subarray(0, 0);
     else if (contiguous) values = data.subarray(t.offset, t.offset + n); // shares the storage, as torch does

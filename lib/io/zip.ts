@@ -20,6 +20,9 @@ const SIG_ZIP64_LOCATOR = 0x07064b50;
 const SIG_ZIP64_EOCD = 0x06064b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
+/** Deflate's largest possible expansion is 1032:1; torch.save never compresses, so deflate entries are small. */
+const MAX_INFLATE_RATIO = 1032;
+const MAX_INFLATED_BYTES = 2 ** 31 - 1;
 
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
@@ -119,6 +122,11 @@ export class ZipArchive {
       if (e.size !== e.compressedSize) throw this.fail(`bad zip: stored entry '${name}' has size ${e.size} but ${e.compressedSize} stored bytes`);
       data = raw;
     } else if (e.method === 8) {
+      // Deflate expands at most 1032:1, so a directory size past that is a lie (a zip bomb), refused before inflating.
+      if (e.size > MAX_INFLATE_RATIO * e.compressedSize + 1024 || e.size > MAX_INFLATED_BYTES) {
+        throw this.fail(`zip entry '${name}' claims ${e.size} bytes from ${e.compressedSize} compressed; expected at most ` +
+          `${MAX_INFLATE_RATIO}:1 and ${MAX_INFLATED_BYTES} bytes (a zip bomb?)`);
+      }
       try {
         data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(e.size, 1) });
       } catch (err) {

@@ -29,7 +29,8 @@ export function buildLabelMap(values: Iterable<LabelValue>, where = "buildLabelM
   const label2id: Record<string, number> = {};
   const id2label: Record<number, string> = {};
   sorted.forEach((v, i) => {
-    label2id[String(v)] = i;
+    // defineProperty: a label "__proto__" is an own key, not the object's prototype.
+    Object.defineProperty(label2id, String(v), { value: i, enumerable: true, writable: true, configurable: true });
     id2label[i] = String(v);
   });
   return { label2id, id2label };
@@ -50,7 +51,8 @@ export function checkLabelMap(label2id: Record<string, number>, where: string): 
 }
 
 export function labelId(map: LabelMap, value: LabelValue, where: string): number {
-  const id = map.label2id[String(value)];
+  // Own keys only: a label "constructor" or "toString" must not find Object.prototype's.
+  const id = Object.prototype.hasOwnProperty.call(map.label2id, String(value)) ? map.label2id[String(value)] : undefined;
   if (id === undefined) {
     throw new TunekitError(`${where}: label ${JSON.stringify(value)} is not in label2id (${Object.keys(map.label2id).slice(0, 20).join(", ")})`);
   }

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse as parseCsv, CsvError } from "csv-parse/sync";
 import { TunekitError } from "../../errors";
+import { jsonDepthProblem } from "../../io/json_safe";
 
 export class DatasetError extends TunekitError {
   constructor(message: string) {
@@ -215,6 +216,8 @@ export function jsonErrorAt(t: string): number {
  *  Every answer must sit at its answer_start in the context. */
 export function readSquad(file: string): QaExample[] {
   const text = readUtf8(file);
+  const deep = jsonDepthProblem(text);
+  if (deep) throw new DatasetError(`${file}: ${deep}`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
