@@ -219,6 +219,17 @@ export interface NativeAddon {
 function load(): NativeAddon {
   const root = path.join(__dirname, "..");
   let addon: NativeAddon;
+  // TUNEKIT_ADDON names one .node file to load instead (scripts/asan.sh points it at the ASAN build).
+  const override = process.env.TUNEKIT_ADDON;
+  if (override) {
+    try {
+      addon = require(path.resolve(override)) as NativeAddon;
+    } catch (e) {
+      throw new TunekitError(`tunekit: TUNEKIT_ADDON=${override} could not be loaded (${e instanceof Error ? e.message : String(e)})`);
+    }
+    addon.setErrorClass(TunekitError);
+    return addon;
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     addon = require("node-gyp-build")(root) as NativeAddon;

@@ -229,23 +229,35 @@ class AsyncOp : public Napi::AsyncWorker {
     try {
       work_.run();
     } catch (const std::exception& e) {
-      SetError(e.what());
+      error_ = e.what();
     } catch (...) {
-      SetError("unknown native error");
+      error_ = "unknown native error";
     }
   }
-  void OnOK() override {
+  // Replaces AsyncWorker's OnOK/OnError path. When a worker_thread is terminated with this op in
+  // flight, Node drains the pending work while tearing the worker's env down: JS can no longer run,
+  // so settling the promise (or building the TunekitError) fails, node-addon-api throws a C++
+  // exception out of a C callback, and std::terminate aborted the whole process. Nobody can await
+  // the promise any more then, so the failure is swallowed; the pins are released either way.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
     pin_allocations(data_, -1);
-    deferred_.Resolve(work_.result ? work_.result(Env()) : Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override {
-    pin_allocations(data_, -1);
-    deferred_.Reject(make_error(Env(), e.Message()).Value());
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        if (error_.empty()) deferred_.Resolve(work_.result ? work_.result(env) : env.Undefined());
+        else deferred_.Reject(make_error(env, error_).Value());
+      } catch (...) {
+        napi_value ignored;  // leave no exception pending on a dying env
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+    }
+    Destroy();
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   Work work_;
+  std::string error_;
   std::vector<void*> data_;
   std::vector<Napi::ObjectReference> refs_;
 };
