@@ -1,20 +1,22 @@
-// The check that keeps NaN and ±Infinity out of everything tunekit writes: a sum of squares in
-// double (one native pass) is finite exactly when every float32 value is (the largest float32
-// squared, ~1e77, times any array length stays far below double's limit).
+// The check that keeps NaN and ±Infinity out of everything tunekit writes: one native sum-of-squares
+// pass per tensor; a non-finite sum is confirmed element by element (the kernel's float32 partial
+// sums can overflow for values above ~1e19, which are huge but finite, and not refused).
 import { NonFiniteError } from "../errors";
 import { native } from "../native";
+import { isFloat32Array } from "../io/dtypes";
 
 type Named = Iterable<[string, { data: Float32Array | Int32Array } | Float32Array]>;
 
-const floats = (t: { data: Float32Array | Int32Array } | Float32Array) => (t instanceof Float32Array ? t : t.data instanceof Float32Array ? t.data : null);
+// isFloat32Array, not instanceof: arrays from the addon fail instanceof in another realm (jest's vm).
+const floats = (t: { data: Float32Array | Int32Array } | Float32Array): Float32Array | null =>
+  isFloat32Array(t) ? t : isFloat32Array(t.data) ? t.data : null;
 
 /** The first tensor that holds a NaN or an infinity: its name, flat index and value; null when all are finite. */
 export function firstNonFinite(tensors: Named): { name: string; index: number; value: number } | null {
   for (const [name, t] of tensors) {
     const data = floats(t);
     if (!data || !data.length || Number.isFinite(native.sumSquares({ n: data.length, x: data }))) continue;
-    const index = data.findIndex((v) => !Number.isFinite(v));
-    return { name, index, value: data[index] };
+    for (let i = 0; i < data.length; i++) if (data[i] - data[i] !== 0) return { name, index: i, value: data[i] };  // NaN or ±Infinity
   }
   return null;
 }

@@ -5,6 +5,7 @@
 // `growthInterval` good steps in a row it grows. The update is torch's _amp_update_scale_:
 //   found inf: scale *= backoffFactor, tracker = 0
 //   else:      tracker += 1; if tracker == growthInterval: scale *= growthFactor (only if finite), tracker = 0
+// The scale seeds a float32 backward, so like torch's float32 scale tensor it stays finite in float32.
 import { TunekitError } from "../errors";
 
 export interface LossScalerOptions {
@@ -35,7 +36,7 @@ export class LossScaler {
     this.growthFactor = o.growthFactor ?? 2;
     this.backoffFactor = o.backoffFactor ?? 0.5;
     this.growthInterval = o.growthInterval ?? 2000;
-    if (!(this.s > 0 && Number.isFinite(this.s))) throw new TunekitError(`LossScaler: initScale must be a finite number > 0, got ${o.initScale}`);
+    if (!(this.s > 0 && Number.isFinite(Math.fround(this.s)))) throw new TunekitError(`LossScaler: initScale must be > 0 and finite in float32 (at most ~3.4e38), got ${o.initScale}`);
     if (!(this.growthFactor > 1)) throw new TunekitError(`LossScaler: growthFactor must be > 1, got ${o.growthFactor}`);
     if (!(this.backoffFactor > 0 && this.backoffFactor < 1)) throw new TunekitError(`LossScaler: backoffFactor must be in (0, 1), got ${o.backoffFactor}`);
     if (!(Number.isInteger(this.growthInterval) && this.growthInterval >= 1)) throw new TunekitError(`LossScaler: growthInterval must be a positive integer, got ${o.growthInterval}`);
@@ -61,7 +62,7 @@ export class LossScaler {
     this.tracker++;
     if (this.tracker === this.growthInterval) {
       const grown = this.s * this.growthFactor;
-      if (Number.isFinite(grown)) this.s = grown;
+      if (Number.isFinite(Math.fround(grown))) this.s = grown;  // torch keeps the scale in float32
       this.tracker = 0;
     }
   }

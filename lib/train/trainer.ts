@@ -8,7 +8,7 @@ import { TunekitError } from "../errors";
 import { native } from "../native";
 import { Tensor, tidy } from "../tensor/tensor";
 import { noGrad, backward } from "../tensor/autograd";
-import { assertFinite } from "../tensor/finite";
+import { assertFinite, firstNonFinite } from "../tensor/finite";
 import { PreTrainedModel } from "../models/pretrained";
 import type { ForwardOptions } from "../models/heads";
 import { saveSafetensors, readSafetensors } from "../io/safetensors";
@@ -328,7 +328,14 @@ export class Trainer<F, B> {
       }
       native.free(tmp);
     }
-    const norm = gradNorm(params) / scale;
+    let norm = gradNorm(params) / scale, unscale = scale;
+    if (this.scaler && !Number.isFinite(norm) && Number.isFinite(loss) && !firstNonFinite(params.map((p) => ["", p.grad!] as [string, Float32Array]))) {
+      // Every scaled gradient is finite, but their squares overflowed the norm kernel's float32
+      // partial sums (values above ~1e19): unscale in place (torch's unscale_) and measure again.
+      for (const p of params) native.scale({ n: p.size, x: p.grad!, s: 1 / scale });
+      norm = gradNorm(params);
+      unscale = 1;
+    }
     const lr = o.learningRate * this.lrMultiplier(s.step);
     let skipped = false, overflow = false, reason: string | undefined;
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
@@ -340,7 +347,7 @@ export class Trainer<F, B> {
       reason = !Number.isFinite(loss) ? `non-finite loss ${loss}` : `non-finite gradient in '${name}'${this.scaler ? ` at loss scale ${scale}` : ""}`;
     } else {
       const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
-      this.optimizer.update(lr / o.learningRate, clip / scale);
+      this.optimizer.update(lr / o.learningRate, clip / unscale);
     }
     this.scaler?.update(skipped);
     model.zeroGrad();
