@@ -26,10 +26,9 @@ done
 # linked) and leaves the normal build/ alone.
 SRC=$OUT/src
 mkdir -p "$SRC"
-# cp -a keeps mtimes, so make rebuilds only what changed.
-rm -rf "$SRC/native" && cp -a "$ROOT/native" "$SRC/native"
+# Sources are linked, not copied, so make sees their real mtimes and rebuilds only what changed.
+for d in native cuda node_modules; do ln -sfn "$ROOT/$d" "$SRC/$d"; done
 cp "$ROOT/binding.gyp" "$ROOT/package.json" "$SRC/"
-ln -sfn "$ROOT/node_modules" "$SRC/node_modules"
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1"
 ( cd "$SRC" && CFLAGS="$SAN" CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" \
     bash -c 'node_modules/.bin/node-gyp configure --loglevel=warn --nodedir="$(npm config get nodedir)" &&
