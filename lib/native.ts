@@ -167,6 +167,8 @@ export interface NativeAddon {
   peakGflops(seconds?: number): number;
   numThreads(): number;
   setNumThreads(n: number): void;
+  /** Test hook: parallel work over n items where item `bad` throws on a pool thread; returns items done. */
+  _poolThrowTest(n: number, bad: number): number;
   /** Zeroed, 64-byte aligned native memory; freed by free() or when garbage-collected. */
   alloc(n: number): Float32Array;
   free(a: Float32Array): void;
