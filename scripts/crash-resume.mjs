@@ -30,15 +30,8 @@ async function child(outputDir, steps) {
   const { Trainer } = require(path.join(root, "dist/train/trainer.js"));
   const { saveSafetensors } = require(path.join(root, "dist/io/safetensors.js"));
   const model = await AutoModelForSequenceClassification.fromPretrained(modelDir, { warn: null, numLabels: 2 });
-  let s = 12345;
-  const next = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
-  const train = Array.from({ length: 64 }, (_, i) => ({ ids: [101, ...Array.from({ length: 5 + (i % 12) }, () => 1000 + Math.floor(next() * 28000)), 102], label: i % 2 }));
-  const collate = (f) => {
-    const T = Math.max(...f.map((e) => e.ids.length));
-    const inputIds = new Int32Array(f.length * T), attentionMask = new Uint8Array(f.length * T);
-    f.forEach((e, b) => e.ids.forEach((id, t) => { inputIds[b * T + t] = id; attentionMask[b * T + t] = 1; }));
-    return { inputIds, attentionMask, batchSize: f.length, seqLen: T, labels: Int32Array.from(f.map((e) => e.label)) };
-  };
+  const { examples, collate } = require(path.join(root, "scripts/synthetic.cjs"));
+  const train = examples(64);
   const trainer = new Trainer({
     model, train, collate, learningRate: 5e-4, maxSteps: steps, batchSize: 8, seed: 11, progress: false,
     saveSteps: 2, saveTotalLimit: 2, outputDir, resumeFrom: "latest",
@@ -123,7 +116,7 @@ async function parent() {
     const write = survived % 2 === 0;
     const latest = latestCheckpoint(dir);
     const from = latest ? checkpointStep(path.basename(latest)) : 0;
-    const killer = write ? killDuringWrite(dir, 1 + Math.floor(rand() * 3), Math.floor(rand() * 50)) : killAfterStep(from + 1 + Math.floor(rand() * 6), Math.floor(rand() * 100));
+    const killer = write ? killDuringWrite(dir, 1 + Math.floor(rand() * 3), Math.floor(rand() * 30)) : killAfterStep(from + 1 + Math.floor(rand() * 6), Math.floor(rand() * 100));
     const r = await run(dir, steps, killer);
     if (r.done) {
       // The run finished before the kill: start over in a fresh directory (kills so far still count).

@@ -15,24 +15,11 @@ import { noGrad } from "../lib/tensor/autograd";
 import { native } from "../lib/native";
 import { TunekitError } from "../lib/errors";
 import { describeShared, modelDir } from "./shared";
+import { Example, examples, collate } from "./synthetic";
 
-interface Example { ids: number[]; label: number }
 const root = path.resolve(__dirname, "..");
 const dist = path.join(root, "dist");
 const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-
-function examples(n: number, seed: number): Example[] {
-  let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
-  return Array.from({ length: n }, (_, i) => ({ ids: [101, ...Array.from({ length: 4 + (i % 9) }, () => 1000 + Math.floor(next() * 28000)), 102], label: i % 2 }));
-}
-
-function collate(f: Example[]): TaskBatch {
-  const T = Math.max(...f.map((e) => e.ids.length));
-  const inputIds = new Int32Array(f.length * T), attentionMask = new Uint8Array(f.length * T);
-  f.forEach((e, b) => e.ids.forEach((id, t) => { inputIds[b * T + t] = id; attentionMask[b * T + t] = 1; }));
-  return { inputIds, attentionMask, batchSize: f.length, seqLen: T, labels: Int32Array.from(f.map((e) => e.label)) };
-}
 
 const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
 function expectSameWeights(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
@@ -97,9 +84,9 @@ describe("native thread pool", () => {
 describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
   const load = () => AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2 });
   const optsA = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
-    ({ model, train: examples(40, 1), collate, learningRate: 1e-3, batchSize: 8, maxSteps: 7, seed: 5, progress: false, ...o });
+    ({ model, train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), collate, learningRate: 1e-3, batchSize: 8, maxSteps: 7, seed: 5, progress: false, ...o });
   const optsB = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
-    ({ model, train: examples(24, 2), collate, learningRate: 3e-4, batchSize: 4, gradientAccumulationSteps: 2, maxSteps: 7, seed: 9, scheduler: "cosine", warmupSteps: 2, weightDecay: 0.01, progress: false, ...o });
+    ({ model, train: examples(24, { seed: 2, minLen: 4, lengths: 9 }), collate, learningRate: 3e-4, batchSize: 4, gradientAccumulationSteps: 2, maxSteps: 7, seed: 9, scheduler: "cosine", warmupSteps: 2, weightDecay: 0.01, progress: false, ...o });
 
   beforeAll(() => {
     if (!fs.existsSync(path.join(dist, "models", "auto.js"))) throw new Error(`${dist} is missing: run \`npx tsc -p .\` (npm test does it first)`);
@@ -132,7 +119,7 @@ describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
   });
 
   test("a model in worker_threads gives the main thread's logits bit for bit, also with two workers at once", async () => {
-    const batch = collate(examples(6, 3));
+    const batch = collate(examples(6, { seed: 3 }));
     const model = await load();
     model.eval();
     const main = noGrad(() => Float32Array.from(model.forward(batch).logits.data));
@@ -156,10 +143,10 @@ describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
       const { AutoModelForSequenceClassification } = require(dist + "/models/auto.js");
       const { Trainer } = require(dist + "/train/trainer.js");
       const m = await AutoModelForSequenceClassification.fromPretrained(workerData.dir, { warn: null, numLabels: 2 });
-      const collate = ${collate.toString()};
+      const { collate } = require(workerData.synthetic);
       await new Trainer({ model: m, train: workerData.train, collate, learningRate: 1e-3, batchSize: 8, maxSteps: 4, seed: 5, progress: false }).train();
       return [...m.namedParameters()].map(([n, p]) => [n, Array.from(p.data)]);`;
-    const data = { dir: modelDir("bert-tiny-mlm"), train: examples(40, 1) };
+    const data = { dir: modelDir("bert-tiny-mlm"), train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), synthetic: path.join(root, "scripts", "synthetic.cjs") };
     const results = await Promise.all([inWorker<[string, number[]][]>(code, data), inWorker<[string, number[]][]>(code, data)]);
     const main = weights(model);
     for (const r of results) expectSameWeights(new Map(r.map(([n, w]) => [n, Float32Array.from(w)])), main);

@@ -12,8 +12,8 @@ import { readSafetensors } from "../lib/io/safetensors";
 import { NonFiniteError, TunekitError } from "../lib/errors";
 import { firstNonFinite } from "../lib/tensor/finite";
 import { describeShared, modelDir } from "./shared";
+import { Example, examples, collate } from "./synthetic";
 
-interface Example { ids: number[]; label: number }
 const noDropout = { hiddenDropout: 0, attentionDropout: 0, classifierDropout: 0, embeddingDropout: 0 };
 const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
@@ -59,24 +59,10 @@ describe("LossScaler follows torch.amp.GradScaler", () => {
   });
 });
 
-function collate(f: Example[]): TaskBatch {
-  const T = Math.max(...f.map((e) => e.ids.length));
-  const inputIds = new Int32Array(f.length * T), attentionMask = new Uint8Array(f.length * T);
-  f.forEach((e, b) => e.ids.forEach((id, t) => { inputIds[b * T + t] = id; attentionMask[b * T + t] = 1; }));
-  return { inputIds, attentionMask, batchSize: f.length, seqLen: T, labels: Int32Array.from(f.map((e) => e.label)) };
-}
-
-/** Deterministic token-id examples (no tokenizer needed): lengths 6..17, ids in the vocabulary. */
-export function syntheticExamples(n: number, vocab = 30522): Example[] {
-  let s = 12345;
-  const next = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
-  return Array.from({ length: n }, (_, i) => ({ ids: [101, ...Array.from({ length: 5 + (i % 12) }, () => 1000 + Math.floor(next() * (vocab - 2000))), 102], label: i % 2 }));
-}
-
 const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
 
 describeShared("Trainer numerics (bert-tiny-mlm, synthetic ids)", () => {
-  const data = syntheticExamples(48);
+  const data = examples(48);
   const load = () => AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2, config: noDropout });
   const opts = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
     ({ model, train: data, collate, learningRate: 1e-3, batchSize: 8, progress: false, seed: 3, maxSteps: 6, ...o });
