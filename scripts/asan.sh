@@ -50,7 +50,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # The documented CI subset: every kernel test, the models, the trainer, and the reliability tests.
 # Sanitized code runs several times slower: the per-test timeout is raised to 15 min.
 CI_TESTS=(adamw attention cross_entropy dropout elementwise embedding gemm layernorm lora memory
-          models module lora_model heads trainer isolation numerics)
+          models lora_model heads trainer isolation numerics)
 cd "$ROOT"
 nice -n 10 npx tsc -p tsconfig.json
 if [ "$MODE" = ci ]; then
