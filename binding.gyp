@@ -6,7 +6,9 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O0"],
     "cflags_cc": ["-O3", "-fexceptions", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-math-errno"],
     "cflags!": ["-O2", "-O0"],
-    "defines": ["NAPI_VERSION=8"],
+    # SWALLOW_UNTHROWABLE: a Node-API call failing while a worker_thread's env is torn down must not
+    # turn into a C++ exception thrown out of a C callback (std::terminate aborted the process).
+    "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
     "conditions": [["OS=='mac'", {"xcode_settings": {"GCC_ENABLE_CPP_EXCEPTIONS": "YES"}}]]
   },
   "targets": [

@@ -15,6 +15,7 @@ export const {
   sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts, languageModelingFeatures,
   batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
   detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus, FILE_FORMATS,
+  LossScaler, latestCheckpoint, listCheckpoints, checkpointProblem, firstNonFinite, assertFinite, NonFiniteError,
   Trainer, permutation, AdamW, paramGroups, gradNorm, layerOf, freeze, unfreezeTop, trainableCount, parameterCount, withLabels,
   ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
   mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman, averageRanks,

@@ -24,3 +24,13 @@ export class ConfigError extends TunekitError {
   }
 }
 // ---- end io ----
+
+// ---- numerics (lib/tensor/finite.ts) ----
+/** A tensor holds NaN or ±Infinity where only finite values may go (a checkpoint, a saved model). */
+export class NonFiniteError extends TunekitError {
+  constructor(message: string) {
+    super(message);
+    this.name = "NonFiniteError";
+  }
+}
+// ---- end numerics ----

@@ -25,13 +25,19 @@ export { AdamW, paramGroups, gradNorm, layerOf } from "./train/optimizer";
 export type { ParamGroup } from "./train/optimizer";
 export { freeze, unfreezeTop, trainableCount, parameterCount } from "./train/strategies";
 export type { FreezeOptions } from "./train/strategies";
+// ---- reliability: loss scaling, checkpoint directories, finite checks ----
+export { LossScaler } from "./train/loss_scaler";
+export type { LossScalerOptions, LossScalerState } from "./train/loss_scaler";
+export { latestCheckpoint, listCheckpoints, checkpointProblem } from "./train/checkpoints";
+export { firstNonFinite, assertFinite } from "./tensor/finite";
+// ---- end reliability ----
 export { withLabels } from "./models/auto";
 export { classify, extractEntities, answerQuestions, embed, similarity, cosine } from "./pipeline";
 export type { ClassificationResult, Entity as PipelineEntity, Answer, PipelineOptions } from "./pipeline";
 // ---- end models ----
 
 // ---- io (lib/io): checkpoints and config.json ----
-export { CheckpointError, ConfigError } from "./errors";
+export { CheckpointError, ConfigError, NonFiniteError } from "./errors";
 export {
   loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,

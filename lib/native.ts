@@ -175,6 +175,8 @@ export interface NativeAddon {
   peakGflops(seconds?: number): number;
   numThreads(): number;
   setNumThreads(n: number): void;
+  /** Test hook: parallel work over n items where item `bad` throws on a pool thread; returns items done. */
+  _poolThrowTest(n: number, bad: number): number;
   /** Zeroed, 64-byte aligned native memory; freed by free() or when garbage-collected. */
   alloc(n: number): Float32Array;
   free(a: Float32Array): void;
@@ -236,6 +238,17 @@ export interface NativeAddon {
 function load(): NativeAddon {
   const root = path.join(__dirname, "..");
   let addon: NativeAddon;
+  // TUNEKIT_ADDON names one .node file to load instead (scripts/asan.sh points it at the ASAN build).
+  const override = process.env.TUNEKIT_ADDON;
+  if (override) {
+    try {
+      addon = require(path.resolve(override)) as NativeAddon;
+    } catch (e) {
+      throw new TunekitError(`tunekit: TUNEKIT_ADDON=${override} could not be loaded (${e instanceof Error ? e.message : String(e)})`);
+    }
+    addon.setErrorClass(TunekitError);
+    return addon;
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     addon = require("node-gyp-build")(root) as NativeAddon;

@@ -4,6 +4,10 @@
 #include "cpu/threadpool.h"
 #include "cuda_backend.h"
 
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
 namespace tk {
 namespace binding {
 namespace {
@@ -53,6 +57,27 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   if (n < 1 || n > 1024) throw_error(env, "setNumThreads: expected 1..1024, got " + std::to_string(n));
   set_num_threads(static_cast<int>(n));
   return env.Undefined();
+}
+
+// Test hook (test/isolation.test.ts): a parallel_run over n items whose item `bad` throws from a pool
+// thread. The pool must rethrow it here as an error and stay usable for the next call.
+Napi::Value PoolThrowTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw_error(env, "_poolThrowTest: expected (n, bad)");
+  const int64_t n = info[0].As<Napi::Number>().Int64Value(), bad = info[1].As<Napi::Number>().Int64Value();
+  if (n < 1 || n > (1 << 20)) throw_error(env, "_poolThrowTest: n must be in 1..2^20");
+  std::atomic<int64_t> done{0};
+  try {
+    parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; i++) {
+        if (i == bad) throw std::runtime_error("item " + std::to_string(i) + " failed on pool thread " + std::to_string(thread_index()));
+        done++;
+      }
+    });
+  } catch (const std::exception& e) {
+    throw_error(env, std::string("_poolThrowTest: ") + e.what());
+  }
+  return Napi::Number::New(env, static_cast<double>(done.load()));
 }
 
 // ---- CUDA backend (issue "CUDA backend") ------------------------------------------------------
@@ -109,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops, "peakGflops"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("_poolThrowTest", Napi::Function::New(env, PoolThrowTest, "_poolThrowTest"));
   // CUDA backend
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));

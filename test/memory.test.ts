@@ -40,8 +40,10 @@ describe("native memory", () => {
       native.free(A); native.free(B); native.free(C);
     }
     expect(native.memoryStats()).toEqual(start);
-    // 2000 x 48 KB = 96 MB went through; RSS may wobble but must not keep it.
-    expect(process.memoryUsage().rss - rss0).toBeLessThan(32 * 1024 * 1024);
+    // 2000 x 48 KB = 96 MB went through; RSS may wobble but must not keep it. Under AddressSanitizer
+    // (scripts/asan.sh) freed blocks sit in its 256 MB quarantine by design, so RSS says nothing there;
+    // the counters above still must balance, and leaks are LSan's job (scripts/lsan-check.sh).
+    if (!process.env.TUNEKIT_SANITIZER) expect(process.memoryUsage().rss - rss0).toBeLessThan(32 * 1024 * 1024);
   });
 
   test("the garbage collector releases buffers that were never freed", async () => {

@@ -12,6 +12,7 @@ import { loadStateDict } from "../io/state_dict";
 import { readConfig, saveConfig } from "../io/config";
 import { saveSafetensors } from "../io/safetensors";
 import { isFloat32Array } from "../io/dtypes";
+import { assertFinite } from "../tensor/finite";
 import type { StateDict, FloatTensor } from "../io/dtypes";
 import type { ModelConfig } from "./config";
 import { BertModel } from "./bert";
@@ -164,10 +165,12 @@ export abstract class PreTrainedModel extends Module {
     for (const [name] of this.namedParameters())
       if (name.includes(".lora_A.") || name.includes(".lora_B."))
         throw new TunekitError(`savePretrained: the model carries an unmerged LoRA adapter ('${name}'); use saveAdapter(model, dir) for PEFT files, or mergeAndUnload(model) first for a plain checkpoint`);
+    const sd = this.stateDict();
+    assertFinite(`savePretrained(${dir})`, sd);  // before anything is written
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`savePretrained: '${dir}' exists and is not a directory`);
     fs.mkdirSync(dir, { recursive: true });
     const dtype = opts.dtype ?? "F32";
-    saveSafetensors(path.join(dir, "model.safetensors"), this.stateDict(), { format: "pt" }, { dtype });
+    saveSafetensors(path.join(dir, "model.safetensors"), sd, { format: "pt" }, { dtype });
     const torchDtype = { F32: "float32", F16: "float16", BF16: "bfloat16" }[dtype];
     if (!torchDtype) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
     const config = { ...this.config, architectures: [this.architecture], hf: { ...this.config.hf, torch_dtype: torchDtype } };

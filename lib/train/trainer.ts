@@ -8,7 +8,8 @@ import { TunekitError } from "../errors";
 import { native } from "../native";
 import type { MatmulPrecision } from "../native";
 import { Tensor, tidy } from "../tensor/tensor";
-import { noGrad } from "../tensor/autograd";
+import { noGrad, backward } from "../tensor/autograd";
+import { assertFinite, firstNonFinite } from "../tensor/finite";
 import { PreTrainedModel } from "../models/pretrained";
 import type { ForwardOptions } from "../models/heads";
 import { saveSafetensors, readSafetensors } from "../io/safetensors";
@@ -16,6 +17,8 @@ import { writeFileAtomicSync } from "../io/atomic";
 import { saveConfig } from "../io/config";
 import { AdamW, paramGroups, gradNorm } from "./optimizer";
 import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
+import { LossScaler, LossScalerOptions } from "./loss_scaler";
+import { writeCheckpointDir, removeCheckpoint, listCheckpoints, latestCheckpoint } from "./checkpoints";
 import { getScheduler, warmupStepsFromRatio, LrSchedule, ScheduleName } from "./schedules";
 
 /** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
@@ -72,7 +75,11 @@ export interface TrainerOptions<F, B> {
   outputDir?: string;
   /** Keep at most this many step checkpoints (oldest removed). */
   saveTotalLimit?: number;
-  /** A checkpoint directory written by this Trainer: training continues exactly where it stopped. */
+  /**
+   * A checkpoint directory written by this Trainer: training continues exactly where it stopped.
+   * "latest": the newest complete checkpoint in outputDir, or a fresh start when there is none
+   * (what a run restarted after a crash wants).
+   */
   resumeFrom?: string;
   /** JSON-lines log of every step and evaluation. */
   logFile?: string;
@@ -95,6 +102,11 @@ export interface TrainerOptions<F, B> {
    * stay float32. Where the CPU lacks bf16 this trains in float32 (TrainResult.precision says which ran).
    */
   bf16?: boolean;
+  /**
+   * Dynamic loss scaling for fp16/bf16-style training (torch.amp.GradScaler): true for torch's
+   * defaults, or the options. A step whose scaled gradients overflow is skipped and backs the scale off.
+   */
+  lossScaling?: boolean | LossScalerOptions;
 }
 
 export interface TrainResult {
@@ -148,6 +160,8 @@ export class Trainer<F, B> {
   private readonly pretrained: Map<Float32Array, Float32Array> = new Map();
   private bestWeights: Map<string, Float32Array> | null = null;
   private log: number | null = null;
+  /** Present when lossScaling is on. */
+  readonly scaler: LossScaler | null;
 
   constructor(options: TrainerOptions<F, B>) {
     const o = {
@@ -176,8 +190,13 @@ export class Trainer<F, B> {
         native.scale({ n: p.size, x: neg, s: -1 });
         this.pretrained.set(p.data, neg);
       }
+    this.scaler = o.lossScaling ? new LossScaler(o.lossScaling === true ? {} : o.lossScaling) : null;
     this.state = { step: 0, epoch: 0, batchInEpoch: 0, genOffset: 0, bestMetric: null, bestStep: null, patience: 0, history: [], skipped: 0 };
-    if (o.resumeFrom) this.resume(o.resumeFrom);
+    if (o.resumeFrom === "latest") {
+      if (!o.outputDir) throw new TunekitError('Trainer: resumeFrom "latest" needs outputDir (where the checkpoints are)');
+      const dir = latestCheckpoint(o.outputDir);
+      if (dir) this.resume(dir);
+    } else if (o.resumeFrom) this.resume(o.resumeFrom);
   }
 
   get microBatchesPerEpoch(): number {
@@ -260,7 +279,9 @@ export class Trainer<F, B> {
               const out = model.forward(b, { lossDivisor: Math.max(count, 1), lossOnly: true });
               if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
               const v = out.loss.item();
-              out.loss.backward();
+              // With loss scaling the backward starts from `scale` instead of 1: every gradient is scaled.
+              if (this.scaler) backward(out.loss, new Float32Array([this.scaler.scale]));
+              else out.loss.backward();
               return v;
             });
             stepLoss += l;
@@ -270,8 +291,11 @@ export class Trainer<F, B> {
           s.step++;
           if (result.skipped) {
             s.skipped++;
-            if (o.onNonFinite === "stop") throw new TunekitError(`Trainer: step ${s.step}: ${result.reason}; stopping (onNonFinite: "stop")`);
-            console.warn(`tunekit: step ${s.step} skipped: ${result.reason}`);
+            // A scaled gradient that overflowed is loss scaling at work (the scale backs off), not a fault.
+            if (!result.overflow) {
+              if (o.onNonFinite === "stop") throw new TunekitError(`Trainer: step ${s.step}: ${result.reason}; stopping (onNonFinite: "stop")`);
+              console.warn(`tunekit: step ${s.step} skipped: ${result.reason}`);
+            }
           } else {
             lossSum += stepLoss;
             lossN++;
@@ -316,9 +340,11 @@ export class Trainer<F, B> {
   }
 
   /** L2-SP, clipping, the non-finite check and the AdamW update of one optimizer step. */
-  private optimizerStep(loss: number): { lr: number; norm: number; skipped: boolean; reason?: string } {
+  private optimizerStep(loss: number): { lr: number; norm: number; skipped: boolean; overflow?: boolean; reason?: string } {
     const o = this.o, model = o.model, s = this.state;
     const params = model.parameters().filter((p) => p.requiresGrad && p.grad);
+    // Gradients hold scale·∂loss; the unscale is folded into the norm and the update's multiplier.
+    const scale = this.scaler ? this.scaler.scale : 1;
     if (o.l2sp) {
       const tmp = native.alloc(Math.max(...params.map((p) => p.size), 1));
       for (const p of params) {
@@ -326,26 +352,36 @@ export class Trainer<F, B> {
         if (!neg) continue;
         const d = tmp.subarray(0, p.size);
         native.add({ n: p.size, a: p.data, b: neg, y: d });
-        native.scale({ n: p.size, x: d, s: o.l2sp });
+        native.scale({ n: p.size, x: d, s: o.l2sp * scale });
         native.add({ n: p.size, a: p.grad!, b: d, y: p.grad! });
       }
       native.free(tmp);
     }
-    const norm = gradNorm(params);
+    let norm = gradNorm(params) / scale, unscale = scale;
+    if (this.scaler && !Number.isFinite(norm) && Number.isFinite(loss) && !firstNonFinite(params.map((p) => ["", p.grad!] as [string, Float32Array]))) {
+      // Every scaled gradient is finite, but their squares overflowed the norm kernel's float32
+      // partial sums (values above ~1e19): unscale in place (torch's unscale_) and measure again.
+      for (const p of params) native.scale({ n: p.size, x: p.grad!, s: 1 / scale });
+      norm = gradNorm(params);
+      unscale = 1;
+    }
     const lr = o.learningRate * this.lrMultiplier(s.step);
-    let skipped = false, reason: string | undefined;
+    let skipped = false, overflow = false, reason: string | undefined;
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       skipped = true;
+      // A finite loss whose scaled gradients overflowed: the scaler's business, not a fault.
+      overflow = this.scaler !== null && Number.isFinite(loss);
       const bad = model.parameters().find((p) => p.grad && !Number.isFinite(native.sumSquares({ n: p.size, x: p.grad })));
       const name = bad ? [...model.namedParameters()].find(([, p]) => p === bad)?.[0] : undefined;
-      reason = !Number.isFinite(loss) ? `non-finite loss ${loss}` : `non-finite gradient in '${name}'`;
+      reason = !Number.isFinite(loss) ? `non-finite loss ${loss}` : `non-finite gradient in '${name}'${this.scaler ? ` at loss scale ${scale}` : ""}`;
     } else {
       const clip = o.maxGradNorm > 0 && norm > o.maxGradNorm ? o.maxGradNorm / (norm + 1e-6) : 1;
-      this.optimizer.update(lr / o.learningRate, clip);
+      this.optimizer.update(lr / o.learningRate, clip / unscale);
     }
+    this.scaler?.update(skipped);
     model.zeroGrad();
     s.genOffset = model.gen.offset;
-    return { lr, norm, skipped, reason };
+    return { lr, norm, skipped, overflow, reason };
   }
 
   /** Evaluates on the eval set: mean loss plus the evaluator's metrics. */
@@ -413,31 +449,32 @@ export class Trainer<F, B> {
   }
 
   /**
-   * Writes weights, optimizer state and trainer state (step, data position, dropout RNG, best metric)
-   * into a temporary directory and renames it into place: a crash never leaves half a checkpoint.
+   * Writes weights, optimizer state and trainer state (step, data position, dropout RNG, best metric,
+   * loss scale) into a temporary directory and renames it into place (checkpoints.ts): a crash never
+   * leaves half a checkpoint. Refuses (NonFiniteError) before writing anything when a weight or an
+   * optimizer moment holds NaN or Infinity, so a resumed run never starts from poisoned weights.
    */
   saveCheckpoint(dir: string): void {
     const s = this.state, model = this.o.model;
-    const tmp = `${dir}.tmp-${process.pid}`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
     // The whole state (LoRA factors included), not a publishable checkpoint: savePretrained refuses adapters.
-    saveSafetensors(path.join(tmp, "model.safetensors"), model.stateDict());
-    saveConfig(tmp, { ...model.config, architectures: [model.architecture] });
-    if (this.bestWeights)  // so a resumed run can still load the best model at the end
-      saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
-    const opt = new Map([...this.optimizer.stateTensors()].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }]));
-    saveSafetensors(path.join(tmp, "optimizer.safetensors"), opt);
-    writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify({ ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed }, null, 2)));
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(tmp, dir);
-    const fd = fs.openSync(path.dirname(dir), "r");
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    const weights = model.stateDict();
+    const moments = this.optimizer.stateTensors();
+    assertFinite(`saveCheckpoint(${dir})`, weights);
+    assertFinite(`saveCheckpoint(${dir}) optimizer state`, moments);
+    writeCheckpointDir(dir, (tmp) => {
+      saveSafetensors(path.join(tmp, "model.safetensors"), weights);
+      saveConfig(tmp, { ...model.config, architectures: [model.architecture] });
+      if (this.bestWeights)  // so a resumed run can still load the best model at the end
+        saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
+      saveSafetensors(path.join(tmp, "optimizer.safetensors"), new Map([...moments].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
+      // Last: checkpointProblem() treats a directory without it as incomplete.
+      const st = { ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed, lossScaler: this.scaler?.state() };
+      writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify(st, null, 2)));
+    });
     this.o.events?.onSave?.({ step: s.step, dir });
     if (this.o.saveTotalLimit && this.o.outputDir) {
-      const olds = fs.readdirSync(this.o.outputDir).filter((d) => /^checkpoint-\d+$/.test(d)).sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)));
-      for (const d of olds.slice(0, Math.max(0, olds.length - this.o.saveTotalLimit))) fs.rmSync(path.join(this.o.outputDir, d), { recursive: true, force: true });
+      const olds = listCheckpoints(this.o.outputDir);
+      for (const d of olds.slice(0, Math.max(0, olds.length - this.o.saveTotalLimit))) removeCheckpoint(d);
     }
   }
 
@@ -466,6 +503,7 @@ export class Trainer<F, B> {
     const best = path.join(dir, "best.safetensors");
     if (fs.existsSync(best)) this.bestWeights = new Map([...readSafetensors(best).tensors].map(([k, v]) => [k, v.data as Float32Array]));
     this.state = { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, genOffset: st.genOffset, bestMetric: st.bestMetric, bestStep: st.bestStep, patience: st.patience, history: st.history, skipped: st.skipped };
+    if (this.scaler && st.lossScaler) this.scaler.load(st.lossScaler);
     model.gen.offset = st.genOffset;
   }
 }

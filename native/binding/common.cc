@@ -215,37 +215,63 @@ std::vector<void*> data_pointers(const std::vector<Napi::Value>& values) {
   return out;
 }
 
+// A promise settled through references to its resolve/reject functions rather than a napi_deferred:
+// Node-API frees a deferred only when it is resolved or rejected, which is impossible once a
+// worker's env is being torn down, so every op in flight at a worker's termination leaked one
+// (found by scripts/lsan-check.sh). References are freed whether or not the call succeeds.
+Napi::Promise new_promise(Napi::Env env, Napi::FunctionReference* resolve, Napi::FunctionReference* reject) {
+  Napi::Function ctor = env.Global().Get("Promise").As<Napi::Function>();
+  Napi::Function executor = Napi::Function::New(env, [resolve, reject](const Napi::CallbackInfo& info) {
+    *resolve = Napi::Persistent(info[0].As<Napi::Function>());
+    *reject = Napi::Persistent(info[1].As<Napi::Function>());
+  });
+  return ctor.New({executor}).As<Napi::Promise>();
+}
+
 class AsyncOp : public Napi::AsyncWorker {
  public:
   AsyncOp(Napi::Env env, Work work, std::vector<Napi::Value> pinned)
-      : Napi::AsyncWorker(env, "tunekit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        data_(data_pointers(pinned)) {
+      : Napi::AsyncWorker(env, "tunekit"), work_(std::move(work)), data_(data_pointers(pinned)) {
+    promise_ = Napi::Persistent(new_promise(env, &resolve_, &reject_).As<Napi::Object>());
     // Persistent references keep the arrays alive; napi_values themselves die with this call's scope.
     for (auto& v : pinned) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
     pin_allocations(data_, +1);
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
+  Napi::Promise promise() { return promise_.Value().As<Napi::Promise>(); }
   void Execute() override {
     try {
       work_.run();
     } catch (const std::exception& e) {
-      SetError(e.what());
+      error_ = e.what();
     } catch (...) {
-      SetError("unknown native error");
+      error_ = "unknown native error";
     }
   }
-  void OnOK() override {
+  // Replaces AsyncWorker's OnOK/OnError path. When a worker_thread is terminated with this op in
+  // flight, Node drains the pending work while tearing the worker's env down: JS can no longer run,
+  // so settling the promise (or building the TunekitError) fails, node-addon-api throws a C++
+  // exception out of a C callback, and std::terminate aborted the whole process. Nobody can await
+  // the promise any more then, so the failure is swallowed; the pins are released either way.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
     pin_allocations(data_, -1);
-    deferred_.Resolve(work_.result ? work_.result(Env()) : Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override {
-    pin_allocations(data_, -1);
-    deferred_.Reject(make_error(Env(), e.Message()).Value());
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        if (error_.empty()) resolve_.Call({work_.result ? work_.result(env) : env.Undefined()});
+        else reject_.Call({make_error(env, error_).Value()});
+      } catch (...) {
+        napi_value ignored;  // leave no exception pending on a dying env
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+    }
+    Destroy();
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference promise_;
+  Napi::FunctionReference resolve_, reject_;
   Work work_;
+  std::string error_;
   std::vector<void*> data_;
   std::vector<Napi::ObjectReference> refs_;
 };
