@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { native } from "../lib/native";
 
 const root = path.resolve(__dirname, "..");
 const bin = path.join(root, "bin", "tunekit.js");
@@ -82,7 +83,8 @@ describe("tunekit CLI", () => {
     expect(r.method.rule).toMatch(/labelled examples < 300/);
     expect(r.trainable).toBeLessThan(r.parameters / 10);
     const lora = path.join(tmp, "lora");
-    json(["train", "--data", fx("reviews.jsonl"), "--method", "lora", "--lora-r", "4", "--out", lora, "--no-report", ...quick]);
+    const l = json(["train", "--data", fx("reviews.jsonl"), "--method", "lora", "--lora-r", "4", "--out", lora, "--no-report", "--bf16", "--loss-scaling", "1024", ...quick]);
+    expect(l.precision).toBe(native.bf16Available() ? "bf16" : "fp32"); // --bf16 reaches the Trainer; fp32 where the CPU lacks bf16
     expect(JSON.parse(fs.readFileSync(path.join(lora, "adapter", "adapter_config.json"), "utf8")).r).toBe(4);
     expect(fs.existsSync(path.join(lora, "model.safetensors"))).toBe(true);
     expect(json(["predict", "--model", lora, "fine"])).toHaveLength(1);

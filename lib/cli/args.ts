@@ -63,12 +63,14 @@ export function trainerOptions(cmd: Command): Command {
     .option("--no-load-best", "keep the last weights instead of the best evaluated ones")
     .option("--save-steps <n>", "checkpoint every n steps into --out/checkpoint-n (resumable)", int(1))
     .option("--save-total-limit <n>", "keep at most n step checkpoints", int(1))
-    .option("--resume <checkpoint>", "continue a run exactly where its checkpoint stopped")
+    .option("--resume <checkpoint>", "continue a run exactly where its checkpoint stopped ('latest': the newest complete checkpoint in --out, or a fresh start)")
     .option("--log <file>", "JSON-lines log of every step and evaluation (default: --out/log.jsonl)")
     .option("--no-progress", "no progress bar")
     .option("--layer-decay <xi>", "discriminative learning rates: layer l trains at lr·xi^(L−l)", float(0, 1))
     .option("--l2sp <lambda>", "L2-SP regularisation toward the pre-trained weights", float(0))
-    .addOption(new Option("--on-non-finite <what>", "a NaN/Inf loss or gradient skips the step or stops training").choices(["skip", "stop"]).default("skip"));
+    .addOption(new Option("--on-non-finite <what>", "a NaN/Inf loss or gradient skips the step or stops training").choices(["skip", "stop"]).default("skip"))
+    .option("--bf16", "matrix products in bfloat16 with fp32 accumulation where the CPU has AVX512-BF16/AMX (weights and optimizer stay fp32)")
+    .option("--loss-scaling [initScale]", "dynamic loss scaling (torch GradScaler; initial scale default 65536)", float(0));
 }
 
 /** The fine-tuning method and LoRA's options (train, curve). */
@@ -89,7 +91,7 @@ export interface TrainerFlags {
   lr?: number; warmupRatio: number; warmupSteps?: number; weightDecay: number; scheduler: ScheduleName; maxGradNorm: number;
   seed: number; evalStrategy: "epoch" | "steps" | "no"; evalSteps?: number; metric?: string; earlyStopping?: number;
   loadBest: boolean; saveSteps?: number; saveTotalLimit?: number; resume?: string; log?: string; progress: boolean;
-  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop";
+  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop"; bf16?: boolean; lossScaling?: boolean | number;
 }
 
 export interface MethodFlags {

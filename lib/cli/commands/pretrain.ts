@@ -69,7 +69,8 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
     gradientAccumulationSteps: flags.gradAccum, warmupRatio: flags.warmupRatio, warmupSteps: flags.warmupSteps, weightDecay: flags.weightDecay,
     scheduler: flags.scheduler, maxGradNorm: flags.maxGradNorm, seed: flags.seed, evalStrategy: validation > 0 ? flags.evalStrategy : "no",
     evalSteps: flags.evalSteps, saveSteps: flags.saveSteps, saveTotalLimit: flags.saveTotalLimit, outputDir: flags.out, resumeFrom: flags.resume,
-    logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite,
+    logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite, bf16: flags.bf16,
+    lossScaling: typeof flags.lossScaling === "number" ? { initScale: flags.lossScaling } : flags.lossScaling,
   });
   await model.savePretrained(flags.out, { dtype: flags.dtype });
   await tok.save(flags.out);

@@ -55,7 +55,7 @@ async function train(flags: TrainFlags): Promise<void> {
   }
   out.line(`\nsaved: ${flags.out}${report ? `, report: ${report}` : ""}`);
   out.result({ model: dir, out: flags.out, report, method: r.method, metrics: r.metrics, analysis: r.analysis, steps: r.train.steps,
-    seconds: r.seconds, trainable: r.trainable, parameters: r.parameters, skippedRows: task.skipped });
+    precision: r.train.precision, seconds: r.seconds, trainable: r.trainable, parameters: r.parameters, skippedRows: task.skipped });
 }
 
 export function scalars(m: Record<string, unknown>): Record<string, number> {
