@@ -23,7 +23,8 @@ export function normalFill(a: Float32Array, std: number, seed: number): void {
 export function initWeights(m: Module, std: number, seed: number, names: Set<string> | null = null, prefix = ""): void {
   let k = 0;
   for (const [name, mod] of m.namedModules(prefix)) {
-    // Dropouts hold no weights and were not always children: they do not advance the per-module seed.
+    // Dropouts hold no weights; skipping them keeps each weight's seed what it was before they became
+    // children, so a model built from a seed (models/brown-bert's recipe, say) is still the same model.
     if (mod instanceof Dropout) continue;
     const want = (p: string) => names === null || names.has(name ? `${name}.${p}` : p);
     k++;
