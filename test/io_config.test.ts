@@ -55,7 +55,7 @@ describeShared("configs of the shared checkpoints", () => {
     expect(view(c)).toMatchObject({
       modelType: "gpt2", vocabSize: 50257, hiddenSize: 128, numLayers: 2, numHeads: 2, intermediateSize: 512, maxPositions: 256,
       typeVocabSize: 0, layerNormEps: 1e-5, hiddenAct: "gelu_new", hiddenDropout: 0.1, embeddingDropout: 0.1, attentionDropout: 0.1,
-      padTokenId: null, bosTokenId: 50256, eosTokenId: 50256, tieWordEmbeddings: true, classifierDropout: 0,
+      padTokenId: null, bosTokenId: 50256, eosTokenId: 50256, tieWordEmbeddings: true, classifierDropout: 0.1,
     });
     expect(c.hf).toMatchObject({ n_inner: null, summary_first_dropout: 0.1, scale_attn_weights: true });
   });

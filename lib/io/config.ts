@@ -63,8 +63,10 @@ export interface ModelConfig {
   /** Dropout after the embeddings (BERT hidden_dropout_prob, DistilBERT dropout, GPT-2 embd_pdrop). */
   readonly embeddingDropout: number;
   /**
-   * Dropout before a sequence-classification head as transformers applies it: BERT/RoBERTa
-   * classifier_dropout ?? hidden_dropout_prob, DistilBERT seq_classif_dropout, GPT-2 0 (none).
+   * Dropout before a classification head as transformers applies it: BERT/RoBERTa classifier_dropout ??
+   * hidden_dropout_prob (sequence and token heads), DistilBERT seq_classif_dropout (sequence head; its
+   * token head uses `dropout`), GPT-2 classifier_dropout ?? hidden_dropout ?? 0.1 (GPT2ForTokenClassification
+   * reads these extra keys; its sequence-classification head has no dropout).
    */
   readonly classifierDropout: number;
   /** Dropout before a question-answering head: DistilBERT qa_dropout, 0 for the others. */
@@ -295,7 +297,8 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
         ...common, vocabSize: hf.vocab_size, hiddenSize: hf.n_embd, numLayers: hf.n_layer, numHeads: hf.n_head,
         intermediateSize: hf.n_inner ?? 4 * hf.n_embd, maxPositions: hf.n_positions, typeVocabSize: 0,
         layerNormEps: hf.layer_norm_epsilon, hiddenAct: hf.activation_function, hiddenDropout: hf.resid_pdrop,
-        attentionDropout: hf.attn_pdrop, embeddingDropout: hf.embd_pdrop, classifierDropout: 0, qaDropout: 0,
+        attentionDropout: hf.attn_pdrop, embeddingDropout: hf.embd_pdrop,
+        classifierDropout: r.optProb("classifier_dropout") ?? r.optProb("hidden_dropout") ?? 0.1, qaDropout: 0,
         initializerRange: hf.initializer_range,
       };
       break;
@@ -349,7 +352,7 @@ const FIELD_KEYS: Record<ModelType, Partial<Record<keyof Normalised, string>>> =
   gpt2: {
     vocabSize: "vocab_size", hiddenSize: "n_embd", numLayers: "n_layer", numHeads: "n_head", intermediateSize: "n_inner",
     maxPositions: "n_positions", layerNormEps: "layer_norm_epsilon", hiddenAct: "activation_function",
-    hiddenDropout: "resid_pdrop", embeddingDropout: "embd_pdrop", attentionDropout: "attn_pdrop",
+    hiddenDropout: "resid_pdrop", embeddingDropout: "embd_pdrop", attentionDropout: "attn_pdrop", classifierDropout: "classifier_dropout",
   },
 };
 FIELD_KEYS.roberta = FIELD_KEYS.bert;

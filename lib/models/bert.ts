@@ -24,7 +24,7 @@ class BertEmbeddings extends Module {
     this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize, c.modelType === "roberta" ? pad : null));
     this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(c.typeVocabSize, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, "embeddings.LayerNorm"));
-    this.dropout = new Dropout(c.embeddingDropout, ctx);
+    this.dropout = this.child("dropout", new Dropout(c.embeddingDropout, ctx));
   }
   forward(x: ModelInputs): Tensor {
     const { batchSize: B, seqLen: T } = x;
@@ -54,17 +54,20 @@ class BertSelfAttention extends Module {
   readonly query: Linear;
   readonly key: Linear;
   readonly value: Linear;
+  /** On the attention probabilities, applied inside the fused attention kernel. */
+  readonly dropout: Dropout;
   constructor(readonly c: ModelConfig, readonly ctx: Context, prefix: string) {
     super();
     const H = c.hiddenSize;
     this.query = this.child("query", new Linear(H, H, true, `${prefix}.query`));
     this.key = this.child("key", new Linear(H, H, true, `${prefix}.key`));
     this.value = this.child("value", new Linear(H, H, true, `${prefix}.value`));
+    this.dropout = this.child("dropout", new Dropout(c.attentionDropout, ctx));
   }
   forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
     const q = this.query.forward(h), k = this.key.forward(h), v = this.value.forward(h);
     return ops.attention(ops.heads(q), ops.heads(k), ops.heads(v), B, T, this.c.hiddenSize, {
-      numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.c.attentionDropout, training: this.training, gen: this.ctx.gen,
+      numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.dropout.rate, training: this.dropout.training, gen: this.ctx.gen,
     });
   }
 }
@@ -78,7 +81,7 @@ class BertResidualOutput extends Module {
     super();
     this.dense = this.child("dense", new Linear(inDim, c.hiddenSize, true, `${prefix}.dense`));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, `${prefix}.LayerNorm`));
-    this.dropout = new Dropout(c.hiddenDropout, ctx);
+    this.dropout = this.child("dropout", new Dropout(c.hiddenDropout, ctx));
   }
   forward(x: Tensor, residual: Tensor): Tensor {
     return this.LayerNorm.forward(ops.add(this.dropout.forward(this.dense.forward(x)), residual));

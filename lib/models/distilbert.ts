@@ -18,7 +18,7 @@ class DistilEmbeddings extends Module {
     this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize, c.padTokenId));
     this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, 1e-12, "embeddings.LayerNorm"));
-    this.dropout = new Dropout(c.embeddingDropout, ctx);
+    this.dropout = this.child("dropout", new Dropout(c.embeddingDropout, ctx));
   }
   forward(x: ModelInputs): Tensor {
     const { batchSize: B, seqLen: T } = x;
@@ -34,6 +34,8 @@ class MultiHeadSelfAttention extends Module {
   readonly k_lin: Linear;
   readonly v_lin: Linear;
   readonly out_lin: Linear;
+  /** On the attention probabilities (attention_dropout), applied inside the fused attention kernel. */
+  readonly dropout: Dropout;
   constructor(readonly c: ModelConfig, readonly ctx: Context, p: string) {
     super();
     const H = c.hiddenSize;
@@ -41,11 +43,12 @@ class MultiHeadSelfAttention extends Module {
     this.k_lin = this.child("k_lin", new Linear(H, H, true, `${p}.k_lin`));
     this.v_lin = this.child("v_lin", new Linear(H, H, true, `${p}.v_lin`));
     this.out_lin = this.child("out_lin", new Linear(H, H, true, `${p}.out_lin`));
+    this.dropout = this.child("dropout", new Dropout(c.attentionDropout, ctx));
   }
   forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
     const q = this.q_lin.forward(h), k = this.k_lin.forward(h), v = this.v_lin.forward(h);
     const a = ops.attention(ops.heads(q), ops.heads(k), ops.heads(v), B, T, this.c.hiddenSize, {
-      numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.c.attentionDropout, training: this.training, gen: this.ctx.gen,
+      numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.dropout.rate, training: this.dropout.training, gen: this.ctx.gen,
     });
     return this.out_lin.forward(a);
   }
@@ -59,7 +62,7 @@ class FFN extends Module {
     super();
     this.lin1 = this.child("lin1", new Linear(c.hiddenSize, c.intermediateSize, true, `${p}.lin1`));
     this.lin2 = this.child("lin2", new Linear(c.intermediateSize, c.hiddenSize, true, `${p}.lin2`));
-    this.dropout = new Dropout(c.hiddenDropout, ctx);
+    this.dropout = this.child("dropout", new Dropout(c.hiddenDropout, ctx));
   }
   forward(x: Tensor): Tensor {
     return this.dropout.forward(this.lin2.forward(ops.gelu(this.lin1.forward(x), geluMode(this.c))));

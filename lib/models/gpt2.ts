@@ -16,19 +16,22 @@ export const CONV1D_WEIGHTS = [".attn.c_attn.weight", ".attn.c_proj.weight", ".m
 class GPT2Attention extends Module {
   readonly c_attn: Linear;
   readonly c_proj: Linear;
+  /** On the attention probabilities (attn_pdrop), applied inside the fused attention kernel. */
+  readonly attn_dropout: Dropout;
   readonly resid_dropout: Dropout;
   constructor(readonly c: ModelConfig, readonly ctx: Context, p: string) {
     super();
     const E = c.hiddenSize;
     this.c_attn = this.child("c_attn", new Linear(E, 3 * E, true, `${p}.c_attn`));
     this.c_proj = this.child("c_proj", new Linear(E, E, true, `${p}.c_proj`));
-    this.resid_dropout = new Dropout(c.hiddenDropout, ctx);
+    this.attn_dropout = this.child("attn_dropout", new Dropout(c.attentionDropout, ctx));
+    this.resid_dropout = this.child("resid_dropout", new Dropout(c.hiddenDropout, ctx));
   }
   forward(x: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
     const E = this.c.hiddenSize;
     const qkv = this.c_attn.forward(x); // (B, T, 3E): q | k | v, read in place
     const a = ops.attention(ops.heads(qkv, 0), ops.heads(qkv, E), ops.heads(qkv, 2 * E), B, T, E, {
-      numHeads: this.c.numHeads, keyMask: mask, causal: true, dropoutP: this.c.attentionDropout, training: this.training, gen: this.ctx.gen,
+      numHeads: this.c.numHeads, keyMask: mask, causal: true, dropoutP: this.attn_dropout.rate, training: this.attn_dropout.training, gen: this.ctx.gen,
     });
     return this.resid_dropout.forward(this.c_proj.forward(a));
   }
@@ -42,7 +45,7 @@ class GPT2MLP extends Module {
     super();
     this.c_fc = this.child("c_fc", new Linear(c.hiddenSize, c.intermediateSize, true, `${p}.c_fc`));
     this.c_proj = this.child("c_proj", new Linear(c.intermediateSize, c.hiddenSize, true, `${p}.c_proj`));
-    this.dropout = new Dropout(c.hiddenDropout, ctx);
+    this.dropout = this.child("dropout", new Dropout(c.hiddenDropout, ctx));
   }
   forward(x: Tensor): Tensor {
     return this.dropout.forward(this.c_proj.forward(ops.gelu(this.c_fc.forward(x), geluMode(this.c))));
@@ -77,7 +80,7 @@ export class GPT2Model extends Module {
     super();
     this.wte = this.child("wte", new Embedding(config.vocabSize, config.hiddenSize));
     this.wpe = this.child("wpe", new Embedding(config.maxPositions, config.hiddenSize));
-    this.drop = new Dropout(config.embeddingDropout, ctx);
+    this.drop = this.child("drop", new Dropout(config.embeddingDropout, ctx));
     this.h = this.child("h", new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new GPT2Block(config, ctx, `h.${i}`))));
     this.ln_f = this.child("ln_f", new LayerNorm(config.hiddenSize, config.layerNormEps, "ln_f"));
   }

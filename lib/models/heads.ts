@@ -68,7 +68,7 @@ class RobertaClassificationHead extends Module {
     super();
     this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "classifier.dense"));
     this.out_proj = this.child("out_proj", new Linear(c.hiddenSize, c.numLabels, true, "classifier.out_proj"));
-    this.dropout = new Dropout(c.classifierDropout, { gen });
+    this.dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
   }
   forward(first: Tensor): Tensor {
     return this.out_proj.forward(this.dropout.forward(ops.tanh(this.dense.forward(this.dropout.forward(first)))));
@@ -82,11 +82,12 @@ export class ModelForSequenceClassification extends PreTrainedModel {
     super(config, false, gen, config.modelType === "bert");
     const c = config, N = c.numLabels;
     this.architecture = ARCH.seq[c.modelType];
-    const drop = new Dropout(c.classifierDropout, { gen });
+    // Each head's modules are children under HF's names (dropout included), so train() reaches them.
     switch (c.modelType) {
       case "bert": {
+        const dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
         const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
-        this.head = (o) => classifier.forward(drop.forward(o.poolerOutput!));
+        this.head = (o) => classifier.forward(dropout.forward(o.poolerOutput!));
         break;
       }
       case "roberta": {
@@ -97,11 +98,12 @@ export class ModelForSequenceClassification extends PreTrainedModel {
       case "distilbert": {
         const pre = this.child("pre_classifier", new Linear(c.hiddenSize, c.hiddenSize, true, "pre_classifier"));
         const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
-        this.head = (o, x) => classifier.forward(drop.forward(ops.relu(pre.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0))))));
+        const dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
+        this.head = (o, x) => classifier.forward(dropout.forward(ops.relu(pre.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0))))));
         break;
       }
       case "gpt2": {
-        // HF's score has no bias and reads the last non-padding token (found here from the mask).
+        // HF's score has no bias and no dropout, and reads the last non-padding token (found here from the mask).
         const score = this.child("score", new Linear(c.hiddenSize, N, false, "score"));
         this.head = (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastTokens(o.mask, x.batchSize, x.seqLen)));
         break;
@@ -148,13 +150,15 @@ export class ModelForSequenceClassification extends PreTrainedModel {
 
 export class ModelForTokenClassification extends PreTrainedModel {
   readonly architecture: string;
+  readonly dropout: Dropout;
   readonly classifier: Linear;
-  private readonly dropout: Dropout;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
     this.architecture = ARCH.tok[config.modelType];
+    // HF: DistilBERT uses its `dropout`; BERT/RoBERTa classifier_dropout ?? hidden_dropout_prob; GPT-2
+    // classifier_dropout ?? 0.1 (config.classifierDropout holds each of these but DistilBERT's).
+    this.dropout = this.child("dropout", new Dropout(config.modelType === "distilbert" ? config.hiddenDropout : config.classifierDropout, { gen }));
     this.classifier = this.child("classifier", new Linear(config.hiddenSize, config.numLabels, true, "classifier"));
-    this.dropout = new Dropout(config.modelType === "distilbert" ? config.hiddenDropout : config.classifierDropout, { gen });
   }
   forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput {
     const out = this.body.forward(x);
@@ -170,17 +174,19 @@ export class ModelForTokenClassification extends PreTrainedModel {
 export class ModelForQuestionAnswering extends PreTrainedModel {
   readonly architecture: string;
   readonly qa_outputs: Linear;
-  private readonly dropout: Dropout;
+  /** Only DistilBERT's QA head has a dropout (qa_dropout); BERT's, RoBERTa's and GPT-2's have none. */
+  readonly dropout: Dropout | null;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
     this.architecture = ARCH.qa[config.modelType];
     this.qa_outputs = this.child("qa_outputs", new Linear(config.hiddenSize, 2, true, "qa_outputs"));
-    this.dropout = new Dropout(config.qaDropout, { gen });
+    this.dropout = config.modelType === "distilbert" ? this.child("dropout", new Dropout(config.qaDropout, { gen })) : null;
   }
   /** logits (B, T, 2); startLogits / endLogits (B, T). Loss: (CE(start) + CE(end)) / 2 as HF. */
   forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput & { startLogits: Tensor; endLogits: Tensor } {
     const out = this.body.forward(x);
-    const logits = this.qa_outputs.forward(this.dropout.forward(out.lastHiddenState));
+    const h = this.dropout ? this.dropout.forward(out.lastHiddenState) : out.lastHiddenState;
+    const logits = this.qa_outputs.forward(h);
     const startLogits = ops.selectColumn(logits, 0), endLogits = ops.selectColumn(logits, 1);
     const T = x.seqLen;
     let loss: Tensor | undefined;

@@ -1,7 +1,7 @@
 // Fresh weights as Hugging Face's _init_weights makes them: normal(0, std) for Linear and Embedding
 // weights, zero biases, LayerNorm weight 1 and bias 0. Seeded, so a run is reproducible.
 import { Module } from "./module";
-import { Linear, Embedding, LayerNorm } from "./layers";
+import { Linear, Embedding, LayerNorm, Dropout } from "./layers";
 
 export function normalFill(a: Float32Array, std: number, seed: number): void {
   let s = seed >>> 0 || 1;
@@ -23,6 +23,9 @@ export function normalFill(a: Float32Array, std: number, seed: number): void {
 export function initWeights(m: Module, std: number, seed: number, names: Set<string> | null = null, prefix = ""): void {
   let k = 0;
   for (const [name, mod] of m.namedModules(prefix)) {
+    // Dropouts hold no weights; skipping them keeps each weight's seed what it was before they became
+    // children, so a model built from a seed (models/brown-bert's recipe, say) is still the same model.
+    if (mod instanceof Dropout) continue;
     const want = (p: string) => names === null || names.has(name ? `${name}.${p}` : p);
     k++;
     if (mod instanceof Linear) {

@@ -1,5 +1,6 @@
 import { Tensor } from "../tensor/tensor";
 import * as ops from "../tensor/ops";
+import { TunekitError } from "../errors";
 import { Module, Parameter, Context } from "./module";
 
 /** y = x·Wᵀ + b, weight [out, in] as PyTorch stores it. */
@@ -48,11 +49,21 @@ export class LayerNorm extends Module {
   }
 }
 
+/**
+ * torch.nn.Dropout: zeroes a fraction p of its input in training (Philox mask from the model's stream),
+ * the identity in eval. Its mode is set only by train()/eval() walking the children, so a Dropout that
+ * no parent registered refuses to run rather than silently staying in one mode.
+ */
 export class Dropout extends Module {
   constructor(readonly p: number, private readonly ctx: Context) {
     super();
   }
+  /** The probability a fused kernel (attention) applies: p in training, 0 in eval. */
+  get rate(): number {
+    if (!this.registered) throw new TunekitError(`Dropout(p = ${this.p}) is not registered as a child of a module, so train()/eval() cannot reach it; create it with this.child("dropout", new Dropout(…))`);
+    return this.training ? this.p : 0;
+  }
   forward(x: Tensor): Tensor {
-    return ops.dropout(x, this.p, this.training, this.ctx.gen);
+    return ops.dropout(x, this.rate, this.training, this.ctx.gen);
   }
 }

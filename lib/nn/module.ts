@@ -18,9 +18,20 @@ export abstract class Module {
   training = false;
   protected readonly children = new Map<string, Module>();
   protected readonly params = new Map<string, Parameter | null>();
+  /** Set when a parent registers this module (child / replaceChild): train() and eval() reach it. */
+  protected registered = false;
+  /** Modules held in a field without being owned (LoRA's wrapped Linear): exempt from the reach check. */
+  private readonly borrowed = new Set<Module>();
 
   protected child<M extends Module>(name: string, m: M): M {
     this.children.set(name, m);
+    m.registered = true;
+    return m;
+  }
+
+  /** Marks a module this one keeps in a field but does not own, so train() does not expect to reach it. */
+  protected borrow<M extends Module>(m: M): M {
+    this.borrowed.add(m);
     return m;
   }
 
@@ -32,8 +43,11 @@ export abstract class Module {
 
   /** Replaces a child (LoRA wraps a Linear in place). */
   replaceChild(name: string, m: Module): void {
-    if (!this.children.has(name)) throw new TunekitError(`replaceChild: no child '${name}'`);
+    const old = this.children.get(name);
+    if (!old) throw new TunekitError(`replaceChild: no child '${name}'`);
+    old.registered = false;
     this.children.set(name, m);
+    m.registered = true;
     (this as unknown as Record<string, unknown>)[name] = m;
   }
 
@@ -55,13 +69,35 @@ export abstract class Module {
     return [...this.namedParameters()].map(([, p]) => p);
   }
 
+  /**
+   * Sets `training` on every registered module, as torch's train(): dropout acts only in training.
+   * It then checks that every module held in a field of a reached module was reached too. A module
+   * assigned to a field but never registered (`this.dropout = new Dropout(…)` instead of
+   * `this.child("dropout", …)`) would keep its old mode, and its parameters would be missing from the
+   * state dict and the optimizer: throwing names it instead. The walk is over a few hundred objects,
+   * run once per train()/eval() (per epoch and evaluation), not per step.
+   */
   train(on = true): this {
-    for (const [, m] of this.namedModules()) m.training = on;
+    const reached = [...this.namedModules()];
+    for (const [, m] of reached) m.training = on;
+    const all = new Set(reached.map(([, m]) => m));
+    for (const [path, m] of reached) m.checkReached(path, all);
     return this;
   }
 
   eval(): this {
     return this.train(false);
+  }
+
+  private checkReached(path: string, reached: Set<Module>): void {
+    for (const [field, v] of Object.entries(this)) {
+      const held = v instanceof Module ? [v] : Array.isArray(v) ? v.filter((x): x is Module => x instanceof Module) : [];
+      for (const m of held) {
+        if (reached.has(m) || this.borrowed.has(m)) continue;
+        const name = path ? `${path}.${field}` : field;
+        throw new TunekitError(`module '${name}' (${m.constructor.name}) is held in a field but not registered as a child, so train()/eval() cannot reach it; register it with this.child("${field}", …)`);
+      }
+    }
   }
 
   /** Copies tensors into parameters by name; returns the names it did not find. */

@@ -113,6 +113,8 @@ export class LoraLinear extends Module {
 
   constructor(readonly base: Linear, o: LoraLinearOptions) {
     super();
+    // The wrapped Linear is no child (its weight and bias are this layer's own parameters, under PEFT's names).
+    this.borrow(base);
     if (!(Number.isInteger(o.r) && o.r > 0)) throw new TunekitError(`LoRA layer '${o.name}': r = ${o.r}, expected a positive integer`);
     this.weight = base.weight;
     this.bias = base.bias;
