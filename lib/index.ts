@@ -47,14 +47,14 @@ export type {
   DType, FloatDType, IntDType, FloatTensor, IntTensor, StateTensor, StateDict, LoadedStateDict,
   LoadStateDictOptions, CheckpointFormat, SafetensorsFile, SafetensorsHeader, SaveSafetensorsOptions,
   TorchBinOptions, ModelConfig, ModelType, ProblemType, HfConfigJson, BertConfigJson,
-  DistilBertConfigJson, GPT2ConfigJson,
+  DistilBertConfigJson, GPT2ConfigJson, ConfigWriteOptions, WeightsDtype,
 } from "./io";
 // ---- end io ----
 // ---- data: tokenizers (lib/data/tokenizer*.ts) ----
 export { AutoTokenizer, Tokenizer } from "./data/tokenizer";
 export type {
   Encoding, BatchEncoding, EncodeOptions, BatchEncodeOptions, DecodeOptions, PadOptions,
-  TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey,
+  TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey, TokenizerLoadOptions,
 } from "./data/tokenizer";
 // ---- end tokenizers ----
 // ---- train: metrics and lr schedules (lib/train/metrics.ts, lib/train/schedules.ts) ----

@@ -7,16 +7,15 @@ import * as path from "path";
 import * as engine from "tokenizers";
 import { TunekitError } from "../errors";
 import {
-  loadTokenizerFiles, isByteLevel, writeFileAtomic, toConfigJson, vocabularyFiles, addedTokensDecoder,
+  loadTokenizerFiles, withAddPrefixSpace, writeFileAtomic, toConfigJson, vocabularyFiles, addedTokensDecoder,
   CLASS_FOR_FAMILY, SPECIAL_TOKEN_KEYS, NO_MAX_LENGTH,
 } from "./tokenizer_files";
-import type { LoadedFiles, SpecialTokenKey, TokenizerFamily, TokenizerSource, TokenizerJson } from "./tokenizer_files";
-import { codePointToUtf16, toUtf16, joinWords, wordOf } from "./tokenizer_offsets";
-import type { SplitWords } from "./tokenizer_offsets";
+import type { LoadedFiles, TokenizerLoadOptions, SpecialTokenKey, TokenizerFamily, TokenizerSource, TokenizerJson } from "./tokenizer_files";
+import { codePointToUtf16, toUtf16 } from "./tokenizer_offsets";
 import { truncationTargets, windowRanges, windowPairs } from "./tokenizer_truncation";
 import type { TruncationStrategy } from "./tokenizer_truncation";
 
-export type { TokenizerFamily, TokenizerSource, SpecialTokenKey } from "./tokenizer_files";
+export type { TokenizerFamily, TokenizerSource, SpecialTokenKey, TokenizerLoadOptions } from "./tokenizer_files";
 
 export type { TruncationStrategy } from "./tokenizer_truncation";
 export type PaddingStrategy = "longest" | "max_length";
@@ -33,8 +32,13 @@ export interface EncodeOptions {
   padding?: boolean | PaddingStrategy | "do_not_pad";
   /** Round the padded length up to a multiple of this (e.g. 8). */
   padToMultipleOf?: number;
-  /** Inputs are lists of words (CoNLL tokens); word_ids then index those words and offsets index into each word. */
+  /** Inputs are lists of words (CoNLL tokens); word_ids then index those words and offsets index into each word.
+   *  Each word is tokenized on its own, as tokenizers' pre-tokenized input is; byte-level BPE gives it a leading
+   *  space ("Ġ") only with add_prefix_space (see addPrefixSpace). */
   isSplitIntoWords?: boolean;
+  /** Byte-level BPE only: add a space before the text, or before every word of pre-split input, for this call
+   *  (transformers' add_prefix_space=True). Default: the tokenizer's own addPrefixSpace. */
+  addPrefixSpace?: boolean;
 }
 
 export interface BatchEncodeOptions extends EncodeOptions {
@@ -82,7 +86,11 @@ export interface PadOptions {
 
 type TextInput = string | string[];
 type BatchInput = TextInput | [TextInput, TextInput];
-type Source = { text: string; map: Int32Array | null; split: SplitWords | null };
+/** One input sequence: a text, or (isSplitIntoWords) its words, each with its code-point -> UTF-16 map. */
+type Source = { text: string; map: Int32Array | null } | { words: string[]; maps: (Int32Array | null)[]; tokenWord: number[] };
+/** The engines for one add_prefix_space value: `full` encodes; `words` (no post-processor) encodes the words of
+ *  pre-split input, which `full` then post-processes once as a whole, as the Rust engine does pre-tokenized input. */
+type Engines = { full: engine.Tokenizer; words: engine.Tokenizer | null };
 
 interface Plan {
   addSpecialTokens: boolean;
@@ -93,6 +101,8 @@ interface Plan {
   stride: number;
   overflow: boolean;
   splitWords: boolean;
+  /** The add_prefix_space to encode with; null when the tokenizer is not byte-level. */
+  prefixSpace: boolean | null;
 }
 
 const ENCODING_KEYS = [
@@ -124,10 +134,15 @@ export class Tokenizer {
   readonly modelInputNames: string[];
 
   private engine: engine.Tokenizer;
+  /** tokenizer.json as the main engine was built from it, for the engines of enginesFor. */
+  private json: string;
+  private engines = new Map<boolean, Engines>();
+  /** Tokens added to the engine after it was built; engines built later get them too, in order (same ids). */
+  private added: string[] = [];
   private config: Record<string, unknown>;
   private special: Partial<Record<SpecialTokenKey, string>>;
   private additionalSpecial: string[];
-  private byteLevel: boolean;
+  private prefixSpace: boolean | null;
   private numSpecial = { single: 0, pair: 0 };
   private maxLen: number;
   private readonly loadedMaxLen: number;
@@ -139,10 +154,12 @@ export class Tokenizer {
     this.source = files.source;
     this.family = files.family;
     this.engine = eng;
+    this.json = files.json;
+    this.engines.set(files.addPrefixSpace ?? false, { full: eng, words: null });
     this.config = files.config;
     this.special = { ...files.special };
     this.additionalSpecial = [...files.additionalSpecial];
-    this.byteLevel = isByteLevel(files.parsed);
+    this.prefixSpace = files.addPrefixSpace;
     this.maxLen = files.modelMaxLength;
     this.loadedMaxLen = files.modelMaxLength;
     this.padSide = files.config.padding_side === "left" ? "left" : "right";
@@ -152,9 +169,10 @@ export class Tokenizer {
     this.modelInputNames = withTypes ? ["input_ids", "token_type_ids", "attention_mask"] : ["input_ids", "attention_mask"];
   }
 
-  /** Loads tokenizer.json, or builds it from vocab.txt (WordPiece) or vocab.json + merges.txt (byte-level BPE). */
-  static async fromPretrained(dir: string): Promise<Tokenizer> {
-    const files = loadTokenizerFiles(dir);
+  /** Loads tokenizer.json, or builds it from vocab.txt (WordPiece) or vocab.json + merges.txt (byte-level BPE).
+   *  options.addPrefixSpace overrides the tokenizer's own add_prefix_space, as from_pretrained's argument does. */
+  static async fromPretrained(dir: string, options: TokenizerLoadOptions = {}): Promise<Tokenizer> {
+    const files = loadTokenizerFiles(dir, options);
     let eng: engine.Tokenizer;
     try {
       eng = engine.Tokenizer.fromString(files.json);
@@ -163,14 +181,20 @@ export class Tokenizer {
     }
     const tok = new Tokenizer(files, eng);
     // Special tokens the vocabulary lacks are added as new tokens, as transformers does.
-    const missing = tok.allSpecialTokens.filter((t) => eng.tokenToId(t) === null);
-    if (missing.length > 0) eng.addSpecialTokens(missing);
+    tok.addSpecial(tok.allSpecialTokens.filter((t) => eng.tokenToId(t) === null));
     tok.numSpecial.single = (await eng.encode("", null, { addSpecialTokens: true })).getLength();
     tok.numSpecial.pair = (await eng.encode("", "", { addSpecialTokens: true })).getLength();
     return tok;
   }
 
   // ------------------------------------------------------------ vocabulary and special tokens
+
+  /** Byte-level BPE (GPT-2, RoBERTa): whether a space is added before the text, and before each word of pre-split
+   *  input, so that the first word is tokenized like any other ("Ġword"). transformers' add_prefix_space: the
+   *  from_pretrained option, else tokenizer_config.json's, else false for GPT-2 / RoBERTa. null for other tokenizers. */
+  get addPrefixSpace(): boolean | null {
+    return this.prefixSpace;
+  }
 
   /** Tokens in the vocabulary, added tokens included (Python's len(tokenizer)). */
   get vocabSize(): number {
@@ -230,7 +254,7 @@ export class Tokenizer {
     if (!(SPECIAL_TOKEN_KEYS as readonly string[]).includes(key)) fail("Tokenizer.setSpecialToken", `unknown key ${JSON.stringify(key)}, expected one of ${SPECIAL_TOKEN_KEYS.join(", ")}`);
     if (token === null) { delete this.special[key]; return; }
     if (typeof token !== "string" || token === "") fail("Tokenizer.setSpecialToken", `expected a non-empty string for ${key}, got ${JSON.stringify(token)}`);
-    if (this.engine.tokenToId(token) === null) this.engine.addSpecialTokens([token]);
+    if (this.engine.tokenToId(token) === null) this.addSpecial([token]);
     this.special[key] = token;
   }
 
@@ -302,10 +326,7 @@ export class Tokenizer {
     // truncation then keeps the right tokens of each sequence around the special tokens.
     let encodings: engine.Encoding[];
     try {
-      const opts = { addSpecialTokens: plan.addSpecialTokens };
-      encodings = hasPair
-        ? await Promise.all(items.map((x) => this.engine.encode(x.a.text, x.b === null ? null : x.b.text, opts)))
-        : await this.engine.encodeBatch(items.map((x) => x.a.text), opts);
+      encodings = plan.splitWords ? await this.encodeWords(items, plan) : await this.encodeTexts(items, hasPair, plan);
     } catch (e) {
       throw new TunekitError(`${where}: ${(e as Error).message}`);
     }
@@ -409,6 +430,8 @@ export class Tokenizer {
     if (this.truncSide !== "right" || config.truncation_side !== undefined) config.truncation_side = this.truncSide;
     if (config.tokenizer_class === undefined && CLASS_FOR_FAMILY[this.family]) config.tokenizer_class = CLASS_FOR_FAMILY[this.family];
     if (config.clean_up_tokenization_spaces === undefined) config.clean_up_tokenization_spaces = false;
+    // Stated, not left to defaults: it decides how GPT-2 / RoBERTa tokenize pre-split words.
+    if (this.prefixSpace !== null) config.add_prefix_space = this.prefixSpace;
     put("tokenizer_config.json", toConfigJson(config));
     put("special_tokens_map.json", JSON.stringify(specialMap, null, 2) + "\n");
     for (const [name, data] of Object.entries(vocabularyFiles(saved))) put(name, data);
@@ -417,13 +440,77 @@ export class Tokenizer {
 
   // ------------------------------------------------------------ internals
 
+  /** Adds tokens to every engine built so far, and remembers them for the engines built later. */
+  private addSpecial(tokens: string[]): void {
+    if (tokens.length === 0) return;
+    this.added.push(...tokens);
+    for (const e of this.engines.values()) for (const eng of [e.full, e.words]) eng?.addSpecialTokens(tokens);
+  }
+
+  /** The engines for one add_prefix_space value (built on first use from tokenizer.json with that value). */
+  private enginesFor(prefixSpace: boolean | null, words: boolean): { full: engine.Tokenizer; words: engine.Tokenizer } {
+    const key = prefixSpace ?? false;
+    let e = this.engines.get(key);
+    if (e && (e.words || !words)) return e as { full: engine.Tokenizer; words: engine.Tokenizer };
+    const parsed = JSON.parse(this.json) as TokenizerJson;
+    const json = prefixSpace === null || prefixSpace === this.prefixSpace ? parsed : withAddPrefixSpace(parsed, prefixSpace);
+    const build = (j: TokenizerJson) => {
+      const eng = engine.Tokenizer.fromString(JSON.stringify(j));
+      if (this.added.length > 0) eng.addSpecialTokens(this.added);
+      return eng;
+    };
+    if (!e) {
+      e = { full: build(json), words: null };
+      this.engines.set(key, e);
+    }
+    if (words && !e.words) e.words = build({ ...json, post_processor: null });
+    return e as { full: engine.Tokenizer; words: engine.Tokenizer };
+  }
+
+  private async encodeTexts(items: { a: Source; b: Source | null }[], hasPair: boolean, plan: Plan): Promise<engine.Encoding[]> {
+    const eng = this.enginesFor(plan.prefixSpace, false).full;
+    const opts = { addSpecialTokens: plan.addSpecialTokens };
+    const text = (s: Source) => ("text" in s ? s.text : "");
+    return hasPair
+      ? Promise.all(items.map((x) => eng.encode(text(x.a), x.b === null ? null : text(x.b), opts)))
+      : eng.encodeBatch(items.map((x) => text(x.a)), opts);
+  }
+
+  /**
+   * Pre-split input as tokenizers encodes pre-tokenized sequences (`encode_single_sequence`): every word is normalized,
+   * pre-tokenized and tokenized on its own (so BPE never merges across words, and ByteLevel adds "Ġ" to each word only
+   * with add_prefix_space), the words' encodings are concatenated with offsets left relative to each word, and the
+   * post-processor (special tokens; RoBERTa's offset trimming) runs once on the whole sequence. The npm binding cannot
+   * take pre-tokenized input, so this runs those steps through its public calls.
+   */
+  private async encodeWords(items: { a: Source; b: Source | null }[], plan: Plan): Promise<engine.Encoding[]> {
+    const { full, words } = this.enginesFor(plan.prefixSpace, true);
+    const all = items.flatMap((x) => [x.a, ...(x.b ? [x.b] : [])].flatMap((s) => ("words" in s ? s.words : [])));
+    const encoded = all.length > 0 ? await words.encodeBatch(all, { addSpecialTokens: false }) : [];
+    let next = 0;
+    const sequence = (s: Source) => {
+      if (!("words" in s)) throw new Error("isSplitIntoWords input without words");
+      const mine = encoded.slice(next, next += s.words.length);
+      s.tokenWord = mine.flatMap((e, k) => new Array<number>(e.getLength()).fill(k));
+      return engine.mergeEncodings(mine, false);
+    };
+    return items.map((x) => {
+      const a = sequence(x.a);
+      return full.postProcess(a, x.b === null ? null : sequence(x.b), plan.addSpecialTokens);
+    });
+  }
+
   private plan(o: BatchEncodeOptions, where: string): Plan {
     if (o === null || typeof o !== "object") fail(where, `options must be an object, got ${o === null ? "null" : typeof o}`);
-    const known = ["addSpecialTokens", "truncation", "maxLength", "padding", "padToMultipleOf", "isSplitIntoWords", "stride", "returnOverflowingTokens"];
+    const known = ["addSpecialTokens", "truncation", "maxLength", "padding", "padToMultipleOf", "isSplitIntoWords", "addPrefixSpace", "stride", "returnOverflowingTokens"];
     for (const k of Object.keys(o)) if (!known.includes(k)) fail(where, `unknown option ${JSON.stringify(k)}, expected one of ${known.join(", ")}`);
     if (o.maxLength !== undefined && !isInt(o.maxLength, 1)) fail(where, `maxLength must be an integer >= 1, got ${o.maxLength}`);
     if (o.padToMultipleOf !== undefined && !isInt(o.padToMultipleOf, 1)) fail(where, `padToMultipleOf must be an integer >= 1, got ${o.padToMultipleOf}`);
     if (o.stride !== undefined && !isInt(o.stride, 0)) fail(where, `stride must be an integer >= 0, got ${o.stride}`);
+    if (o.addPrefixSpace !== undefined) {
+      if (typeof o.addPrefixSpace !== "boolean") fail(where, `addPrefixSpace must be true or false, got ${JSON.stringify(o.addPrefixSpace)}`);
+      if (this.prefixSpace === null) fail(where, `addPrefixSpace applies to byte-level BPE tokenizers (GPT-2, RoBERTa); ${this.dir} has no ByteLevel pre-tokenizer`);
+    }
 
     let padding: PaddingStrategy | null;
     if (o.padding === undefined || o.padding === false || o.padding === "do_not_pad") padding = null;
@@ -453,6 +540,7 @@ export class Tokenizer {
       addSpecialTokens: o.addSpecialTokens === undefined ? true : !!o.addSpecialTokens,
       truncation, maxLength, padding, padToMultipleOf: o.padToMultipleOf ?? null,
       stride: o.stride ?? 0, overflow, splitWords: !!o.isSplitIntoWords,
+      prefixSpace: this.prefixSpace === null ? null : o.addPrefixSpace ?? this.prefixSpace,
     };
   }
 
@@ -476,11 +564,10 @@ export class Tokenizer {
     const source = (v: unknown, what: string): Source => {
       if (splitWords) {
         if (!isWords(v)) fail(where, `input ${i}${what}: with isSplitIntoWords expected an array of words (strings)`);
-        const split = joinWords(v, this.byteLevel ? " " : "");
-        return { text: split.text, map: null, split };
+        return { words: v, maps: v.map(codePointToUtf16), tokenWord: [] };
       }
       if (typeof v !== "string") fail(where, `input ${i}${what}: expected a string, got ${Array.isArray(v) ? "an array" : typeof v}`);
-      return { text: v, map: codePointToUtf16(v), split: null };
+      return { text: v, map: codePointToUtf16(v) };
     };
     if (splitWords) {
       if (isWords(x)) return { a: source(x, ""), b: null };
@@ -528,6 +615,7 @@ export class Tokenizer {
     const offsets = enc.getOffsets();
     const words = enc.getWordIds();
     const n = ids.length;
+    const seen = [0, 0]; // tokens of each sequence so far
     const offset_mapping: [number, number][] = new Array(n);
     const word_ids: (number | null)[] = new Array(n);
     const sequence_ids: (number | null)[] = new Array(n);
@@ -541,21 +629,14 @@ export class Tokenizer {
         continue;
       }
       const [start, end] = offsets[i];
-      if (src.split === null) {
+      if ("text" in src) {
         offset_mapping[i] = [toUtf16(src.map, start), toUtf16(src.map, end)];
         word_ids[i] = words[i] ?? null;
         continue;
       }
-      const sp = src.split;
-      const k = wordOf(sp, start);
-      if (k === null) {
-        offset_mapping[i] = [0, 0];
-        word_ids[i] = null;
-        continue;
-      }
-      const lo = Math.max(start, sp.starts[k]) - sp.starts[k];
-      const hi = Math.max(lo, Math.min(end, sp.ends[k]) - sp.starts[k]);
-      offset_mapping[i] = [toUtf16(sp.maps[k], lo), toUtf16(sp.maps[k], hi)];
+      // Pre-split: the sequence's tokens are its words' tokens in order; offsets are already within the word.
+      const k = src.tokenWord[seen[s!]++];
+      offset_mapping[i] = [toUtf16(src.maps[k], start), toUtf16(src.maps[k], end)];
       word_ids[i] = k;
     }
     return {
@@ -594,7 +675,7 @@ export class Tokenizer {
 
 /** `AutoTokenizer.fromPretrained(dir)`, as in transformers. */
 export const AutoTokenizer = {
-  fromPretrained(dir: string): Promise<Tokenizer> {
-    return Tokenizer.fromPretrained(dir);
+  fromPretrained(dir: string, options: TokenizerLoadOptions = {}): Promise<Tokenizer> {
+    return Tokenizer.fromPretrained(dir, options);
   },
 };

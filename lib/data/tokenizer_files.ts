@@ -52,6 +52,13 @@ export interface LoadedFiles {
   special: Partial<Record<SpecialTokenKey, string>>;
   additionalSpecial: string[];
   modelMaxLength: number;
+  /** Byte-level BPE: whether each word (each pre-split word too) gets a leading space; null for other tokenizers. */
+  addPrefixSpace: boolean | null;
+}
+
+export interface TokenizerLoadOptions {
+  /** transformers' from_pretrained(..., add_prefix_space=...): overrides the tokenizer's own setting (byte-level BPE only). */
+  addPrefixSpace?: boolean;
 }
 
 /** HF writes int(1e30) (VERY_LARGE_INTEGER) when a checkpoint sets no limit. */
@@ -143,6 +150,50 @@ export function isByteLevel(parsed: TokenizerJson): boolean {
   if (pre.type === "ByteLevel") return true;
   const list = pre.type === "Sequence" ? (pre.pretokenizers as Record<string, unknown>[] | undefined) : undefined;
   return Array.isArray(list) && list.some((p) => p && p.type === "ByteLevel");
+}
+
+const byteLevelParts = (pp: Record<string, unknown> | null | undefined, listKey: string): Record<string, unknown>[] => {
+  if (!isPlainObject(pp)) return [];
+  if (pp.type === "ByteLevel" || pp.type === "RobertaProcessing") return [pp];
+  const list = pp.type === "Sequence" ? pp[listKey] : undefined;
+  return Array.isArray(list) ? list.flatMap((p) => byteLevelParts(p as Record<string, unknown>, listKey)) : [];
+};
+
+/** The add_prefix_space of tokenizer.json's ByteLevel pre-tokenizer (the engine's default, true, when unset); null without one. */
+function preTokenizerPrefixSpace(parsed: TokenizerJson): boolean | null {
+  const bl = byteLevelParts(parsed.pre_tokenizer, "pretokenizers").find((p) => p.type === "ByteLevel");
+  return bl ? bl.add_prefix_space !== false : null;
+}
+
+/**
+ * A copy of `parsed` with add_prefix_space set on every ByteLevel pre-tokenizer, and on the ByteLevel /
+ * RobertaProcessing post-processor too: that one trims the leading space off word-initial offsets unless it knows
+ * the space was added (transformers' RobertaTokenizer builds both with the same value).
+ */
+export function withAddPrefixSpace(parsed: TokenizerJson, value: boolean): TokenizerJson {
+  const out = structuredClone(parsed);
+  for (const p of byteLevelParts(out.pre_tokenizer, "pretokenizers")) if (p.type === "ByteLevel") p.add_prefix_space = value;
+  for (const p of byteLevelParts(out.post_processor, "processors")) p.add_prefix_space = value;
+  return out;
+}
+
+/**
+ * add_prefix_space as transformers resolves it: the from_pretrained argument, else tokenizer_config.json's; else, for
+ * GPT2Tokenizer / RobertaTokenizer (named by tokenizer_class, or picked from config.json's model_type), their default
+ * false, since both rebuild the ByteLevel pre-tokenizer from it; else (a generic fast tokenizer) tokenizer.json's own.
+ */
+function resolvePrefixSpace(parsed: TokenizerJson, config: Record<string, unknown>, modelConfig: Record<string, unknown>,
+                            override: boolean | undefined, dir: string): boolean | null {
+  const own = preTokenizerPrefixSpace(parsed);
+  if (own === null) {
+    if (override !== undefined) throw new TunekitError(`AutoTokenizer.fromPretrained(${dir}): addPrefixSpace applies to byte-level BPE tokenizers (GPT-2, RoBERTa); this one has no ByteLevel pre-tokenizer`);
+    return null;
+  }
+  if (override !== undefined) return override;
+  if (typeof config.add_prefix_space === "boolean") return config.add_prefix_space;
+  const cls = typeof config.tokenizer_class === "string" ? config.tokenizer_class.replace(/Fast$/, "") : "";
+  const family = cls ? CLASS_FAMILIES[cls] : MODEL_TYPE_FAMILIES[typeof modelConfig.model_type === "string" ? modelConfig.model_type : ""];
+  return family === "gpt2" || family === "roberta" ? false : own;
 }
 
 /** vocab.txt: one token a line, id = line number (transformers' load_vocab keeps everything but the "\n"). */
@@ -407,7 +458,10 @@ function resolveMaxLength(config: Record<string, unknown>, modelConfig: Record<s
 }
 
 /** Reads a checkpoint folder's tokenizer files; throws one TunekitError naming the folder and the files looked for. */
-export function loadTokenizerFiles(dirIn: string): LoadedFiles {
+export function loadTokenizerFiles(dirIn: string, options: TokenizerLoadOptions = {}): LoadedFiles {
+  if (options.addPrefixSpace !== undefined && typeof options.addPrefixSpace !== "boolean") {
+    throw new TunekitError(`AutoTokenizer.fromPretrained: addPrefixSpace must be true or false, got ${JSON.stringify(options.addPrefixSpace)}`);
+  }
   if (typeof dirIn !== "string" || dirIn === "") {
     throw new TunekitError(`AutoTokenizer.fromPretrained: expected a checkpoint directory path, got ${JSON.stringify(dirIn)}`);
   }
@@ -466,10 +520,15 @@ export function loadTokenizerFiles(dirIn: string): LoadedFiles {
     checkBpeMerges(parsed!.model, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, "merges.txt"));
   }
   checkPostProcessor(parsed!.post_processor, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, source === "vocab.txt" ? "vocab.txt" : "vocab.json"));
-  const rebuilt = source !== "tokenizer.json" || applyBertConfig(parsed!, config);
+  let rebuilt = source !== "tokenizer.json" || applyBertConfig(parsed!, config);
+  const addPrefixSpace = resolvePrefixSpace(parsed!, config, modelConfig, options.addPrefixSpace, dir);
+  if (addPrefixSpace !== null && addPrefixSpace !== preTokenizerPrefixSpace(parsed!)) {
+    parsed = withAddPrefixSpace(parsed!, addPrefixSpace);
+    rebuilt = true;
+  }
   return {
     dir, source, family, json: rebuilt ? JSON.stringify(parsed) : text, parsed: parsed!, config, special, additionalSpecial,
-    modelMaxLength: resolveMaxLength(config, modelConfig, family),
+    modelMaxLength: resolveMaxLength(config, modelConfig, family), addPrefixSpace,
   };
 }
 

@@ -13,6 +13,19 @@ export const PROBLEM_TYPES = ["regression", "single_label_classification", "mult
 export type ProblemType = (typeof PROBLEM_TYPES)[number];
 export const CONFIG_NAME = "config.json";
 
+/** The dtype of the weights file beside a config.json, as safetensors names it, and the torch name the config gives it. */
+export const TORCH_DTYPE_NAMES = { F32: "float32", F16: "float16", BF16: "bfloat16" } as const;
+export type WeightsDtype = keyof typeof TORCH_DTYPE_NAMES;
+
+export interface ConfigWriteOptions {
+  /**
+   * What the weights file written beside this config.json holds. Given, the config says so under both keys that
+   * name it: "dtype" (transformers 5 reads it first, and writes only it) and "torch_dtype" (all that 4.x reads),
+   * whatever the loaded file said. Pass it whenever weights are written; without it the keys stay as they were read.
+   */
+  dtype?: WeightsDtype;
+}
+
 type Json = Record<string, unknown>;
 
 /** BertConfig / RobertaConfig keys (configuration_bert.py, configuration_roberta.py). */
@@ -368,9 +381,15 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * example `{...cfg, id2label, label2id, architectures}`, or a changed `hf` key) written under its
  * HF key, and the result checked by parsing it again.
  */
-export function configToJson(config: ModelConfig): Json {
+export function configToJson(config: ModelConfig, options: ConfigWriteOptions = {}): Json {
   const base = parseConfig(config.raw, "configToJson");
   const out: Json = { ...config.raw };
+  if (options.dtype !== undefined) {
+    const name = Object.prototype.hasOwnProperty.call(TORCH_DTYPE_NAMES, options.dtype) ? TORCH_DTYPE_NAMES[options.dtype] : undefined;
+    if (!name) throw new ConfigError(`configToJson: dtype must be one of ${Object.keys(TORCH_DTYPE_NAMES).join(", ")} (the weights file's), got ${JSON.stringify(options.dtype)}`);
+    out.dtype = name;
+    out.torch_dtype = name;
+  }
   for (const [k, v] of Object.entries(config.hf)) if (!same(v, (base.hf as unknown as Json)[k])) out[k] = v;
 
   const keys = { ...COMMON_KEYS, ...FIELD_KEYS[config.modelType] };
@@ -405,9 +424,10 @@ export function configToJson(config: ModelConfig): Json {
   return out;
 }
 
-/** Writes config.json into `dirOrFile` (a directory, or a file path) atomically, as HF does: sorted keys, indent 2. */
-export function saveConfig(dirOrFile: string, config: ModelConfig): void {
-  const text = JSON.stringify(sortKeys(configToJson(config)), null, 2) + "\n";
+/** Writes config.json into `dirOrFile` (a directory, or a file path) atomically, as HF does: sorted keys, indent 2.
+ *  options.dtype: the dtype of the weights written beside it (see ConfigWriteOptions). */
+export function saveConfig(dirOrFile: string, config: ModelConfig, options: ConfigWriteOptions = {}): void {
+  const text = JSON.stringify(sortKeys(configToJson(config, options)), null, 2) + "\n";
   writeFileAtomicSync(configPath(dirOrFile), Buffer.from(text, "utf8"));
 }
 

@@ -9,7 +9,8 @@ import { Module } from "../nn/module";
 import { initWeights } from "../nn/init";
 import { Generator } from "../tensor/ops";
 import { loadStateDict } from "../io/state_dict";
-import { readConfig, saveConfig } from "../io/config";
+import { readConfig, saveConfig, TORCH_DTYPE_NAMES } from "../io/config";
+import type { WeightsDtype } from "../io/config";
 import { saveSafetensors } from "../io/safetensors";
 import { isFloat32Array } from "../io/dtypes";
 import { assertFinite } from "../tensor/finite";
@@ -159,9 +160,14 @@ export abstract class PreTrainedModel extends Module {
     return out;
   }
 
-  /** Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. */
-  /** config.json + model.safetensors (F32, or F16 / BF16 on disk: torch_dtype says which, as HF writes it). */
-  async savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): unknown }; dtype?: "F32" | "F16" | "BF16" } = {}): Promise<void> {
+  /**
+   * Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. The weights are
+   * F32, or F16 / BF16 with opts.dtype; config.json's "dtype" and "torch_dtype" both say which (as save_pretrained
+   * sets config.dtype from the weights), whatever the checkpoint it was loaded from said.
+   */
+  async savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): unknown }; dtype?: WeightsDtype } = {}): Promise<void> {
+    const dtype = opts.dtype ?? "F32";
+    if (!Object.prototype.hasOwnProperty.call(TORCH_DTYPE_NAMES, dtype)) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
     for (const [name] of this.namedParameters())
       if (name.includes(".lora_A.") || name.includes(".lora_B."))
         throw new TunekitError(`savePretrained: the model carries an unmerged LoRA adapter ('${name}'); use saveAdapter(model, dir) for PEFT files, or mergeAndUnload(model) first for a plain checkpoint`);
@@ -169,12 +175,8 @@ export abstract class PreTrainedModel extends Module {
     assertFinite(`savePretrained(${dir})`, sd);  // before anything is written
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`savePretrained: '${dir}' exists and is not a directory`);
     fs.mkdirSync(dir, { recursive: true });
-    const dtype = opts.dtype ?? "F32";
     saveSafetensors(path.join(dir, "model.safetensors"), sd, { format: "pt" }, { dtype });
-    const torchDtype = { F32: "float32", F16: "float16", BF16: "bfloat16" }[dtype];
-    if (!torchDtype) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
-    const config = { ...this.config, architectures: [this.architecture], hf: { ...this.config.hf, torch_dtype: torchDtype } };
-    saveConfig(dir, config);
+    saveConfig(dir, { ...this.config, architectures: [this.architecture] }, { dtype });
     await opts.tokenizer?.save(dir);
   }
 }

@@ -463,7 +463,7 @@ export class Trainer<F, B> {
     assertFinite(`saveCheckpoint(${dir}) optimizer state`, moments);
     writeCheckpointDir(dir, (tmp) => {
       saveSafetensors(path.join(tmp, "model.safetensors"), weights);
-      saveConfig(tmp, { ...model.config, architectures: [model.architecture] });
+      saveConfig(tmp, { ...model.config, architectures: [model.architecture] }, { dtype: "F32" }); // the weights just written
       if (this.bestWeights)  // so a resumed run can still load the best model at the end
         saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
       saveSafetensors(path.join(tmp, "optimizer.safetensors"), new Map([...moments].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));

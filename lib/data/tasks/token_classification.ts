@@ -2,6 +2,9 @@
 // as transformers' run_ner does: the first sub-token of each word gets the word's label, the other
 // sub-tokens and the special tokens get -100 (no loss); with labelAllTokens the other sub-tokens get it
 // too (B-X turned into I-X). Predictions are read back per word from the first sub-token.
+// Byte-level BPE (GPT-2, RoBERTa) encodes the words with add_prefix_space, as run_ner loads those tokenizers
+// (add_prefix_space=True): every word, the first one too, is tokenized as it is mid-sentence ("Ġword"), the form the
+// model saw in pre-training. Without it no word gets its space ("SO CC ER" for SOCCER). lib/data/TOKENIZERS.md.
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
 import { IGNORE_INDEX } from "../collate";
@@ -22,6 +25,9 @@ export interface TokenClassificationOptions {
   /** Label the later sub-tokens of a word too (default false: only the first, run_ner's default). */
   labelAllTokens?: boolean;
   label2id?: Record<string, number>;
+  /** Byte-level BPE only: encode each word with a leading space. Default true (run_ner's add_prefix_space=True);
+   *  false tokenizes each word as it stands, as GPT-2's tokenizer does by default. Ignored by other tokenizers. */
+  addPrefixSpace?: boolean;
 }
 
 export interface TokenFeature extends EncodedFeature {
@@ -60,8 +66,12 @@ export async function tokenClassificationFeatures(tok: Tokenizer, examples: Toke
     return name.startsWith("B-") && map.label2id[`I-${name.slice(2)}`] !== undefined ? map.label2id[`I-${name.slice(2)}`] : id;
   });
 
+  if (options.addPrefixSpace !== undefined && typeof options.addPrefixSpace !== "boolean") {
+    throw new TunekitError(`${where}: addPrefixSpace must be true or false, got ${JSON.stringify(options.addPrefixSpace)}`);
+  }
+  const addPrefixSpace = tok.addPrefixSpace === null ? undefined : options.addPrefixSpace ?? true;
   const enc = await encodeAll(tok, examples.map((e) => e.words),
-    { isSplitIntoWords: true, truncation: true, maxLength: options.maxLength ?? tok.modelMaxLength }, where);
+    { isSplitIntoWords: true, addPrefixSpace, truncation: true, maxLength: options.maxLength ?? tok.modelMaxLength }, where);
   const withTypes = tok.modelInputNames.includes("token_type_ids");
   const features = enc.input_ids.map((ids, i): TokenFeature => {
     const wordIds = enc.word_ids[i];
