@@ -376,6 +376,11 @@ const COMMON_KEYS: Partial<Record<keyof Normalised, string>> = {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The normalised fields that config.json of this model type stores under a key of their own. */
+export function overrideKeys(modelType: ModelType): Set<string> {
+  return new Set(Object.keys({ ...COMMON_KEYS, ...FIELD_KEYS[modelType] }));
+}
+
 /**
  * The config.json object for `config`: its raw JSON, with every field the caller changed (for
  * example `{...cfg, id2label, label2id, architectures}`, or a changed `hf` key) written under its

@@ -9,7 +9,7 @@ import { Module } from "../nn/module";
 import { initWeights } from "../nn/init";
 import { Generator } from "../tensor/ops";
 import { loadStateDict } from "../io/state_dict";
-import { readConfig, saveConfig, TORCH_DTYPE_NAMES } from "../io/config";
+import { readConfig, saveConfig, parseConfig, configToJson, overrideKeys, TORCH_DTYPE_NAMES } from "../io/config";
 import type { WeightsDtype } from "../io/config";
 import { saveSafetensors } from "../io/safetensors";
 import { isFloat32Array } from "../io/dtypes";
@@ -181,7 +181,18 @@ export abstract class PreTrainedModel extends Module {
   }
 }
 
+/**
+ * The config of `dir` with `overrides`, applied as HF's from_pretrained(dir, hidden_dropout_prob=…)
+ * applies keyword arguments: to config.json's keys, then parsed again, so the fields derived from one
+ * key move with it (BERT's hidden_dropout_prob is also its embedding and classifier dropout). Two
+ * overrides on one key must agree; a field config.json has no key for (derived) is set as given.
+ */
 export function configFrom(dir: string, overrides?: Partial<ModelConfig>): ModelConfig {
   const base = readConfig(dir);
-  return overrides ? ({ ...base, ...overrides } as ModelConfig) : base;
+  if (!overrides) return base;
+  const keyed = overrideKeys(base.modelType);
+  const viaJson = Object.fromEntries(Object.entries(overrides).filter(([k]) => keyed.has(k)));
+  const direct = Object.fromEntries(Object.entries(overrides).filter(([k]) => !keyed.has(k)));
+  const reparsed = Object.keys(viaJson).length ? parseConfig(configToJson({ ...base, ...viaJson } as ModelConfig), `${dir} (with overrides)`) : base;
+  return { ...reparsed, ...direct } as ModelConfig;
 }
