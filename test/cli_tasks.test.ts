@@ -96,6 +96,14 @@ describe("--task similarity (AutoSentenceEncoder + sentencePairFeatures + simila
     expect(first.loss).not.toBe(mean.loss);
   });
 
+  test("--method auto picks LoRA, not a frozen body (an encoder has no head); --method frozen is refused", () => {
+    const auto = json(tmp, ["train", "--task", "similarity", "--method", "auto", "--data", pairs, "--validation", "0.3", "--max-length", "16", "--out", path.join(tmp, "sts-auto"), ...quick]);
+    expect(auto.method.method).toBe("lora");
+    expect(auto.trainable).toBeLessThan(auto.parameters / 5);
+    expect(json(tmp, ["embed", "--model", path.join(tmp, "sts-auto"), "a triumph"])[0].embedding).toHaveLength(128);
+    expectUserError(tunekit(tmp, "train", "--task", "similarity", "--method", "frozen", "--data", pairs), /--method frozen: a sentence encoder has no head/);
+  });
+
   test("bad input: no pairs, or scores off the 0-5 scale", () => {
     expectUserError(tunekit(tmp, "train", "--task", "similarity", "--data", fx("scores.csv")), /needs sentence pairs; give --text-pair/);
     const off = path.join(tmp, "off.csv");

@@ -40,6 +40,8 @@ export function checkModelFlags(f: ModelFlags & Partial<MethodFlags>, dir: strin
   if (f.docStride !== undefined && f.maxLength !== undefined && f.docStride >= f.maxLength)
     throw new TunekitError(`--doc-stride ${f.docStride} must be smaller than --max-length ${f.maxLength} (it is the overlap of two windows)`);
   if (f.pooling !== undefined && f.task !== "similarity") throw new TunekitError(`--pooling applies to --task similarity, not --task ${f.task}`);
+  if (f.task === "similarity" && (f.method === "frozen" || f.method === "gradual"))
+    throw new TunekitError(`--method ${f.method}: a sentence encoder has no head to train on its own, so a frozen body would train nothing; use full, lora or freeze-bottom`);
   if (f.method === "freeze-bottom" && f.freezeLayers !== undefined && f.freezeLayers > c.numLayers)
     throw new TunekitError(`--freeze-layers ${f.freezeLayers}: ${dir} has ${c.numLayers} layers`);
 }

@@ -5,7 +5,7 @@ import * as path from "path";
 import type { Tokenizer } from "../data/tokenizer";
 import { Trainer, TrainResult, Metrics, TrainableModel } from "../train/trainer";
 import { trainableCount, parameterCount } from "../train/strategies";
-import { applyMethod, chooseMethod, defaultLearningRate, FineTuneMethod, MethodChoice } from "../train/method";
+import { applyMethod, chooseMethod, defaultLearningRate, FineTuneMethod, MethodChoice, LORA_BELOW } from "../train/method";
 import { saveAdapter, mergeAndUnload } from "../peft";
 import { isLoraModel } from "../peft/lora";
 import { readConfig } from "../io/config";
@@ -47,7 +47,10 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
   const t0 = Date.now();
   const { task, trainer: f, method: m } = o;
   const random = o.random ?? m.randomInit ?? false;
-  const choice: MethodChoice = m.method === "auto" ? chooseMethod(task.examples) : { method: m.method as FineTuneMethod, rule: `--method ${m.method}` };
+  let choice: MethodChoice = m.method === "auto" ? chooseMethod(task.examples) : { method: m.method as FineTuneMethod, rule: `--method ${m.method}` };
+  // A sentence encoder has no head: a frozen body would train nothing, so the small-data choice is LoRA.
+  if (task.task === "similarity" && choice.method === "frozen")
+    choice = { method: "lora", rule: `${task.examples} labelled examples < ${LORA_BELOW}: LoRA r=8 on query/value (a sentence encoder has no head to train on a frozen body)` };
   const model = await task.createModel(o.modelDir, { random, seed: f.seed });
   const extra = applyMethod<EncodedFeature, TaskBatch>(model, choice.method, {
     freezeLayers: m.freezeLayers, lora: { r: m.loraR, alpha: m.loraAlpha, dropout: m.loraDropout, targetModules: m.loraTargets, bias: m.loraBias } });

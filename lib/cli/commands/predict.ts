@@ -107,9 +107,11 @@ export function npy(data: Float32Array, shape: number[]): Buffer {
   return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }
 
-async function embedCmd(texts: string[], f: InputFlags & { model: string; pooling: "cls" | "mean" | "none" }): Promise<void> {
-  const out = output(!!f.json);
-  const dir = resolveModel(f.model);
+async function embedCmd(texts: string[], flags: InputFlags & { model: string; pooling?: "cls" | "mean" | "none" }): Promise<void> {
+  const out = output(!!flags.json);
+  const dir = resolveModel(flags.model);
+  // A sentence encoder trained by `train --task similarity` embeds with the pooling it was trained with.
+  const f = { ...flags, pooling: flags.pooling ?? sentenceTransformerPooling(dir) ?? "mean" };
   const tok = await AutoTokenizer.fromPretrained(dir);
   const col = textColumn(f);
   const list = (await inputs(texts, f, [col])).map((r) => r[col]);
@@ -184,7 +186,7 @@ Examples:
     .action(run(predict));
   inputOpts(program.command("embed [texts...]").description("feature extraction: [CLS] or mean-pooled vectors, or the full last hidden states"))
     .option("--text <column>", "text column of --data", "text")
-    .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state").choices(["cls", "mean", "none"]).default("mean"))
+    .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state (default: a sentence-transformers folder's pooling, else mean)").choices(["cls", "mean", "none"]))
     .addHelpText("after", `
 Examples:
   $ tunekit embed "a first sentence" "a second one" --json
