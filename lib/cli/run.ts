@@ -3,18 +3,21 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Tokenizer } from "../data/tokenizer";
-import { Trainer, TrainResult, Metrics } from "../train/trainer";
+import { Trainer, TrainResult, Metrics, TrainableModel } from "../train/trainer";
 import { trainableCount, parameterCount } from "../train/strategies";
-import { applyMethod, chooseMethod, defaultLearningRate, FineTuneMethod, MethodChoice } from "../train/method";
+import { applyMethod, chooseMethod, defaultLearningRate, FineTuneMethod, MethodChoice, LORA_BELOW } from "../train/method";
 import { saveAdapter, mergeAndUnload } from "../peft";
 import { isLoraModel } from "../peft/lora";
 import { readConfig } from "../io/config";
+import { TunekitError } from "../errors";
 import type { TaskData, Analysis, TaskBatch } from "./tasks";
 import type { TrainerFlags, MethodFlags } from "./args";
 import type { EncodedFeature } from "../data/collate";
 
 export interface RunResult {
   method: MethodChoice;
+  /** The metric that picked the best model (--metric, or the task's default). */
+  metric: string;
   random: boolean;
   train: TrainResult;
   metrics: Metrics;
@@ -44,7 +47,10 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
   const t0 = Date.now();
   const { task, trainer: f, method: m } = o;
   const random = o.random ?? m.randomInit ?? false;
-  const choice: MethodChoice = m.method === "auto" ? chooseMethod(task.examples) : { method: m.method as FineTuneMethod, rule: `--method ${m.method}` };
+  let choice: MethodChoice = m.method === "auto" ? chooseMethod(task.examples) : { method: m.method as FineTuneMethod, rule: `--method ${m.method}` };
+  // A sentence encoder has no head: a frozen body would train nothing, so the small-data choice is LoRA.
+  if (task.task === "similarity" && choice.method === "frozen")
+    choice = { method: "lora", rule: `${task.examples} labelled examples < ${LORA_BELOW}: LoRA r=8 on query/value (a sentence encoder has no head to train on a frozen body)` };
   const model = await task.createModel(o.modelDir, { random, seed: f.seed });
   const extra = applyMethod<EncodedFeature, TaskBatch>(model, choice.method, {
     freezeLayers: m.freezeLayers, lora: { r: m.loraR, alpha: m.loraAlpha, dropout: m.loraDropout, targetModules: m.loraTargets, bias: m.loraBias } });
@@ -56,6 +62,7 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
     model, train: task.train, eval: task.validation, collate: task.collate, evaluator: task.evaluator,
     learningRate: lr, epochs: f.epochs, maxSteps: f.maxSteps, batchSize: f.batchSize, evalBatchSize: f.evalBatchSize,
     gradientAccumulationSteps: f.gradAccum, warmupRatio: f.warmupRatio, warmupSteps: f.warmupSteps, weightDecay: f.weightDecay,
+    adamBeta1: f.adamBeta1, adamBeta2: f.adamBeta2, adamEpsilon: f.adamEpsilon,
     scheduler: f.scheduler, maxGradNorm: f.maxGradNorm, seed: f.seed, evalStrategy: f.evalStrategy, evalSteps: f.evalSteps,
     metricForBestModel: evalOn ? metric : undefined, greaterIsBetter: metric !== "loss" && !metric.endsWith("loss"),
     loadBestModelAtEnd: evalOn && f.loadBest, earlyStoppingPatience: f.earlyStopping,
@@ -65,21 +72,44 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
     ...extra,
   });
   const train = await trainer.train();
-  const metrics = trainer.evaluate();
-  const analysis = task.analyse(model, o.errors ?? 5);
-  if (o.out) {
-    fs.mkdirSync(o.out, { recursive: true });
-    // LoRA: the PEFT adapter (small; Python: PeftModel.from_pretrained) in out/adapter, and the merged
-    // model in out/, so `tunekit predict --model out` and transformers' from_pretrained(out) both just work.
-    if (isLoraModel(model)) {
-      saveAdapter(model, path.join(o.out, "adapter"), { baseModelNameOrPath: path.resolve(o.modelDir) });
-      mergeAndUnload(model);
-    }
-    await model.savePretrained(o.out);
-    await o.tokenizer.save(o.out);
-  }
-  return { method: choice, random, train, metrics, analysis, trainable: train.trainableParameters, parameters: parameterCount(model),
+  // Saved before the final evaluation and analysis, so that nothing failing there loses the trained model.
+  if (o.out) await save(model, o.out, o);
+  const { metrics, analysis } = await afterSave(o.out, () => ({ metrics: trainer.evaluate(), analysis: task.analyse(model, o.errors ?? 5) }));
+  return { method: choice, metric, random, train, metrics, analysis, trainable: train.trainableParameters, parameters: parameterCount(model),
     logFile, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Runs what follows the save of a trained model: a TunekitError there also says that the model is safe on disk. */
+export async function afterSave<T>(out: string | undefined, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (out && e instanceof TunekitError) e.message += ` (the trained model is saved in ${out})`;
+    throw e;
+  }
+}
+
+/**
+ * The trained model, HF's layout. The length it trained with is tokenizer_config.json's model_max_length:
+ * what HF's tokenizer truncates to by default, and what `tunekit eval` / `predict` read back.
+ */
+async function save(model: TrainableModel<TaskBatch>, out: string, o: RunOptions): Promise<void> {
+  fs.mkdirSync(out, { recursive: true });
+  // LoRA: the PEFT adapter (small; Python: PeftModel.from_pretrained) in out/adapter, and the merged
+  // model in out/, so `tunekit predict --model out` and transformers' from_pretrained(out) both just work.
+  if (isLoraModel(model)) {
+    saveAdapter(model, path.join(out, "adapter"), { baseModelNameOrPath: path.resolve(o.modelDir) });
+    mergeAndUnload(model);
+  }
+  await model.savePretrained(out);
+  const before = o.tokenizer.modelMaxLength;
+  o.tokenizer.modelMaxLength = o.task.maxLength;
+  try {
+    await o.tokenizer.save(out);
+  } finally {
+    o.tokenizer.modelMaxLength = before;
+  }
+  o.task.saveExtra?.(out);
 }
 
 export { trainableCount };

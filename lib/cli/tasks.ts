@@ -17,6 +17,7 @@ import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";
 import { tidy } from "../tensor/tensor";
 import { DataFlags, ModelFlags, TaskName, validationOf } from "./args";
+import { similarityTask } from "./similarity";
 
 /** A batch that still knows its features (token classification and QA evaluate per feature). */
 type TaskBatch = Batch & { features: EncodedFeature[] };
@@ -37,11 +38,16 @@ export interface TaskData {
   skipped: number;
   /** Metric for the best model and early stopping, greater is better unless "loss". */
   metric: string;
+  /** Tokens per example (per window for QA, per sentence for similarity) the features were cut to: the
+   *  length the model trains with, saved with it as tokenizer_config.json's model_max_length. */
+  maxLength: number;
   createModel(dir: string, o: { random: boolean; seed: number }): Promise<TrainableModel<TaskBatch>>;
   collate(features: EncodedFeature[]): TaskBatch;
   evaluator(): Evaluator<TaskBatch>;
-  /** Confusion matrix and most confident errors on the validation set (classification). */
+  /** Confusion matrix and the k most confident errors (none for k = 0) on the validation set (classification). */
   analyse(model: TrainableModel<TaskBatch>, k: number): Analysis;
+  /** Files a saved model of this task needs beside config, weights and tokenizer (similarity: sentence-transformers' modules). */
+  saveExtra?(dir: string): void;
 }
 
 export async function fromDir<M>(auto: { fromPretrained(d: string, o: object): Promise<M>; fromConfig(c: ReturnType<typeof readConfig>, o: object): M },
@@ -50,6 +56,9 @@ export async function fromDir<M>(auto: { fromPretrained(d: string, o: object): P
 }
 
 const maxLen = (tok: Tokenizer, flags: ModelFlags) => flags.maxLength ?? Math.min(tok.modelMaxLength, 512);
+
+/** HF's run_qa: stride 128 at length 384; shorter windows keep the same proportion. */
+export const defaultDocStride = (maxLength: number): number => Math.min(128, Math.floor(maxLength / 3));
 
 /** Reads --data (and --validation) for the task and tokenizes it. */
 export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & { validation?: string; seed?: number; limit?: number },
@@ -67,7 +76,7 @@ export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & {
       return classificationTask(tok, flags, ds, padId);
     }
     case "token-classification": {
-      const ds = await loadTokenDataset(flags.data, { validation, seed, labels, onBadRow: flags.onBadRow });
+      const ds = await loadTokenDataset(flags.data, { format: flags.format as never, validation, seed, labels, onBadRow: flags.onBadRow });
       const train = flags.limit ? ds.train.slice(0, flags.limit) : ds.train;
       return tokenTask(tok, flags, { ...ds, train }, padId);
     }
@@ -76,6 +85,8 @@ export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & {
       const train = flags.limit ? ds.train.slice(0, flags.limit) : ds.train;
       return qaTask(tok, flags, { ...ds, train }, padId);
     }
+    case "similarity":
+      return similarityTask(tok, flags, { validation, seed, limit: flags.limit }, padId);
   }
 }
 
@@ -91,7 +102,7 @@ export async function classificationTask(tok: Tokenizer, flags: ModelFlags, ds: 
   const single = problemType === "single_label_classification";
   return {
     task: flags.task, train: train.features, validation: val.features, examples: ds.train.length, labelNames: names, skipped: ds.skipped.length,
-    metric: single ? (N === 2 ? "f1" : "macro_f1") : problemType === "regression" ? "pearson" : "f1",
+    metric: single ? (N === 2 ? "f1" : "macro_f1") : problemType === "regression" ? "pearson" : "micro_f1", maxLength: o.maxLength,
     createModel: (dir, r) => fromDir(AutoModelForSequenceClassification, dir, r.random, {
       seed: r.seed, problemType, ...(names ? { id2label: Object.fromEntries(names.map((l, i) => [i, l])) } : { numLabels: 1 }) }) as never,
     collate: (f) => ({ ...collate(f, { padId }), features: f }),
@@ -115,7 +126,7 @@ function analyseClassification(model: TrainableModel<TaskBatch>, features: Encod
   names: string[], padId: number, k: number): Analysis {
   const N = names.length;
   const cm = new ClassificationMetric({ numLabels: N });
-  const worst = new MostConfidentErrors(k, N);
+  const worst = k > 0 ? new MostConfidentErrors(k, N) : null;
   model.eval();
   noGrad(() => {
     for (let i = 0; i < features.length; i += 64) tidy(() => {
@@ -123,13 +134,13 @@ function analyseClassification(model: TrainableModel<TaskBatch>, features: Encod
       const b = collate(f, { padId });
       const logits = model.forward({ ...b, features: f }).logits.data;
       cm.updateLogits(logits, b.labels!);
-      worst.update(logits, b.labels!);
+      worst?.update(logits, b.labels!);
     });
   });
   const text = (e: ClassificationExample) => (e.textPair ? `${e.text} || ${e.textPair}` : e.text);
   return {
     confusion: { labels: names, matrix: cm.confusionMatrix() },
-    errors: worst.errors().map((e) => ({ text: text(examples[e.index]), label: names[e.label], predicted: names[e.predicted], score: e.confidence })),
+    errors: (worst?.errors() ?? []).map((e) => ({ text: text(examples[e.index]), label: names[e.label], predicted: names[e.predicted], score: e.confidence })),
   };
 }
 
@@ -143,7 +154,7 @@ async function tokenTask(tok: Tokenizer, flags: ModelFlags, ds: { train: TokenCl
   const gold = new Map<EncodedFeature, string[]>(val.features.map((f, i) => [f, (ds.validation[i].tags ?? []).map(String)]));
   return {
     task: "token-classification", train: train.features, validation: val.features, examples: ds.train.length, labelNames: names, skipped: ds.skipped.length,
-    metric: "f1",
+    metric: "f1", maxLength: o.maxLength,
     createModel: (dir, r) => fromDir(AutoModelForTokenClassification, dir, r.random, { seed: r.seed, id2label: Object.fromEntries(names.map((l, i) => [i, l])) }) as never,
     collate: (f) => ({ ...collate(f, { padId }), features: f }),
     evaluator: () => {
@@ -166,13 +177,12 @@ async function tokenTask(tok: Tokenizer, flags: ModelFlags, ds: { train: TokenCl
 
 async function qaTask(tok: Tokenizer, flags: ModelFlags, ds: { train: QaExample[]; validation: QaExample[] }, padId: number): Promise<TaskData> {
   const maxLength = flags.maxLength ?? Math.min(tok.modelMaxLength, 384);
-  // HF's run_qa: stride 128 at length 384; shorter inputs keep the same proportion.
-  const o = { maxLength, docStride: Math.min(128, Math.floor(maxLength / 3)) };
+  const o = { maxLength, docStride: flags.docStride ?? defaultDocStride(maxLength) };
   const train = await qaFeatures(tok, ds.train, o);
   const val = await qaFeatures(tok, ds.validation, o);
   const index = new Map<EncodedFeature, number>(val.map((f, i) => [f, i]));
   return {
-    task: "qa", train, validation: val, examples: ds.train.length, labelNames: null, skipped: 0, metric: "f1",
+    task: "qa", train, validation: val, examples: ds.train.length, labelNames: null, skipped: 0, metric: "f1", maxLength,
     createModel: (dir, r) => fromDir(AutoModelForQuestionAnswering, dir, r.random, { seed: r.seed }) as never,
     collate: (f) => ({ ...collate(f, { padId }), features: f }),
     evaluator: () => {

@@ -73,6 +73,11 @@ export class AdamW {
     this.groups = groups;
     [this.beta1, this.beta2] = o.betas ?? [0.9, 0.999];
     this.eps = o.eps ?? 1e-8;
+    // torch.optim.AdamW's checks; ε must also be > 0, as 0 makes 0/0 for a parameter whose gradient is still 0.
+    [this.beta1, this.beta2].forEach((b, i) => {
+      if (typeof b !== "number" || !(b >= 0 && b < 1)) throw new TunekitError(`AdamW: betas[${i}] must be in [0, 1), got ${b}`);
+    });
+    if (typeof this.eps !== "number" || !(this.eps > 0 && Number.isFinite(this.eps))) throw new TunekitError(`AdamW: eps must be a finite number > 0, got ${this.eps}`);
   }
 
   /** Bytes of optimizer state held (m and v of trainable parameters that have stepped). */

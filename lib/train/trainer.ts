@@ -18,7 +18,7 @@ import { saveConfig } from "../io/config";
 import { AdamW, paramGroups, gradNorm } from "./optimizer";
 import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
 import { LossScaler, LossScalerOptions } from "./loss_scaler";
-import { writeCheckpointDir, removeCheckpoint, listCheckpoints, latestCheckpoint } from "./checkpoints";
+import { writeCheckpointDir, removeCheckpoint, listCheckpoints, latestCheckpoint, readTrainerState, TrainingArgsRecord } from "./checkpoints";
 import { getScheduler, warmupStepsFromRatio, LrSchedule, ScheduleName } from "./schedules";
 
 /** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
@@ -59,6 +59,12 @@ export interface TrainerOptions<F, B> {
   warmupRatio?: number;
   warmupSteps?: number;
   weightDecay?: number;
+  /** AdamW's β1 (HF's adam_beta1), in [0, 1). Default 0.9. */
+  adamBeta1?: number;
+  /** AdamW's β2 (HF's adam_beta2), in [0, 1). Default 0.999. */
+  adamBeta2?: number;
+  /** AdamW's ε (HF's adam_epsilon), > 0. Default 1e-8. */
+  adamEpsilon?: number;
   scheduler?: ScheduleName;
   /** Global-norm clipping (0 = off). Default 1.0 as HF. */
   maxGradNorm?: number;
@@ -83,7 +89,7 @@ export interface TrainerOptions<F, B> {
   resumeFrom?: string;
   /** JSON-lines log of every step and evaluation. */
   logFile?: string;
-  /** Progress bar on a TTY, plain lines otherwise; false for silence. */
+  /** Progress bar on a TTY, plain lines otherwise, both on stderr (stdout stays the caller's); false for silence. */
   progress?: boolean;
   events?: TrainerEvents;
   // Strategies.
@@ -153,26 +159,58 @@ interface State {
   skipped: number;
 }
 
+/** Progress and evaluation lines go to stderr, like the bar: a program's stdout (a CLI's --json) stays its own. */
+function progressLine(s: string): void {
+  process.stderr.write(s + "\n");
+}
+
+/** Every numeric option checked before any work: a bad value is a TunekitError naming it, never a NaN later. */
+function checkOptions(o: Record<string, unknown>): void {
+  const rules: [string, string, (v: number) => boolean][] = [
+    ["batchSize", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
+    ["gradientAccumulationSteps", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
+    ["epochs", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
+    ["maxSteps", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
+    ["learningRate", "> 0", (v) => v > 0 && Number.isFinite(v)],
+    ["weightDecay", ">= 0", (v) => v >= 0 && Number.isFinite(v)],
+    ["maxGradNorm", ">= 0 (0 = no clipping)", (v) => v >= 0 && Number.isFinite(v)],
+    ["warmupRatio", "in [0, 1]", (v) => v >= 0 && v <= 1],
+    ["warmupSteps", "an integer >= 0", (v) => Number.isInteger(v) && v >= 0],
+    ["seed", "an integer", (v) => Number.isSafeInteger(v)],
+    // torch.optim.AdamW's ranges, except ε: 0 would divide 0 by 0 for a parameter whose gradient is still 0.
+    ["adamBeta1", "in [0, 1)", (v) => v >= 0 && v < 1],
+    ["adamBeta2", "in [0, 1)", (v) => v >= 0 && v < 1],
+    ["adamEpsilon", "> 0", (v) => v > 0 && Number.isFinite(v)],
+  ];
+  for (const [k, expected, ok] of rules) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !ok(v)) throw new TunekitError(`Trainer: ${k} must be ${expected}, got ${typeof v === "number" ? v : JSON.stringify(v)}`);
+  }
+}
+
 export class Trainer<F, B> {
-  readonly o: Required<Pick<TrainerOptions<F, B>, "learningRate" | "epochs" | "batchSize" | "gradientAccumulationSteps" | "weightDecay" | "maxGradNorm" | "seed" | "scheduler">> & TrainerOptions<F, B>;
+  readonly o: Required<Pick<TrainerOptions<F, B>, "learningRate" | "epochs" | "batchSize" | "gradientAccumulationSteps" | "weightDecay" | "maxGradNorm" | "seed" | "scheduler" | "adamBeta1" | "adamBeta2" | "adamEpsilon">> & TrainerOptions<F, B>;
   readonly optimizer: AdamW;
   private state: State;
   private readonly pretrained: Map<Float32Array, Float32Array> = new Map();
   private bestWeights: Map<string, Float32Array> | null = null;
   private log: number | null = null;
+  /** The data order of one epoch, built once per epoch (not once per micro-batch). */
+  private order: { epoch: number; indices: number[] } | null = null;
   /** Present when lossScaling is on. */
   readonly scaler: LossScaler | null;
 
   constructor(options: TrainerOptions<F, B>) {
     const o = {
       learningRate: 5e-5, epochs: 3, batchSize: 8, gradientAccumulationSteps: 1, weightDecay: 0, maxGradNorm: 1, seed: 42,
-      scheduler: "linear" as ScheduleName, ...options,
+      scheduler: "linear" as ScheduleName, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
+      // An option given as undefined takes its default (a plain spread would overwrite the default with undefined).
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TrainerOptions<F, B>),
     };
     this.o = o;
     if (!o.train.length) throw new TunekitError("Trainer: the training set is empty");
-    for (const [k, v] of Object.entries({ batchSize: o.batchSize, gradientAccumulationSteps: o.gradientAccumulationSteps, epochs: o.epochs }))
-      if (!(Number.isInteger(v) && v >= 1)) throw new TunekitError(`Trainer: ${k} must be a positive integer, got ${v}`);
-    if (!(o.learningRate > 0)) throw new TunekitError(`Trainer: learningRate must be > 0, got ${o.learningRate}`);
+    checkOptions(o);
     if (o.bf16 !== undefined && typeof o.bf16 !== "boolean") throw new TunekitError(`Trainer: bf16 must be true or false, got ${JSON.stringify(o.bf16)}`);
     if (o.bf16 && !native.bf16Available() && o.progress !== false)
       console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
@@ -180,7 +218,7 @@ export class Trainer<F, B> {
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
     if (o.gradualUnfreezing) unfreezeTop(model, model.body.numLayers + 1);
     const groups = paramGroups(model, { lr: o.learningRate, weightDecay: o.weightDecay, layerDecay: o.layerDecay });
-    this.optimizer = new AdamW(groups);
+    this.optimizer = new AdamW(groups, { betas: [o.adamBeta1, o.adamBeta2], eps: o.adamEpsilon });
     if (o.freeze) freeze(model, o.freeze);
     if (o.gradualUnfreezing) unfreezeTop(model, 0);
     if (o.l2sp)
@@ -222,9 +260,20 @@ export class Trainer<F, B> {
   }
 
   private batchAt(epoch: number, index: number): B {
-    const order = permutation(this.o.train.length, this.o.seed * 1000003 + epoch);
+    if (this.order?.epoch !== epoch) this.order = { epoch, indices: permutation(this.o.train.length, this.o.seed * 1000003 + epoch) };
     const bs = this.o.batchSize;
-    return this.o.collate(order.slice(index * bs, (index + 1) * bs).map((i) => this.o.train[i]));
+    return this.o.collate(this.order.indices.slice(index * bs, (index + 1) * bs).map((i) => this.o.train[i]));
+  }
+
+  /** The options under HF TrainingArguments names, as a checkpoint records them. */
+  trainingArgs(): TrainingArgsRecord {
+    const o = this.o;
+    return {
+      learning_rate: o.learningRate, num_train_epochs: o.epochs, max_steps: o.maxSteps ?? -1, per_device_train_batch_size: o.batchSize,
+      gradient_accumulation_steps: o.gradientAccumulationSteps, weight_decay: o.weightDecay, adam_beta1: o.adamBeta1, adam_beta2: o.adamBeta2,
+      adam_epsilon: o.adamEpsilon, max_grad_norm: o.maxGradNorm, lr_scheduler_type: o.scheduler, warmup_ratio: o.warmupRatio ?? 0,
+      warmup_steps: o.warmupSteps ?? 0, seed: o.seed,
+    };
   }
 
   private write(record: Record<string, unknown>): void {
@@ -307,7 +356,7 @@ export class Trainer<F, B> {
           if (bar) bar.update(s.step, { epoch: s.epoch + 1, loss: stepLoss.toFixed(4), lr: result.lr.toExponential(2), speed: (s.step / elapsed).toFixed(2) });
           else if (o.progress !== false && (Date.now() - lastLine > 10000 || s.step === total)) {
             lastLine = Date.now();
-            console.log(`step ${s.step}/${total} epoch ${s.epoch + 1} loss ${stepLoss.toFixed(4)} lr ${result.lr.toExponential(2)} ${(s.step / elapsed).toFixed(2)} it/s`);
+            progressLine(`step ${s.step}/${total} epoch ${s.epoch + 1} loss ${stepLoss.toFixed(4)} lr ${result.lr.toExponential(2)} ${(s.step / elapsed).toFixed(2)} it/s`);
           }
           if (o.evalStrategy === "steps" && o.evalSteps && s.step % o.evalSteps === 0) stop = this.evaluateAndTrack();
           if (o.saveSteps && o.outputDir && s.step % o.saveSteps === 0) this.saveCheckpoint(path.join(o.outputDir, `checkpoint-${s.step}`));
@@ -428,7 +477,7 @@ export class Trainer<F, B> {
     s.history.push(rec);
     this.write(rec);
     o.events?.onEvaluate?.({ step: s.step, epoch: s.epoch, metrics });
-    if (o.progress !== false) console.log(`eval @ step ${s.step}: ${Object.entries(metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${Number.isInteger(v) ? v : (v as number).toFixed(4)}`).join(", ")}`);
+    if (o.progress !== false) progressLine(`eval @ step ${s.step}: ${Object.entries(metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${Number.isInteger(v) ? v : (v as number).toFixed(4)}`).join(", ")}`);
     const key = o.metricForBestModel ?? "loss";
     const value = metrics[key];
     if (typeof value !== "number") throw new TunekitError(`Trainer: metricForBestModel '${key}' is not among the metrics: ${Object.keys(metrics).join(", ")}`);
@@ -468,7 +517,8 @@ export class Trainer<F, B> {
         saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
       saveSafetensors(path.join(tmp, "optimizer.safetensors"), new Map([...moments].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
       // Last: checkpointProblem() treats a directory without it as incomplete.
-      const st = { ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed, lossScaler: this.scaler?.state() };
+      const st = { ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed, lossScaler: this.scaler?.state(),
+        training_args: this.trainingArgs() };
       writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify(st, null, 2)));
     });
     this.o.events?.onSave?.({ step: s.step, dir });
@@ -479,9 +529,14 @@ export class Trainer<F, B> {
   }
 
   private resume(dir: string): void {
-    const file = path.join(dir, "trainer_state.json");
-    if (!fs.existsSync(file)) throw new TunekitError(`resumeFrom: ${dir} is not a tunekit checkpoint (no trainer_state.json)`);
-    const st = JSON.parse(fs.readFileSync(file, "utf8"));
+    const st = readTrainerState(dir);
+    const perEpoch = this.microBatchesPerEpoch;
+    if (st.batchInEpoch > perEpoch)
+      throw new TunekitError(`resumeFrom: ${path.join(dir, "trainer_state.json")}: field "batchInEpoch" is ${st.batchInEpoch}; expected an integer in 0..${perEpoch} (micro-batches per epoch of this training set: is it the same data and batchSize?)`);
+    // As HF's compare_trainer_and_checkpoint_args: a different setting resumes, with a warning, since it no longer continues the same run.
+    const now = this.trainingArgs() as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(st.training_args ?? {}))
+      if (now[k] !== v) console.warn(`tunekit: resumeFrom ${dir}: training argument ${k} is ${JSON.stringify(now[k])} here but ${JSON.stringify(v)} in the checkpoint; the run will not continue exactly`);
     const model = this.o.model;
     const weights = readSafetensors(path.join(dir, "model.safetensors")).tensors;
     const sd = model.stateDict();

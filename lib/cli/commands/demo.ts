@@ -117,7 +117,7 @@ export function registerDemo(program: Command, run: (fn: Action) => Action): voi
     .option("--max-length <n>", "tokens per e-mail", int(8), 128)
     .option("--seed <n>", "seed", int(0), 42)
     .option("--no-progress", "no progress bar")
-    .option("--json", "machine-readable output on stdout")
+    .option("--json", "one JSON document on stdout (everything else on stderr)")
     .addHelpText("after", `
 Examples:
   $ npm start                      # the same as: npx tunekit demo

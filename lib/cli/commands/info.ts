@@ -73,7 +73,7 @@ export function registerInfo(program: Command, run: (fn: Action) => Action): voi
   methodOptions(program.command("info").description("architecture, size and trainable parameters under a fine-tuning method"))
     .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
     .option("--examples <n>", "with --method auto: the number of labelled examples the rule sees", int(1))
-    .option("--json", "machine-readable output on stdout")
+    .option("--json", "one JSON document on stdout (everything else on stderr)")
     .addHelpText("after", `
 Examples:
   $ tunekit info
@@ -85,7 +85,7 @@ Examples:
     .option("--batch-size <n>", "batch size", int(1), 16)
     .option("--seq-len <n>", "tokens per example", int(2), 128)
     .option("--steps <n>", "timed steps", int(1), 5)
-    .option("--json", "machine-readable output on stdout")
+    .option("--json", "one JSON document on stdout (everything else on stderr)")
     .addHelpText("after", `
 Examples:
   $ tunekit bench

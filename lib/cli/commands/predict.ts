@@ -4,18 +4,20 @@ import { AutoTokenizer } from "../../data/tokenizer";
 import { readRecords } from "../../data/files";
 import { readConfig } from "../../io/config";
 import { TunekitError } from "../../errors";
-import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering, AutoModel } from "../../models/auto";
-import { classify, extractEntities, answerQuestions } from "../../pipeline";
+import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering, AutoModel, AutoSentenceEncoder } from "../../models/auto";
+import { classify, extractEntities, answerQuestions, similarity } from "../../pipeline";
 import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";
 import { collate } from "../../data/collate";
 import { writeFileAtomicSync } from "../../io/atomic";
 import { int, Action } from "../args";
 import { resolveModel } from "../models";
-import { taskOfModel } from "./train";
+import { taskOfModel, savedMaxLength } from "./train";
+import { defaultDocStride } from "../tasks";
+import { sentenceTransformerPooling } from "../similarity";
 import { output, table, clip, fmt } from "../print";
 
-interface InputFlags { data?: string; text?: string; question?: string; context?: string; maxLength?: number; batchSize: number; json?: boolean; output?: string }
+interface InputFlags { data?: string; text?: string; textPair?: string; question?: string; context?: string; maxLength?: number; docStride?: number; batchSize: number; json?: boolean; output?: string }
 
 /** Texts from positional arguments, or a column of --data. */
 async function inputs(texts: string[], f: InputFlags, columns: string[]): Promise<Record<string, string>[]> {
@@ -31,8 +33,8 @@ async function inputs(texts: string[], f: InputFlags, columns: string[]): Promis
   })));
 }
 
-function textColumn(f: InputFlags): string {
-  return f.text ?? "text";
+function textColumn(f: InputFlags, fallback = "text"): string {
+  return f.text ?? fallback;
 }
 
 /** Writes rows as JSON lines to --output, or returns false. */
@@ -47,14 +49,30 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
   const dir = resolveModel(f.model);
   const tok = await AutoTokenizer.fromPretrained(dir);
   const task = taskOfModel(dir);
-  const o = { maxLength: f.maxLength ?? Math.min(tok.modelMaxLength, 512), batchSize: f.batchSize };
+  if (f.docStride !== undefined && task !== "qa") throw new TunekitError(`--doc-stride applies to QA models; ${dir} is a ${task} model`);
+  if (task !== "similarity" && f.textPair !== undefined) throw new TunekitError(`--text-pair applies to sentence encoders (--task similarity); ${dir} is a ${task} model`);
+  const o = { maxLength: f.maxLength ?? savedMaxLength(tok.modelMaxLength, dir), batchSize: f.batchSize };
   if (task === "qa") {
+    if (texts.length) throw new TunekitError("a QA model reads questions and contexts from --data (columns --question and --context), not from arguments");
     const rows = await inputs([], f, [f.question ?? "question", f.context ?? "context"]);
     const model = await AutoModelForQuestionAnswering.fromPretrained(dir, { warn: null });
-    const answers = await answerQuestions(model, tok, rows.map((r) => ({ question: r[f.question ?? "question"], context: r[f.context ?? "context"] })), o);
+    const answers = await answerQuestions(model, tok, rows.map((r) => ({ question: r[f.question ?? "question"], context: r[f.context ?? "context"] })),
+      { ...o, docStride: f.docStride ?? defaultDocStride(o.maxLength) });
     const q = f.question ?? "question";
     const res = rows.map((r, i) => ({ question: r[q], ...answers[i] }));
     if (!writeRows(f, res)) out.line(table(res.map((r) => [clip(r.question, 50), clip(r.answer, 40), r.score.toFixed(3)]), ["question", "answer", "score"]));
+    out.result(res);
+    return;
+  }
+  if (task === "similarity") {
+    const [c1, c2] = [textColumn(f, "sentence1"), f.textPair ?? "sentence2"];
+    if (texts.length % 2) throw new TunekitError(`a sentence encoder compares pairs: give an even number of texts (pairs one after the other), got ${texts.length}`);
+    const rows = texts.length ? Array.from({ length: texts.length / 2 }, (_, i) => ({ [c1]: texts[2 * i], [c2]: texts[2 * i + 1] })) : await inputs([], f, [c1, c2]);
+    const model = await AutoSentenceEncoder.fromPretrained(dir, { warn: null, pooling: sentenceTransformerPooling(dir)! });
+    const cos = await similarity(model, tok, rows.map((r) => [r[c1], r[c2]]), o);
+    const res = rows.map((r, i) => ({ sentence1: r[c1], sentence2: r[c2], similarity: cos[i] }));
+    if (!writeRows(f, res)) out.line(table(res.map((r) => [r.similarity.toFixed(4), clip(r.sentence1, 40), clip(r.sentence2, 40)]), ["cosine", "sentence 1", "sentence 2"]));
+    else out.line(`${res.length} similarities written to ${f.output}`);
     out.result(res);
     return;
   }
@@ -89,16 +107,18 @@ export function npy(data: Float32Array, shape: number[]): Buffer {
   return Buffer.concat([pre, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }
 
-async function embedCmd(texts: string[], f: InputFlags & { model: string; pooling: "cls" | "mean" | "none" }): Promise<void> {
-  const out = output(!!f.json);
-  const dir = resolveModel(f.model);
+async function embedCmd(texts: string[], flags: InputFlags & { model: string; pooling?: "cls" | "mean" | "none" }): Promise<void> {
+  const out = output(!!flags.json);
+  const dir = resolveModel(flags.model);
+  // A sentence encoder trained by `train --task similarity` embeds with the pooling it was trained with.
+  const f = { ...flags, pooling: flags.pooling ?? sentenceTransformerPooling(dir) ?? "mean" };
   const tok = await AutoTokenizer.fromPretrained(dir);
   const col = textColumn(f);
   const list = (await inputs(texts, f, [col])).map((r) => r[col]);
   const model = await AutoModel.fromPretrained(dir, { warn: null });
   model.eval();
   const H = readConfig(dir).hiddenSize;
-  const maxLength = f.maxLength ?? Math.min(tok.modelMaxLength, 512);
+  const maxLength = f.maxLength ?? savedMaxLength(tok.modelMaxLength, dir);
   // Full hidden states of every text share one length: pad all to the longest.
   const enc = await tok.encodeBatch(list, { truncation: true, maxLength, padding: f.pooling === "none" ? "longest" : undefined } as never);
   const vectors: Float32Array[] = [];
@@ -146,22 +166,27 @@ export function registerPredict(program: Command, run: (fn: Action) => Action): 
   const inputOpts = (c: Command) => c
     .option("-m, --model <dir>", "a checkpoint folder, or 'embedded'", "embedded")
     .option("-d, --data <file>", "read texts from a .csv/.tsv/.jsonl/.json/.parquet file")
-    .option("--text <column>", "text column of --data", "text")
-    .option("--max-length <n>", "tokens per text", int(8))
+    .option("--max-length <n>", "tokens per text (default: the tokenizer's model_max_length, which `tunekit train` sets to the length the model was trained with)", int(8))
     .option("--batch-size <n>", "texts per batch", int(1), 32)
     .option("-o, --output <file>", "write results to a file (JSON lines; embed: .npy too)")
-    .option("--json", "machine-readable output on stdout");
-  inputOpts(program.command("predict [texts...]").description("run a fine-tuned classifier, tagger or QA model"))
+    .option("--json", "one JSON document on stdout (everything else on stderr)");
+  inputOpts(program.command("predict [texts...]").description("run a fine-tuned classifier, tagger, QA model or sentence encoder (the task comes from the model)"))
+    .option("--text <column>", "text column of --data (default: text; sentence encoder: sentence1)")
+    .option("--text-pair <column>", "sentence encoder: second text column of --data (default: sentence2)")
     .option("--question <column>", "QA: question column", "question")
     .option("--context <column>", "QA: context column", "context")
+    .option("--doc-stride <n>", "QA: context tokens shared by consecutive windows (default: min(128, max-length / 3))", int(0))
     .addHelpText("after", `
 Examples:
   $ tunekit predict --model ./out "I loved it" "Dull and too long"
   $ tunekit predict --model ./out --data unlabelled.csv --text review --output predictions.jsonl
-  $ tunekit predict --model ./ner-out "Angela Merkel visited Paris"`)
+  $ tunekit predict --model ./ner-out "Angela Merkel visited Paris"
+  $ tunekit predict --model ./qa-out --data questions.jsonl          # columns question, context
+  $ tunekit predict --model ./sts-out "A man plays a guitar." "Someone is playing music."   # pairs: cosine similarity`)
     .action(run(predict));
   inputOpts(program.command("embed [texts...]").description("feature extraction: [CLS] or mean-pooled vectors, or the full last hidden states"))
-    .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state").choices(["cls", "mean", "none"]).default("mean"))
+    .option("--text <column>", "text column of --data", "text")
+    .addOption(new Option("--pooling <how>", "cls: the [CLS] vector; mean: mean over real tokens; none: every token's hidden state (default: a sentence-transformers folder's pooling, else mean)").choices(["cls", "mean", "none"]))
     .addHelpText("after", `
 Examples:
   $ tunekit embed "a first sentence" "a second one" --json

@@ -13,6 +13,7 @@ import { parameterCount } from "../../train/strategies";
 import { TunekitError } from "../../errors";
 import { int, float, trainerOptions, TrainerFlags, Action } from "../args";
 import { resolveModel } from "../models";
+import { checkTrainerFlags, maxPositions } from "../checks";
 import { output, fmt } from "../print";
 
 type PretrainFlags = TrainerFlags & {
@@ -37,6 +38,18 @@ async function corpus(files: string[], column: string): Promise<string[]> {
 
 async function pretrainCmd(flags: PretrainFlags): Promise<void> {
   const out = output(!!flags.json);
+  // Every flag before the corpus is read or a model loaded.
+  const validation = Number(flags.validation);
+  if (!(flags.validation.trim() !== "" && validation >= 0 && validation < 1)) throw new TunekitError(`--validation: pretrain holds out a fraction of the blocks; expected a number in [0, 1), got '${flags.validation}'`);
+  if (flags.fromScratch && flags.hidden % flags.heads !== 0) throw new TunekitError(`--hidden ${flags.hidden} must be a multiple of --heads ${flags.heads}`);
+  const dir = flags.fromScratch ? undefined : resolveModel(flags.model);
+  const positions = dir ? maxPositions(readConfig(dir)) : flags.maxPositions;
+  if (flags.blockSize !== undefined && flags.blockSize > positions)
+    throw new TunekitError(`--block-size ${flags.blockSize}: the model takes at most ${positions} tokens (${dir ? "its position table" : "--max-positions"})`);
+  for (const f of flags.data) if (!fs.existsSync(f)) throw new TunekitError(`--data: no such file or folder '${f}'`);
+  const evalStrategy = validation > 0 ? flags.evalStrategy : "no";
+  checkTrainerFlags({ ...flags, evalStrategy }, flags.out);
+  if (flags.metric !== undefined && flags.metric !== "loss") throw new TunekitError(`--metric: pretrain evaluates the held-out loss only; expected loss, got '${flags.metric}'`);
   const texts = await corpus(flags.data, flags.text);
   out.line(`corpus: ${texts.length} texts, ${texts.reduce((n, t) => n + t.length, 0).toLocaleString("en-US")} characters`);
   let tok: Tokenizer;
@@ -44,7 +57,6 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
   if (flags.fromScratch) {
     tok = await trainWordPiece(texts, flags.out, { vocabSize: flags.vocabSize, modelMaxLength: flags.maxPositions });
     out.line(`tokenizer: WordPiece, ${tok.vocabSize} tokens, trained on the corpus`);
-    if (flags.hidden % flags.heads !== 0) throw new TunekitError(`--hidden ${flags.hidden} must be a multiple of --heads ${flags.heads}`);
     const config = parseConfig({
       architectures: ["BertForMaskedLM"], model_type: "bert", vocab_size: tok.vocabSize, hidden_size: flags.hidden, num_hidden_layers: flags.layers,
       num_attention_heads: flags.heads, intermediate_size: flags.intermediate ?? 4 * flags.hidden, max_position_embeddings: flags.maxPositions,
@@ -53,22 +65,21 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
     });
     model = AutoModelForMaskedLM.fromConfig(config, { seed: flags.seed });
   } else {
-    const dir = resolveModel(flags.model);
-    tok = await AutoTokenizer.fromPretrained(dir);
-    const cfg = readConfig(dir);
+    tok = await AutoTokenizer.fromPretrained(dir!);
+    const cfg = readConfig(dir!);
     if (cfg.modelType === "gpt2" && tok.padTokenId === null) tok.padToken = tok.eosToken;
-    model = cfg.modelType === "gpt2" ? await AutoModelForCausalLM.fromPretrained(dir, { warn: null, seed: flags.seed })
-      : await AutoModelForMaskedLM.fromPretrained(dir, { warn: null, seed: flags.seed });
+    model = cfg.modelType === "gpt2" ? await AutoModelForCausalLM.fromPretrained(dir!, { warn: null, seed: flags.seed })
+      : await AutoModelForMaskedLM.fromPretrained(dir!, { warn: null, seed: flags.seed });
     out.line(`model: ${dir} (${cfg.modelType}, ${cfg.modelType === "gpt2" ? "causal LM" : "masked LM"}), continued pre-training`);
   }
-  const validation = Number(flags.validation);
-  if (!(validation >= 0 && validation < 1)) throw new TunekitError(`--validation: pretrain holds out a fraction of the blocks; expected a number in [0, 1), got '${flags.validation}'`);
   const r = await pretrain({
     model, tokenizer: tok, texts, blockSize: flags.blockSize, mlmProbability: flags.mlmProbability, validation,
     learningRate: flags.lr ?? (flags.fromScratch ? 1e-3 : 5e-5), epochs: flags.epochs, maxSteps: flags.maxSteps, batchSize: flags.batchSize,
     gradientAccumulationSteps: flags.gradAccum, warmupRatio: flags.warmupRatio, warmupSteps: flags.warmupSteps, weightDecay: flags.weightDecay,
-    scheduler: flags.scheduler, maxGradNorm: flags.maxGradNorm, seed: flags.seed, evalStrategy: validation > 0 ? flags.evalStrategy : "no",
-    evalSteps: flags.evalSteps, saveSteps: flags.saveSteps, saveTotalLimit: flags.saveTotalLimit, outputDir: flags.out, resumeFrom: flags.resume,
+    adamBeta1: flags.adamBeta1, adamBeta2: flags.adamBeta2, adamEpsilon: flags.adamEpsilon,
+    scheduler: flags.scheduler, maxGradNorm: flags.maxGradNorm, seed: flags.seed, evalStrategy, evalSteps: flags.evalSteps, evalBatchSize: flags.evalBatchSize,
+    metricForBestModel: "loss", loadBestModelAtEnd: evalStrategy !== "no" && flags.loadBest, earlyStoppingPatience: flags.earlyStopping,
+    layerDecay: flags.layerDecay, l2sp: flags.l2sp, saveSteps: flags.saveSteps, saveTotalLimit: flags.saveTotalLimit, outputDir: flags.out, resumeFrom: flags.resume,
     logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite, bf16: flags.bf16,
     lossScaling: typeof flags.lossScaling === "number" ? { initScale: flags.lossScaling } : flags.lossScaling,
   });
@@ -81,7 +92,10 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
 }
 
 export function registerPretrain(program: Command, run: (fn: Action) => Action): void {
-  trainerOptions(program.command("pretrain").description("masked-LM (BERT, RoBERTa, DistilBERT) or causal-LM (GPT-2) pre-training on raw text: continued on your domain, or from scratch"))
+  trainerOptions(program.command("pretrain").description("masked-LM (BERT, RoBERTa, DistilBERT) or causal-LM (GPT-2) pre-training on raw text: continued on your domain, or from scratch"),
+    { validation: "the fraction (0-1) of the text blocks held out for the validation loss (evenly spaced; 0: none)",
+      metric: "metric that picks the best model and drives early stopping: loss (the held-out loss) is the only one",
+      lr: "peak learning rate (default: 5e-5; from scratch 1e-3)" })
     .option("-m, --model <dir>", "checkpoint to continue from (domain-adaptive pre-training), or 'embedded'", "embedded")
     .requiredOption("-d, --data <files...>", "text: .txt files or folders of them (a blank line separates texts), or .csv/.jsonl/.parquet with --text")
     .option("--text <column>", "text column of table files", "text")
@@ -96,7 +110,7 @@ export function registerPretrain(program: Command, run: (fn: Action) => Action):
     .option("--intermediate <n>", "from scratch: feed-forward size (default 4 × hidden)", int(1))
     .option("--max-positions <n>", "from scratch: positions (the longest input)", int(8), 128)
     .addOption(new Option("--dtype <dtype>", "weights on disk").choices(["F32", "F16", "BF16"]).default("F32"))
-    .option("--json", "machine-readable output on stdout")
+    .option("--json", "one JSON document on stdout (progress and everything else on stderr)")
     .addHelpText("after", `
 Examples:
   $ tunekit pretrain --model ./bert-base-uncased --data ./my-domain-texts/ --epochs 1 --out ./bert-my-domain
