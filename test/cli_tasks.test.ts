@@ -111,3 +111,13 @@ describe("--task similarity (AutoSentenceEncoder + sentencePairFeatures + simila
     expectUserError(tunekit(tmp, "train", "--task", "similarity", "--data", off, "--out", path.join(tmp, "never")), /has score \d; --task similarity expects scores in \[0, 5\]/);
   });
 });
+
+describe("token classification with a byte-level BPE model", () => {
+  test("trains and saves with add_prefix_space (HF's run_ner.py), so raw text is encoded as the words were", () => {
+    const model = path.join(__dirname, "fixtures", "models", "roberta-tiny-random");
+    expect(readJson(path.join(model, "tokenizer_config.json")).add_prefix_space ?? false).toBe(false);
+    const out = path.join(tmp, "ner-roberta");
+    json(tmp, ["train", "--task", "token-classification", "--model", model, "--data", fx("ner.conll"), "--validation", "0.3", "--out", out, ...quick]);
+    expect(readJson(path.join(out, "tokenizer_config.json")).add_prefix_space).toBe(true);
+  });
+});

@@ -2,6 +2,7 @@
 // class, batching, the evaluator, and the error analysis printed after evaluation.
 import * as fs from "fs";
 import { TunekitError } from "../errors";
+import { AutoTokenizer } from "../data/tokenizer";
 import type { Tokenizer } from "../data/tokenizer";
 import { collate, Batch, EncodedFeature } from "../data/collate";
 import { loadDataset, loadTokenDataset, loadQaDataset, TextDataset } from "../data/files";
@@ -58,6 +59,16 @@ export async function fromDir<M>(auto: { fromPretrained(d: string, o: object): P
 const maxLen = (tok: Tokenizer, flags: ModelFlags) => flags.maxLength ?? Math.min(tok.modelMaxLength, 512);
 
 /** HF's run_qa: stride 128 at length 384; shorter windows keep the same proportion. */
+/**
+ * The tokenizer a task trains with: for token classification a byte-level BPE tokenizer (GPT-2,
+ * RoBERTa) gets add_prefix_space, as HF's run_ner.py loads it, so the saved tokenizer encodes raw text
+ * at prediction time the way the pre-split words were encoded in training.
+ */
+export async function taskTokenizer(dir: string, task: string | undefined): Promise<Tokenizer> {
+  const tok = await AutoTokenizer.fromPretrained(dir);
+  return task === "token-classification" && tok.addPrefixSpace === false ? AutoTokenizer.fromPretrained(dir, { addPrefixSpace: true }) : tok;
+}
+
 export const defaultDocStride = (maxLength: number): number => Math.min(128, Math.floor(maxLength / 3));
 
 /** Reads --data (and --validation) for the task and tokenizes it. */

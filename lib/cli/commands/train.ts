@@ -9,7 +9,7 @@ import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";
 import { dataOptions, methodOptions, modelOptions, trainerOptions, int, DataFlags, MethodFlags, ModelFlags, TrainerFlags, TaskName, Action } from "../args";
 import { resolveModel } from "../models";
-import { loadTask, TaskData, defaultDocStride } from "../tasks";
+import { loadTask, TaskData, defaultDocStride, taskTokenizer } from "../tasks";
 import { checkTrainFlags, checkMetricForData, maxPositions } from "../checks";
 import { sentenceTransformerPooling } from "../similarity";
 import { fineTune, afterSave, RunResult } from "../run";
@@ -38,7 +38,7 @@ async function train(flags: TrainFlags): Promise<void> {
   const out = output(!!flags.json);
   const dir = resolveModel(flags.model);
   checkTrainFlags(flags, dir);
-  const tok = await AutoTokenizer.fromPretrained(dir);
+  const tok = await taskTokenizer(dir, flags.task);
   const task = await loadTask(tok, flags);
   checkMetricForData(flags.metric, task.task, task.labelNames);
   describeData(out, task, flags.data);
@@ -141,7 +141,7 @@ async function curve(flags: CurveFlags): Promise<void> {
   const out = output(!!flags.json);
   const dir = resolveModel(flags.model);
   checkTrainFlags(flags, dir);
-  const tok = await AutoTokenizer.fromPretrained(dir);
+  const tok = await taskTokenizer(dir, flags.task);
   const full = await loadTask(tok, flags);
   checkMetricForData(flags.metric, full.task, full.labelNames);
   describeData(out, full, flags.data);
