@@ -19,9 +19,11 @@
 #include <cstdint>
 #include <cstring>
 
-// X(name, Args) for every op. Adding an op: one line here and its args struct below, the CPU kernel
-// (native/cpu/), its binding entry (native/binding/), its TS signature (lib/native.ts) and a test. A
-// CUDA kernel may come later: until cuda/runtime.cu lists it, the CUDA slot is empty (supportsOp false).
+// X(name, Args) for every op; `name` is also what native.ops() lists. Adding an op: one line here and
+// its args struct below, the CPU kernel (native/cpu/), its binding (native/binding/), its TS signature
+// (lib/native.ts), its test, and its entry in test/op_list.test.ts. The CUDA kernel may come later:
+// until cuda/runtime.cu's TK_CUDA_OPS lists the op, its CUDA slot is empty (supportsOp false, a call
+// fails with "op <name> is not supported on cuda").
 #define TK_OPS(X)                                         \
   X(gemm, const GemmArgs)                                 \
   X(attention_forward, const AttentionArgs)               \
