@@ -77,7 +77,7 @@ struct Rng {
 
 class Check {
  public:
-  Check(const CudaBackend& cuda) : cuda_(cuda) {
+  explicit Check(const CudaBackend& cuda) : cuda_(cuda) {
     be_[kCpu] = &cpu_backend();
     be_[kGpu] = &cuda.backend;
   }
