@@ -9,6 +9,8 @@
     # SWALLOW_UNTHROWABLE: a Node-API call failing while a worker_thread's env is torn down must not
     # turn into a C++ exception thrown out of a C callback (std::terminate aborted the process).
     "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
+    # include/tunekit/: the op list, args structs and backend interface shared with cuda/.
+    "include_dirs": ["include"],
     "conditions": [["OS=='mac'", {"xcode_settings": {"GCC_ENABLE_CPP_EXCEPTIONS": "YES"}}]]
   },
   "targets": [

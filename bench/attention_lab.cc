@@ -1,5 +1,5 @@
 // Timing harness for the attention kernels of one ISA, outside Node (not built by default):
-//   g++ -O3 -std=c++17 -DTK_ISA=avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -fno-math-errno \
+//   g++ -O3 -std=c++17 -Iinclude -DTK_ISA=avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -fno-math-errno \
 //       bench/attention_lab.cc native/cpu/attention.cc native/cpu/threadpool.cc -o /tmp/attention_lab -lpthread
 //   TUNEKIT_THREADS=1 /tmp/attention_lab B H T D [causal] [dropout_p] [reps]
 // Prints the best of several runs (thread CPU time with one thread, wall time otherwise) and GFLOP/s,
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "../native/cpu/threadpool.h"
-#include "../native/kernels.h"
+#include "tunekit/ops.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)

@@ -47,7 +47,6 @@ __global__ void sum_partials(int blocks, double* partial) {
 }  // namespace
 
 void adamw(const AdamWArgs& a) {
-  OpLock lock(op_mutex());
   if (a.n <= 0) return;
   const double t = static_cast<double>(a.step);
   const double bc1 = 1.0 - std::pow(static_cast<double>(a.beta1), t);
@@ -66,20 +65,19 @@ void adamw(const AdamWArgs& a) {
   check_launch("adamw");
 }
 
-double sum_squares(int64_t n, const float* x) {
-  OpLock lock(op_mutex());
-  if (n <= 0) return 0.0;
+void sum_squares(SumSquaresArgs& a) {
+  const int64_t n = a.n;
+  a.result = 0.0;
+  if (n <= 0) return;
   // The grid depends on n only, so the partition (and the rounding) is the same on every device.
   const int64_t want = (n + kBlock * 16 - 1) / (kBlock * 16);
   const int blocks = static_cast<int>(want < kSumBlocks ? want : kSumBlocks);
   double* partial = workspace_of<double>(kSlotReduce, size_t(blocks) + 1);
-  sum_squares_partial<<<blocks, kBlock>>>(n, x, partial);
+  sum_squares_partial<<<blocks, kBlock>>>(n, a.x, partial);
   check_launch("sum_squares");
   sum_partials<<<1, kBlock>>>(blocks, partial);
   check_launch("sum_squares");
-  double total = 0.0;
-  check("sum_squares", cudaMemcpy(&total, partial + blocks, sizeof total, cudaMemcpyDeviceToHost));
-  return total;
+  check("sum_squares", cudaMemcpy(&a.result, partial + blocks, sizeof a.result, cudaMemcpyDeviceToHost));
 }
 
 }  // namespace cuda

@@ -1,5 +1,6 @@
-// Shared by every .cu file: error checks that throw (the binding turns them into JS errors), the op
-// lock, grown-on-demand device workspace, block/warp reductions and launch helpers.
+// Shared by every .cu file: error checks that throw (runtime.cu's C entry points catch them and return
+// TK_ERROR with the message: no exception leaves the library), the op lock, grown-on-demand device
+// workspace, block/warp reductions and launch helpers.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -8,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../native/kernels.h"
+#include "tunekit/ops.h"
 
 namespace tk {
 namespace cuda {
@@ -22,9 +23,10 @@ inline void check(const char* op, cudaError_t e) {
 // After a launch: configuration errors now, or a sticky error from earlier asynchronous work.
 inline void check_launch(const char* op) { check(op, cudaGetLastError()); }
 
-// Every op takes this lock for its whole duration. All work runs on the legacy default stream, so
-// kernels execute in submission order; the lock keeps the workspace (below) from being regrown or
-// shared by two host threads (the addon's async ops run on the libuv pool) between launches.
+// Every entry point that runs device work (tk_cuda_run, the extras) holds this lock for the whole call,
+// so op functions need not take it. All work runs on the legacy default stream, so kernels execute in
+// submission order; the lock keeps the workspace (below) from being regrown or shared by two host
+// threads (the addon's async ops run on the libuv pool) between launches.
 std::recursive_mutex& op_mutex();
 using OpLock = std::lock_guard<std::recursive_mutex>;
 
@@ -94,7 +96,7 @@ __device__ inline float block_max(float v) {
   return warp_max(t);
 }
 
-// Used inside the backend (LoRA) and by the table entry (which takes the lock).
+// Used inside the backend (LoRA) and by the gemm op.
 void gemm_f32(const GemmArgs& a);
 // dst (+)= src · keep / (1 - p) per Philox element; ACC adds instead of overwriting.
 void dropout_apply(int64_t n, const float* src, float* dst, float p, uint64_t seed, uint64_t offset, bool acc);

@@ -2,7 +2,7 @@
 // add, scale, dropout. Grid-stride loops; the formulas are those of native/cpu/elementwise.cc.
 #include "colsum.cuh"
 #include "common.cuh"
-#include "philox.h"
+#include "tunekit/philox.h"
 
 namespace tk {
 namespace cuda {
@@ -84,24 +84,21 @@ struct BiasGradOp {
 
 }  // namespace
 
-void gelu_forward(int64_t n, const float* x, float* y, int approx) {
-  OpLock lock(op_mutex());
-  if (n <= 0) return;
-  gelu_forward_kernel<<<grid_for(n), kBlock>>>(n, x, y, approx);
+void gelu_forward(const GeluArgs& a) {
+  if (a.n <= 0) return;
+  gelu_forward_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.x, a.y, a.approx);
   check_launch("gelu_forward");
 }
 
-void gelu_backward(int64_t n, const float* x, const float* dy, float* dx, int approx) {
-  OpLock lock(op_mutex());
-  if (n <= 0) return;
-  gelu_backward_kernel<<<grid_for(n), kBlock>>>(n, x, dy, dx, approx);
+void gelu_backward(const GeluBackwardArgs& a) {
+  if (a.n <= 0) return;
+  gelu_backward_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.x, a.dy, a.dx, a.approx);
   check_launch("gelu_backward");
 }
 
-void bias_add(int64_t rows, int64_t C, const float* x, const float* bias, float* y) {
-  OpLock lock(op_mutex());
-  if (rows <= 0 || C <= 0) return;
-  bias_add_kernel<<<grid_for(rows * C), kBlock>>>(rows, C, x, bias, y);
+void bias_add(const BiasAddArgs& a) {
+  if (a.rows <= 0 || a.C <= 0) return;
+  bias_add_kernel<<<grid_for(a.rows * a.C), kBlock>>>(a.rows, a.C, a.x, a.bias, a.y);
   check_launch("bias_add");
 }
 
@@ -110,22 +107,19 @@ void column_sums(int64_t rows, int64_t C, const float* dy, float* out) {
   column_sums_op(BiasGradOp{dy, C}, rows, C, o, "bias_backward");
 }
 
-void bias_backward(int64_t rows, int64_t C, const float* dy, float* dbias) {
-  OpLock lock(op_mutex());
-  column_sums(rows, C, dy, dbias);
+void bias_backward(const BiasBackwardArgs& a) {
+  column_sums(a.rows, a.C, a.dy, a.dbias);
 }
 
-void add(int64_t n, const float* a, const float* b, float* y) {
-  OpLock lock(op_mutex());
-  if (n <= 0) return;
-  add_kernel<<<grid_for(n), kBlock>>>(n, a, b, y);
+void add(const AddArgs& a) {
+  if (a.n <= 0) return;
+  add_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.a, a.b, a.y);
   check_launch("add");
 }
 
-void scale(int64_t n, float* x, float s) {
-  OpLock lock(op_mutex());
-  if (n <= 0) return;
-  scale_kernel<<<grid_for(n), kBlock>>>(n, x, s);
+void scale(const ScaleArgs& a) {
+  if (a.n <= 0) return;
+  scale_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.x, a.s);
   check_launch("scale");
 }
 
@@ -141,9 +135,8 @@ void dropout_apply(int64_t n, const float* src, float* dst, float p, uint64_t se
   check_launch("dropout");
 }
 
-void dropout(int64_t n, const float* x, float* y, float p, uint64_t seed, uint64_t offset) {
-  OpLock lock(op_mutex());
-  dropout_apply(n, x, y, p, seed, offset, false);
+void dropout(const DropoutArgs& a) {
+  dropout_apply(a.n, a.x, a.y, a.p, a.seed, a.offset, false);
 }
 
 }  // namespace cuda

@@ -46,20 +46,20 @@ __global__ void __launch_bounds__(kBlock)
 
 }  // namespace
 
-void embedding_forward(int64_t N, int64_t C, const int32_t* ids, const float* table, float* out) {
-  OpLock lock(op_mutex());
+void embedding_forward(const EmbeddingArgs& a) {
+  const int64_t N = a.N, C = a.C;
   if (N <= 0 || C <= 0) return;
   const int64_t blocks = N < int64_t(sm_count()) * 64 ? N : int64_t(sm_count()) * 64;
-  embedding_forward_kernel<<<static_cast<unsigned>(blocks), C < kBlock ? 128 : kBlock>>>(N, C, ids, table, out);
+  embedding_forward_kernel<<<static_cast<unsigned>(blocks), C < kBlock ? 128 : kBlock>>>(N, C, a.ids, a.table, a.out);
   check_launch("embedding_forward");
 }
 
-void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx) {
-  OpLock lock(op_mutex());
+void embedding_backward(const EmbeddingBackwardArgs& a) {
+  const int64_t N = a.N, C = a.C;
   if (N <= 0 || C <= 0) return;
   // G residue classes: enough blocks to fill the device, each scanning all N ids (cheap: 4 bytes each).
   const int64_t G = N < int64_t(sm_count()) * 8 ? N : int64_t(sm_count()) * 8;
-  embedding_backward_kernel<<<static_cast<unsigned>(G), kBlock>>>(N, C, ids, dout, dtable, padding_idx);
+  embedding_backward_kernel<<<static_cast<unsigned>(G), kBlock>>>(N, C, a.ids, a.dout, a.dtable, a.padding_idx);
   check_launch("embedding_backward");
 }
 

@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "common.cuh"
-#include "tk_cuda.h"
+#include "tunekit/backend.h"
 
 namespace tk {
 namespace cuda {
@@ -290,21 +290,16 @@ void gemm_f32(const GemmArgs& g) {
   check_launch("gemm");
 }
 
-void gemm(const GemmArgs& g) {
-  OpLock lock(op_mutex());
-  gemm_f32(g);
-}
+void gemm(const GemmArgs& g) { gemm_f32(g); }
 
 void gemm_half(const tk_cuda_gemm_half_args& g) {
-  OpLock lock(op_mutex());
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
   if (g.dtype == TK_CUDA_BF16) launch_hgemm<__nv_bfloat16>(g);
   else launch_hgemm<__half>(g);
-  check_launch("gemm_bf16");
+  check_launch("gemm_half");
 }
 
 void convert_f32(int64_t n, const float* src, void* dst, int dtype) {
-  OpLock lock(op_mutex());
   if (n <= 0) return;
   if (dtype == TK_CUDA_BF16) convert_kernel<__nv_bfloat16><<<grid_for(n), kBlock>>>(n, src, static_cast<__nv_bfloat16*>(dst));
   else convert_kernel<__half><<<grid_for(n), kBlock>>>(n, src, static_cast<__half*>(dst));

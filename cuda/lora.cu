@@ -37,7 +37,6 @@ const float* dropped_input(const LoraArgs& a) {
 }  // namespace
 
 void lora_forward(const LoraArgs& a) {
-  OpLock lock(op_mutex());
   if (a.M <= 0) return;
   const float* xd = dropped_input(a);
   mm(false, true, a.M, a.r, a.in, 1.f, xd, a.A, 0.f, a.h);  // h (M, r) = dropout(x)·Aᵀ
@@ -50,7 +49,6 @@ void lora_forward(const LoraArgs& a) {
 }
 
 void lora_backward(const LoraBackwardArgs& b) {
-  OpLock lock(op_mutex());
   const LoraArgs& a = b.fwd;
   if (a.M <= 0) return;
   if (b.dbias) column_sums(a.M, a.out, b.dy, b.dbias);

@@ -1,34 +1,44 @@
-// The library's C entry points: device discovery (tk_cuda_kernels), memory, the kernel table, and the
-// process-wide pieces every op shares (lock, workspace, error text).
+// The library's C entry points (tunekit/backend.h): device discovery (tk_cuda_init), the op table and
+// tk_cuda_run, memory, and the process-wide pieces every op shares (lock, workspace, error text).
+// Op functions throw std::runtime_error on a CUDA error; every entry point here catches it and returns
+// TK_ERROR with the message, so no C++ exception crosses the dlopen boundary.
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 
 #include "common.cuh"
-#include "tk_cuda.h"
+#include "tunekit/backend.h"
+
+// The ops this library has a kernel for, each defined in one of cuda/*.cu with the signature TK_OPS
+// gives it. An op of TK_OPS missing here has an empty slot: tk_cuda_supports says 0 and tk_cuda_run
+// answers "op <name> is not supported on cuda". native/cuda_check.cc compares each listed op with the CPU.
+#define TK_CUDA_OPS(X)   \
+  X(gemm)                \
+  X(attention_forward)   \
+  X(attention_backward)  \
+  X(layernorm_forward)   \
+  X(layernorm_backward)  \
+  X(gelu_forward)        \
+  X(gelu_backward)       \
+  X(bias_add)            \
+  X(bias_backward)       \
+  X(add)                 \
+  X(scale)               \
+  X(dropout)             \
+  X(cross_entropy)       \
+  X(embedding_forward)   \
+  X(embedding_backward)  \
+  X(adamw)               \
+  X(sum_squares)         \
+  X(lora_forward)        \
+  X(lora_backward)
 
 namespace tk {
 namespace cuda {
 
-void gemm(const GemmArgs&);
-void attention_forward(const AttentionArgs&);
-void attention_backward(const AttentionBackwardArgs&);
-void layernorm_forward(const LayerNormArgs&);
-void layernorm_backward(const LayerNormBackwardArgs&);
-void gelu_forward(int64_t, const float*, float*, int);
-void gelu_backward(int64_t, const float*, const float*, float*, int);
-void bias_add(int64_t, int64_t, const float*, const float*, float*);
-void bias_backward(int64_t, int64_t, const float*, float*);
-void add(int64_t, const float*, const float*, float*);
-void cross_entropy(CrossEntropyArgs&);
-void embedding_forward(int64_t, int64_t, const int32_t*, const float*, float*);
-void embedding_backward(int64_t, int64_t, const int32_t*, const float*, float*, int32_t);
-void adamw(const AdamWArgs&);
-double sum_squares(int64_t, const float*);
-void scale(int64_t, float*, float);
-void lora_forward(const LoraArgs&);
-void lora_backward(const LoraBackwardArgs&);
-void dropout(int64_t, const float*, float*, float, uint64_t, uint64_t);
+#define TK_DECLARE(name, Args) void name(Args&);
+TK_OPS(TK_DECLARE)
+#undef TK_DECLARE
 double peak_gflops(double);
 
 void fail(const char* op, cudaError_t e) {
@@ -83,7 +93,6 @@ int sm_count() { return g_sm_count > 0 ? g_sm_count : 1; }
 
 // Sustained FMA rate of the whole device: a fixed launch timed with events, repeated for `seconds`.
 double peak_gflops(double seconds) {
-  OpLock lock(op_mutex());
   const int blocks = sm_count() * 8, threads = 256, iters = 4096;
   float* out = workspace_of<float>(kSlotReduce, size_t(blocks) * threads);
   cudaEvent_t t0, t1;
@@ -122,32 +131,38 @@ void put(char* err, size_t errlen, const char* fmt, ...) {
 }
 
 int report(const char* what, cudaError_t e, char* err, size_t errlen) {
-  if (e == cudaSuccess) return 0;
+  if (e == cudaSuccess) return TK_OK;
   put(err, errlen, "cuda %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-  return -1;
+  return TK_ERROR;
 }
 
-// Kernel functions throw; the C entry points turn that into a message.
+// Device work under the op lock; an exception (a CUDA error, a bad_alloc) becomes TK_ERROR + message.
 template <class F>
 int guarded(const char* what, char* err, size_t errlen, F f) {
   try {
+    tk::cuda::OpLock lock(tk::cuda::op_mutex());
     f();
-    return 0;
+    return TK_OK;
   } catch (const std::exception& e) {
     put(err, errlen, "%s", e.what());
   } catch (...) {
     put(err, errlen, "cuda %s: unknown error", what);
   }
-  return -1;
+  return TK_ERROR;
 }
 
-const tk::Kernels kTable = {
-    "cuda", tk::cuda::gemm, tk::cuda::attention_forward, tk::cuda::attention_backward, tk::cuda::layernorm_forward,
-    tk::cuda::layernorm_backward, tk::cuda::gelu_forward, tk::cuda::gelu_backward, tk::cuda::bias_add,
-    tk::cuda::bias_backward, tk::cuda::add, tk::cuda::cross_entropy, tk::cuda::embedding_forward,
-    tk::cuda::embedding_backward, tk::cuda::adamw, tk::cuda::sum_squares, tk::cuda::scale, tk::cuda::lora_forward,
-    tk::cuda::lora_backward, tk::cuda::dropout, tk::cuda::peak_gflops,
+// The op table, indexed by op id: a slot per op of TK_CUDA_OPS, null for the others.
+using Slot = void (*)(void* args);
+struct Table {
+  Slot ops[TK_OP_COUNT] = {};
+  Table() {
+#define TK_CUDA_SLOT(name) \
+  ops[TK_OP_##name] = [](void* a) { tk::cuda::name(*static_cast<tk::OpArgs<TK_OP_##name>::type*>(a)); };
+    TK_CUDA_OPS(TK_CUDA_SLOT)
+#undef TK_CUDA_SLOT
+  }
 };
+const Table kTable;
 
 std::once_flag g_init_once;
 bool g_ready = false;
@@ -199,41 +214,51 @@ void init_device() {
 
 TK_CUDA_API uint32_t tk_cuda_abi(void) { return TK_CUDA_ABI; }
 
-TK_CUDA_API const tk::Kernels* tk_cuda_kernels(char* err, size_t errlen) {
+TK_CUDA_API int tk_cuda_init(char* err, size_t errlen) {
   std::call_once(g_init_once, init_device);
-  if (!g_ready) {
-    put(err, errlen, "%s", g_init_error);
-    return nullptr;
-  }
-  return &kTable;
+  if (g_ready) return TK_OK;
+  put(err, errlen, "%s", g_init_error);
+  return TK_ERROR;
 }
 
 TK_CUDA_API int tk_cuda_device_name(char* out, size_t outlen) {
-  if (!g_ready) return -1;
+  if (!g_ready) return TK_ERROR;
   int dev = 0;
   cudaDeviceProp p;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&p, dev) != cudaSuccess) return -1;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&p, dev) != cudaSuccess) return TK_ERROR;
   put(out, outlen, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor, double(p.totalGlobalMem) / (1u << 30));
-  return 0;
+  return TK_OK;
 }
 
-TK_CUDA_API int tk_cuda_malloc(void** ptr, size_t bytes, char* err, size_t errlen) {
+TK_CUDA_API int tk_cuda_supports(int op) { return op >= 0 && op < TK_OP_COUNT && kTable.ops[op] != nullptr; }
+
+TK_CUDA_API int tk_cuda_run(int op, void* args, char* err, size_t errlen) {
+  if (!tk_cuda_supports(op)) return tk_unsupported(op, "cuda", err, errlen);
+  if (!g_ready) {
+    put(err, errlen, "cuda %s: no device (tk_cuda_init has not succeeded)", tk_op_name(op));
+    return TK_ERROR;
+  }
+  return guarded(tk_op_name(op), err, errlen, [&] { kTable.ops[op](args); });
+}
+
+TK_CUDA_API int tk_cuda_alloc(void** ptr, size_t bytes, char* err, size_t errlen) {
   *ptr = nullptr;
-  return report("malloc", cudaMalloc(ptr, bytes == 0 ? 1 : bytes), err, errlen);
+  return report("alloc", cudaMalloc(ptr, bytes == 0 ? 1 : bytes), err, errlen);
 }
 
 TK_CUDA_API int tk_cuda_free(void* ptr, char* err, size_t errlen) { return report("free", cudaFree(ptr), err, errlen); }
 
-TK_CUDA_API int tk_cuda_memcpy_h2d(void* dst, const void* src, size_t bytes, char* err, size_t errlen) {
-  return report("memcpy_h2d", cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), err, errlen);
-}
-
-TK_CUDA_API int tk_cuda_memcpy_d2h(void* dst, const void* src, size_t bytes, char* err, size_t errlen) {
-  return report("memcpy_d2h", cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), err, errlen);
-}
-
-TK_CUDA_API int tk_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, char* err, size_t errlen) {
-  return report("memcpy_d2d", cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), err, errlen);
+TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind, char* err, size_t errlen) {
+  cudaMemcpyKind k;
+  switch (kind) {
+    case TK_COPY_H2D: k = cudaMemcpyHostToDevice; break;
+    case TK_COPY_D2H: k = cudaMemcpyDeviceToHost; break;
+    case TK_COPY_D2D: k = cudaMemcpyDeviceToDevice; break;
+    default:
+      put(err, errlen, "cuda copy: kind %d is none of TK_COPY_H2D (0), TK_COPY_D2H (1), TK_COPY_D2D (2)", kind);
+      return TK_ERROR;
+  }
+  return report("copy", cudaMemcpy(dst, src, bytes, k), err, errlen);
 }
 
 TK_CUDA_API int tk_cuda_synchronize(char* err, size_t errlen) {
@@ -247,18 +272,23 @@ void convert_f32(int64_t n, const float* src, void* dst, int dtype);
 }  // namespace cuda
 }  // namespace tk
 
-TK_CUDA_API int tk_cuda_gemm_bf16(const struct tk_cuda_gemm_half_args* args, char* err, size_t errlen) {
+TK_CUDA_API int tk_cuda_gemm_half(const struct tk_cuda_gemm_half_args* args, char* err, size_t errlen) {
   if (args->dtype != TK_CUDA_F16 && args->dtype != TK_CUDA_BF16) {
-    put(err, errlen, "cuda gemm_bf16: dtype %d is neither TK_CUDA_F16 (0) nor TK_CUDA_BF16 (1)", args->dtype);
-    return -1;
+    put(err, errlen, "cuda gemm_half: dtype %d is neither TK_CUDA_F16 (0) nor TK_CUDA_BF16 (1)", args->dtype);
+    return TK_ERROR;
   }
-  return guarded("gemm_bf16", err, errlen, [&] { tk::cuda::gemm_half(*args); });
+  return guarded("gemm_half", err, errlen, [&] { tk::cuda::gemm_half(*args); });
 }
 
 TK_CUDA_API int tk_cuda_convert_f32(int64_t n, const float* src, void* dst, int dtype, char* err, size_t errlen) {
   if (dtype != TK_CUDA_F16 && dtype != TK_CUDA_BF16) {
     put(err, errlen, "cuda convert_f32: dtype %d is neither TK_CUDA_F16 (0) nor TK_CUDA_BF16 (1)", dtype);
-    return -1;
+    return TK_ERROR;
   }
   return guarded("convert_f32", err, errlen, [&] { tk::cuda::convert_f32(n, src, dst, dtype); });
+}
+
+TK_CUDA_API int tk_cuda_peak_gflops(double seconds, double* gflops, char* err, size_t errlen) {
+  *gflops = 0;
+  return guarded("peak_gflops", err, errlen, [&] { *gflops = tk::cuda::peak_gflops(seconds); });
 }

@@ -129,7 +129,7 @@ export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; 
 /**
  * Fused attention over (B, T, H, D) tensors whose tokens are `ld*` floats apart (default H·D), so q, k, v
  * can be views into one packed qkv projection [B, T, 3·H·D] with ld = 3·H·D. See AttentionArgs in
- * native/kernels.h.
+ * include/tunekit/ops.h.
  */
 export interface AttentionForwardArgs {
   B: number; H: number; Tq: number; Tk: number; D: number;
@@ -165,8 +165,31 @@ export interface NativeAddon {
 
 // ---- end attention -------------------------------------------------------------------------------
 
-/** The raw addon. Arrays are row-major float32; see native/kernels.h for each op's contract. */
+/** A device with a backend: the CPU, or the CUDA library when one is built and a GPU is present. */
+export type Device = "cpu" | "cuda";
+
+/** What the CUDA loader found (cudaInfo()). */
+export interface CudaInfo { available: boolean; reason: string; library?: string; device?: string }
+/** One compared output of cudaCheckOps(): passes when maxAbsDiff <= tolerance · max(1, refMaxAbs). */
+export interface CudaOpCheck { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }
+
+/** The raw addon. Arrays are row-major float32; see include/tunekit/ops.h for each op's contract. */
 export interface NativeAddon {
+  /** The op names of TK_OPS (include/tunekit/ops.h), in op id order: "gemm", "attention_forward", ... */
+  ops(): string[];
+  /**
+   * Whether `device`'s backend has a kernel for `op` (a name from ops()). False for "cuda" when the
+   * CUDA backend is unavailable (cudaInfo().reason says why). Calling an op a backend lacks fails
+   * with "op <name> is not supported on <device>".
+   */
+  supportsOp(device: Device, op: string): boolean;
+  /** Test hook: empties the CPU slot of `op` (null restores every slot). */
+  _hideCpuOp(op: string | null): void;
+  /** Whether the CUDA backend loaded and found a usable GPU (opens libtunekit_cuda.so on first call). */
+  cudaAvailable(): boolean;
+  cudaInfo(): CudaInfo;
+  /** Every CUDA op's cases on the CPU and the GPU with the same inputs (native/cuda_check.cc). */
+  cudaCheckOps(): CudaOpCheck[];
   setErrorClass(ctor: new (message: string) => Error): void;
   isa(): Isa;
   availableIsas(): Isa[];

@@ -1,8 +1,10 @@
 // The Node-API surface of tunekit.node. Each op group registers itself from native/binding/*.cc;
 // this file holds the process-wide controls (ISA, threads, error class).
 #include "binding/common.h"
+#include "cpu/table.h"
 #include "cpu/threadpool.h"
 #include "cuda_backend.h"
+#include "cuda_check.h"
 
 #include <atomic>
 #include <stdexcept>
@@ -18,7 +20,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels().isa); }
+Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cpu_table().isa); }
 
 Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
   int n = 0;
@@ -45,7 +47,7 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
 Napi::Value PeakGflops(const Napi::CallbackInfo& info) {
   double s = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0.2;
   if (!(s > 0 && s <= 10)) throw_error(info.Env(), "peakGflops: seconds must be in (0, 10]");
-  return Napi::Number::New(info.Env(), kernels().peak_gflops(s));
+  return Napi::Number::New(info.Env(), cpu_table().peak_gflops(s));
 }
 
 Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
@@ -80,6 +82,49 @@ Napi::Value PoolThrowTest(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(done.load()));
 }
 
+// ---- the op list and the backends ----------------------------------------------------------------
+// The op names of TK_OPS (include/tunekit/ops.h), in op id order.
+Napi::Value Ops(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env(), TK_OP_COUNT);
+  for (int i = 0; i < TK_OP_COUNT; i++) a.Set(i, Napi::String::New(info.Env(), tk_op_names[i]));
+  return a;
+}
+
+std::string op_list() {
+  std::string s;
+  for (int i = 0; i < TK_OP_COUNT; i++) s += (i ? ", " : "") + std::string(tk_op_names[i]);
+  return s;
+}
+
+// The op id of info[index], or a TunekitError naming the function and the known ops.
+int op_arg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
+  const std::string name = info.Length() > index && info[index].IsString() ? info[index].As<Napi::String>().Utf8Value() : "";
+  const int op = tk_op_from_name(name.c_str());
+  if (op < 0) throw_error(info.Env(), std::string(fn) + ": unknown op '" + name + "', expected one of " + op_list());
+  return op;
+}
+
+// supportsOp(device, op): the device's backend has a kernel for op. False for "cuda" when the CUDA
+// backend is not available here (cudaInfo().reason says why).
+Napi::Value SupportsOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string device = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (device != "cpu" && device != "cuda")
+    throw_error(env, "supportsOp: device '" + device + "' is not one of 'cpu', 'cuda'");
+  const int op = op_arg(info, 1, "supportsOp");
+  const tk_backend* be = device == "cpu" ? &cpu_backend() : nullptr;
+  if (device == "cuda")
+    if (const CudaBackend* cuda = cuda_backend(nullptr)) be = &cuda->backend;
+  return Napi::Boolean::New(env, be && be->supports(op));
+}
+
+// Test hook (test/op_list.test.ts): empties the CPU slot of an op (null restores every slot), so that
+// the error of an op a backend lacks can be seen through the real call path without a GPU.
+Napi::Value HideCpuOp(const Napi::CallbackInfo& info) {
+  cpu_hide_op(info.Length() > 0 && info[0].IsNull() ? -1 : op_arg(info, 0, "_hideCpuOp"));
+  return info.Env().Undefined();
+}
+
 // ---- CUDA backend (issue "CUDA backend") ------------------------------------------------------
 // libtunekit_cuda.so is opened on the first of these calls, never at addon load (cuda_backend.cc).
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
@@ -100,7 +145,8 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Every op on the CPU and on the GPU with the same inputs: [{ op, maxAbsDiff, refMaxAbs }].
+// Every op's cases on the CPU and on the GPU with the same inputs (native/cuda_check.cc):
+// [{ op, name, maxAbsDiff, refMaxAbs, tolerance }].
 Napi::Value CudaCheckOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string reason;
@@ -108,7 +154,7 @@ Napi::Value CudaCheckOps(const Napi::CallbackInfo& info) {
   if (!be) throw_error(env, "cudaCheckOps: " + reason);
   std::vector<CudaOpCheck> checks;
   try {
-    checks = cuda_compare_with_cpu(*be);
+    checks = cuda_check_ops(*be);
   } catch (const std::exception& e) {
     throw_error(env, std::string("cudaCheckOps: ") + e.what());
   }
@@ -116,8 +162,10 @@ Napi::Value CudaCheckOps(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < checks.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("op", Napi::String::New(env, checks[i].op));
+    o.Set("name", Napi::String::New(env, checks[i].name));
     o.Set("maxAbsDiff", Napi::Number::New(env, checks[i].max_abs_diff));
     o.Set("refMaxAbs", Napi::Number::New(env, checks[i].ref_max_abs));
+    o.Set("tolerance", Napi::Number::New(env, checks[i].tolerance));
     a.Set(static_cast<uint32_t>(i), o);
   }
   return a;
@@ -135,6 +183,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("_poolThrowTest", Napi::Function::New(env, PoolThrowTest, "_poolThrowTest"));
+  exports.Set("ops", Napi::Function::New(env, Ops, "ops"));
+  exports.Set("supportsOp", Napi::Function::New(env, SupportsOp, "supportsOp"));
+  exports.Set("_hideCpuOp", Napi::Function::New(env, HideCpuOp, "_hideCpuOp"));
   // CUDA backend
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));

@@ -27,7 +27,7 @@ done
 SRC=$OUT/src
 mkdir -p "$SRC"
 # Sources are linked, not copied, so make sees their real mtimes and rebuilds only what changed.
-for d in native cuda node_modules; do ln -sfn "$ROOT/$d" "$SRC/$d"; done
+for d in native cuda include node_modules; do ln -sfn "$ROOT/$d" "$SRC/$d"; done
 cp "$ROOT/binding.gyp" "$ROOT/package.json" "$SRC/"
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1"
 ( cd "$SRC" && CFLAGS="$SAN" CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" \

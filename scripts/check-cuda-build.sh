@@ -2,7 +2,7 @@
 # Builds ONLY the CUDA backend (libtunekit_cuda.so, sm_80 + sm_90) with cmake directly, no cmake-js and
 # no GPU, into build-cuda-check/, and fails on any warning (nvcc's -Werror=all-warnings and the host
 # compiler's -Werror are set in CMakeLists.txt; the log is also scanned as a second guard). Then checks
-# that the library exports the C entry points the addon's loader looks up.
+# that the library exports the C entry points the addon's loader looks up, and nothing C++.
 # Usage: scripts/check-cuda-build.sh [jobs]   (default: the number of cores)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,10 +31,18 @@ if grep -iE '(^|[^-])warning' "$log" >&2; then
 fi
 lib="$out/libtunekit_cuda.so"
 [ -f "$lib" ] || { echo "check-cuda-build: $lib was not produced" >&2; exit 1; }
-for sym in tk_cuda_abi tk_cuda_kernels tk_cuda_device_name tk_cuda_malloc tk_cuda_free tk_cuda_memcpy_h2d \
-           tk_cuda_memcpy_d2h tk_cuda_memcpy_d2d tk_cuda_synchronize tk_cuda_gemm_bf16 tk_cuda_convert_f32; do
+# The C entry points of include/tunekit/backend.h, the only names the loader looks up.
+for sym in tk_cuda_abi tk_cuda_init tk_cuda_device_name tk_cuda_supports tk_cuda_run tk_cuda_alloc tk_cuda_free \
+           tk_cuda_copy tk_cuda_synchronize tk_cuda_gemm_half tk_cuda_convert_f32 tk_cuda_peak_gflops; do
   nm -D --defined-only "$lib" | grep -qw "$sym" || { echo "check-cuda-build: $lib does not export $sym" >&2; exit 1; }
 done
+# Only C names cross the dlopen boundary: every exported function is a tk_cuda_* C function (no mangled
+# C++ symbol, which would mean a C++ type or exception could leak through the interface).
+extra=$(nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | grep -v '^tk_cuda_' || true)
+if [ -n "$extra" ]; then
+  echo "check-cuda-build: $lib exports functions other than tk_cuda_*: $extra" >&2
+  exit 1
+fi
 # The CUDA runtime is linked statically: nothing from CUDA may be needed to load the library.
 if readelf -d "$lib" | grep NEEDED | grep -iE 'libcuda|libcudart|libcublas'; then
   echo "check-cuda-build: $lib needs a CUDA library at load time (expected the static runtime)" >&2

@@ -5,16 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { native } from "../lib/native";
-
-interface CudaInfo { available: boolean; reason: string; library?: string; device?: string }
-interface CudaOpCheck { op: string; maxAbsDiff: number; refMaxAbs: number }
-interface CudaAddon {
-  cudaAvailable(): boolean;
-  cudaInfo(): CudaInfo;
-  cudaCheckOps(): CudaOpCheck[];
-}
-const cuda = native as unknown as CudaAddon;
+import { CudaInfo, native } from "../lib/native";
 
 const root = path.join(__dirname, "..");
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -60,8 +51,8 @@ describe("CUDA backend loader", () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   test("cudaAvailable() and cudaInfo() agree; unavailable means a one-line reason", () => {
-    const info = cuda.cudaInfo();
-    expect(cuda.cudaAvailable()).toBe(info.available);
+    const info = native.cudaInfo();
+    expect(native.cudaAvailable()).toBe(info.available);
     if (info.available) {
       expect(info.reason).toBe("");
       expect(path.basename(info.library ?? "")).toBe(libName);
@@ -76,13 +67,13 @@ describe("CUDA backend loader", () => {
   });
 
   test("without an NVIDIA driver the backend is unavailable", () => {
-    const info = cuda.cudaInfo();
+    const info = native.cudaInfo();
     if (hasDriver) {
       // With a driver the only acceptable failure is a library that was never built.
       if (!info.available) expect(info.reason).toMatch(/not found .*npm run build:cuda/);
     } else {
       expect(info.available).toBe(false);
-      expect(cuda.cudaAvailable()).toBe(false);
+      expect(native.cudaAvailable()).toBe(false);
     }
   });
 
@@ -176,31 +167,22 @@ describe("CUDA backend loader", () => {
   });
 });
 
-// Tolerances relative to the largest |CPU value|: exact where both sides do the same float operations.
-const EXACT = /^(dropout|embedding|add|scale|bias_add|cross_entropy .* count)/;
-function tolerance(op: string): number {
-  if (EXACT.test(op)) return 0;
-  if (op.startsWith("sum_squares")) return 1e-6;  // a double result
-  return 1e-4;
-}
-const FAMILIES = ["gemm ", "gemm_bf16", "gemm_f16", "attention", "layernorm", "gelu erf", "gelu tanh", "bias_add",
-  "bias_backward", "add", "scale", "dropout", "sum_squares", "cross_entropy", "embedding forward",
-  "embedding backward", "adamw", "lora forward", "lora backward"];
-
-const info = cuda.cudaInfo();
+const info = native.cudaInfo();
 if (!info.available) {
   // The one allowed skip: the comparisons below need a GPU.
   console.log(`CUDA cases skipped: ${info.reason}`);
   test.skip(`CUDA kernels match the CPU kernels (skipped: ${info.reason})`, () => undefined);
 } else {
   describe(`CUDA kernels on ${info.device} match the CPU kernels (${native.isa()})`, () => {
-    const checks = cuda.cudaCheckOps();
-    test("every op family is compared", () => {
-      for (const f of FAMILIES) expect(checks.some((c) => c.op.startsWith(f))).toBe(true);
+    const checks = native.cudaCheckOps();
+    test("every op the CUDA backend supports is compared, and the 16-bit GEMM", () => {
+      const supported = native.ops().filter((op) => native.supportsOp("cuda", op));
+      expect(supported.length).toBeGreaterThan(0);
+      for (const op of [...supported, "gemm_half"]) expect([op, checks.some((c) => c.op === op)]).toEqual([op, true]);
     });
-    test.each(checks)("$op", (c) => {
-      const tol = tolerance(c.op) * Math.max(1, c.refMaxAbs);
-      expect(c.maxAbsDiff).toBeLessThanOrEqual(tol);
+    // Each case's tolerance (native/cuda_check.cc), relative to the largest |CPU value|.
+    test.each(checks)("$op: $name", (c) => {
+      expect(c.maxAbsDiff).toBeLessThanOrEqual(c.tolerance * Math.max(1, c.refMaxAbs));
     });
   });
 }

@@ -113,7 +113,7 @@ Work parse_forward(Args& a) {
   for (const View& o : outs)
     for (const View& i : in) a.no_alias(o.name, o.p, o.bytes, i.name, i.p, i.bytes);
   outputs_disjoint(a, outs[0], outs[1], f.H * f.D);
-  return Work{[f] { kernels().attention_forward(f); }, nullptr};
+  return Work{[f] { run<TK_OP_attention_forward>(cpu_backend(), f); }, nullptr};
 }
 
 Work parse_backward(Args& a) {
@@ -137,7 +137,7 @@ Work parse_backward(Args& a) {
   outputs_disjoint(a, outs[0], outs[2], HD);
   outputs_disjoint(a, outs[1], outs[2], HD);
   g.dout = dout.data; g.dq = dq.data; g.dk = dk.data; g.dv = dv.data;
-  return Work{[g] { kernels().attention_backward(g); }, nullptr};
+  return Work{[g] { run<TK_OP_attention_backward>(cpu_backend(), g); }, nullptr};
 }
 
 }  // namespace

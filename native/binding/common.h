@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels.h"
+#include "../backend.h"
 
 namespace tk {
 namespace binding {

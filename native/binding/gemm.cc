@@ -2,6 +2,7 @@
 //        precision? }); setMatmulPrecision("fp32" | "bf16"), matmulPrecision(), bf16Available().
 #include <atomic>
 
+#include "../cpu/table.h"
 #include "common.h"
 
 namespace tk {
@@ -51,7 +52,7 @@ Work parse_gemm(Args& a) {
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
   a.no_alias("C", C.data, nC * 4, "B", B.data, nB * 4);
   g.A = A.data; g.B = B.data; g.C = C.data;
-  return Work{[g] { kernels().gemm(g); }, nullptr};
+  return Work{[g] { run<TK_OP_gemm>(cpu_backend(), g); }, nullptr};
 }
 
 Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {

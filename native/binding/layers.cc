@@ -72,7 +72,7 @@ Work parse_layernorm_forward(Args& a) {
   F32 y = a.f32("y", n), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
   disjoint(a, {buf("y", y), buf("mean", mean), buf("rstd", rstd)}, {buf("x", x), buf("gamma", gamma), buf("beta", beta)});
   g.x = x.data; g.gamma = gamma.data; g.beta = beta.data; g.y = y.data; g.mean = mean.data; g.rstd = rstd.data;
-  return Work{[g] { kernels().layernorm_forward(g); }, nullptr};
+  return Work{[g] { run<TK_OP_layernorm_forward>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_layernorm_backward(Args& a) {
@@ -87,70 +87,85 @@ Work parse_layernorm_backward(Args& a) {
            {buf("x", x), buf("gamma", gamma), buf("mean", mean), buf("rstd", rstd), buf("dy", dy)});
   g.x = x.data; g.gamma = gamma.data; g.mean = mean.data; g.rstd = rstd.data; g.dy = dy.data;
   g.dx = dx.data; g.dgamma = dgamma.data; g.dbeta = dbeta.data;
-  return Work{[g] { kernels().layernorm_backward(g); }, nullptr};
+  return Work{[g] { run<TK_OP_layernorm_backward>(cpu_backend(), g); }, nullptr};
 }
 
 int gelu_approx(Args& a) { return a.choice("approximate", {"none", "tanh"}, 0) == 1 ? GELU_TANH : GELU_ERF; }
 
 Work parse_gelu_forward(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
-  const int approx = gelu_approx(a);
-  F32 x = a.f32("x", n), y = a.f32("y", n);
+  GeluArgs g;
+  g.n = a.integer("n", 0, kMax);
+  g.approx = gelu_approx(a);
+  F32 x = a.f32("x", g.n), y = a.f32("y", g.n);
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
-  return Work{[n, x, y, approx] { kernels().gelu_forward(n, x.data, y.data, approx); }, nullptr};
+  g.x = x.data; g.y = y.data;
+  return Work{[g] { run<TK_OP_gelu_forward>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_gelu_backward(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
-  const int approx = gelu_approx(a);
-  F32 x = a.f32("x", n), dy = a.f32("dy", n), dx = a.f32("dx", n);
+  GeluBackwardArgs g;
+  g.n = a.integer("n", 0, kMax);
+  g.approx = gelu_approx(a);
+  F32 x = a.f32("x", g.n), dy = a.f32("dy", g.n), dx = a.f32("dx", g.n);
   in_place_or_disjoint(a, buf("dx", dx), buf("x", x));
   in_place_or_disjoint(a, buf("dx", dx), buf("dy", dy));
-  return Work{[n, x, dy, dx, approx] { kernels().gelu_backward(n, x.data, dy.data, dx.data, approx); }, nullptr};
+  g.x = x.data; g.dy = dy.data; g.dx = dx.data;
+  return Work{[g] { run<TK_OP_gelu_backward>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_bias_add(Args& a) {
-  const int64_t rows = a.integer("rows", 0, kMax), C = a.integer("C", 1, kMax);
-  const int64_t n = product(a, rows, C);
-  F32 x = a.f32("x", n), bias = a.f32("bias", C), y = a.f32("y", n);
+  BiasAddArgs g;
+  g.rows = a.integer("rows", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  const int64_t n = product(a, g.rows, g.C);
+  F32 x = a.f32("x", n), bias = a.f32("bias", g.C), y = a.f32("y", n);
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
   disjoint(a, {buf("y", y)}, {buf("bias", bias)});
-  return Work{[rows, C, x, bias, y] { kernels().bias_add(rows, C, x.data, bias.data, y.data); }, nullptr};
+  g.x = x.data; g.bias = bias.data; g.y = y.data;
+  return Work{[g] { run<TK_OP_bias_add>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_bias_backward(Args& a) {
-  const int64_t rows = a.integer("rows", 0, kMax), C = a.integer("C", 1, kMax);
-  F32 dy = a.f32("dy", product(a, rows, C)), dbias = a.f32("dbias", C);
+  BiasBackwardArgs g;
+  g.rows = a.integer("rows", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  F32 dy = a.f32("dy", product(a, g.rows, g.C)), dbias = a.f32("dbias", g.C);
   disjoint(a, {buf("dbias", dbias)}, {buf("dy", dy)});
-  return Work{[rows, C, dy, dbias] { kernels().bias_backward(rows, C, dy.data, dbias.data); }, nullptr};
+  g.dy = dy.data; g.dbias = dbias.data;
+  return Work{[g] { run<TK_OP_bias_backward>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_add(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
-  F32 x = a.f32("a", n), b = a.f32("b", n), y = a.f32("y", n);
+  AddArgs g;
+  g.n = a.integer("n", 0, kMax);
+  F32 x = a.f32("a", g.n), b = a.f32("b", g.n), y = a.f32("y", g.n);
   in_place_or_disjoint(a, buf("y", y), buf("a", x));
   in_place_or_disjoint(a, buf("y", y), buf("b", b));
-  return Work{[n, x, b, y] { kernels().add(n, x.data, b.data, y.data); }, nullptr};
+  g.a = x.data; g.b = b.data; g.y = y.data;
+  return Work{[g] { run<TK_OP_add>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_scale(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
-  const float s = static_cast<float>(a.number("s"));
-  F32 x = a.f32("x", n);
-  return Work{[n, x, s] { kernels().scale(n, x.data, s); }, nullptr};
+  ScaleArgs g;
+  g.n = a.integer("n", 0, kMax);
+  g.s = static_cast<float>(a.number("s"));
+  g.x = a.f32("x", g.n).data;
+  return Work{[g] { run<TK_OP_scale>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_dropout(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
+  DropoutArgs g;
+  g.n = a.integer("n", 0, kMax);
   const double p = a.number("p");
   if (!(p >= 0.0 && static_cast<float>(p) < 1.f))
     a.fail("argument 'p' = " + num(p) + " is out of range, expected 0 <= p < 1");
-  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0, kMaxSeed));
-  const uint64_t offset = static_cast<uint64_t>(a.integer("offset", 0, kMaxSeed));
-  F32 x = a.f32("x", n), y = a.f32("y", n);
+  g.p = static_cast<float>(p);
+  g.seed = static_cast<uint64_t>(a.integer("seed", 0, kMaxSeed));
+  g.offset = static_cast<uint64_t>(a.integer("offset", 0, kMaxSeed));
+  F32 x = a.f32("x", g.n), y = a.f32("y", g.n);
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
-  const float pf = static_cast<float>(p);
-  return Work{[n, x, y, pf, seed, offset] { kernels().dropout(n, x.data, y.data, pf, seed, offset); }, nullptr};
+  g.x = x.data; g.y = y.data;
+  return Work{[g] { run<TK_OP_dropout>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_cross_entropy(Args& a) {
@@ -180,27 +195,34 @@ Work parse_cross_entropy(Args& a) {
     o.Set("count", Napi::Number::New(env, static_cast<double>(st->count)));
     return o;
   };
-  return Work{[st] { kernels().cross_entropy(*st); }, result};
+  return Work{[st] { run<TK_OP_cross_entropy>(cpu_backend(), *st); }, result};
 }
 
 Work parse_embedding_forward(Args& a) {
-  const int64_t N = a.integer("N", 0, kMax), C = a.integer("C", 1, kMax), V = a.integer("V", 1, INT32_MAX);
-  I32 ids = a.i32("ids", N);
-  F32 table = a.f32("table", product(a, V, C)), out = a.f32("out", product(a, N, C));
-  check_ids(a, "ids", ids.data, N, V);
+  EmbeddingArgs g;
+  g.N = a.integer("N", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  const int64_t V = a.integer("V", 1, INT32_MAX);
+  I32 ids = a.i32("ids", g.N);
+  F32 table = a.f32("table", product(a, V, g.C)), out = a.f32("out", product(a, g.N, g.C));
+  check_ids(a, "ids", ids.data, g.N, V);
   disjoint(a, {buf("out", out)}, {buf("table", table), buf("ids", ids)});
-  return Work{[N, C, ids, table, out] { kernels().embedding_forward(N, C, ids.data, table.data, out.data); }, nullptr};
+  g.ids = ids.data; g.table = table.data; g.out = out.data;
+  return Work{[g] { run<TK_OP_embedding_forward>(cpu_backend(), g); }, nullptr};
 }
 
 Work parse_embedding_backward(Args& a) {
-  const int64_t N = a.integer("N", 0, kMax), C = a.integer("C", 1, kMax), V = a.integer("V", 1, INT32_MAX);
-  I32 ids = a.i32("ids", N);
-  F32 dout = a.f32("dout", product(a, N, C)), dtable = a.f32("dtable", product(a, V, C));
-  const int32_t pad = static_cast<int32_t>(a.integer("paddingIdx", -1, V - 1, -1));
-  check_ids(a, "ids", ids.data, N, V);
+  EmbeddingBackwardArgs g;
+  g.N = a.integer("N", 0, kMax);
+  g.C = a.integer("C", 1, kMax);
+  const int64_t V = a.integer("V", 1, INT32_MAX);
+  I32 ids = a.i32("ids", g.N);
+  F32 dout = a.f32("dout", product(a, g.N, g.C)), dtable = a.f32("dtable", product(a, V, g.C));
+  g.padding_idx = static_cast<int32_t>(a.integer("paddingIdx", -1, V - 1, -1));
+  check_ids(a, "ids", ids.data, g.N, V);
   disjoint(a, {buf("dtable", dtable)}, {buf("dout", dout), buf("ids", ids)});
-  return Work{[N, C, ids, dout, dtable, pad] { kernels().embedding_backward(N, C, ids.data, dout.data, dtable.data, pad); },
-              nullptr};
+  g.ids = ids.data; g.dout = dout.data; g.dtable = dtable.data;
+  return Work{[g] { run<TK_OP_embedding_backward>(cpu_backend(), g); }, nullptr};
 }
 
 }  // namespace

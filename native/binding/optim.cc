@@ -88,7 +88,7 @@ Work parse_adamw(Args& a) {
   a.no_alias("v", v.data, bytes, "param", p.data, bytes);
   a.no_alias("v", v.data, bytes, "m", m.data, bytes);
   h.param = p.data; h.grad = g.data; h.m = m.data; h.v = v.data;
-  return Work{[h] { kernels().adamw(h); }, nullptr};
+  return Work{[h] { run<TK_OP_adamw>(cpu_backend(), h); }, nullptr};
 }
 
 // No output buffer may overlap any other buffer (outputs are params, ms, vs; grads are only read, so
@@ -168,14 +168,14 @@ Work parse_adamw_multi(Args& a) {
   }
   check_disjoint(a, std::move(spans));
   return Work{[st] {
-                const Kernels& kern = kernels();
+                const tk_backend& be = cpu_backend();
                 const int64_t total = st->concat.total();
                 parallel_for(total, [&](int64_t b, int64_t e) {
                   st->concat.visit(b, e, [&](size_t t, int64_t lo, int64_t hi) {
                     AdamWArgs part = st->tensors[t];
                     part.n = hi - lo;
                     part.param += lo; part.grad += lo; part.m += lo; part.v += lo;
-                    kern.adamw(part);
+                    run<TK_OP_adamw>(be, part);
                   });
                 }, total < kThreadMin ? 1 : 0);
               },
@@ -190,11 +190,11 @@ struct Norm {
 };
 
 Work parse_sum_squares(Args& a) {
-  const int64_t n = a.integer("n", 0, kMax);
-  const float* x = a.f32("x", n).data;
-  auto out = std::make_shared<double>(0.0);
-  return Work{[out, n, x] { *out = kernels().sum_squares(n, x); },
-              [out](Napi::Env env) { return Napi::Number::New(env, *out); }};
+  auto st = std::make_shared<SumSquaresArgs>();
+  st->n = a.integer("n", 0, kMax);
+  st->x = a.f32("x", st->n).data;
+  return Work{[st] { run<TK_OP_sum_squares>(cpu_backend(), *st); },
+              [st](Napi::Env env) { return Napi::Number::New(env, st->result); }};
 }
 
 // sqrt of the sum of squares of every tensor: fixed chunks of the concatenation, partials summed in
@@ -208,12 +208,18 @@ Work parse_grad_norm(Args& a) {
   const int64_t total = st->concat.total();
   st->partial.resize((total + kNormChunk - 1) / kNormChunk);
   return Work{[st, total] {
-                const Kernels& kern = kernels();
+                const tk_backend& be = cpu_backend();
                 parallel_for(static_cast<int64_t>(st->partial.size()), [&](int64_t c0, int64_t c1) {
                   for (int64_t c = c0; c < c1; c++) {
                     double s = 0.0;
                     st->concat.visit(c * kNormChunk, std::min(total, (c + 1) * kNormChunk),
-                                     [&](size_t t, int64_t lo, int64_t hi) { s += kern.sum_squares(hi - lo, st->tensors[t] + lo); });
+                                     [&](size_t t, int64_t lo, int64_t hi) {
+                                       SumSquaresArgs part;
+                                       part.n = hi - lo;
+                                       part.x = st->tensors[t] + lo;
+                                       run<TK_OP_sum_squares>(be, part);
+                                       s += part.result;
+                                     });
                     st->partial[c] = s;
                   }
                 });

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "simd.h"
 #include "threadpool.h"
 
@@ -90,8 +90,14 @@ void adamw(const AdamWArgs& a) {
 }
 
 // Deterministic whatever the thread count: the chunks are fixed, their partials summed in order.
-double sum_squares(int64_t n, const float* x) {
-  if (n <= kChunk) return n > 0 ? sum_squares_serial(n, x) : 0.0;
+void sum_squares(SumSquaresArgs& a) {
+  const int64_t n = a.n;
+  const float* x = a.x;
+  a.result = 0.0;
+  if (n <= kChunk) {
+    if (n > 0) a.result = sum_squares_serial(n, x);
+    return;
+  }
   constexpr int64_t kRound = 512;  // chunks per pool dispatch (partials live on the stack)
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   double total = 0.0;
@@ -106,7 +112,7 @@ double sum_squares(int64_t n, const float* x) {
     });
     for (int64_t c = 0; c < cn; c++) total += part[c];
   }
-  return total;
+  a.result = total;
 }
 
 }  // namespace TK_ISA

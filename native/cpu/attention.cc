@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "philox.h"
 #include "simd.h"
 #include "threadpool.h"

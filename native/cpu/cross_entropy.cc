@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "simd.h"
 #include "threadpool.h"
 #include "vtail.h"

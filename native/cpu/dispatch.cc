@@ -5,12 +5,12 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../kernels.h"
+#include "table.h"
 
 namespace tk {
-const Kernels* kernels_scalar();
-const Kernels* kernels_avx2();
-const Kernels* kernels_avx512();
+const CpuTable* cpu_table_scalar();
+const CpuTable* cpu_table_avx2();
+const CpuTable* cpu_table_avx512();
 
 namespace {
 
@@ -24,11 +24,11 @@ bool has_avx512() {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
 
-struct Isa { const char* name; const Kernels* (*table)(); bool (*supported)(); };
+struct Isa { const char* name; const CpuTable* (*table)(); bool (*supported)(); };
 bool always() { return true; }
-const Isa kIsas[] = {{"avx512", kernels_avx512, has_avx512}, {"avx2", kernels_avx2, has_avx2}, {"scalar", kernels_scalar, always}};
+const Isa kIsas[] = {{"avx512", cpu_table_avx512, has_avx512}, {"avx2", cpu_table_avx2, has_avx2}, {"scalar", cpu_table_scalar, always}};
 
-const Kernels* pick_default() {
+const CpuTable* pick_default() {
   if (const char* want = std::getenv("TUNEKIT_ISA")) {
     for (const Isa& isa : kIsas)
       if (std::strcmp(isa.name, want) == 0 && isa.supported()) return isa.table();
@@ -36,22 +36,35 @@ const Kernels* pick_default() {
   }
   for (const Isa& isa : kIsas)
     if (isa.supported()) return isa.table();
-  return kernels_scalar();
+  return cpu_table_scalar();
 }
 
-const Kernels* g_current = nullptr;
+const CpuTable* g_current = nullptr;
+const CpuTable* g_isa_table = nullptr;  // the ISA's own table while cpu_hide_op has swapped in a copy
+CpuTable g_masked;
 
 }  // namespace
 
-const Kernels& kernels() {
+const CpuTable& cpu_table() {
   if (!g_current) g_current = pick_default();
   return *g_current;
+}
+
+void cpu_hide_op(int op) {
+  if (g_isa_table) g_current = g_isa_table;
+  g_isa_table = nullptr;
+  if (op < 0 || op >= TK_OP_COUNT) return;
+  g_isa_table = &cpu_table();
+  g_masked = *g_isa_table;
+  g_masked.ops[op] = nullptr;
+  g_current = &g_masked;
 }
 
 bool set_isa(const char* name) {
   for (const Isa& isa : kIsas)
     if (std::strcmp(isa.name, name) == 0) {
       if (!isa.supported()) return false;
+      g_isa_table = nullptr;
       g_current = isa.table();
       return true;
     }
@@ -61,7 +74,7 @@ bool set_isa(const char* name) {
 bool bf16_supported() {
   __builtin_cpu_init();
   static const bool has = has_avx512() && __builtin_cpu_supports("avx512bf16");
-  return has && std::strcmp(kernels().isa, "avx512") == 0;
+  return has && std::strcmp(cpu_table().isa, "avx512") == 0;
 }
 
 const char* const* available_isas(int* count) {

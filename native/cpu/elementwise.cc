@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "philox.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -72,17 +72,20 @@ inline V gelu_tanh_grad(V x) {
 
 }  // namespace
 
-void gelu_forward(int64_t n, const float* x, float* y, int approx) {
-  if (approx == GELU_TANH) map1(n, x, y, gelu_tanh);
-  else map1(n, x, y, gelu_erf);
+void gelu_forward(const GeluArgs& a) {
+  if (a.approx == GELU_TANH) map1(a.n, a.x, a.y, gelu_tanh);
+  else map1(a.n, a.x, a.y, gelu_erf);
 }
 
-void gelu_backward(int64_t n, const float* x, const float* dy, float* dx, int approx) {
-  if (approx == GELU_TANH) map2(n, x, dy, dx, [](V xv, V g) { return g * gelu_tanh_grad(xv); });
-  else map2(n, x, dy, dx, [](V xv, V g) { return g * gelu_erf_grad(xv); });
+void gelu_backward(const GeluBackwardArgs& a) {
+  if (a.approx == GELU_TANH) map2(a.n, a.x, a.dy, a.dx, [](V xv, V g) { return g * gelu_tanh_grad(xv); });
+  else map2(a.n, a.x, a.dy, a.dx, [](V xv, V g) { return g * gelu_erf_grad(xv); });
 }
 
-void bias_add(int64_t rows, int64_t C, const float* x, const float* bias, float* y) {
+void bias_add(const BiasAddArgs& a) {
+  const int64_t rows = a.rows, C = a.C;
+  const float *x = a.x, *bias = a.bias;
+  float* y = a.y;
   run_range(rows, rows * C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const float* xr = x + r * C;
@@ -96,7 +99,10 @@ void bias_add(int64_t rows, int64_t C, const float* x, const float* bias, float*
 
 // Threads own disjoint column ranges (whole cache lines) and walk every row in order, so each
 // column is summed exactly as a serial loop would: deterministic for any thread count.
-void bias_backward(int64_t rows, int64_t C, const float* dy, float* dbias) {
+void bias_backward(const BiasBackwardArgs& a) {
+  const int64_t rows = a.rows, C = a.C;
+  const float* dy = a.dy;
+  float* dbias = a.dbias;
   if (rows <= 0 || C <= 0) return;
   constexpr int64_t kUnit = 16;
   const int64_t units = (C + kUnit - 1) / kUnit;
@@ -114,13 +120,13 @@ void bias_backward(int64_t rows, int64_t C, const float* dy, float* dbias) {
   });
 }
 
-void add(int64_t n, const float* a, const float* b, float* y) {
-  map2(n, a, b, y, [](V u, V v) { return u + v; });
+void add(const AddArgs& a) {
+  map2(a.n, a.a, a.b, a.y, [](V u, V v) { return u + v; });
 }
 
-void scale(int64_t n, float* x, float s) {
-  const V sv = V::set1(s);
-  map1(n, x, x, [sv](V v) { return v * sv; });
+void scale(const ScaleArgs& a) {
+  const V sv = V::set1(a.s);
+  map1(a.n, a.x, a.x, [sv](V v) { return v * sv; });
 }
 
 namespace {
@@ -145,7 +151,12 @@ void uniforms(uint64_t seed, uint64_t offset, uint64_t first, int64_t n, float* 
 
 // Element e keeps x[e] when philox::uniform(seed, offset, e) >= p. Uniforms are drawn 1024 at a time
 // into a stack buffer; any chunk split gives the same mask.
-void dropout(int64_t n, const float* x, float* y, float p, uint64_t seed, uint64_t offset) {
+void dropout(const DropoutArgs& a) {
+  const int64_t n = a.n;
+  const float* x = a.x;
+  float* y = a.y;
+  const float p = a.p;
+  const uint64_t seed = a.seed, offset = a.offset;
   if (n <= 0) return;
   if (p <= 0.f) {
     if (y != x) std::memcpy(y, x, sizeof(float) * n);

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "simd.h"
 #include "threadpool.h"
 #include "vtail.h"
@@ -10,7 +10,11 @@
 namespace tk {
 namespace TK_ISA {
 
-void embedding_forward(int64_t N, int64_t C, const int32_t* ids, const float* table, float* out) {
+void embedding_forward(const EmbeddingArgs& a) {
+  const int64_t N = a.N, C = a.C;
+  const int32_t* ids = a.ids;
+  const float* table = a.table;
+  float* out = a.out;
   if (C <= 0) return;
   run_range(N, N * C, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) std::memcpy(out + i * C, table + static_cast<int64_t>(ids[i]) * C, sizeof(float) * C);
@@ -20,7 +24,12 @@ void embedding_forward(int64_t N, int64_t C, const int32_t* ids, const float* ta
 // Repeated ids make a row-parallel scatter race. Threads instead own disjoint column ranges (whole
 // cache lines) and each walks all N ids in order: every dtable element gets its additions in the
 // serial order, for any thread count.
-void embedding_backward(int64_t N, int64_t C, const int32_t* ids, const float* dout, float* dtable, int32_t padding_idx) {
+void embedding_backward(const EmbeddingBackwardArgs& a) {
+  const int64_t N = a.N, C = a.C;
+  const int32_t* ids = a.ids;
+  const float* dout = a.dout;
+  float* dtable = a.dtable;
+  const int32_t padding_idx = a.padding_idx;
   if (N <= 0 || C <= 0) return;
   constexpr int64_t kUnit = 16;
   const int64_t units = (C + kUnit - 1) / kUnit;

@@ -22,6 +22,7 @@
 #endif
 
 #include "simd.h"
+#include "table.h"
 #include "threadpool.h"
 
 namespace tk {

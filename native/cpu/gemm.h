@@ -1,6 +1,6 @@
 // GEMM entry points shared by the kernels of one ISA (attention and LoRA call the serial one per tile).
 #pragma once
-#include "../kernels.h"
+#include "tunekit/ops.h"
 
 namespace tk {
 namespace TK_ISA {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "simd.h"
 #include "threadpool.h"
 #include "vtail.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <utility>
 
-#include "../kernels.h"
+#include "tunekit/ops.h"
 #include "gemm.h"
 #include "philox.h"
 #include "simd.h"

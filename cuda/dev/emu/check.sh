@@ -3,7 +3,7 @@
 # each block's threads are fibers, __syncthreads and warp collectives are barriers, WMMA is done in
 # float, dynamic shared memory starts as NaN, launches are validated, AddressSanitizer watches every
 # access), loaded through the real dlopen loader and compared with the CPU kernels by
-# cuda_compare_with_cpu. Threads are scheduled in three orders (forward, reverse, shuffled) so a
+# cuda_check_ops (native/cuda_check.cc). Threads are scheduled in three orders (forward, reverse, shuffled) so a
 # missing barrier shows up as a wrong result. This checks indexing, masking, tiling and reductions; it
 # says nothing about speed, the memory model or the real compiler. Needs g++ (with libasan), perl.
 # Usage: cuda/dev/emu/check.sh   (builds into build-cuda-emu/)
@@ -16,11 +16,11 @@ cd "$out"
 for h in cuda_runtime.h cuda_bf16.h cuda_fp16.h mma.h; do echo '#include "cuda_emu.h"' > "$out/inc/$h"; done
 cp "$here/cuda_emu.h" "$out/inc/"
 # kernel<<<grid, block[, smem]>>>(args) → tk_emu::Launch(grid, block[, smem])(kernel, args)
-for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh "$root"/cuda/*.h; do
+for f in "$root"/cuda/*.cu "$root"/cuda/*.cuh; do
   perl -0pe 's/(\b[\w:]+(?:<[^;<>]*>)?)<<<([^;]*?)>>>\(/tk_emu::Launch($2)($1, /g;
              s/extern __shared__ float smem\[\];/float* smem = tk_emu::g_dyn_smem;/g' "$f" > "$out/src/$(basename "$f")"
 done
-inc="-I$out/inc -I$root/native -I$root/native/cpu"
+inc="-I$out/inc -I$root/include"  # cuda/ sees include/tunekit/ only, as in the real build
 emu="-std=c++17 -O1 -g -fPIC -fsanitize=address -fno-omit-frame-pointer -Wno-unknown-pragmas"
 cpu="-std=c++17 -O2 -fno-math-errno -DTK_ISA=scalar"
 pids=()
@@ -35,14 +35,19 @@ for p in "${pids[@]}"; do wait "$p"; done
 g++ -shared -fsanitize=address -o "$out/libtunekit_cuda.so" "${objs[@]}" "$out/obj/emu_rt.o"
 cpu_objs=()
 pids=()
-for f in $(node -p "require('$root/native/sources.json').kernels.join(' ')") native/cpu/threadpool.cc native/cpu/dispatch.cc; do
+for f in $(node -p "require('$root/native/sources.json').kernels.join(' ')") native/cpu/threadpool.cc native/cpu/dispatch.cc \
+         native/cpu/backend.cc; do
   o="$out/obj/cpu_$(basename "$f" .cc).o"
-  g++ $cpu $inc -c "$root/$f" -o "$o" & pids+=($!); cpu_objs+=("$o")
+  g++ $cpu -I"$root/include" -c "$root/$f" -o "$o" & pids+=($!); cpu_objs+=("$o")
 done
 for p in "${pids[@]}"; do wait "$p"; done
-g++ -std=c++17 -O1 -g -fsanitize=address $inc -c "$root/native/cuda_backend.cc" -o "$out/obj/cuda_backend.o"
-g++ -std=c++17 -O1 -g -fsanitize=address $inc -c "$here/harness.cc" -o "$out/obj/harness.o"
-g++ -fsanitize=address -o "$out/harness" "${cpu_objs[@]}" "$out/obj/cuda_backend.o" "$out/obj/harness.o" -ldl -lpthread
+# The addon's side: the loader, the checker, and the harness (a dev tool of cuda/ that drives native/'s checker).
+host="-std=c++17 -O1 -g -fsanitize=address -I$root/include -I$root/native"
+g++ $host -c "$root/native/cuda_backend.cc" -o "$out/obj/cuda_backend.o"
+g++ $host -c "$root/native/cuda_check.cc" -o "$out/obj/cuda_check.o"
+g++ $host -c "$here/harness.cc" -o "$out/obj/harness.o"
+g++ -fsanitize=address -o "$out/harness" "${cpu_objs[@]}" "$out/obj/cuda_backend.o" "$out/obj/cuda_check.o" \
+  "$out/obj/harness.o" -ldl -lpthread
 status=0
 for order in forward reverse shuffle; do
   echo "== thread order: $order"

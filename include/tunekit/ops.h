@@ -1,0 +1,283 @@
+// The op contract shared by every backend (native/cpu/ for the CPU, cuda/ for NVIDIA GPUs): one args
+// struct per op and THE op list, TK_OPS, from which the op ids, their names, the CPU tables (one per
+// ISA), the CUDA table and the ABI check are generated. Kernels trust their arguments: the binding
+// (native/binding/*.cc) validates everything before a kernel runs.
+//
+// Every op has one signature: void <name>(<Args>&), called through a table slot that takes a pointer
+// to the args struct. An op listed with `const Args` only reads its struct; one listed without writes
+// results into it (cross_entropy's loss, sum_squares' result).
+//
+// Conventions (llm.c style):
+//   - row-major float32; activations (B,T,C); Linear weights [out, in] as PyTorch keeps them;
+//   - gradients of parameters ACCUMULATE (+=) so micro-batches can add up; gradients of inputs
+//     OVERWRITE (=);
+//   - random numbers come from Philox 4x32-10 keyed by (seed, offset): element e of a call uses
+//     counter offset + e (tunekit/philox.h), so a mask can be recomputed instead of stored.
+//   - pointers are the backend's: host memory for the CPU, device memory for CUDA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// X(name, Args) for every op; `name` is also what native.ops() lists. Adding an op: one line here and
+// its args struct below, the CPU kernel (native/cpu/), its binding (native/binding/), its TS signature
+// (lib/native.ts), its test, and its entry in test/op_list.test.ts. The CUDA kernel may come later:
+// until cuda/runtime.cu's TK_CUDA_OPS lists the op, its CUDA slot is empty (supportsOp false, a call
+// fails with "op <name> is not supported on cuda").
+#define TK_OPS(X)                                         \
+  X(gemm, const GemmArgs)                                 \
+  X(attention_forward, const AttentionArgs)               \
+  X(attention_backward, const AttentionBackwardArgs)      \
+  X(layernorm_forward, const LayerNormArgs)               \
+  X(layernorm_backward, const LayerNormBackwardArgs)      \
+  X(gelu_forward, const GeluArgs)                         \
+  X(gelu_backward, const GeluBackwardArgs)                \
+  X(bias_add, const BiasAddArgs)                          \
+  X(bias_backward, const BiasBackwardArgs)                \
+  X(add, const AddArgs)                                   \
+  X(scale, const ScaleArgs)                               \
+  X(dropout, const DropoutArgs)                           \
+  X(cross_entropy, CrossEntropyArgs)                      \
+  X(embedding_forward, const EmbeddingArgs)               \
+  X(embedding_backward, const EmbeddingBackwardArgs)      \
+  X(adamw, const AdamWArgs)                               \
+  X(sum_squares, SumSquaresArgs)                          \
+  X(lora_forward, const LoraArgs)                         \
+  X(lora_backward, const LoraBackwardArgs)
+
+// Op ids: the index of an op's slot in every backend's table; they cross the dlopen boundary as int.
+#define TK_OP_ID(name, Args) TK_OP_##name,
+enum tk_op : int { TK_OPS(TK_OP_ID) TK_OP_COUNT };
+#undef TK_OP_ID
+
+#define TK_OP_NAME(name, Args) #name,
+inline constexpr const char* tk_op_names[] = {TK_OPS(TK_OP_NAME)};
+#undef TK_OP_NAME
+static_assert(sizeof(tk_op_names) / sizeof(tk_op_names[0]) == TK_OP_COUNT, "one name per op");
+
+// "gemm" for TK_OP_gemm; null for an id outside [0, TK_OP_COUNT).
+inline const char* tk_op_name(int op) { return op >= 0 && op < TK_OP_COUNT ? tk_op_names[op] : nullptr; }
+// The id of an op name; -1 when there is none.
+inline int tk_op_from_name(const char* name) {
+  for (int i = 0; i < TK_OP_COUNT; i++)
+    if (std::strcmp(tk_op_names[i], name) == 0) return i;
+  return -1;
+}
+
+namespace tk {
+
+// C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch).
+// op(A) is M x K, op(B) is K x N, C is M x N. transA: A is stored K x M (row-major, leading dim lda).
+// beta == 0 means C is not read (it may hold garbage or NaN).
+// bf16 = 1: op(A) and op(B) are rounded to bfloat16 (round to nearest even) and multiplied with
+// AVX512-BF16 dot products, accumulating in fp32 (C stays fp32). A kernel without bf16 support
+// (no AVX512-BF16 on this CPU, the AVX2 / scalar tables, CUDA) computes fp32 instead.
+struct GemmArgs {
+  int transA = 0, transB = 0;
+  int64_t M = 0, N = 0, K = 0;
+  float alpha = 1.f, beta = 0.f;
+  const float* A = nullptr; int64_t lda = 0; int64_t strideA = 0;
+  const float* B = nullptr; int64_t ldb = 0; int64_t strideB = 0;
+  float* C = nullptr; int64_t ldc = 0; int64_t strideC = 0;
+  int64_t batch = 1;
+  int bf16 = 0;
+};
+
+// Fused attention, flash style: O = softmax(Q Kᵀ·scale + masks) V, never materialising Tq x Tk.
+// Q is (B, Tq, H, D) with ldq floats between consecutive tokens (so a packed qkv projection of
+// width 3·H·D can be read in place); K, V are (B, Tk, H, D) with ldk / ldv; O is (B, Tq, H, D) with ldo.
+// key_mask: (B, Tk) bytes, 1 = attend, 0 = padding; may be null. causal: key j > query i is masked
+// (queries and keys aligned at position 0). A row with no key left gives O = 0 and lse = -inf.
+// Dropout on the probabilities: element (b, h, i, j) uses Philox element
+// ((b·H + h)·Tq + i)·Tk + j, kept when uniform >= p, scaled by 1/(1-p).
+struct AttentionArgs {
+  int64_t B = 0, H = 0, Tq = 0, Tk = 0, D = 0;
+  const float* q = nullptr; int64_t ldq = 0;
+  const float* k = nullptr; int64_t ldk = 0;
+  const float* v = nullptr; int64_t ldv = 0;
+  float* o = nullptr; int64_t ldo = 0;
+  float* lse = nullptr;  // (B, H, Tq): log-sum-exp of the scaled, masked scores, saved for backward
+  const uint8_t* key_mask = nullptr;
+  int causal = 0;
+  float scale = 1.f;
+  float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
+};
+
+// Backward of the above: reads q, k, v, o, lse (as the forward left them) and dO (layout of O, lddo);
+// OVERWRITES dq, dk, dv (layouts of q, k, v with lddq, lddk, lddv).
+struct AttentionBackwardArgs {
+  AttentionArgs fwd;
+  const float* dout = nullptr; int64_t lddo = 0;
+  float* dq = nullptr; int64_t lddq = 0;
+  float* dk = nullptr; int64_t lddk = 0;
+  float* dv = nullptr; int64_t lddv = 0;
+};
+
+// LayerNorm over the last dim C of (rows, C): y = (x - mean) * rstd * gamma + beta.
+// mean and rstd (rows) are written for the backward. gamma/beta may be null (then 1 and 0).
+struct LayerNormArgs {
+  int64_t rows = 0, C = 0;
+  float eps = 1e-5f;
+  const float* x = nullptr; const float* gamma = nullptr; const float* beta = nullptr;
+  float* y = nullptr; float* mean = nullptr; float* rstd = nullptr;
+};
+// dx OVERWRITTEN (may be null); dgamma, dbeta ACCUMULATED (may be null).
+struct LayerNormBackwardArgs {
+  int64_t rows = 0, C = 0;
+  const float* x = nullptr; const float* gamma = nullptr;
+  const float* mean = nullptr; const float* rstd = nullptr;
+  const float* dy = nullptr;
+  float* dx = nullptr; float* dgamma = nullptr; float* dbeta = nullptr;
+};
+
+enum GeluApprox { GELU_ERF = 0, GELU_TANH = 1 };
+
+// y (n) = gelu(x); y may alias x. approx: GELU_ERF (PyTorch's default) or GELU_TANH.
+struct GeluArgs {
+  int64_t n = 0;
+  const float* x = nullptr;
+  float* y = nullptr;
+  int approx = GELU_ERF;
+};
+// dx (n) = dy · gelu'(x); dx may alias x or dy.
+struct GeluBackwardArgs {
+  int64_t n = 0;
+  const float* x = nullptr; const float* dy = nullptr;
+  float* dx = nullptr;
+  int approx = GELU_ERF;
+};
+
+// y (rows, C) = x + bias (broadcast over rows); y may alias x.
+struct BiasAddArgs {
+  int64_t rows = 0, C = 0;
+  const float* x = nullptr; const float* bias = nullptr;
+  float* y = nullptr;
+};
+// dbias (C) += column sums of dy (rows, C).
+struct BiasBackwardArgs {
+  int64_t rows = 0, C = 0;
+  const float* dy = nullptr;
+  float* dbias = nullptr;
+};
+
+// y = a + b (n); y may alias a or b.
+struct AddArgs {
+  int64_t n = 0;
+  const float* a = nullptr; const float* b = nullptr;
+  float* y = nullptr;
+};
+
+// x (n) *= s, in place.
+struct ScaleArgs {
+  int64_t n = 0;
+  float* x = nullptr;
+  float s = 1.f;
+};
+
+// y = x·keep/(1-p), keep when Philox element e of (seed, offset) is >= p; y may alias x. The same call
+// on dy gives the backward.
+struct DropoutArgs {
+  int64_t n = 0;
+  const float* x = nullptr;
+  float* y = nullptr;
+  float p = 0.f;
+  uint64_t seed = 0, offset = 0;
+};
+
+// Softmax cross-entropy over rows of logits (N, V) with int32 targets; target == ignore_index rows
+// contribute nothing. loss = sum of row losses / divisor; divisor <= 0 means "the number of rows not
+// ignored" (PyTorch's mean). dlogits (may be null) OVERWRITTEN with d(loss)/d(logits) * grad_scale;
+// it may alias logits. row_loss (N, may be null) gets each row's loss (0 for ignored rows).
+struct CrossEntropyArgs {
+  int64_t N = 0, V = 0;
+  const float* logits = nullptr;
+  const int32_t* targets = nullptr;
+  int32_t ignore_index = -100;
+  float divisor = 0.f;
+  float grad_scale = 1.f;
+  float* dlogits = nullptr;
+  float* row_loss = nullptr;
+  // results, written by the op
+  double loss = 0.0;
+  int64_t count = 0;
+};
+
+// out (N, C) = table[ids]; table (V, C). Every id is in [0, V).
+struct EmbeddingArgs {
+  int64_t N = 0, C = 0;
+  const int32_t* ids = nullptr;
+  const float* table = nullptr;
+  float* out = nullptr;
+};
+// dtable[ids[i]] += dout[i], in a fixed order (deterministic). Rows of id == padding_idx get nothing
+// (torch.nn.Embedding's padding_idx); padding_idx < 0 means none.
+struct EmbeddingBackwardArgs {
+  int64_t N = 0, C = 0;
+  const int32_t* ids = nullptr;
+  const float* dout = nullptr;
+  float* dtable = nullptr;
+  int32_t padding_idx = -1;
+};
+
+// AdamW on one tensor (PyTorch's torch.optim.AdamW): decoupled decay p -= lr·wd·p, then the Adam
+// step with bias correction for step t (t >= 1). grad_scale multiplies the gradient first (global-norm
+// clipping without a separate pass).
+struct AdamWArgs {
+  int64_t n = 0;
+  float* param = nullptr; const float* grad = nullptr; float* m = nullptr; float* v = nullptr;
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.f;
+  int64_t step = 1;
+  float grad_scale = 1.f;
+};
+
+// result = sum of x[i]² over n elements, accumulated in double, deterministic for any thread count.
+struct SumSquaresArgs {
+  int64_t n = 0;
+  const float* x = nullptr;
+  double result = 0.0;  // written by the op
+};
+
+// LoRA linear fused with its frozen base: y = x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ.
+// x (M, in), W (out, in), bias (out, may be null), A (r, in), B (out, r).
+// h (M, r) receives dropout(x)·Aᵀ and is kept for the backward. Dropout on x uses Philox elements
+// m·in + i of (seed, offset).
+struct LoraArgs {
+  int64_t M = 0, in = 0, out = 0, r = 0;
+  const float* x = nullptr; const float* W = nullptr; const float* bias = nullptr;
+  const float* A = nullptr; const float* Bm = nullptr;
+  float scale = 1.f;
+  float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
+  float* y = nullptr; float* h = nullptr;
+  int bf16 = 0;  // the products with the frozen W in bf16 (GemmArgs::bf16); the rank-r ones stay fp32
+};
+// dx OVERWRITTEN (may be null); dA, dB, dbias ACCUMULATED (dbias may be null). Never forms dW.
+struct LoraBackwardArgs {
+  LoraArgs fwd;  // x, W, A, Bm, h, scale, dropout as in the forward
+  const float* dy = nullptr;
+  float* dx = nullptr; float* dA = nullptr; float* dB = nullptr; float* dbias = nullptr;
+};
+
+// OpArgs<TK_OP_gemm>::type is `const GemmArgs`: the args type of an op id, for type-checked calls.
+template <int op>
+struct OpArgs;
+#define TK_OP_ARGS(name, Args) \
+  template <>                  \
+  struct OpArgs<TK_OP_##name> { using type = Args; };
+TK_OPS(TK_OP_ARGS)
+#undef TK_OP_ARGS
+
+// A fingerprint of the op list: every name, in order, with the size of its args struct. A backend
+// library built from another list (an op added, removed, reordered, or a struct changed size) reports
+// a different value and is refused before any op is called through mismatched structs.
+constexpr uint32_t fnv1a(uint32_t h, uint32_t byte) { return (h ^ byte) * 16777619u; }
+constexpr uint32_t ops_fingerprint() {
+  uint32_t h = 2166136261u;
+#define TK_OP_MIX(name, Args)                                        \
+  for (const char* c = #name; *c; c++) h = fnv1a(h, uint8_t(*c));    \
+  for (int i = 0; i < 4; i++) h = fnv1a(h, uint32_t(sizeof(Args) >> (8 * i)) & 0xffu);
+  TK_OPS(TK_OP_MIX)
+#undef TK_OP_MIX
+  return h;
+}
+
+}  // namespace tk

@@ -1,0 +1,494 @@
+// The CPU-vs-CUDA comparison (ggml's test-backend-ops): one section per op below, each with its cases
+// (shapes, options) and its tolerance. A case is written once: Tensor holds the same data on both
+// backends, Check::run fills the op's args for either side and runs it through tk_backend, compare
+// reads both results back. Everything goes through the backend interface (alloc, copy, run,
+// synchronize), so the comparison exercises the same path the addon uses.
+#include "cuda_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "backend.h"
+
+namespace tk {
+namespace {
+
+void ok(int rc, const char* err) {
+  if (rc != TK_OK) throw std::runtime_error(err);
+}
+
+enum Side { kCpu = 0, kGpu = 1 };
+
+// n elements of T on both backends, freed on scope exit; t[kCpu] and t[kGpu] are the two copies.
+template <class T>
+class Tensor {
+ public:
+  Tensor(const tk_backend* be[2], const std::vector<T>& host) : n_(host.size()) {
+    for (int s = 0; s < 2; s++) {
+      be_[s] = be[s];
+      char err[512] = "";
+      ok(be_[s]->alloc(&p_[s], std::max<size_t>(n_, 1) * sizeof(T), err, sizeof err), err);
+      ok(be_[s]->copy(p_[s], host.data(), n_ * sizeof(T), TK_COPY_H2D, err, sizeof err), err);
+    }
+  }
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+  ~Tensor() {
+    char err[512];
+    for (int s = 0; s < 2; s++) be_[s]->free(p_[s], err, sizeof err);
+  }
+  T* operator[](int side) const { return static_cast<T*>(p_[side]); }
+  std::vector<T> read(int side) const {
+    std::vector<T> host(n_);
+    char err[512] = "";
+    ok(be_[side]->copy(host.data(), p_[side], n_ * sizeof(T), TK_COPY_D2H, err, sizeof err), err);
+    return host;
+  }
+
+ private:
+  const tk_backend* be_[2];
+  void* p_[2] = {nullptr, nullptr};
+  size_t n_;
+};
+using TensorF = Tensor<float>;
+
+// Deterministic test data: xorshift64* uniforms, normals by Box-Muller.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  double uniform() {
+    s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+    return static_cast<double>((s * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
+  }
+  std::vector<float> normal(size_t n, float scale = 1.f) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; i++) {
+      const double u = std::max(uniform(), 1e-12), w = uniform();
+      v[i] = static_cast<float>(std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * w)) * scale;
+    }
+    return v;
+  }
+};
+
+class Check {
+ public:
+  explicit Check(const CudaBackend& cuda) : cuda_(cuda) {
+    be_[kCpu] = &cpu_backend();
+    be_[kGpu] = &cuda.backend;
+  }
+  const CudaBackend& cuda() const { return cuda_; }
+  Rng rng{1234};
+  std::vector<CudaOpCheck> out;
+
+  template <class T>
+  Tensor<T> tensor(const std::vector<T>& host) { return Tensor<T>(be_, host); }
+  TensorF normal(size_t n, float scale = 1.f) { return tensor(rng.normal(n, scale)); }
+  // Filled with NaN: an output the op must write entirely.
+  TensorF output(size_t n) { return tensor(std::vector<float>(n, NAN)); }
+
+  // Runs op on both backends; fill(args, side) sets the args for one side. Returns both args structs
+  // (for ops that write results into them).
+  template <int op, class F>
+  std::pair<std::remove_const_t<typename OpArgs<op>::type>, std::remove_const_t<typename OpArgs<op>::type>> run(F fill) {
+    std::remove_const_t<typename OpArgs<op>::type> a[2];
+    for (int s = 0; s < 2; s++) {
+      fill(a[s], s);
+      run_op(*be_[s], op, &a[s]);
+    }
+    return {a[kCpu], a[kGpu]};
+  }
+
+  void compare(int op, const std::string& name, const TensorF& t, double tolerance) {
+    sync();
+    compare(op, name, t.read(kCpu), t.read(kGpu), tolerance);
+  }
+  void compare(int op, const std::string& name, const std::vector<float>& ref, const std::vector<float>& got,
+               double tolerance) {
+    double diff = 0, big = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+      const double r = ref[i], g = got[i];
+      if (std::isinf(r) || std::isinf(g)) {
+        if (r != g) diff = INFINITY;
+        continue;
+      }
+      const double d = std::fabs(r - g);
+      diff = std::isnan(d) ? INFINITY : std::max(diff, d);
+      big = std::max(big, std::fabs(r));
+    }
+    add(op, name, diff, big, tolerance);
+  }
+  void compare_scalar(int op, const std::string& name, double ref, double got, double tolerance) {
+    add(op, name, std::isnan(got - ref) ? INFINITY : std::fabs(got - ref), std::fabs(ref), tolerance);
+  }
+
+ private:
+  const CudaBackend& cuda_;
+  const tk_backend* be_[2];
+
+  void sync() {
+    char err[512] = "";
+    for (const tk_backend* be : be_) ok(be->synchronize(err, sizeof err), err);
+  }
+  void add(int op, const std::string& name, double diff, double big, double tolerance) {
+    out.push_back({op >= 0 ? tk_op_name(op) : "gemm_half", name, diff, big, tolerance});
+  }
+};
+
+// Tolerances, relative to max(1, largest |CPU value|).
+constexpr double kExact = 0;      // both sides do the same float operations in the same order
+constexpr double kFloat = 1e-4;   // float32 results of different summation orders
+constexpr double kDouble = 1e-6;  // results accumulated in double
+
+// ---- gemm ------------------------------------------------------------------------------------------
+void check_gemm(Check& c) {
+  // pad: extra columns in every leading dimension (the matrices are sub-matrices of wider ones).
+  struct Case { const char* name; int ta, tb; int64_t M, N, K, batch; float alpha, beta; int64_t pad; };
+  const Case cases[] = {
+      {"gemm NN", 0, 0, 67, 45, 130, 1, 0.7f, 0.5f, 0},    {"gemm TN", 1, 0, 67, 45, 130, 1, 1.f, 0.f, 0},
+      {"gemm NT", 0, 1, 33, 70, 17, 1, 1.f, -1.f, 0},      {"gemm TT", 1, 1, 5, 129, 64, 1, 2.f, 0.f, 0},
+      {"gemm 1x1x1", 0, 0, 1, 1, 1, 1, 1.f, 0.f, 0},       {"gemm sub-matrix TN", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3},
+      {"gemm batched", 0, 1, 300, 260, 200, 2, 1.f, 0.f, 0}, {"gemm large tile", 0, 0, 1600, 1500, 70, 1, 1.f, 0.f, 0},
+  };
+  for (const Case& k : cases) {
+    const int64_t lda = (k.ta ? k.M : k.K) + k.pad, ldb = (k.tb ? k.K : k.N) + k.pad, ldc = k.N + k.pad;
+    const int64_t sa = (k.ta ? k.K : k.M) * lda, sb = (k.tb ? k.N : k.K) * ldb, sc = k.M * ldc;
+    TensorF A = c.normal(sa * k.batch), B = c.normal(sb * k.batch);
+    std::vector<float> C0 = c.rng.normal(sc * k.batch);
+    if (k.beta == 0.f) std::fill(C0.begin(), C0.end(), NAN);  // beta = 0 must not read C
+    TensorF C = c.tensor(C0);
+    c.run<TK_OP_gemm>([&](GemmArgs& g, int s) {
+      g.transA = k.ta; g.transB = k.tb; g.M = k.M; g.N = k.N; g.K = k.K; g.alpha = k.alpha; g.beta = k.beta;
+      g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.strideA = sa; g.strideB = sb; g.strideC = sc; g.batch = k.batch;
+      g.A = A[s]; g.B = B[s]; g.C = C[s];
+    });
+    c.compare(TK_OP_gemm, k.name, C, kFloat);
+  }
+}
+
+// ---- gemm_half: the CUDA library's 16-bit tensor-core GEMM (not an op of the list) -------------------
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 31, man = h & 1023;
+  float v;
+  if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
+  else if (exp == 31) v = man ? NAN : INFINITY;
+  else v = std::ldexp(static_cast<float>(man | 1024), static_cast<int>(exp) - 25);
+  return sign ? -v : v;
+}
+float bf16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+// Inputs rounded to 16 bits on the device; the reference is the CPU GEMM on the rounded values.
+void check_gemm_half(Check& c) {
+  struct Case { const char* name; int dtype, ta, tb; int64_t M, N, K; float beta; };
+  const Case cases[] = {
+      {"gemm_bf16 NN", TK_CUDA_BF16, 0, 0, 200, 136, 96, 0.f}, {"gemm_bf16 TT", TK_CUDA_BF16, 1, 1, 77, 51, 45, 1.f},
+      {"gemm_f16 NT", TK_CUDA_F16, 0, 1, 130, 129, 33, 0.f},   {"gemm_f16 TN", TK_CUDA_F16, 1, 0, 64, 64, 64, 0.5f},
+  };
+  const CudaBackend& cu = c.cuda();
+  for (const Case& k : cases) {
+    TensorF A = c.normal(k.M * k.K), B = c.normal(k.K * k.N), C = c.normal(k.M * k.N);
+    Tensor<uint16_t> A16 = c.tensor(std::vector<uint16_t>(k.M * k.K)), B16 = c.tensor(std::vector<uint16_t>(k.K * k.N));
+    char err[512] = "";
+    ok(cu.convert_f32(k.M * k.K, A[kGpu], A16[kGpu], k.dtype, err, sizeof err), err);
+    ok(cu.convert_f32(k.K * k.N, B[kGpu], B16[kGpu], k.dtype, err, sizeof err), err);
+    tk_cuda_gemm_half_args h{};
+    h.dtype = k.dtype; h.transA = k.ta; h.transB = k.tb; h.M = k.M; h.N = k.N; h.K = k.K; h.alpha = 1.f; h.beta = k.beta;
+    h.A = A16[kGpu]; h.lda = k.ta ? k.M : k.K; h.B = B16[kGpu]; h.ldb = k.tb ? k.K : k.N;
+    h.C = C[kGpu]; h.ldc = k.N; h.batch = 1;
+    ok(cu.gemm_half(&h, err, sizeof err), err);
+    auto widen = [&](const std::vector<uint16_t>& v) {
+      std::vector<float> f(v.size());
+      for (size_t i = 0; i < v.size(); i++) f[i] = k.dtype == TK_CUDA_BF16 ? bf16_to_float(v[i]) : half_to_float(v[i]);
+      return f;
+    };
+    std::vector<float> Ar = widen(A16.read(kGpu)), Br = widen(B16.read(kGpu)), ref = C.read(kCpu);
+    GemmArgs g;
+    g.transA = k.ta; g.transB = k.tb; g.M = k.M; g.N = k.N; g.K = k.K; g.alpha = 1.f; g.beta = k.beta;
+    g.A = Ar.data(); g.lda = h.lda; g.B = Br.data(); g.ldb = h.ldb; g.C = ref.data(); g.ldc = k.N;
+    run<TK_OP_gemm>(cpu_backend(), g);
+    c.compare(-1, k.name, ref, C.read(kGpu), kFloat);
+  }
+}
+
+// ---- attention_forward, attention_backward -----------------------------------------------------------
+void check_attention(Check& c) {
+  struct Case { const char* name; int64_t B, H, Tq, Tk, D; int causal; float p; bool mask, packed; };
+  const Case cases[] = {
+      {"attention D=64 mask", 2, 3, 37, 53, 64, 0, 0.f, true, true},
+      {"attention D=32 causal dropout", 2, 2, 70, 70, 32, 1, 0.2f, true, false},
+      {"attention D=100 dropout", 1, 2, 33, 40, 100, 0, 0.1f, false, false},
+      {"attention D=160 causal", 1, 1, 20, 24, 160, 1, 0.f, false, false},
+      {"attention Tq=Tk=D=1", 1, 1, 1, 1, 1, 0, 0.f, false, false},
+      {"attention causal Tq>Tk", 1, 2, 130, 90, 64, 1, 0.1f, false, false},
+      {"attention causal Tq<Tk D=48", 2, 1, 20, 150, 48, 1, 0.f, true, false},
+  };
+  for (const Case& k : cases) {
+    const int64_t HD = k.H * k.D;
+    // packed: q, k, v (and their gradients) are read as one third of (B, T, 3·H·D) rows, as from a fused
+    // qkv projection: ld = 3·H·D and an offset of H·D or 2·H·D.
+    const int64_t ld = k.packed ? 3 * HD : HD, koff = k.packed ? HD : 0, voff = k.packed ? 2 * HD : 0;
+    TensorF q = c.normal(k.B * k.Tq * ld), kk = c.normal(k.B * k.Tk * ld), v = c.normal(k.B * k.Tk * ld);
+    TensorF dout = c.normal(k.B * k.Tq * HD);
+    std::vector<uint8_t> mask_host(k.B * k.Tk, 1);
+    if (k.mask) {
+      for (int64_t j = 0; j < k.Tk; j += 3) mask_host[j] = 0;                           // batch 0: some padding
+      if (k.B > 1) std::fill(mask_host.begin() + k.Tk, mask_host.begin() + 2 * k.Tk, 0);  // batch 1: no key at all
+    }
+    Tensor<uint8_t> mask = c.tensor(mask_host);
+    TensorF o = c.output(k.B * k.Tq * HD), lse = c.output(k.B * k.H * k.Tq);
+    std::vector<float> zeros_q(k.B * k.Tq * ld, 0.f), zeros_kv(k.B * k.Tk * ld, 0.f);
+    TensorF dq = c.tensor(zeros_q), dk = c.tensor(zeros_kv), dv = c.tensor(zeros_kv);
+    auto forward = [&](AttentionArgs& a, int s) {
+      a.B = k.B; a.H = k.H; a.Tq = k.Tq; a.Tk = k.Tk; a.D = k.D;
+      a.ldq = ld; a.ldk = ld; a.ldv = ld; a.ldo = HD;
+      a.causal = k.causal; a.scale = 1.f / std::sqrt(static_cast<float>(k.D));
+      a.dropout_p = k.p; a.seed = 77; a.offset = 12345;
+      a.q = q[s]; a.k = kk[s] + koff; a.v = v[s] + voff; a.o = o[s]; a.lse = lse[s];
+      a.key_mask = k.mask ? mask[s] : nullptr;
+    };
+    c.run<TK_OP_attention_forward>(forward);
+    c.run<TK_OP_attention_backward>([&](AttentionBackwardArgs& g, int s) {
+      forward(g.fwd, s);
+      g.dout = dout[s]; g.lddo = HD;
+      g.dq = dq[s]; g.lddq = ld; g.dk = dk[s] + koff; g.lddk = ld; g.dv = dv[s] + voff; g.lddv = ld;
+    });
+    const std::string n = k.name;
+    c.compare(TK_OP_attention_forward, n + " forward o", o, kFloat);
+    c.compare(TK_OP_attention_forward, n + " forward lse", lse, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dq", dq, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dk", dk, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dv", dv, kFloat);
+  }
+}
+
+// ---- layernorm_forward, layernorm_backward -----------------------------------------------------------
+void check_layernorm(Check& c) {
+  struct Case { int64_t rows, C; bool affine; };
+  for (const Case& k : {Case{13, 300, true}, Case{5, 64, false}, Case{40, 1024, true}, Case{300, 7, true}}) {
+    const int64_t n = k.rows * k.C;
+    std::vector<float> x0 = c.rng.normal(n, 2.f);
+    for (float& xi : x0) xi += 3.f;  // an offset mean: a one-pass variance would lose digits here
+    TensorF x = c.tensor(x0), gamma = c.normal(k.C), beta = c.normal(k.C), dy = c.normal(n);
+    TensorF y = c.output(n), mean = c.output(k.rows), rstd = c.output(k.rows), dx = c.output(n);
+    TensorF dgamma = c.normal(k.C), dbeta = c.normal(k.C);
+    c.run<TK_OP_layernorm_forward>([&](LayerNormArgs& f, int s) {
+      f.rows = k.rows; f.C = k.C; f.eps = 1e-5f;
+      f.x = x[s]; f.gamma = k.affine ? gamma[s] : nullptr; f.beta = k.affine ? beta[s] : nullptr;
+      f.y = y[s]; f.mean = mean[s]; f.rstd = rstd[s];
+    });
+    c.run<TK_OP_layernorm_backward>([&](LayerNormBackwardArgs& b, int s) {
+      b.rows = k.rows; b.C = k.C; b.x = x[s]; b.gamma = k.affine ? gamma[s] : nullptr;
+      b.mean = mean[s]; b.rstd = rstd[s]; b.dy = dy[s]; b.dx = dx[s]; b.dgamma = dgamma[s]; b.dbeta = dbeta[s];
+    });
+    const std::string name = "layernorm C=" + std::to_string(k.C);
+    c.compare(TK_OP_layernorm_forward, name + " forward y", y, kFloat);
+    c.compare(TK_OP_layernorm_forward, name + " forward rstd", rstd, kFloat);
+    c.compare(TK_OP_layernorm_backward, name + " backward dx", dx, kFloat);
+    c.compare(TK_OP_layernorm_backward, name + " backward dgamma", dgamma, kFloat);
+    c.compare(TK_OP_layernorm_backward, name + " backward dbeta", dbeta, kFloat);
+  }
+}
+
+// ---- gelu_forward, gelu_backward ---------------------------------------------------------------------
+void check_gelu(Check& c) {
+  const int64_t n = 1000;
+  for (int approx : {GELU_ERF, GELU_TANH}) {
+    const std::string name = approx == GELU_ERF ? "gelu erf" : "gelu tanh";
+    TensorF x = c.normal(n, 3.f), dy = c.normal(n), y = c.output(n), dx = c.output(n);
+    c.run<TK_OP_gelu_forward>([&](GeluArgs& a, int s) { a.n = n; a.approx = approx; a.x = x[s]; a.y = y[s]; });
+    c.run<TK_OP_gelu_backward>([&](GeluBackwardArgs& a, int s) {
+      a.n = n; a.approx = approx; a.x = x[s]; a.dy = dy[s]; a.dx = dx[s];
+    });
+    c.compare(TK_OP_gelu_forward, name + " forward", y, kFloat);
+    c.compare(TK_OP_gelu_backward, name + " backward", dx, kFloat);
+  }
+}
+
+// ---- bias_add ------------------------------------------------------------------------------------------
+void check_bias_add(Check& c) {
+  const int64_t rows = 30, C = 33;
+  TensorF x = c.normal(rows * C, 3.f), bias = c.normal(C), y = c.output(rows * C);
+  c.run<TK_OP_bias_add>([&](BiasAddArgs& a, int s) { a.rows = rows; a.C = C; a.x = x[s]; a.bias = bias[s]; a.y = y[s]; });
+  c.compare(TK_OP_bias_add, "bias_add", y, kExact);
+}
+
+// ---- bias_backward ---------------------------------------------------------------------------------------
+void check_bias_backward(Check& c) {
+  // rows=500: the column sums are split into several row chunks.
+  for (int64_t rows : {int64_t(30), int64_t(500)}) {
+    const int64_t C = rows > 100 ? 70 : 33;
+    TensorF dy = c.normal(rows * C), dbias = c.normal(C);
+    c.run<TK_OP_bias_backward>([&](BiasBackwardArgs& a, int s) { a.rows = rows; a.C = C; a.dy = dy[s]; a.dbias = dbias[s]; });
+    c.compare(TK_OP_bias_backward, "bias_backward rows=" + std::to_string(rows), dbias, kFloat);
+  }
+}
+
+// ---- add, scale ------------------------------------------------------------------------------------------
+void check_add(Check& c) {
+  const int64_t n = 1000;
+  TensorF a = c.normal(n, 3.f), b = c.normal(n), y = c.output(n);
+  c.run<TK_OP_add>([&](AddArgs& g, int s) { g.n = n; g.a = a[s]; g.b = b[s]; g.y = y[s]; });
+  c.compare(TK_OP_add, "add", y, kExact);
+}
+
+void check_scale(Check& c) {
+  const int64_t n = 1000;
+  TensorF x = c.normal(n, 3.f);
+  c.run<TK_OP_scale>([&](ScaleArgs& g, int s) { g.n = n; g.x = x[s]; g.s = -0.37f; });
+  c.compare(TK_OP_scale, "scale", x, kExact);
+}
+
+// ---- dropout ---------------------------------------------------------------------------------------------
+void check_dropout(Check& c) {
+  const int64_t n = 1000;
+  for (float p : {0.3f, 0.f}) {  // p = 0: a copy
+    TensorF x = c.normal(n, 3.f), y = c.output(n);
+    c.run<TK_OP_dropout>([&](DropoutArgs& g, int s) { g.n = n; g.x = x[s]; g.y = y[s]; g.p = p; g.seed = 99; g.offset = 5; });
+    c.compare(TK_OP_dropout, p > 0 ? "dropout" : "dropout p=0", y, kExact);
+  }
+}
+
+// ---- sum_squares -----------------------------------------------------------------------------------------
+void check_sum_squares(Check& c) {
+  for (int64_t n : {int64_t(1), int64_t(3), int64_t(100003)}) {
+    TensorF x = c.normal(n);
+    auto r = c.run<TK_OP_sum_squares>([&](SumSquaresArgs& a, int s) { a.n = n; a.x = x[s]; });
+    c.compare_scalar(TK_OP_sum_squares, "sum_squares n=" + std::to_string(n), r.first.result, r.second.result, kDouble);
+  }
+}
+
+// ---- cross_entropy ---------------------------------------------------------------------------------------
+void check_cross_entropy(Check& c) {
+  struct Case { const char* name; int64_t N, V; float divisor, grad_scale; bool in_place, all_ignored; };
+  for (const Case& k : {Case{"cross_entropy mean", 9, 50, 0.f, 1.f, false, false},
+                        Case{"cross_entropy divisor in-place", 9, 50, 5.f, 2.f, true, false},
+                        Case{"cross_entropy V=1000", 4, 1000, 0.f, 1.f, false, false},
+                        Case{"cross_entropy all ignored", 3, 20, 0.f, 1.f, false, true}}) {
+    const int64_t N = k.N, V = k.V;
+    std::vector<int32_t> t(N);
+    for (int64_t r = 0; r < N; r++) t[r] = k.all_ignored || r % 4 == 2 ? -100 : static_cast<int32_t>((r * 17) % V);
+    TensorF logits = c.normal(N * V, 3.f), dlogits = c.output(N * V), row_loss = c.output(N);
+    Tensor<int32_t> targets = c.tensor(t);
+    auto r = c.run<TK_OP_cross_entropy>([&](CrossEntropyArgs& a, int s) {
+      a.N = N; a.V = V; a.logits = logits[s]; a.targets = targets[s]; a.divisor = k.divisor; a.grad_scale = k.grad_scale;
+      a.dlogits = k.in_place ? logits[s] : dlogits[s]; a.row_loss = row_loss[s];
+    });
+    const std::string n = k.name;
+    c.compare_scalar(TK_OP_cross_entropy, n + " loss", r.first.loss, r.second.loss, kFloat);
+    c.compare_scalar(TK_OP_cross_entropy, n + " count", double(r.first.count), double(r.second.count), kExact);
+    c.compare(TK_OP_cross_entropy, n + " dlogits", k.in_place ? logits : dlogits, kFloat);
+    c.compare(TK_OP_cross_entropy, n + " row_loss", row_loss, kFloat);
+  }
+}
+
+// ---- embedding_forward, embedding_backward ---------------------------------------------------------------
+void check_embedding(Check& c) {
+  for (int64_t N : {int64_t(300), int64_t(2500)}) {
+    const int64_t C = N > 1000 ? 5 : 37, V = 20;
+    std::vector<int32_t> id(N);
+    for (int64_t i = 0; i < N; i++) id[i] = static_cast<int32_t>((i * i + 3 * i) % V);  // many repeats
+    Tensor<int32_t> ids = c.tensor(id);
+    TensorF table = c.normal(V * C), dout = c.normal(N * C), out = c.output(N * C), dtable = c.normal(V * C);
+    c.run<TK_OP_embedding_forward>([&](EmbeddingArgs& a, int s) {
+      a.N = N; a.C = C; a.ids = ids[s]; a.table = table[s]; a.out = out[s];
+    });
+    c.run<TK_OP_embedding_backward>([&](EmbeddingBackwardArgs& a, int s) {
+      a.N = N; a.C = C; a.ids = ids[s]; a.dout = dout[s]; a.dtable = dtable[s]; a.padding_idx = 3;
+    });
+    const std::string n = " N=" + std::to_string(N);
+    c.compare(TK_OP_embedding_forward, "embedding forward" + n, out, kExact);
+    c.compare(TK_OP_embedding_backward, "embedding backward" + n, dtable, kExact);
+  }
+}
+
+// ---- adamw -----------------------------------------------------------------------------------------------
+void check_adamw(Check& c) {
+  const int64_t n = 1001;
+  std::vector<float> v0 = c.rng.normal(n, 0.1f);
+  for (float& vi : v0) vi = vi * vi;
+  TensorF p = c.normal(n), g = c.normal(n), m = c.normal(n, 0.1f), v = c.tensor(v0);
+  c.run<TK_OP_adamw>([&](AdamWArgs& a, int s) {
+    a.n = n; a.lr = 1e-2f; a.weight_decay = 0.01f; a.step = 3; a.grad_scale = 0.5f;
+    a.param = p[s]; a.grad = g[s]; a.m = m[s]; a.v = v[s];
+  });
+  c.compare(TK_OP_adamw, "adamw param", p, kFloat);
+  c.compare(TK_OP_adamw, "adamw m", m, kFloat);
+  c.compare(TK_OP_adamw, "adamw v", v, kFloat);
+}
+
+// ---- lora_forward, lora_backward -------------------------------------------------------------------------
+void check_lora(Check& c) {
+  struct Case { const char* name; int64_t M, in, out, r; float p; bool bias; };
+  for (const Case& k : {Case{"lora", 17, 40, 30, 4, 0.1f, true}, Case{"lora no dropout no bias", 70, 130, 65, 8, 0.f, false}}) {
+    TensorF x = c.normal(k.M * k.in), W = c.normal(k.out * k.in, 0.2f), bias = c.normal(k.out);
+    TensorF A = c.normal(k.r * k.in, 0.2f), Bm = c.normal(k.out * k.r, 0.2f), dy = c.normal(k.M * k.out);
+    TensorF y = c.output(k.M * k.out), h = c.output(k.M * k.r), dx = c.output(k.M * k.in);
+    TensorF dA = c.normal(k.r * k.in), dB = c.normal(k.out * k.r), dbias = c.normal(k.out);
+    auto forward = [&](LoraArgs& f, int s) {
+      f.M = k.M; f.in = k.in; f.out = k.out; f.r = k.r; f.scale = 2.f; f.dropout_p = k.p; f.seed = 5; f.offset = 3;
+      f.x = x[s]; f.W = W[s]; f.bias = k.bias ? bias[s] : nullptr; f.A = A[s]; f.Bm = Bm[s]; f.y = y[s]; f.h = h[s];
+    };
+    c.run<TK_OP_lora_forward>(forward);
+    c.run<TK_OP_lora_backward>([&](LoraBackwardArgs& b, int s) {
+      forward(b.fwd, s);
+      b.dy = dy[s]; b.dx = dx[s]; b.dA = dA[s]; b.dB = dB[s]; b.dbias = k.bias ? dbias[s] : nullptr;
+    });
+    const std::string n = k.name;
+    c.compare(TK_OP_lora_forward, n + " forward y", y, kFloat);
+    c.compare(TK_OP_lora_forward, n + " forward h", h, kFloat);
+    c.compare(TK_OP_lora_backward, n + " backward dx", dx, kFloat);
+    c.compare(TK_OP_lora_backward, n + " backward dA", dA, kFloat);
+    c.compare(TK_OP_lora_backward, n + " backward dB", dB, kFloat);
+    c.compare(TK_OP_lora_backward, n + " backward dbias", dbias, kFloat);
+  }
+}
+
+// Every section and the ops it runs; a section runs when the CUDA backend supports all of them.
+struct Section {
+  std::vector<int> ops;
+  void (*check)(Check&);
+};
+const Section kSections[] = {
+    {{TK_OP_gemm}, check_gemm},
+    {{}, check_gemm_half},
+    {{TK_OP_attention_forward, TK_OP_attention_backward}, check_attention},
+    {{TK_OP_layernorm_forward, TK_OP_layernorm_backward}, check_layernorm},
+    {{TK_OP_gelu_forward, TK_OP_gelu_backward}, check_gelu},
+    {{TK_OP_bias_add}, check_bias_add},
+    {{TK_OP_bias_backward}, check_bias_backward},
+    {{TK_OP_add}, check_add},
+    {{TK_OP_scale}, check_scale},
+    {{TK_OP_dropout}, check_dropout},
+    {{TK_OP_sum_squares}, check_sum_squares},
+    {{TK_OP_cross_entropy}, check_cross_entropy},
+    {{TK_OP_embedding_forward, TK_OP_embedding_backward}, check_embedding},
+    {{TK_OP_adamw}, check_adamw},
+    {{TK_OP_lora_forward, TK_OP_lora_backward}, check_lora},
+};
+
+}  // namespace
+
+std::vector<CudaOpCheck> cuda_check_ops(const CudaBackend& cuda) {
+  Check c(cuda);
+  bool checked[TK_OP_COUNT] = {};
+  for (const Section& s : kSections) {
+    if (!std::all_of(s.ops.begin(), s.ops.end(), [&](int op) { return cuda.backend.supports(op); })) continue;
+    s.check(c);
+    for (int op : s.ops) checked[op] = true;
+  }
+  for (int op = 0; op < TK_OP_COUNT; op++)
+    if (cuda.backend.supports(op) && !checked[op])
+      c.out.push_back({tk_op_name(op), std::string(tk_op_name(op)) + ": no case in native/cuda_check.cc", INFINITY, 0, 0});
+  return std::move(c.out);
+}
+
+}  // namespace tk
