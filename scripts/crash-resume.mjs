@@ -6,7 +6,8 @@
 // every kill each `checkpoint-N` on disk must be complete, and the run resumes from the newest one
 // (resumeFrom: "latest"). At the end the final weights must equal an uninterrupted run's bit for bit.
 //   node scripts/crash-resume.mjs [--kills 20] [--steps 60] [--seed 1] [--json]
-// Needs `npx tsc -p .` (dist/) and ../shared/models/bert-tiny-mlm (TUNEKIT_SHARED overrides).
+// Needs `npx tsc -p .` (dist/). Uses ../shared/models/bert-tiny-mlm (TUNEKIT_SHARED overrides); without it,
+// random weights in bert-tiny's shapes (its config.json, committed in test/fixtures/configs), as leak-check does.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -18,6 +19,14 @@ const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shared = process.env.TUNEKIT_SHARED ? path.resolve(process.env.TUNEKIT_SHARED) : path.resolve(root, "..", "shared");
 const modelDir = path.join(shared, "models", "bert-tiny-mlm");
+const modelName = fs.existsSync(modelDir) ? "bert-tiny-mlm" : "random weights, bert-tiny shapes";
+
+/** The model every run starts from: the same weights in each child (random ones are seeded). */
+async function startModel(AutoModelForSequenceClassification) {
+  if (fs.existsSync(modelDir)) return AutoModelForSequenceClassification.fromPretrained(modelDir, { warn: null, numLabels: 2 });
+  const { configFrom } = require(path.join(root, "dist/models/pretrained.js"));
+  return AutoModelForSequenceClassification.fromConfig(configFrom(path.join(root, "test/fixtures/configs/bert-tiny-mlm.json")), { numLabels: 2, seed: 1 });
+}
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,7 +38,7 @@ async function child(outputDir, steps) {
   const { AutoModelForSequenceClassification } = require(path.join(root, "dist/models/auto.js"));
   const { Trainer } = require(path.join(root, "dist/train/trainer.js"));
   const { saveSafetensors } = require(path.join(root, "dist/io/safetensors.js"));
-  const model = await AutoModelForSequenceClassification.fromPretrained(modelDir, { warn: null, numLabels: 2 });
+  const model = await startModel(AutoModelForSequenceClassification);
   const { examples, collate } = require(path.join(root, "scripts/synthetic.cjs"));
   const train = examples(64);
   const trainer = new Trainer({
@@ -98,7 +107,6 @@ function killAfterStep(step, delay) {
 async function parent() {
   const { checkpointProblem, listCheckpoints, latestCheckpoint, checkpointStep } = require(path.join(root, "dist/train/checkpoints.js"));
   const { readSafetensors } = require(path.join(root, "dist/io/safetensors.js"));
-  if (!fs.existsSync(modelDir)) throw new Error(`${modelDir} not found (set TUNEKIT_SHARED)`);
   const kills = arg("kills", 20), steps = arg("steps", 60);
   let seed = arg("seed", 1);
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
@@ -138,7 +146,7 @@ async function parent() {
   if (!fin.done) throw new Error(`the final resumed run failed (exit ${fin.code})`);
   const a = readSafetensors(path.join(refDir, "final.safetensors")).tensors, b = readSafetensors(path.join(dir, "final.safetensors")).tensors;
   const differing = [...a].filter(([n, t]) => !Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(b.get(n).data.buffer, b.get(n).data.byteOffset, b.get(n).data.byteLength))).map(([n]) => n);
-  const summary = { kills: survived, duringWrite, restarts, steps, tensors: a.size, bitIdentical: differing.length === 0 && a.size === b.size, differing, seconds: (Date.now() - t0) / 1000, log };
+  const summary = { model: modelName, kills: survived, duringWrite, restarts, steps, tensors: a.size, bitIdentical: differing.length === 0 && a.size === b.size, differing, seconds: (Date.now() - t0) / 1000, log };
   if (process.argv.includes("--json")) console.log(JSON.stringify(summary));
   else console.log(`${survived} kills survived (${duringWrite} inside checkpoint writes, ${restarts} restarts); final weights ${summary.bitIdentical ? "bit-identical" : `DIFFER in ${differing.length} tensors`} to the uninterrupted run (${a.size} tensors); ${summary.seconds.toFixed(1)} s`);
   fs.rmSync(base, { recursive: true, force: true });

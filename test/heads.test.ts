@@ -1,5 +1,6 @@
 // Task heads with HF's names on every architecture, their losses, the pipelines, and the strategies
-// not covered by trainer.test.ts (gradual unfreezing, L2-SP).
+// not covered by trainer.test.ts (gradual unfreezing, L2-SP). On the embedded models/brown-bert and the
+// small random checkpoints of test/fixtures/models.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -12,17 +13,20 @@ import { classify, extractEntities, answerQuestions, similarity } from "../lib/p
 import { unfreezeTop, trainableCount } from "../lib/train/strategies";
 import { Trainer } from "../lib/train/trainer";
 import type { TaskBatch } from "../lib/models/heads";
-import { describeShared, modelDir } from "./shared";
+import { BROWN_BERT, fixtureModel } from "./helpers";
 
 const quiet = { warn: null };
-const ROBERTA = path.join(__dirname, "fixtures/models/roberta-tiny-random");
-const dirs: [string, string][] = [["bert", modelDir("bert-tiny-mlm")], ["distilbert", modelDir("distilbert-small-random")], ["roberta", ROBERTA], ["gpt2", modelDir("gpt2-small-random")]];
+const GPT2 = fixtureModel("gpt2-tiny-random");
+const dirs: [string, string][] = [["bert", BROWN_BERT], ["distilbert", fixtureModel("distilbert-tiny-random")], ["roberta", fixtureModel("roberta-tiny-random")], ["gpt2", GPT2]];
+const [CLS, SEP] = [2, 3]; // brown-bert's [CLS] and [SEP]
 const HEADS: Record<string, string[]> = {
   bert: ["classifier.bias", "classifier.weight"],
   distilbert: ["classifier.bias", "classifier.weight", "pre_classifier.bias", "pre_classifier.weight"],
   roberta: ["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"],
   gpt2: ["score.weight"],
 };
+// brown-bert was saved from BertForMaskedLM, which has no pooler: transformers initialises it too.
+const INITIALIZED: Record<string, string[]> = { ...HEADS, bert: ["bert.pooler.dense.bias", "bert.pooler.dense.weight", ...HEADS.bert] };
 const ARCH: Record<string, string> = { bert: "BertForSequenceClassification", distilbert: "DistilBertForSequenceClassification", roberta: "RobertaForSequenceClassification", gpt2: "GPT2ForSequenceClassification" };
 
 function batch(ids: number[][], pad: number): TaskBatch {
@@ -32,12 +36,12 @@ function batch(ids: number[][], pad: number): TaskBatch {
   return { inputIds, attentionMask, batchSize: B, seqLen: T };
 }
 
-describeShared("task heads on every architecture", () => {
+describe("task heads on every architecture", () => {
   test.each(dirs)("%s: sequence classification has HF's head names, trains, saves and reloads", async (type, dir) => {
     const m = await AutoModelForSequenceClassification.fromPretrained(dir, { ...quiet, numLabels: 3 });
     const prefix = m.prefix + ".";
     expect([...m.namedParameters()].map(([n]) => n).filter((n) => !n.startsWith(prefix)).sort()).toEqual(HEADS[type]);
-    expect(m.loadReport!.initialized.sort()).toEqual(HEADS[type]);
+    expect(m.loadReport!.initialized.sort()).toEqual(INITIALIZED[type]);
     const b = { ...batch([[5, 6, 7, 8], [9, 10]], type === "roberta" ? 1 : 0), labels: Int32Array.from([2, 0]) };
     m.train();
     const out = m.forward(b);
@@ -56,19 +60,20 @@ describeShared("task heads on every architecture", () => {
   });
 
   test("GPT-2 classifies at the last real token: padding after it changes nothing", async () => {
-    const m = await AutoModelForSequenceClassification.fromPretrained(modelDir("gpt2-small-random"), { ...quiet, numLabels: 2 });
-    const short = noGrad(() => m.forward(batch([[464, 3290, 318]], 50256)).logits.toArray());
-    const padded = noGrad(() => m.forward(batch([[464, 3290, 318], [1, 2, 3, 4, 5, 6]], 50256)).logits.toArray().slice(0, 2));
+    const m = await AutoModelForSequenceClassification.fromPretrained(GPT2, { ...quiet, numLabels: 2 });
+    const eos = 556;
+    const short = noGrad(() => m.forward(batch([[39, 68, 297]], eos)).logits.toArray());
+    const padded = noGrad(() => m.forward(batch([[39, 68, 297], [1, 2, 3, 4, 5, 6]], eos)).logits.toArray().slice(0, 2));
     padded.forEach((v, i) => expect(v).toBeCloseTo(short[i], 5));
   });
 
   test("regression (MSE) and multi-label (BCE with logits) losses are PyTorch's", async () => {
-    const reg = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 1 });
-    const b = batch([[101, 2000, 102], [101, 2001, 2002, 102]], 0);
+    const reg = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 1 });
+    const b = batch([[CLS, 600, SEP], [CLS, 601, 602, SEP]], 0);
     const r = noGrad(() => reg.forward({ ...b, labels: Float32Array.from([0.5, -1]) }));
     const p = r.logits.toArray();
     expect(r.loss!.item()).toBeCloseTo(((p[0] - 0.5) ** 2 + (p[1] + 1) ** 2) / 2, 5);
-    const ml = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 3, problemType: "multi_label_classification" });
+    const ml = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 3, problemType: "multi_label_classification" });
     const t = [1, 0, 1, 0, 0, 1];
     const o = noGrad(() => ml.forward({ ...b, labels: Float32Array.from(t) }));
     const z = o.logits.toArray();
@@ -77,12 +82,12 @@ describeShared("task heads on every architecture", () => {
   });
 
   test("token classification and QA heads: shapes and losses", async () => {
-    const tc = await AutoModelForTokenClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 9 });
-    const b = batch([[101, 2000, 2001, 102], [101, 2002, 102]], 0);
+    const tc = await AutoModelForTokenClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 9 });
+    const b = batch([[CLS, 600, 601, SEP], [CLS, 602, SEP]], 0);
     const o = noGrad(() => tc.forward({ ...b, labels: Int32Array.from([-100, 3, 4, -100, -100, 8, -100, -100]) }));
     expect(o.logits.shape).toEqual([2, 4, 9]);
     expect(Number.isFinite(o.loss!.item())).toBe(true);
-    const qa = await AutoModelForQuestionAnswering.fromPretrained(modelDir("bert-tiny-mlm"), quiet);
+    const qa = await AutoModelForQuestionAnswering.fromPretrained(BROWN_BERT, quiet);
     const q = noGrad(() => qa.forward({ ...b, startPositions: Int32Array.from([1, 1]), endPositions: Int32Array.from([2, 1]) }));
     expect(q.startLogits.shape).toEqual([2, 4]);
     expect(Number.isFinite(q.loss!.item())).toBe(true);
@@ -90,7 +95,7 @@ describeShared("task heads on every architecture", () => {
   });
 
   test("pipelines: labels by name, entity spans and answers that are substrings of the input, similarities", async () => {
-    const dir = modelDir("bert-tiny-mlm");
+    const dir = BROWN_BERT;
     const tok = await AutoTokenizer.fromPretrained(dir);
     const cls = await AutoModelForSequenceClassification.fromPretrained(dir, { ...quiet, id2label: { 0: "negative", 1: "positive" } });
     const r = await classify(cls, tok, ["a gorgeous film", "a dull mess", "fine"], { batchSize: 2 });
@@ -115,25 +120,28 @@ describeShared("task heads on every architecture", () => {
   });
 });
 
-describeShared("gradual unfreezing and L2-SP", () => {
+describe("gradual unfreezing and L2-SP", () => {
   test("unfreezeTop opens one more layer group from the top each epoch", async () => {
-    const m = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 2 });
-    const counts = [0, 1, 2, 3].map((k) => unfreezeTop(m, k));
+    const m = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2 });
+    const L = m.body.numLayers;
+    expect(L).toBe(4);
+    const counts = Array.from({ length: L + 2 }, (_, k) => unfreezeTop(m, k)); // head, layers 3..0, embeddings
     expect(counts[0]).toBe(128 * 2 + 2 + 128 * 128 + 128); // head + pooler
-    expect(counts[1]).toBeGreaterThan(counts[0]);
-    expect(counts[2]).toBeGreaterThan(counts[1]);
-    expect(counts[3]).toBe(trainableCount(m));
-    expect(counts[3]).toBe(m.parameters().reduce((n, p) => n + p.size, 0));
+    for (let k = 1; k <= L + 1; k++) expect(counts[k]).toBeGreaterThan(counts[k - 1]);
+    expect(counts[L + 1]).toBe(trainableCount(m));
+    expect(counts[L + 1]).toBe(m.parameters().reduce((n, p) => n + p.size, 0));
     const trainable = (k: number) => { unfreezeTop(m, k); return [...m.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n); };
-    expect(trainable(1).some((n) => n.includes("layer.1."))).toBe(true);
-    expect(trainable(1).some((n) => n.includes("layer.0."))).toBe(false);
+    expect(trainable(1).some((n) => n.includes("layer.3."))).toBe(true);
+    expect(trainable(1).some((n) => n.includes("layer.2."))).toBe(false);
+    expect(trainable(L).some((n) => n.includes("layer.0."))).toBe(true);
+    expect(trainable(L).some((n) => n.includes("embeddings."))).toBe(false);
   });
 
   test("L2-SP keeps the weights near the pre-trained ones", async () => {
     const dist = async (l2sp: number) => {
-      const m = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 2 });
+      const m = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2 });
       const w0 = Float32Array.from([...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].data);
-      const train = Array.from({ length: 32 }, (_, i) => ({ ids: [101, 2000 + i, 2100 + (i % 7), 102], label: i % 2 }));
+      const train = Array.from({ length: 32 }, (_, i) => ({ ids: [CLS, 600 + i, 700 + (i % 7), SEP], label: i % 2 }));
       const collate = (f: typeof train): TaskBatch => ({ ...batch(f.map((e) => e.ids), 0), labels: Int32Array.from(f.map((e) => e.label)) });
       await new Trainer({ model: m, train, collate, learningRate: 1e-2, epochs: 3, batchSize: 8, l2sp, progress: false, maxGradNorm: 0 }).train();
       const w = [...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].data;

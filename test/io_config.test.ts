@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../lib/errors";
 import { ModelConfig, configToJson, parseConfig, readConfig, saveConfig } from "../lib/io";
-import { describeShared, modelDir } from "./shared";
+import { FIXTURES } from "./helpers";
+import { modelDir, testShared } from "./shared";
 
 let tmp: string;
 beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tunekit-cfg-")); });
@@ -25,9 +26,16 @@ const ROBERTA_BASE = {
   num_hidden_layers: 12, pad_token_id: 1, type_vocab_size: 1, vocab_size: 50265,
 };
 
-describeShared("configs of the shared checkpoints", () => {
+// The config.json files of the ../shared checkpoints, copied byte for byte into test/fixtures/configs.
+const SHARED_MODELS = ["bert-tiny-mlm", "bert-mini-random", "distilbert-small-random", "gpt2-small-random"];
+const copy = (name: string) => path.join(FIXTURES, "configs", `${name}.json`);
+
+describe("configs of the shared checkpoints", () => {
+  testShared("the copies in test/fixtures/configs are the checkpoints' config.json files", () => {
+    for (const m of SHARED_MODELS) expect([m, fs.readFileSync(copy(m)).equals(fs.readFileSync(path.join(modelDir(m), "config.json")))]).toEqual([m, true]);
+  });
   test("bert-tiny-mlm", () => {
-    const c = readConfig(modelDir("bert-tiny-mlm"));
+    const c = readConfig(copy("bert-tiny-mlm"));
     expect(view(c)).toEqual({
       modelType: "bert", architectures: ["BertForMaskedLM"], vocabSize: 30522, hiddenSize: 128, numLayers: 2, numHeads: 2,
       intermediateSize: 512, maxPositions: 512, typeVocabSize: 2, layerNormEps: 1e-12, hiddenAct: "gelu", hiddenDropout: 0.1,
@@ -39,11 +47,11 @@ describeShared("configs of the shared checkpoints", () => {
     expect(c.raw.transformers_version).toBe("4.52.4");
   });
   test("bert-mini-random", () => {
-    const c = readConfig(path.join(modelDir("bert-mini-random"), "config.json"));
+    const c = readConfig(copy("bert-mini-random"));
     expect([c.hiddenSize, c.numLayers, c.numHeads, c.intermediateSize, c.architectures]).toEqual([256, 4, 4, 1024, ["BertModel"]]);
   });
   test("distilbert-small-random", () => {
-    const c = readConfig(modelDir("distilbert-small-random"));
+    const c = readConfig(copy("distilbert-small-random"));
     expect(view(c)).toMatchObject({
       modelType: "distilbert", hiddenSize: 128, numLayers: 2, numHeads: 2, intermediateSize: 512, typeVocabSize: 0,
       layerNormEps: 1e-12, hiddenAct: "gelu", hiddenDropout: 0.1, attentionDropout: 0.1, classifierDropout: 0.2, qaDropout: 0.1,
@@ -51,7 +59,7 @@ describeShared("configs of the shared checkpoints", () => {
     expect(c.hf).toMatchObject({ dim: 128, n_layers: 2, seq_classif_dropout: 0.2, sinusoidal_pos_embds: false });
   });
   test("gpt2-small-random (n_inner absent → 4 × n_embd)", () => {
-    const c = readConfig(modelDir("gpt2-small-random"));
+    const c = readConfig(copy("gpt2-small-random"));
     expect(view(c)).toMatchObject({
       modelType: "gpt2", vocabSize: 50257, hiddenSize: 128, numLayers: 2, numHeads: 2, intermediateSize: 512, maxPositions: 256,
       typeVocabSize: 0, layerNormEps: 1e-5, hiddenAct: "gelu_new", hiddenDropout: 0.1, embeddingDropout: 0.1, attentionDropout: 0.1,
@@ -60,11 +68,11 @@ describeShared("configs of the shared checkpoints", () => {
     expect(c.hf).toMatchObject({ n_inner: null, summary_first_dropout: 0.1, scale_attn_weights: true });
   });
   test("an unchanged config saves back to the same JSON", () => {
-    for (const m of ["bert-tiny-mlm", "bert-mini-random", "distilbert-small-random", "gpt2-small-random"]) {
-      const c = readConfig(modelDir(m));
+    for (const m of SHARED_MODELS) {
+      const c = readConfig(copy(m));
       const out = path.join(tmp, `${m}.json`);
       saveConfig(out, c);
-      expect(JSON.parse(fs.readFileSync(out, "utf8"))).toEqual(JSON.parse(fs.readFileSync(path.join(modelDir(m), "config.json"), "utf8")));
+      expect(JSON.parse(fs.readFileSync(out, "utf8"))).toEqual(JSON.parse(fs.readFileSync(copy(m), "utf8")));
     }
   });
 });

@@ -14,8 +14,8 @@ import { Trainer, TrainerOptions } from "../lib/train/trainer";
 import { noGrad } from "../lib/tensor/autograd";
 import { native } from "../lib/native";
 import { TunekitError } from "../lib/errors";
-import { describeShared, modelDir } from "./shared";
-import { Example, examples, collate } from "./synthetic";
+import { BROWN_BERT } from "./helpers";
+import { Example, brownExamples as examples, collate } from "./synthetic";
 
 const root = path.resolve(__dirname, "..");
 const dist = path.join(root, "dist");
@@ -27,7 +27,7 @@ function expectSameWeights(a: Map<string, Float32Array>, b: Map<string, Float32A
   for (const [n, w] of a) expect([n, sameBits(w, b.get(n)!)]).toEqual([n, true]);
 }
 
-/** Runs `code` in a worker (CommonJS, `dist` and `modelDir` in scope) and resolves with its one message. */
+/** Runs `code` in a worker (CommonJS, `dist` and `workerData` in scope) and resolves with its one message. */
 function inWorker<T>(code: string, data: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const w = new Worker(`const { parentPort, workerData } = require("worker_threads"); const dist = ${JSON.stringify(dist)};\n(async () => { ${code} })().then((r) => parentPort.postMessage(r), (e) => { throw e; });`, { eval: true, workerData: data });
@@ -81,8 +81,8 @@ describe("native thread pool", () => {
   });
 });
 
-describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
-  const load = () => AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2 });
+describe("isolation of training runs and threads (the embedded brown-bert)", () => {
+  const load = () => AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { warn: null, numLabels: 2 });
   const optsA = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
     ({ model, train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), collate, learningRate: 1e-3, batchSize: 8, maxSteps: 7, seed: 5, progress: false, ...o });
   const optsB = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
@@ -131,7 +131,7 @@ describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
       const out = [];
       for (let i = 0; i < 5; i++) out.push(noGrad(() => Array.from(m.forward(workerData.batch).logits.data)));
       return out;`;
-    const data = { dir: modelDir("bert-tiny-mlm"), batch };
+    const data = { dir: BROWN_BERT, batch };
     const [w1, w2] = await Promise.all([inWorker<number[][]>(code, data), inWorker<number[][]>(code, data)]);
     for (const rep of [...w1, ...w2]) expect(sameBits(Float32Array.from(rep), main)).toBe(true);
   });
@@ -146,7 +146,7 @@ describeShared("isolation of training runs and threads (bert-tiny-mlm)", () => {
       const { collate } = require(workerData.synthetic);
       await new Trainer({ model: m, train: workerData.train, collate, learningRate: 1e-3, batchSize: 8, maxSteps: 4, seed: 5, progress: false }).train();
       return [...m.namedParameters()].map(([n, p]) => [n, Array.from(p.data)]);`;
-    const data = { dir: modelDir("bert-tiny-mlm"), train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), synthetic: path.join(root, "scripts", "synthetic.cjs") };
+    const data = { dir: BROWN_BERT, train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), synthetic: path.join(root, "scripts", "synthetic.cjs") };
     const results = await Promise.all([inWorker<[string, number[]][]>(code, data), inWorker<[string, number[]][]>(code, data)]);
     const main = weights(model);
     for (const r of results) expectSameWeights(new Map(r.map(([n, w]) => [n, Float32Array.from(w)])), main);

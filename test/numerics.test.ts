@@ -11,8 +11,8 @@ import { listCheckpoints } from "../lib/train/checkpoints";
 import { readSafetensors } from "../lib/io/safetensors";
 import { NonFiniteError, TunekitError } from "../lib/errors";
 import { firstNonFinite } from "../lib/tensor/finite";
-import { describeShared, modelDir } from "./shared";
-import { Example, examples, collate } from "./synthetic";
+import { BROWN_BERT } from "./helpers";
+import { Example, brownExamples, collate } from "./synthetic";
 
 const noDropout = { hiddenDropout: 0, attentionDropout: 0, classifierDropout: 0, embeddingDropout: 0 };
 const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -61,9 +61,9 @@ describe("LossScaler follows torch.amp.GradScaler", () => {
 
 const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
 
-describeShared("Trainer numerics (bert-tiny-mlm, synthetic ids)", () => {
-  const data = examples(48);
-  const load = () => AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2, config: noDropout });
+describe("Trainer numerics (the embedded brown-bert, synthetic ids)", () => {
+  const data = brownExamples(48);
+  const load = () => AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { warn: null, numLabels: 2, config: noDropout });
   const opts = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
     ({ model, train: data, collate, learningRate: 1e-3, batchSize: 8, progress: false, seed: 3, maxSteps: 6, ...o });
   const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "tunekit-numerics-"));

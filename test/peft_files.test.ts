@@ -2,7 +2,10 @@
 // peft v0.10's 24 config keys, with PEFT's tensor names and shapes; save → load reproduces the model
 // exactly; adapters made in Python (peft 0.21-style config) load and give the outputs plain torch
 // computed (test/fixtures/golden_peft.py); bad adapter directories fail with one clear error each and
-// leave the model untouched.
+// leave the model untouched. Models: the embedded models/brown-bert and test/fixtures/models/gpt2-tiny-random;
+// the Python-made adapters of test/fixtures/peft fit bert-tiny's shapes, so they go on a random model of its
+// config (test/fixtures/configs) where only the file handling counts, and on the real bert-tiny-mlm and
+// gpt2-small-random of ../shared where the outputs are compared with PyTorch's.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,11 +23,13 @@ import { CheckpointError } from "../lib/errors";
 import { applyLora, isLoraModel, loraSummary, LoraOptions } from "../lib/peft/lora";
 import { LoraLinear } from "../lib/peft/lora_linear";
 import { saveAdapter, loadAdapter } from "../lib/peft/adapter_files";
-import { describeShared, modelDir } from "./shared";
-import { maxAbsDiff, randn } from "./helpers";
+import { modelDir, testShared } from "./shared";
+import { BROWN_BERT, FIXTURES as FIXTURE_DIR, fixtureModel, maxAbsDiff, randn } from "./helpers";
 
 const quiet = { warn: null };
-const FIXTURES = path.join(__dirname, "fixtures", "peft");
+const FIXTURES = path.join(FIXTURE_DIR, "peft");
+const BERT_TINY_CONFIG = path.join(FIXTURE_DIR, "configs", "bert-tiny-mlm.json");
+const GPT2 = fixtureModel("gpt2-tiny-random");
 const golden = JSON.parse(fs.readFileSync(path.join(FIXTURES, "golden.json"), "utf8"));
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "tunekit-peft-"));
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -42,18 +47,28 @@ class BertSeqCls extends PreTrainedModel {
     return { ...o, logits: this.classifier.forward(o.poolerOutput!) };
   }
 }
-function seqCls(): BertSeqCls {
-  const dir = modelDir("bert-tiny-mlm");
+/**
+ * Random weights in bert-tiny's shapes (its config.json, the vocabulary cut to 8,192 rows: no adapter touches the
+ * embeddings), saved once to a directory: initialising a model is slow under jest, loading one is not.
+ */
+let bertTinyRandom: string;
+beforeAll(async () => {
+  bertTinyRandom = fs.mkdtempSync(path.join(os.tmpdir(), "tunekit-peft-bert-tiny-"));
+  await new BertSeqCls(configFrom(BERT_TINY_CONFIG, { vocabSize: 8192 })).initAll(42).savePretrained(bertTinyRandom);
+});
+/** On `dir`'s weights (a new classifier when `dir` has none; cls.* unused); by default bert-tiny's shapes, random. */
+function seqCls(dir = bertTinyRandom): BertSeqCls {
   const m = new BertSeqCls(configFrom(dir));
-  m.loadWeights(dir, quiet); // classifier freshly initialised, cls.* unused
+  m.loadWeights(dir, quiet);
   return m.eval();
 }
 
 type Out = { lastHiddenState: Tensor; poolerOutput?: Tensor; logits?: Tensor; loss?: Tensor };
 const run = (m: PreTrainedModel, x: ModelInputs & { labels?: Int32Array }) =>
   noGrad(() => (m.eval() as unknown as { forward(x: ModelInputs): Out }).forward(x));
-const bertX = { inputIds: Int32Array.from([101, 2009, 1005, 1055, 1037, 11951, 102, 0, 101, 6314, 1998, 5405, 102, 0, 0, 0]), attentionMask: [1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0], batchSize: 2, seqLen: 8 };
-const gptX = { inputIds: Int32Array.from([464, 3290, 318, 257, 1332]), batchSize: 1, seqLen: 5 };
+// Ids valid in brown-bert's vocabulary (8,192) and bert-tiny's; [CLS] … [SEP] padding.
+const bertX = { inputIds: Int32Array.from([2, 2009, 1005, 1055, 1037, 5951, 3, 0, 2, 6314, 1998, 5405, 3, 0, 0, 0]), attentionMask: [1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0], batchSize: 2, seqLen: 8 };
+const gptX = { inputIds: Int32Array.from([39, 68, 297, 78, 476]), batchSize: 1, seqLen: 5 };
 
 /** Gives every LoRA factor (and trainable bias / head) non-trivial values, as training would. */
 function perturb(m: PreTrainedModel, seed: number) {
@@ -85,9 +100,9 @@ const editTensors = (dir: string, edit: (t: StateDict) => void) => {
   saveSafetensors(f, t);
 };
 
-describeShared("PEFT adapter files", () => {
+describe("PEFT adapter files", () => {
   test("saveAdapter writes Python's exact adapter_config.json (v0.10 keys) and PEFT's tensor names", async () => {
-    const gpt = await AutoModelForCausalLM.fromPretrained(modelDir("gpt2-small-random"), quiet);
+    const gpt = await AutoModelForCausalLM.fromPretrained(GPT2, quiet);
     applyLora(gpt, { r: 8, alpha: 16 });
     const d1 = tmp();
     expect(saveAdapter(gpt, d1, { baseModelNameOrPath: "gpt2-small-random" })).toEqual([path.join(d1, "adapter_model.safetensors"), path.join(d1, "adapter_config.json")]);
@@ -96,26 +111,26 @@ describeShared("PEFT adapter files", () => {
     expect(st.metadata).toEqual({ format: "pt" });
     // Conv1D c_attn: A [r, in], B [out, r], as for a Linear (HF_FORMATS §3).
     expect([...st.tensors].map(([k, t]) => [k, t.shape])).toEqual([0, 1].flatMap((i) => [
-      [`base_model.model.transformer.h.${i}.attn.c_attn.lora_A.weight`, [8, 128]],
-      [`base_model.model.transformer.h.${i}.attn.c_attn.lora_B.weight`, [384, 8]],
+      [`base_model.model.transformer.h.${i}.attn.c_attn.lora_A.weight`, [8, 16]],
+      [`base_model.model.transformer.h.${i}.attn.c_attn.lora_B.weight`, [48, 8]],
     ]));
 
     // Task-less model: auto_mapping names the class; non-ASCII path, tiny float, float alpha, rsLoRA, lora_only bias.
-    const mlm = await AutoModelForMaskedLM.fromPretrained(modelDir("bert-tiny-mlm"), quiet);
+    const mlm = await AutoModelForMaskedLM.fromPretrained(BROWN_BERT, quiet);
     applyLora(mlm, { r: 2, alpha: 12.5, dropout: 1e-5, targetModules: ["query", "attention.self.key"], bias: "lora_only", useRslora: true });
     const d2 = tmp();
     saveAdapter(mlm, d2, { baseModelNameOrPath: "/tmp/modèles/bert-tiny" });
     expect(fs.readFileSync(path.join(d2, "adapter_config.json"), "utf8")).toBe(golden.v010_config_text.bert_mlm);
     const keys = [...readSafetensors(path.join(d2, "adapter_model.safetensors")).tensors.keys()];
-    expect(keys).toEqual([0, 1].flatMap((i) => ["key", "query"].flatMap((n) => ["base_layer.bias", "lora_A.weight", "lora_B.weight"].map((s) => `base_model.model.bert.encoder.layer.${i}.attention.self.${n}.${s}`))));
+    expect(keys).toEqual([0, 1, 2, 3].flatMap((i) => ["key", "query"].flatMap((n) => ["base_layer.bias", "lora_A.weight", "lora_B.weight"].map((s) => `base_model.model.bert.encoder.layer.${i}.attention.self.${n}.${s}`))));
     // By default base_model_name_or_path is the directory the model was loaded from.
     saveAdapter(mlm, d2);
-    expect(JSON.parse(fs.readFileSync(path.join(d2, "adapter_config.json"), "utf8")).base_model_name_or_path).toBe(modelDir("bert-tiny-mlm"));
+    expect(JSON.parse(fs.readFileSync(path.join(d2, "adapter_config.json"), "utf8")).base_model_name_or_path).toBe(BROWN_BERT);
   });
 
-  test("Python-made adapters load and reproduce plain torch's outputs (BERT seq-cls head, GPT-2 Conv1D)", async () => {
+  testShared("Python-made adapters on bert-tiny-mlm and gpt2-small-random reproduce plain torch's outputs (BERT seq-cls head, GPT-2 Conv1D)", async () => {
     const g = golden.bert;
-    const m = seqCls();
+    const m = seqCls(modelDir("bert-tiny-mlm"));
     const s = loadAdapter(m, path.join(FIXTURES, "bert-tiny-seqcls-lora"));
     expect(s.layers).toEqual(Object.keys(g.scaling));
     expect(s.modulesToSave).toEqual(["classifier"]);
@@ -151,12 +166,12 @@ describeShared("PEFT adapter files", () => {
   });
 
   test.each([
-    ["BERT MLM, bias all (tied decoder bias alias included), excluded modules", "bert-tiny-mlm", { bias: "all", r: 4, targetModules: ["query", "dense"], excludeModules: ["attention.output.dense", "transform.dense"] }],
-    ["GPT-2 LM, a Conv1D module saved whole (modules_to_save), lora_only bias", "gpt2-small-random", { bias: "lora_only", modulesToSave: ["h.1.mlp.c_fc"] }],
+    ["BERT MLM, bias all (tied decoder bias alias included), excluded modules", "bert-mlm", { bias: "all", r: 4, targetModules: ["query", "dense"], excludeModules: ["attention.output.dense", "transform.dense"] }],
+    ["GPT-2 LM, a Conv1D module saved whole (modules_to_save), lora_only bias", "gpt2", { bias: "lora_only", modulesToSave: ["h.1.mlp.c_fc"] }],
     ["BERT seq-cls head, rsLoRA, regex target", "seqcls", { useRslora: true, r: 4, targetModules: ".*layer\\.1\\..*(query|key|value)" }],
   ] as const)("save → load round trip is exact: %s", async (_label, which, opts) => {
-    const make = async () => (which === "seqcls" ? seqCls() : which === "bert-tiny-mlm" ? await AutoModelForMaskedLM.fromPretrained(modelDir(which), quiet) : await AutoModelForCausalLM.fromPretrained(modelDir(which), quiet));
-    const x = which === "gpt2-small-random" ? gptX : bertX;
+    const make = async () => (which === "seqcls" ? seqCls(BROWN_BERT) : which === "bert-mlm" ? await AutoModelForMaskedLM.fromPretrained(BROWN_BERT, quiet) : await AutoModelForCausalLM.fromPretrained(GPT2, quiet));
+    const x = which === "gpt2" ? gptX : bertX;
     const a = await make();
     applyLora(a, opts as LoraOptions);
     perturb(a, 11);
@@ -164,19 +179,19 @@ describeShared("PEFT adapter files", () => {
     const d = tmp();
     saveAdapter(a, d);
     const file = readSafetensors(path.join(d, "adapter_model.safetensors")).tensors;
-    if (which === "bert-tiny-mlm") {
+    if (which === "bert-mlm") {
       // exclude_modules is not a v0.10 key: the adapted layers are listed by full name instead.
       expect(JSON.parse(fs.readFileSync(path.join(d, "adapter_config.json"), "utf8")).target_modules).toEqual(loraSummary(a).layers);
-      expect(loraSummary(a).layers.map((n) => n.slice(19))).toEqual(["0.attention.self.query", "0.intermediate.dense", "0.output.dense", "1.attention.self.query", "1.intermediate.dense", "1.output.dense"]);
+      expect(loraSummary(a).layers.map((n) => n.slice(19))).toEqual([0, 1, 2, 3].flatMap((i) => [`${i}.attention.self.query`, `${i}.intermediate.dense`, `${i}.output.dense`]));
       expect(file.has("base_model.model.bert.encoder.layer.0.attention.self.query.base_layer.bias")).toBe(true);
       expect(file.has("base_model.model.bert.embeddings.LayerNorm.bias")).toBe(true);
       expect(bits(file.get("base_model.model.cls.predictions.decoder.bias")!.data as Float32Array).equals(bits(file.get("base_model.model.cls.predictions.bias")!.data as Float32Array))).toBe(true);
     }
-    if (which === "gpt2-small-random") {
+    if (which === "gpt2") {
       // GPT-2's c_fc is a Conv1D: saved [in, out] like its checkpoint, i.e. our [out, in] transposed.
       const t = file.get("base_model.model.transformer.h.1.mlp.c_fc.weight")!, w = [...a.namedParameters()].find(([n]) => n === "transformer.h.1.mlp.c_fc.weight")![1];
-      expect(t.shape).toEqual([128, 512]);
-      expect([t.data[1], t.data[512]]).toEqual([w.data[128], w.data[1]]);
+      expect(t.shape).toEqual([16, 64]);
+      expect([t.data[1], t.data[64]]).toEqual([w.data[16], w.data[1]]);
       expect(file.has("base_model.model.transformer.h.0.attn.c_attn.base_layer.bias")).toBe(true);
     }
     if (which === "seqcls") expect([...file.keys()].filter((k) => !k.includes("lora_"))).toEqual(["base_model.model.classifier.bias", "base_model.model.classifier.weight"]);
@@ -193,9 +208,8 @@ describeShared("PEFT adapter files", () => {
     class MultipleChoice extends BertSeqCls {
       override readonly architecture = "BertForMultipleChoice";
     }
-    const dir = modelDir("bert-tiny-mlm");
-    const m = new MultipleChoice(configFrom(dir));
-    m.loadWeights(dir, quiet);
+    const m = new MultipleChoice(configFrom(BROWN_BERT));
+    m.loadWeights(BROWN_BERT, quiet);
     const s = applyLora(m, {});
     expect([s.config.taskType, s.modulesToSave, s.config.modulesToSave]).toEqual([null, ["classifier"], ["classifier"]]);
     const d = tmp();
@@ -257,7 +271,7 @@ describeShared("PEFT adapter files", () => {
     editTensors(d, (t) => t.set("base_model.model.classifier.bias", { dtype: "I32", shape: [2], data: new Int32Array(2) }));
     fails(d, /tensor 'base_model\.model\.classifier\.bias' is stored as I32; expected a floating-point tensor/);
     // The right adapter on the wrong class: the message says which way round.
-    const body = await AutoModel.fromPretrained(modelDir("bert-tiny-mlm"), quiet);
+    const body = await AutoModel.fromPretrained(bertTinyRandom, quiet);
     expect(() => loadAdapter(body, src)).toThrow(/missing 8 adapter keys: base_model\.model\.encoder\.layer\.0\.attention\.self\.query\.lora_A\.weight.*unexpected 10 keys: .*the adapter was saved on a model with a head \(keys under 'bert\.'\)/);
     expect(isLoraModel(body)).toBe(false);
     // Errors are CheckpointErrors (a TunekitError), and a good load still works afterwards.
@@ -289,13 +303,13 @@ describeShared("PEFT adapter files", () => {
     loadAdapter(fromSt, path.join(FIXTURES, "bert-tiny-seqcls-lora"));
     expect(bits(run(fromBin, bertX).logits!.data).equals(bits(run(fromSt, bertX).logits!.data))).toBe(true);
 
-    const g = await AutoModelForCausalLM.fromPretrained(modelDir("gpt2-small-random"), quiet);
+    const g = await AutoModelForCausalLM.fromPretrained(GPT2, quiet);
     applyLora(g, { bias: "all", targetModules: ["c_proj"] });
     perturb(g, 5);
     const dg = tmp();
     saveAdapter(g, dg);
     editTensors(dg, (t) => t.set("base_model.model.transformer.h.0.attn.masked_bias", { dtype: "F32", shape: [], data: Float32Array.from([-1e4]) }));
-    const g2 = await AutoModelForCausalLM.fromPretrained(modelDir("gpt2-small-random"), quiet);
+    const g2 = await AutoModelForCausalLM.fromPretrained(GPT2, quiet);
     loadAdapter(g2, dg);
     expect(bits(run(g2, gptX).logits!.data).equals(bits(run(g, gptX).logits!.data))).toBe(true);
   });

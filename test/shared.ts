@@ -1,7 +1,9 @@
 // Location of the shared test material (real checkpoints and datasets, ../shared beside the repo) and
-// a describe() that needs it. TUNEKIT_SHARED overrides the location (git worktrees live elsewhere).
-// Without the material a suite is skipped with its reason in the name, except under CI, where
-// the suite fails instead: in CI the real-checkpoint tests must run.
+// describe() / test() for what needs it. TUNEKIT_SHARED overrides the location (git worktrees live
+// elsewhere). Only tests that need the real files go through these: PyTorch-made checkpoints whose parity
+// goldens are committed, and the real datasets; everything else runs on the embedded models/brown-bert and
+// test/fixtures. Without the material such a test is skipped with the reason in its name, except under
+// CI, where it fails instead: in CI the real-checkpoint tests must run.
 import * as fs from "fs";
 import * as path from "path";
 
@@ -11,19 +13,31 @@ export function sharedDir(): string {
 
 export const modelDir = (name: string): string => path.join(sharedDir(), "models", name);
 
-export function describeShared(name: string, fn: () => void): void {
+/** What of ../shared is missing ("" when models/ and data/ are both there). */
+function missing(): string {
   const dir = sharedDir();
-  if (fs.existsSync(path.join(dir, "models"))) {
-    describe(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      test("shared test material is present", () => {
-        throw new Error(`${dir}/models is missing; CI must provide ../shared (or set TUNEKIT_SHARED)`);
-      });
-    });
-  } else {
-    describe.skip(`${name} [skipped: ${dir}/models not found; set TUNEKIT_SHARED to the shared dir]`, fn);
-  }
+  return ["models", "data"].map((d) => path.join(dir, d)).filter((d) => !fs.existsSync(d)).join(", ");
+}
+
+const skipNote = (gone: string) => `[skipped: needs ../shared, ${gone} not found; set TUNEKIT_SHARED to the shared dir]`;
+const ciFailure = (gone: string) => () => {
+  throw new Error(`${gone} missing; CI must provide ../shared (or set TUNEKIT_SHARED)`);
+};
+
+/** A suite whose every test needs ../shared. */
+export function describeShared(name: string, fn: () => void): void {
+  const gone = missing();
+  if (!gone) describe(name, fn);
+  else if (process.env.CI) describe(name, () => test("shared test material is present", ciFailure(gone)));
+  else describe.skip(`${name} ${skipNote(gone)}`, fn);
+}
+
+/** One test that needs ../shared, in a suite whose other tests do not. */
+export function testShared(name: string, fn: jest.ProvidesCallback, timeout?: number): void {
+  const gone = missing();
+  if (!gone) test(name, fn, timeout);
+  else if (process.env.CI) test(`${name}: shared test material is present`, ciFailure(gone));
+  else test.skip(`${name} ${skipNote(gone)}`, fn, timeout);
 }
 
 /** Wall-clock timings of a test file's steps, printed together once the file is done. */

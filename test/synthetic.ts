@@ -9,3 +9,11 @@ const s = require("../scripts/synthetic.cjs") as {
 };
 export const examples = s.examples;
 export const collate = s.collate;
+
+/**
+ * The same data for the embedded models/brown-bert (8,192 tokens): its [CLS] (2) and [SEP] (3) around the
+ * other ids folded into its vocabulary past the 5 special tokens.
+ */
+export function brownExamples(n: number, o?: { seed?: number; minLen?: number; lengths?: number }): Example[] {
+  return s.examples(n, o).map(({ ids, label }) => ({ ids: [2, ...ids.slice(1, -1).map((id) => 5 + (id % 8187)), 3], label }));
+}

@@ -1,10 +1,11 @@
-// Task features on real data with the real bert-tiny-mlm tokenizer: sequence classification (SST-2,
-// rotten tomatoes, STS-B as regression), token classification (all of CoNLL-2003 train), bi-encoder
-// pairs (STS-B dev), and their collation into padded batches.
+// Task features: label maps and multi-label rows with the embedded brown-bert's tokenizer; on real data
+// (../shared) with the real bert-tiny-mlm tokenizer: sequence classification (SST-2, STS-B as regression),
+// token classification (all of CoNLL-2003 train), bi-encoder pairs (STS-B dev); their collation into
+// padded batches.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import {
-  readSst2, readRottenTomatoes, readConll, readStsb, classificationFeatures, tokenClassificationFeatures,
+  readSst2, readConll, readStsb, classificationFeatures, tokenClassificationFeatures,
   wordPredictions, sentencePairFeatures, buildLabelMap,
 } from "../lib/data/tasks";
 import type { NerSentence, TokenFeature } from "../lib/data/tasks";
@@ -13,10 +14,52 @@ import type { Batch, Feature } from "../lib/data/collate";
 import type { ModelInputs } from "../lib/models/inputs";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir, modelDir } from "./shared";
+import { BROWN_BERT, sst2Head } from "./helpers";
 
 const data = (...p: string[]) => path.join(sharedDir(), "data", ...p);
 
-describeShared("task features on real data", () => {
+describe("task features: label maps", () => {
+  let tok: Tokenizer;
+  beforeAll(async () => {
+    tok = await AutoTokenizer.fromPretrained(BROWN_BERT);
+  });
+
+  test("label maps from the data: string labels sorted, a given label2id kept, unknown labels refused", async () => {
+    const rt = sst2Head(); // 64 SST-2 sentences, labels 0 / 1
+    const named = rt.map((x) => ({ text: x.text, label: x.label === 1 ? "pos" : "neg" }));
+    const r = await classificationFeatures(tok, named, { maxLength: 64 });
+    expect(r.label2id).toEqual({ neg: 0, pos: 1 });
+    expect(r.features.map((f) => f.labels)).toEqual(rt.map((x) => x.label));
+    const given = await classificationFeatures(tok, named, { maxLength: 64, label2id: { pos: 0, neg: 1 } });
+    expect(given.features.map((f) => f.labels)).toEqual(rt.map((x) => 1 - x.label!));
+    await expect(classificationFeatures(tok, [...named, { text: "meh", label: "neutral" }], { label2id: { pos: 0, neg: 1 } }))
+      .rejects.toThrow(`classificationFeatures: example ${named.length}: label "neutral" is not in label2id (pos, neg)`);
+    await expect(classificationFeatures(tok, named, { label2id: { pos: 0, neg: 2 } })).rejects.toThrow(/label2id must map its 2 labels to the ids 0..1/);
+    expect(buildLabelMap([10, 9, 100, 9]).label2id).toEqual({ 9: 0, 10: 1, 100: 2 }); // numeric order, not text order
+    expect(() => buildLabelMap(["a", 1])).toThrow("buildLabelMap: labels mix strings and numbers (1); use one type");
+    // Unlabelled data (prediction): features without labels.
+    const bare = await classificationFeatures(tok, [{ text: "fine" }, { text: "bad" }]);
+    expect(bare.features.every((f) => f.labels === undefined)).toBe(true);
+    await expect(classificationFeatures(tok, [{ text: "a", label: 1 }, { text: "b" }])).rejects.toThrow("example 1 has no label but example 0 has one");
+  });
+
+  test("multi-label: label lists → multi-hot rows of numLabels", async () => {
+    const ex = [
+      { text: "a tense and funny thriller", label: ["funny", "tense"] },
+      { text: "just funny", label: ["funny"] },
+      { text: "nothing at all", label: [] },
+      { text: "sad and tense", label: ["sad", "tense"] },
+    ];
+    const r = await classificationFeatures(tok, ex, { problemType: "multi_label_classification" });
+    expect(r.label2id).toEqual({ funny: 0, sad: 1, tense: 2 });
+    expect(r.features.map((f) => f.labels)).toEqual([[1, 0, 1], [1, 0, 0], [0, 0, 0], [0, 1, 1]]);
+    const b = collate(r.features, { padId: 0 });
+    expect([b.numLabels, b.labels!.length, b.labels instanceof Float32Array]).toEqual([3, 12, true]);
+    expect(Array.from(b.labels!)).toEqual([1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1]);
+  });
+});
+
+describeShared("task features on real data (SST-2, STS-B, CoNLL-2003 of ../shared, bert-tiny-mlm's tokenizer)", () => {
   let tok: Tokenizer;
   const notes: string[] = [];
   afterAll(() => console.log(`tasks_features (this machine, one run):\n${notes.join("\n")}`));
@@ -54,25 +97,6 @@ describeShared("task features on real data", () => {
     expect(b.labelKind).toBe("single_label_classification");
   });
 
-  test("label maps from the data: string labels sorted, a given label2id kept, unknown labels refused", async () => {
-    const rt = readRottenTomatoes(data("rotten_tomatoes")).filter((_, i) => i % 100 === 0);
-    const named = rt.map((x) => ({ text: x.text, label: x.label === 1 ? "pos" : "neg" }));
-    const r = await classificationFeatures(tok, named, { maxLength: 64 });
-    expect(r.label2id).toEqual({ neg: 0, pos: 1 });
-    expect(r.features.map((f) => f.labels)).toEqual(rt.map((x) => x.label));
-    const given = await classificationFeatures(tok, named, { maxLength: 64, label2id: { pos: 0, neg: 1 } });
-    expect(given.features.map((f) => f.labels)).toEqual(rt.map((x) => 1 - x.label!));
-    await expect(classificationFeatures(tok, [...named, { text: "meh", label: "neutral" }], { label2id: { pos: 0, neg: 1 } }))
-      .rejects.toThrow(`classificationFeatures: example ${named.length}: label "neutral" is not in label2id (pos, neg)`);
-    await expect(classificationFeatures(tok, named, { label2id: { pos: 0, neg: 2 } })).rejects.toThrow(/label2id must map its 2 labels to the ids 0..1/);
-    expect(buildLabelMap([10, 9, 100, 9]).label2id).toEqual({ 9: 0, 10: 1, 100: 2 }); // numeric order, not text order
-    expect(() => buildLabelMap(["a", 1])).toThrow("buildLabelMap: labels mix strings and numbers (1); use one type");
-    // Unlabelled data (prediction): features without labels.
-    const bare = await classificationFeatures(tok, [{ text: "fine" }, { text: "bad" }]);
-    expect(bare.features.every((f) => f.labels === undefined)).toBe(true);
-    await expect(classificationFeatures(tok, [{ text: "a", label: 1 }, { text: "b" }])).rejects.toThrow("example 1 has no label but example 0 has one");
-  });
-
   test("STS-B as a cross-encoder: pairs with token types, float labels (regression)", async () => {
     const rows = readStsb(data("stsb", "stsb-en-dev.csv")).slice(0, 300);
     const r = await classificationFeatures(tok, rows.map((x) => ({ text: x.sentence1, textPair: x.sentence2, label: x.score })), { problemType: "regression", maxLength: 128 });
@@ -86,21 +110,6 @@ describeShared("task features on real data", () => {
     expect(b.labels).toBeInstanceOf(Float32Array);
     expect(Array.from(b.labels!)).toEqual(rows.slice(0, 8).map((x) => Math.fround(x.score)));
     await expect(classificationFeatures(tok, [{ text: "a", label: "x" }], { problemType: "regression" })).rejects.toThrow('example 0: a regression label must be a finite number, got "x"');
-  });
-
-  test("multi-label: label lists → multi-hot rows of numLabels", async () => {
-    const ex = [
-      { text: "a tense and funny thriller", label: ["funny", "tense"] },
-      { text: "just funny", label: ["funny"] },
-      { text: "nothing at all", label: [] },
-      { text: "sad and tense", label: ["sad", "tense"] },
-    ];
-    const r = await classificationFeatures(tok, ex, { problemType: "multi_label_classification" });
-    expect(r.label2id).toEqual({ funny: 0, sad: 1, tense: 2 });
-    expect(r.features.map((f) => f.labels)).toEqual([[1, 0, 1], [1, 0, 0], [0, 0, 0], [0, 1, 1]]);
-    const b = collate(r.features, { padId: 0 });
-    expect([b.numLabels, b.labels!.length, b.labels instanceof Float32Array]).toEqual([3, 12, true]);
-    expect(Array.from(b.labels!)).toEqual([1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1]);
   });
 
   describe("token classification on all of CoNLL-2003 train", () => {

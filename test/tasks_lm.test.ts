@@ -1,19 +1,21 @@
-// Language-modelling data (MLM masking, causal labels, blocks), seeded batch order and stratified splits,
-// on real text (CoNLL-2003 valid sentences, SST-2 labels) with the real tokenizers.
+// Language-modelling data (MLM masking, causal labels, blocks) on real text (Brown corpus sentences) with
+// the embedded brown-bert's tokenizer and a small GPT-2 BPE; seeded batch order; stratified splits, on
+// SST-2 and rotten tomatoes (../shared) and on made-up labels.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import {
-  readConll, readSst2, readRottenTomatoes, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
+  readSst2, readRottenTomatoes, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
   languageModelingFeatures, batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
 } from "../lib/data/tasks";
 import { collate, IGNORE_INDEX } from "../lib/data/collate";
 import type { Batch, Feature } from "../lib/data/collate";
 import { TunekitError } from "../lib/errors";
-import { describeShared, sharedDir, modelDir } from "./shared";
+import { sharedDir, testShared } from "./shared";
+import { BROWN_BERT, brownSentences, fixtureModel } from "./helpers";
 
 const data = (...p: string[]) => path.join(sharedDir(), "data", ...p);
 
-describeShared("language-modelling data on real text", () => {
+describe("language-modelling data on real text", () => {
   let bert: Tokenizer;
   let gpt2: Tokenizer;
   let texts: string[];
@@ -22,12 +24,12 @@ describeShared("language-modelling data on real text", () => {
   afterAll(() => console.log(`tasks_lm (this machine, one run):\n${notes.join("\n")}`));
 
   beforeAll(async () => {
-    bert = await AutoTokenizer.fromPretrained(modelDir("bert-tiny-mlm"));
-    gpt2 = await AutoTokenizer.fromPretrained(modelDir("gpt2-small-random"));
-    texts = readConll(data("conll2003", "valid.txt")).map((s) => s.tokens.join(" "));
+    bert = await AutoTokenizer.fromPretrained(BROWN_BERT);
+    gpt2 = await AutoTokenizer.fromPretrained(fixtureModel("gpt2-tiny-random"));
+    texts = brownSentences(1500);
     const t0 = Date.now();
     blocks = await languageModelingFeatures(bert, texts, { blockSize: 128 });
-    notes.push(`languageModelingFeatures: ${texts.length} CoNLL valid sentences → ${blocks.length} blocks of 128 in ${Date.now() - t0} ms`);
+    notes.push(`languageModelingFeatures: ${texts.length} Brown corpus sentences → ${blocks.length} blocks of 128 in ${Date.now() - t0} ms`);
   });
 
   test("blocks: the texts' ids ([CLS] text [SEP] each) concatenated and cut, the remainder dropped", async () => {
@@ -99,11 +101,11 @@ describeShared("language-modelling data on real text", () => {
     // Row 1 is padded from 40 to 128: nothing chosen there.
     for (let t = 40; t < 128; t++) expect([a0.inputIds[128 + t], a0.labels![128 + t], a0.attentionMask[128 + t]]).toEqual([0, IGNORE_INDEX, 0]);
     // Labels a feature brings are replaced.
-    const withLabels = a.collate([{ inputIds: [101, 2000, 102], labels: 1, labelKind: "single_label_classification" }]);
+    const withLabels = a.collate([{ inputIds: [2, 600, 3], labels: 1, labelKind: "single_label_classification" }]);
     expect(withLabels.labels!.length).toBe(3);
     // maskTokens with probability 1 picks every non-special token.
     const base = collate([blocks[2]], { padId: 0 });
-    const all = maskTokens(base, { maskId: 103, vocabSize: bert.vocabSize, specialIds: bert.allSpecialIds, probability: 1, seed: 0 });
+    const all = maskTokens(base, { maskId: bert.maskTokenId!, vocabSize: bert.vocabSize, specialIds: bert.allSpecialIds, probability: 1, seed: 0 });
     const nonSpecial = Array.from(base.inputIds).filter((id) => !bert.allSpecialIds.includes(id)).length;
     expect(Array.from(all.labels!).filter((y) => y !== IGNORE_INDEX).length).toBe(nonSpecial);
     expect(Array.from(base.inputIds)).toEqual(Array.from(blocks[2].inputIds)); // the input batch is not changed
@@ -129,7 +131,7 @@ describeShared("language-modelling data on real text", () => {
   });
 });
 
-describeShared("seeded batches and stratified splits", () => {
+describe("seeded batches and stratified splits", () => {
   test("batches: every item once per epoch, same order for the same seed and epoch, dropLast, ranks", () => {
     const items = Array.from({ length: 103 }, (_, i) => i);
     const epoch0 = [...batches(items, 10, { shuffle: true, seed: 42 })];
@@ -166,7 +168,7 @@ describeShared("seeded batches and stratified splits", () => {
     for (const c of counts) expect(Math.abs(c - n / 10)).toBeLessThan(4 * Math.sqrt(n * 0.1 * 0.9));
   });
 
-  test("stratified split of SST-2 train keeps the label ratio; seeded; disjoint; rotten tomatoes by count", () => {
+  testShared("stratified split of SST-2 train (../shared/data) keeps the label ratio; seeded; disjoint; rotten tomatoes by count", () => {
     const sst = readSst2(data("sst2", "train.tsv"));
     const t0 = Date.now();
     const { train, validation } = stratifiedSplit(sst, { validation: 0.1, seed: 3, labelOf: (x) => x.label! });
@@ -186,6 +188,10 @@ describeShared("seeded batches and stratified splits", () => {
     const rt = readRottenTomatoes(data("rotten_tomatoes"));
     const s = stratifiedSplit(rt, { validation: 1066, seed: 0, labelOf: (x) => x.label! });
     expect([s.validation.length, pos(s.validation)]).toEqual([1066, 533]);
+    console.log(`stratifiedSplit of 67,349 SST-2 rows: ${ms} ms`);
+  });
+
+  test("stratified split of three unbalanced classes: the quotas add up, each within one of its share; bad options", () => {
     // Three unbalanced classes: the quotas add up and each is within one of its share.
     const three = Array.from({ length: 101 }, (_, i) => ({ y: i < 70 ? "a" : i < 95 ? "b" : "c" }));
     const t = stratifiedSplit(three, { validation: 0.3, seed: 1, labelOf: (x) => x.y });
@@ -194,6 +200,5 @@ describeShared("seeded batches and stratified splits", () => {
     expect([share("a"), share("b"), share("c")].map((c, i) => Math.abs(c - ([70, 25, 6][i] * 31) / 101) < 1)).toEqual([true, true, true]);
     expect(() => stratifiedSplit(three, { validation: 1.5, labelOf: (x) => x.y })).toThrow("stratifiedSplit: validation must be a fraction in (0, 1) or a count in [1, 100], got 1.5");
     expect(() => stratifiedSplit(three, { validation: 0.1, labelOf: () => null as never })).toThrow(TunekitError);
-    console.log(`stratifiedSplit of 67,349 SST-2 rows: ${ms} ms`);
   });
 });

@@ -1,6 +1,7 @@
-// Extractive QA on the real SQuAD v1.1 part a (5,696 questions) with the real bert-tiny-mlm tokenizer:
-// answer token positions for every window, overflow windows with stride, post-processing of logits
-// back to answer text, SQuAD EM / F1.
+// Extractive QA: answer positions, collation, post-processing checks and SQuAD EM / F1 on small examples
+// (test/fixtures/data/squad_small.json, the embedded brown-bert's tokenizer); on the real SQuAD v1.1 part a
+// (5,696 questions, ../shared) with the real bert-tiny-mlm tokenizer: answer token positions for every
+// window, overflow windows with stride, post-processing of logits back to answer text, gold spans scoring 100.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import { readSquad, qaFeatures, postprocessQa, squadMetrics, Rng } from "../lib/data/tasks";
@@ -9,8 +10,81 @@ import type { QaExample, QaFeature } from "../lib/data/tasks";
 import { collate } from "../lib/data/collate";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir, modelDir } from "./shared";
+import { BROWN_BERT, FIXTURES } from "./helpers";
 
-describeShared("extractive QA on SQuAD v1.1 part a", () => {
+describe("extractive QA on small examples", () => {
+  let tok: Tokenizer;
+  let examples: QaExample[];
+  let features: QaFeature[];
+
+  beforeAll(async () => {
+    tok = await AutoTokenizer.fromPretrained(BROWN_BERT);
+    examples = readSquad(path.join(FIXTURES, "data", "squad_small.json"));
+    features = await qaFeatures(tok, examples, { maxLength: 384, docStride: 128 });
+  });
+
+  test("answers with surrounding whitespace, answers outside every window, unanswered examples", async () => {
+    const context = "The Denver Broncos beat the Carolina Panthers in Super Bowl 50.";
+    const ex = (id: string, text: string, at: number): QaExample => ({ id, title: "t", context, question: "Who won?", answers: [{ text, answerStart: at }] });
+    const [padded, plain, none] = await qaFeatures(tok, [ex("p", " Denver Broncos ", 3), ex("q", "Denver Broncos", 4), { ...ex("n", "", 0), answers: [] }]);
+    expect([padded.startPosition, padded.endPosition]).toEqual([plain.startPosition, plain.endPosition]);
+    expect(context.slice(plain.contextOffsets[plain.startPosition!]![0], plain.contextOffsets[plain.endPosition!]![1])).toBe("Denver Broncos");
+    expect(none.startPosition).toBeUndefined();
+    expect(none.exampleId).toBe("n");
+    // A window too short for the answer: CLS in all windows.
+    const far = await qaFeatures(tok, [ex("f", "Super Bowl 50", context.indexOf("Super"))], { maxLength: 12, docStride: 2 });
+    expect(far.length).toBeGreaterThan(1);
+    expect(far.filter((f) => f.startPosition! > 0).length).toBeGreaterThan(0);
+    const tiny = await qaFeatures(tok, [ex("g", "Denver Broncos beat the Carolina Panthers", 4)], { maxLength: 12, docStride: 2 });
+    expect(tiny.every((f) => f.startPosition === 0 && f.endPosition === 0)).toBe(true);
+    // A question that leaves no room for the context is named.
+    await expect(qaFeatures(tok, [ex("ok", "Denver", 4), { ...ex("long", "Denver", 4), question: "why ".repeat(40) }], { maxLength: 32, docStride: 4 }))
+      .rejects.toThrow(/qaFeatures: example 1 \(id long\): /);
+    await expect(qaFeatures(tok, [ex("a", "Denver", 4)], { docStride: -1 })).rejects.toThrow("qaFeatures: docStride must be an integer >= 0, got -1");
+  });
+
+  test("collated QA batches keep start / end positions and pad the rest", () => {
+    const some = features; // the 5 questions of squad_small.json
+    const b = collate(some, { padId: tok.padTokenId!, padToMultipleOf: 8 });
+    const T = Math.ceil(Math.max(...some.map((f) => f.inputIds.length)) / 8) * 8;
+    expect(new Set(some.map((f) => f.inputIds.length)).size).toBeGreaterThan(1); // rows of different lengths
+    expect([b.batchSize, b.seqLen, b.inputIds.length, b.tokenTypeIds!.length]).toEqual([5, T, 5 * T, 5 * T]);
+    expect(Array.from(b.startPositions!)).toEqual(some.map((f) => f.startPosition));
+    expect(Array.from(b.endPositions!)).toEqual(some.map((f) => f.endPosition));
+    expect(b.labels).toBeUndefined();
+  });
+
+  test("post-processing: no valid span, mismatched inputs", () => {
+    const e = examples[0];
+    const f = features[0];
+    const T = f.inputIds.length;
+    // Only the question tokens score: every candidate is invalid.
+    const s = new Float32Array(T).fill(-50);
+    const en = new Float32Array(T).fill(-50);
+    const nb = 3;
+    for (let t = 1; t <= nb; t++) { s[t] = 10; en[t] = 10; }
+    expect(postprocessQa([e], [f], [s], [en], { nBest: nb })).toEqual([{ id: e.id, text: "", start: -1, end: -1, score: -Infinity }]);
+    expect(() => postprocessQa([e], [f], [s], [])).toThrow(TunekitError);
+    expect(() => postprocessQa([e], [f], [s.subarray(0, 3)], [en])).toThrow(`postprocessQa: feature 0 has ${T} tokens but its logit rows have 3 and ${T} values`);
+    expect(() => postprocessQa([examples[1]], [f], [s], [en])).toThrow(`postprocessQa: feature 0 belongs to example 0 (id ${e.id}), which is not at that index of the examples given`);
+    expect(() => postprocessQa([e], [f], [s], [en], { nBest: 0 })).toThrow("postprocessQa: nBest must be an integer >= 1, got 0");
+  });
+
+  test("SQuAD metrics: official normalisation; the gold spans score 100", () => {
+    expect(normalizeAnswer("The  Denver Broncos!")).toBe("denver broncos");
+    expect(normalizeAnswer("an apple, a pear")).toBe("apple pear");
+    expect(normalizeAnswer("théatre")).toBe("théatre"); // "the" inside a word stays
+    const ex = [{ id: "1", title: "", context: "", question: "", answers: [{ text: "Denver Broncos", answerStart: 0 }, { text: "Broncos", answerStart: 7 }] }];
+    expect(squadMetrics(ex, [{ id: "1", text: "the Denver Broncos" }])).toEqual({ exactMatch: 100, f1: 100 });
+    const m = squadMetrics(ex, [{ id: "1", text: "Denver" }]);
+    expect(m.exactMatch).toBe(0);
+    expect(m.f1).toBeCloseTo(100 * (2 * 1 * 0.5) / 1.5, 10); // precision 1, recall 1/2 against "Denver Broncos"
+    expect(squadMetrics(examples, examples.map((e) => ({ id: e.id, text: e.answers[0].text })))).toEqual({ exactMatch: 100, f1: 100 });
+    expect(() => squadMetrics(ex, [])).toThrow("squadMetrics: no prediction for example 1");
+  });
+});
+
+describeShared("extractive QA on SQuAD v1.1 part a (../shared/data, bert-tiny-mlm's tokenizer)", () => {
   const notes: string[] = [];
   afterAll(() => console.log(`tasks_qa (this machine, one run):\n${notes.join("\n")}`));
   let tok: Tokenizer;
@@ -128,36 +202,6 @@ describeShared("extractive QA on SQuAD v1.1 part a", () => {
     notes.push(`30 longest contexts at 96 / 32: ${windows} windows`);
   });
 
-  test("answers with surrounding whitespace, answers outside every window, unanswered examples", async () => {
-    const context = "The Denver Broncos beat the Carolina Panthers in Super Bowl 50.";
-    const ex = (id: string, text: string, at: number): QaExample => ({ id, title: "t", context, question: "Who won?", answers: [{ text, answerStart: at }] });
-    const [padded, plain, none] = await qaFeatures(tok, [ex("p", " Denver Broncos ", 3), ex("q", "Denver Broncos", 4), { ...ex("n", "", 0), answers: [] }]);
-    expect([padded.startPosition, padded.endPosition]).toEqual([plain.startPosition, plain.endPosition]);
-    expect(context.slice(plain.contextOffsets[plain.startPosition!]![0], plain.contextOffsets[plain.endPosition!]![1])).toBe("Denver Broncos");
-    expect(none.startPosition).toBeUndefined();
-    expect(none.exampleId).toBe("n");
-    // A window too short for the answer: CLS in all windows.
-    const far = await qaFeatures(tok, [ex("f", "Super Bowl 50", context.indexOf("Super"))], { maxLength: 12, docStride: 2 });
-    expect(far.length).toBeGreaterThan(1);
-    expect(far.filter((f) => f.startPosition! > 0).length).toBeGreaterThan(0);
-    const tiny = await qaFeatures(tok, [ex("g", "Denver Broncos beat the Carolina Panthers", 4)], { maxLength: 12, docStride: 2 });
-    expect(tiny.every((f) => f.startPosition === 0 && f.endPosition === 0)).toBe(true);
-    // A question that leaves no room for the context is named.
-    await expect(qaFeatures(tok, [ex("ok", "Denver", 4), { ...ex("long", "Denver", 4), question: "why ".repeat(40) }], { maxLength: 32, docStride: 4 }))
-      .rejects.toThrow(/qaFeatures: example 1 \(id long\): /);
-    await expect(qaFeatures(tok, [ex("a", "Denver", 4)], { docStride: -1 })).rejects.toThrow("qaFeatures: docStride must be an integer >= 0, got -1");
-  });
-
-  test("collated QA batches keep start / end positions and pad the rest", () => {
-    const some = features.slice(0, 8);
-    const b = collate(some, { padId: tok.padTokenId!, padToMultipleOf: 8 });
-    const T = Math.ceil(Math.max(...some.map((f) => f.inputIds.length)) / 8) * 8;
-    expect([b.batchSize, b.seqLen, b.inputIds.length, b.tokenTypeIds!.length]).toEqual([8, T, 8 * T, 8 * T]);
-    expect(Array.from(b.startPositions!)).toEqual(some.map((f) => f.startPosition));
-    expect(Array.from(b.endPositions!)).toEqual(some.map((f) => f.endPosition));
-    expect(b.labels).toBeUndefined();
-  });
-
   test("post-processing picks the planted span from synthetic logits, across windows and against a brute force", async () => {
     const subset = examples.filter((_, i) => i % 40 === 0); // 143 questions
     const feats = await qaFeatures(tok, subset, { maxLength: 128, docStride: 48 });
@@ -212,32 +256,7 @@ describeShared("extractive QA on SQuAD v1.1 part a", () => {
     });
   });
 
-  test("post-processing: no valid span, mismatched inputs", () => {
-    const e = examples[0];
-    const f = features[0];
-    const T = f.inputIds.length;
-    // Only the question tokens score: every candidate is invalid.
-    const s = new Float32Array(T).fill(-50);
-    const en = new Float32Array(T).fill(-50);
-    const nb = 3;
-    for (let t = 1; t <= nb; t++) { s[t] = 10; en[t] = 10; }
-    expect(postprocessQa([e], [f], [s], [en], { nBest: nb })).toEqual([{ id: e.id, text: "", start: -1, end: -1, score: -Infinity }]);
-    expect(() => postprocessQa([e], [f], [s], [])).toThrow(TunekitError);
-    expect(() => postprocessQa([e], [f], [s.subarray(0, 3)], [en])).toThrow(`postprocessQa: feature 0 has ${T} tokens but its logit rows have 3 and ${T} values`);
-    expect(() => postprocessQa([examples[1]], [f], [s], [en])).toThrow(`postprocessQa: feature 0 belongs to example 0 (id ${e.id}), which is not at that index of the examples given`);
-    expect(() => postprocessQa([e], [f], [s], [en], { nBest: 0 })).toThrow("postprocessQa: nBest must be an integer >= 1, got 0");
-  });
-
-  test("SQuAD metrics: official normalisation; the gold spans score 100", () => {
-    expect(normalizeAnswer("The  Denver Broncos!")).toBe("denver broncos");
-    expect(normalizeAnswer("an apple, a pear")).toBe("apple pear");
-    expect(normalizeAnswer("théatre")).toBe("théatre"); // "the" inside a word stays
-    const ex = [{ id: "1", title: "", context: "", question: "", answers: [{ text: "Denver Broncos", answerStart: 0 }, { text: "Broncos", answerStart: 7 }] }];
-    expect(squadMetrics(ex, [{ id: "1", text: "the Denver Broncos" }])).toEqual({ exactMatch: 100, f1: 100 });
-    const m = squadMetrics(ex, [{ id: "1", text: "Denver" }]);
-    expect(m.exactMatch).toBe(0);
-    expect(m.f1).toBeCloseTo(100 * (2 * 1 * 0.5) / 1.5, 10); // precision 1, recall 1/2 against "Denver Broncos"
+  test("the gold spans of every question score 100", () => {
     expect(squadMetrics(examples, examples.map((e) => ({ id: e.id, text: e.answers[1]?.text ?? e.answers[0].text })))).toEqual({ exactMatch: 100, f1: 100 });
-    expect(() => squadMetrics(ex, [])).toThrow("squadMetrics: no prediction for example 1");
   });
 });

@@ -13,7 +13,7 @@ const count = <T>(xs: T[], key: (x: T) => string | number) => {
   return m;
 };
 
-describeShared("dataset readers on the real files", () => {
+describeShared("dataset readers on the real files (../shared/data)", () => {
   const time = timings("tasks_readers");
 
   test("SST-2: train 67,349 rows (37,569 positive), dev 872, test 1,821 without labels", () => {
@@ -28,6 +28,8 @@ describeShared("dataset readers on the real files", () => {
     const testSplit = readSst2(data("sst2", "test.tsv"));
     expect(testSplit.length).toBe(1821);
     expect(testSplit.every((x) => x.label === null)).toBe(true);
+    // The slice other tests train on (test/fixtures/data/sst2_train_head.tsv) is the file's first 64 rows.
+    expect(readSst2(path.join(__dirname, "fixtures", "data", "sst2_train_head.tsv"))).toEqual(train.slice(0, 64));
     expect(testSplit[0].text).toBe("uneasy mishmash of styles and genres .");
   });
 

@@ -1,5 +1,7 @@
 // Tokenizer files: missing / malformed vocabularies, save -> load round trips in Hugging Face layout,
-// vocab-only RoBERTa and config options, and tunekit's truncation rules against the engine's own.
+// vocab-only RoBERTa and config options, and tunekit's truncation rules against the engine's own. On the
+// embedded models/brown-bert (WordPiece) and test/fixtures/models/gpt2-tiny-random (byte-level BPE); the
+// ids of the real checkpoints against the Python reference are tokenizer.test.ts's.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -7,14 +9,14 @@ import * as engine from "tokenizers";
 import { AutoTokenizer } from "../lib/data/tokenizer";
 import { truncationTargets, windowRanges, windowPairs } from "../lib/data/tokenizer_truncation";
 import { TunekitError } from "../lib/errors";
-import { describeShared, sharedDir } from "./shared";
+import { BROWN_BERT, fixtureModel } from "./helpers";
 
 interface Fixture {
   singles: { text: string; bert: number[]; gpt2: number[] }[];
   pairs: { text: string; pair: string; bert: number[] }[];
 }
 const fixture: Fixture = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "tokenizer_ids.json"), "utf8"));
-const models = () => path.join(sharedDir(), "models");
+const GPT2 = fixtureModel("gpt2-tiny-random");
 const texts = fixture.singles.map((s) => s.text);
 
 let tmp: string;
@@ -53,10 +55,12 @@ describe("truncation rules (tokenizers' truncate_encodings and Encoding::truncat
   });
 
   test("windows equal the engine's Encoding.truncate, both sides, with and without stride", async () => {
-    const tok = engine.Tokenizer.fromFile(path.join(models(), "bert-tiny-mlm", "tokenizer.json"));
-    const text = Array.from({ length: 23 }, (_, i) => `w${i}`).join(" "); // 46 tokens: w ##0 w ##1 ...
+    const tok = engine.Tokenizer.fromFile(path.join(BROWN_BERT, "tokenizer.json"));
+    const text = Array.from({ length: 23 }, (_, i) => `w${i}`).join(" "); // w ##0 w ##1 ... w ##1 ##0 ...
+    const n = (await tok.encode(text, null, { addSpecialTokens: false })).getIds().length;
+    expect(n).toBeGreaterThan(40);
     for (const side of ["right", "left"] as const) {
-      for (const [max, stride] of [[10, 0], [10, 3], [18, 4], [7, 6], [45, 2], [46, 0], [1, 0]]) {
+      for (const [max, stride] of [[10, 0], [10, 3], [18, 4], [7, 6], [n - 1, 2], [n, 0], [1, 0]]) {
         const enc = await tok.encode(text, null, { addSpecialTokens: false });
         const ids = enc.getIds();
         enc.truncate(max, stride, side);
@@ -71,13 +75,13 @@ describe("truncation rules (tokenizers' truncate_encodings and Encoding::truncat
   });
 });
 
-describeShared("tokenizer files", () => {
+describe("tokenizer files", () => {
   test("truncated rows equal the engine's own truncation (main row), every strategy and side", async () => {
     // The engine's encode-time truncation is the reference here except where it departs from tokenizers' published
     // truncate_encodings (longest_first when both texts exceed half the room: its split then depends on the side);
     // there tunekit follows the published rule, checked against tokenizers' own test table above. See TOKENIZERS.md.
-    const ref = engine.Tokenizer.fromFile(path.join(models(), "bert-tiny-mlm", "tokenizer.json"));
-    const tok = await AutoTokenizer.fromPretrained(path.join(models(), "bert-tiny-mlm"));
+    const ref = engine.Tokenizer.fromFile(path.join(BROWN_BERT, "tokenizer.json"));
+    const tok = await AutoTokenizer.fromPretrained(BROWN_BERT);
     const inputs: [string, string][] = [
       ...fixture.pairs.map((p) => [p.text, p.pair] as [string, string]),
       [fixture.pairs[0].pair, fixture.pairs[1].text], [texts[3], texts[30]], [texts[40], texts[41]], [texts[5], texts[6]],
@@ -147,8 +151,14 @@ describeShared("tokenizer files", () => {
   });
 
   test("save -> load: BERT (tokenizer.json) writes HF files, vocab.txt byte-identical, same ids from either file", async () => {
-    const src = path.join(models(), "bert-tiny-mlm");
+    // brown-bert's files, with the model_max_length transformers writes for "no limit" (as bert-tiny ships it).
+    const src = folder("src-bert", Object.fromEntries(fs.readdirSync(BROWN_BERT).filter((f) => /^(tokenizer|special|vocab)/.test(f))
+      .map((f) => [f, fs.readFileSync(path.join(BROWN_BERT, f), "utf8")])));
+    const srcCfg = path.join(src, "tokenizer_config.json");
+    fs.writeFileSync(srcCfg, fs.readFileSync(srcCfg, "utf8").replace(/"model_max_length": 128/, '"model_max_length": 1000000000000000019884624838656'));
     const tok = await AutoTokenizer.fromPretrained(src);
+    const pairs = fixture.pairs.map((p) => [p.text, p.pair] as [string, string]);
+    const singleIds = (await tok.encodeBatch(texts)).input_ids, pairIds = (await tok.encodeBatch(pairs)).input_ids;
     const out = path.join(tmp, "saved-bert");
     const written = await tok.save(out);
     expect(written.map((f) => path.basename(f)).sort()).toEqual(["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]);
@@ -158,24 +168,27 @@ describeShared("tokenizer files", () => {
     const cfg = JSON.parse(cfgText);
     expect(cfg.tokenizer_class).toBe("BertTokenizer");
     expect(cfg.do_lower_case).toBe(true);
-    expect(Object.keys(cfg.added_tokens_decoder)).toEqual(["0", "100", "101", "102", "103"]);
-    expect(Object.keys(cfg.added_tokens_decoder["101"]).sort()).toEqual(["content", "lstrip", "normalized", "rstrip", "single_word", "special"]);
+    expect(Object.keys(cfg.added_tokens_decoder)).toEqual(["0", "1", "2", "3", "4"]);
+    expect(Object.keys(cfg.added_tokens_decoder["2"]).sort()).toEqual(["content", "lstrip", "normalized", "rstrip", "single_word", "special"]);
     expect(JSON.parse(fs.readFileSync(path.join(out, "special_tokens_map.json"), "utf8"))).toEqual(
       JSON.parse(fs.readFileSync(path.join(src, "special_tokens_map.json"), "utf8")));
     expect(fs.readdirSync(out).filter((f) => f.includes(".tmp-"))).toEqual([]);
 
     const again = await AutoTokenizer.fromPretrained(out);
-    expect((await again.encodeBatch(texts)).input_ids).toEqual(fixture.singles.map((s) => s.bert));
-    expect((await again.encodeBatch(fixture.pairs.map((p) => [p.text, p.pair] as [string, string]))).input_ids).toEqual(fixture.pairs.map((p) => p.bert));
+    expect(again.modelMaxLength).toBe(tok.modelMaxLength);
+    expect((await again.encodeBatch(texts)).input_ids).toEqual(singleIds);
+    expect((await again.encodeBatch(pairs)).input_ids).toEqual(pairIds);
     fs.rmSync(path.join(out, "tokenizer.json"));
     const fromVocab = await AutoTokenizer.fromPretrained(out);
     expect(fromVocab.source).toBe("vocab.txt");
-    expect((await fromVocab.encodeBatch(texts)).input_ids).toEqual(fixture.singles.map((s) => s.bert));
+    expect((await fromVocab.encodeBatch(texts)).input_ids).toEqual(singleIds);
+    expect((await fromVocab.encodeBatch(pairs)).input_ids).toEqual(pairIds);
   });
 
   test("save -> load: GPT-2 (vocab.json + merges.txt) writes tokenizer.json and the same merges; a new pad token survives", async () => {
-    const src = path.join(models(), "gpt2-small-random");
+    const src = GPT2;
     const tok = await AutoTokenizer.fromPretrained(src);
+    const ids = (await tok.encodeBatch(texts)).input_ids, V = tok.vocabSize;
     tok.padToken = "[PAD]";
     const out = path.join(tmp, "saved-gpt2");
     await tok.save(out);
@@ -184,54 +197,64 @@ describeShared("tokenizer files", () => {
     const merges = fs.readFileSync(path.join(out, "merges.txt"), "utf8");
     expect(merges).toBe(fs.readFileSync(path.join(src, "merges.txt"), "utf8") + "\n"); // same lines; now with the final newline
     const cfg = JSON.parse(fs.readFileSync(path.join(out, "tokenizer_config.json"), "utf8"));
-    expect(cfg).toMatchObject({ tokenizer_class: "GPT2Tokenizer", model_max_length: 256, pad_token: "[PAD]", eos_token: "<|endoftext|>" });
-    expect(cfg.added_tokens_decoder["50257"]).toEqual({ content: "[PAD]", lstrip: false, normalized: false, rstrip: false, single_word: false, special: true });
+    expect(cfg).toMatchObject({ tokenizer_class: "GPT2Tokenizer", model_max_length: 64, pad_token: "[PAD]", eos_token: "<|endoftext|>" });
+    expect(cfg.added_tokens_decoder[String(V)]).toEqual({ content: "[PAD]", lstrip: false, normalized: false, rstrip: false, single_word: false, special: true });
 
     for (const dir of [out, out]) {
       const again = await AutoTokenizer.fromPretrained(dir);
-      expect(again.padTokenId).toBe(50257);
-      expect(again.vocabSize).toBe(50258);
-      expect((await again.encodeBatch(texts)).input_ids).toEqual(fixture.singles.map((s) => s.gpt2));
+      expect(again.padTokenId).toBe(V);
+      expect(again.vocabSize).toBe(V + 1);
+      expect((await again.encodeBatch(texts)).input_ids).toEqual(ids);
       fs.rmSync(path.join(out, "tokenizer.json"), { force: true }); // second pass: from vocab.json + merges.txt + added_tokens_decoder
     }
   });
 
   test("vocab-only RoBERTa: <s> A </s></s> B </s>, trimmed offsets, <mask> takes the space before it", async () => {
     // A RoBERTa-layout vocabulary built from GPT-2's: 4 specials first, <mask> last (as roberta-base's vocab.json).
-    const gpt2Vocab: Record<string, number> = JSON.parse(fs.readFileSync(path.join(models(), "gpt2-small-random", "vocab.json"), "utf8"));
+    const gpt2 = await AutoTokenizer.fromPretrained(GPT2);
+    const gpt2Ids = async (t: string) => (await gpt2.encode(t)).input_ids;
+    const gpt2Vocab: Record<string, number> = JSON.parse(fs.readFileSync(path.join(GPT2, "vocab.json"), "utf8"));
     const vocab: Record<string, number> = { "<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3 };
     for (const [t, id] of Object.entries(gpt2Vocab)) if (t !== "<|endoftext|>") vocab[t] = id + 4;
-    vocab["<mask>"] = 50260;
+    const MASK = Object.keys(vocab).length;
+    vocab["<mask>"] = MASK;
     const dir = folder("roberta", {
       "vocab.json": JSON.stringify(vocab),
-      "merges.txt": fs.readFileSync(path.join(models(), "gpt2-small-random", "merges.txt"), "utf8"),
+      "merges.txt": fs.readFileSync(path.join(GPT2, "merges.txt"), "utf8"),
       "config.json": JSON.stringify({ model_type: "roberta", max_position_embeddings: 514 }),
     });
     const tok = await AutoTokenizer.fromPretrained(dir);
     expect(tok.family).toBe("roberta");
     expect(tok.modelMaxLength).toBe(512);
-    expect([tok.bosTokenId, tok.padTokenId, tok.eosTokenId, tok.unkTokenId, tok.maskTokenId, tok.clsTokenId, tok.sepTokenId]).toEqual([0, 1, 2, 3, 50260, 0, 2]);
+    expect([tok.bosTokenId, tok.padTokenId, tok.eosTokenId, tok.unkTokenId, tok.maskTokenId, tok.clsTokenId, tok.sepTokenId]).toEqual([0, 1, 2, 3, MASK, 0, 2]);
     expect(tok.modelInputNames).toEqual(["input_ids", "attention_mask"]);
-    for (const s of fixture.singles) expect((await tok.encode(s.text)).input_ids).toEqual([0, ...s.gpt2.map((i) => i + 4), 2]);
+    for (const t of texts) expect((await tok.encode(t)).input_ids).toEqual([0, ...(await gpt2Ids(t)).map((i) => i + 4), 2]);
     const [a, b] = [texts[0], texts[1]];
     const pair = await tok.encode(a, b);
-    const ga = fixture.singles[0].gpt2.map((i) => i + 4);
-    const gb = fixture.singles[1].gpt2.map((i) => i + 4);
+    const ga = (await gpt2Ids(a)).map((i) => i + 4);
+    const gb = (await gpt2Ids(b)).map((i) => i + 4);
     expect(pair.input_ids).toEqual([0, ...ga, 2, 2, ...gb, 2]);
     expect(pair.sequence_ids).toEqual([null, ...ga.map(() => 0), null, null, ...gb.map(() => 1), null]);
+    // Offsets leave out the space a "Ġ" token carries (trim_offsets).
     const hello = await tok.encode("Hello world, again");
-    expect(hello.offset_mapping.map(([s, t]) => "Hello world, again".slice(s, t))).toEqual(["", "Hello", "world", ",", "again", ""]);
+    expect(hello.tokens.filter((t) => t.startsWith("Ġ"))).toHaveLength(2);
+    expect(hello.offset_mapping.map(([s, t]) => "Hello world, again".slice(s, t))).toEqual(["", ...hello.tokens.slice(1, -1).map((t) => t.replace(/^Ġ/, "")), ""]);
     const m = await tok.encode("The capital is <mask>.");
-    expect(m.input_ids).toEqual([0, ...[464, 3139, 318].map((i) => i + 4), 50260, 13 + 4, 2]); // no separate "Ġ" before <mask>
-    expect(m.tokens.slice(1, 4)).toEqual(["The", "Ġcapital", "Ġis"]);
+    const head = await gpt2.encode("The capital is");
+    expect(m.input_ids).toEqual([0, ...head.input_ids.map((i) => i + 4), MASK, 13 + 4, 2]); // no separate "Ġ" before <mask>
+    expect(m.tokens.slice(1, -3)).toEqual(head.tokens);
+    expect(head.tokens[head.tokens.length - 1]).toBe("Ġis");
     expect(await tok.decode(m.input_ids, { skipSpecialTokens: true })).toBe("The capital is.");
   });
 
   test("tokenizer_config.json options reach the normalizer (cased, accents, Chinese chars), from vocab.txt and tokenizer.json", async () => {
-    const src = path.join(models(), "bert-tiny-mlm");
-    const vocab = fs.readFileSync(path.join(src, "vocab.txt"), "utf8");
+    // Expected tokens from the Python reference (test/fixtures/golden_tokenizer.py, BertReference with these options)
+    // on bert-tiny's vocabulary; this one holds just the pieces those tokens need, so they are the same here.
+    const words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cr", "##eme", "br", "##ule", "##e", "東", "京", "##京", "paris"];
+    const vocab = words.map((w) => `${w}\n`).join("");
+    const json = JSON.parse(fs.readFileSync(path.join(BROWN_BERT, "tokenizer.json"), "utf8")); // same 5 specials at 0-4
+    json.model.vocab = Object.fromEntries(words.map((w, i) => [w, i]));
     const text = "Crème Brûlée 東京 Paris";
-    // Expected tokens from the Python reference (test/fixtures/golden_tokenizer.py, BertReference with these options).
     const variants: [Record<string, unknown>, string[]][] = [
       [{}, ["cr", "##eme", "br", "##ule", "##e", "東", "京", "paris"]],
       [{ do_lower_case: false }, ["[UNK]", "[UNK]", "東", "京", "[UNK]"]],
@@ -243,7 +266,7 @@ describeShared("tokenizer files", () => {
       const name = Object.keys(cfg).join("-") || "default";
       const fromVocab = await AutoTokenizer.fromPretrained(folder(`cfg-vocab-${name}`, { "vocab.txt": vocab, "tokenizer_config.json": JSON.stringify(cfg) }));
       const fromJson = await AutoTokenizer.fromPretrained(folder(`cfg-json-${name}`, {
-        "tokenizer.json": fs.readFileSync(path.join(src, "tokenizer.json"), "utf8"), "tokenizer_config.json": JSON.stringify(cfg),
+        "tokenizer.json": JSON.stringify(json), "tokenizer_config.json": JSON.stringify(cfg),
       }));
       const wantNfc = want.map((t) => t.normalize("NFC"));
       expect({ cfg, tokens: (await fromVocab.tokenize(text)).map((t) => t.normalize("NFC")) }).toEqual({ cfg, tokens: wantNfc });
@@ -252,17 +275,17 @@ describeShared("tokenizer files", () => {
   });
 
   test("special tokens: special_tokens_map.json wins over tokenizer_config.json; unknown ones are added", async () => {
-    const vocab = fs.readFileSync(path.join(models(), "bert-tiny-mlm", "vocab.txt"), "utf8");
+    const vocab = fs.readFileSync(path.join(BROWN_BERT, "vocab.txt"), "utf8");
     const dir = folder("specials", {
       "vocab.txt": vocab,
       "tokenizer_config.json": JSON.stringify({ mask_token: "[UNK]", pad_token: { content: "[PAD]", lstrip: false } }),
       "special_tokens_map.json": JSON.stringify({ mask_token: "[MASK]", additional_special_tokens: ["<ent>", "</ent>"] }),
     });
     const tok = await AutoTokenizer.fromPretrained(dir);
-    expect(tok.maskTokenId).toBe(103);
+    expect(tok.maskTokenId).toBe(4);
     expect(tok.padTokenId).toBe(0);
-    expect(tok.tokenToId("<ent>")).toBe(30522);
-    expect(tok.tokenToId("</ent>")).toBe(30523);
+    expect(tok.tokenToId("<ent>")).toBe(8192);
+    expect(tok.tokenToId("</ent>")).toBe(8193);
     expect(tok.allSpecialTokens).toEqual(["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]", "<ent>", "</ent>"]);
     const e = await tok.encode("Paris <ent>France</ent>");
     expect(e.tokens).toEqual(["[CLS]", "paris", "<ent>", "france", "</ent>", "[SEP]"]);

@@ -1,4 +1,5 @@
-// Trainer mechanics on small slices of real data (SST-2 with the pre-trained bert-tiny-mlm): loss falls,
+// Trainer mechanics on a small slice of real data (the first 64 SST-2 train rows, committed in test/fixtures,
+// with the pre-trained embedded brown-bert): loss falls,
 // gradient accumulation equals one large batch, frozen weights stay bit-identical and cost no
 // gradient or optimizer memory, resume equals an uninterrupted run, runs are reproducible.
 import * as fs from "fs";
@@ -10,7 +11,7 @@ import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import { Trainer, TrainerOptions } from "../lib/train/trainer";
 import { trainableCount } from "../lib/train/strategies";
 import { noGrad } from "../lib/tensor/autograd";
-import { describeShared, modelDir, sharedDir } from "./shared";
+import { BROWN_BERT, sst2Head } from "./helpers";
 
 interface Example { ids: number[]; label: number }
 const quiet = { warn: null };
@@ -25,22 +26,22 @@ function collate(f: Example[]): TaskBatch {
 }
 
 async function sst2(n: number, tok: Tokenizer): Promise<Example[]> {
-  const lines = fs.readFileSync(path.join(sharedDir(), "data/sst2/train.tsv"), "utf8").split("\n").slice(1, n + 1);
-  const enc = await tok.encodeBatch(lines.map((l) => l.split("\t")[0]), { truncation: true, maxLength: 32 });
-  return lines.map((l, i) => ({ ids: enc.input_ids[i], label: Number(l.split("\t")[1]) }));
+  const rows = sst2Head(n);
+  const enc = await tok.encodeBatch(rows.map((r) => r.text), { truncation: true, maxLength: 32 });
+  return rows.map((r, i) => ({ ids: enc.input_ids[i], label: r.label }));
 }
 
 const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
 
-describeShared("Trainer on SST-2 slices", () => {
+describe("Trainer on an SST-2 slice", () => {
   let tok: Tokenizer;
   let data: Example[];
-  const load = (extra = {}) => AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { ...quiet, numLabels: 2, ...extra });
+  const load = (extra = {}) => AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2, ...extra });
   const opts = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
     ({ model, train: data, collate, learningRate: 1e-3, epochs: 1, batchSize: 8, progress: false, seed: 7, ...o });
 
   beforeAll(async () => {
-    tok = await AutoTokenizer.fromPretrained(modelDir("bert-tiny-mlm"));
+    tok = await AutoTokenizer.fromPretrained(BROWN_BERT);
     data = await sst2(64, tok);
   });
 
@@ -48,7 +49,7 @@ describeShared("Trainer on SST-2 slices", () => {
     const model = await load();
     const batch = collate(data.slice(0, 16));
     const loss0 = noGrad(() => model.forward(batch).loss!.item());
-    await new Trainer(opts(model, { train: data.slice(0, 16), epochs: 8, batchSize: 16, maxGradNorm: 0 })).train();
+    await new Trainer(opts(model, { train: data.slice(0, 16), epochs: 12, batchSize: 16, maxGradNorm: 0 })).train();
     const loss1 = noGrad(() => model.forward(batch).loss!.item());
     expect(loss1).toBeLessThan(loss0 * 0.5);
   });
@@ -83,7 +84,9 @@ describeShared("Trainer on SST-2 slices", () => {
     const before = weights(model);
     const trainer = new Trainer(opts(model, { freeze: { body: true }, maxSteps: 4 }));
     const r = await trainer.train();
-    const head = new Set(["classifier.weight", "classifier.bias"]);
+    // brown-bert is an MLM checkpoint without a pooler: the fresh pooler trains with the head (freeze's rule).
+    const head = new Set(["classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"]);
+    expect(new Set(model.loadReport!.initialized)).toEqual(head);
     for (const [n, p] of model.namedParameters()) {
       if (head.has(n)) {
         expect(sameBits(p.data, before.get(n)!)).toBe(false);
@@ -91,8 +94,8 @@ describeShared("Trainer on SST-2 slices", () => {
         expect([n, sameBits(p.data, before.get(n)!), p.grad]).toEqual([n, true, null]);
       }
     }
-    expect(r.trainableParameters).toBe(128 * 2 + 2);
-    expect(trainer.optimizer.stateBytes).toBe((128 * 2 + 2) * 4 * 2);
+    expect(r.trainableParameters).toBe(128 * 2 + 2 + 128 * 128 + 128);
+    expect(trainer.optimizer.stateBytes).toBe((128 * 2 + 2 + 128 * 128 + 128) * 4 * 2);
   });
 
   test("resume from a checkpoint equals the uninterrupted run bit for bit", async () => {
@@ -129,10 +132,12 @@ describeShared("Trainer on SST-2 slices", () => {
     const model = await load();
     const trainer = new Trainer(opts(model, { layerDecay: 0.5, learningRate: 1e-3 }));
     const lrOf = (name: string) => trainer.optimizer.groups.find((g) => g.names.includes(name))!.lr;
+    // 4 layers: the top one (l = L) at lr, then halving down to the embeddings (l = 0).
     expect(lrOf("classifier.weight")).toBeCloseTo(1e-3, 12);
-    expect(lrOf("bert.encoder.layer.1.output.dense.weight")).toBeCloseTo(1e-3, 12);
-    expect(lrOf("bert.encoder.layer.0.output.dense.weight")).toBeCloseTo(5e-4, 12);
-    expect(lrOf("bert.embeddings.word_embeddings.weight")).toBeCloseTo(2.5e-4, 12);
+    expect(lrOf("bert.encoder.layer.3.output.dense.weight")).toBeCloseTo(1e-3, 12);
+    expect(lrOf("bert.encoder.layer.2.output.dense.weight")).toBeCloseTo(5e-4, 12);
+    expect(lrOf("bert.encoder.layer.0.output.dense.weight")).toBeCloseTo(1.25e-4, 12);
+    expect(lrOf("bert.embeddings.word_embeddings.weight")).toBeCloseTo(6.25e-5, 12);
     expect(trainableCount(model)).toBeGreaterThan(0);
   });
 

@@ -1,15 +1,13 @@
-// Trainer's bf16 option on a real slice (SST-2, pre-trained bert-tiny-mlm): the products run in bf16
+// Trainer's bf16 option on a real slice (SST-2's first 48 train rows, the pre-trained embedded brown-bert): the products run in bf16
 // where the CPU can (close to, not equal to, the fp32 run), the caller's precision is restored after
 // train() and evaluate(), and a wrong option value is refused.
-import * as fs from "fs";
-import * as path from "path";
 import { native } from "../lib/native";
 import { AutoModelForSequenceClassification } from "../lib/models/auto";
 import { TaskBatch } from "../lib/models/heads";
 import { AutoTokenizer } from "../lib/data/tokenizer";
 import { Trainer } from "../lib/train/trainer";
 import { TunekitError } from "../lib/errors";
-import { describeShared, modelDir, sharedDir } from "./shared";
+import { BROWN_BERT, sst2Head } from "./helpers";
 
 interface Example { ids: number[]; label: number }
 
@@ -20,18 +18,18 @@ function collate(f: Example[]): TaskBatch {
   return { inputIds, attentionMask, batchSize: f.length, seqLen: T, labels: Int32Array.from(f.map((e) => e.label)) };
 }
 
-describeShared("Trainer bf16 option", () => {
+describe("Trainer bf16 option", () => {
   let data: Example[];
   beforeAll(async () => {
-    const tok = await AutoTokenizer.fromPretrained(modelDir("bert-tiny-mlm"));
-    const lines = fs.readFileSync(path.join(sharedDir(), "data/sst2/train.tsv"), "utf8").split("\n").slice(1, 49);
-    const enc = await tok.encodeBatch(lines.map((l) => l.split("\t")[0]), { truncation: true, maxLength: 32 });
-    data = lines.map((l, i) => ({ ids: enc.input_ids[i], label: Number(l.split("\t")[1]) }));
+    const tok = await AutoTokenizer.fromPretrained(BROWN_BERT);
+    const rows = sst2Head(48);
+    const enc = await tok.encodeBatch(rows.map((r) => r.text), { truncation: true, maxLength: 32 });
+    data = rows.map((r, i) => ({ ids: enc.input_ids[i], label: r.label }));
   });
   afterEach(() => native.setMatmulPrecision("fp32"));
 
   const run = async (bf16: boolean) => {
-    const model = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2 });
+    const model = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { warn: null, numLabels: 2 });
     const trainer = new Trainer({ model, train: data, eval: data.slice(0, 16), collate, learningRate: 1e-3, epochs: 1, batchSize: 8, progress: false, seed: 7, bf16 });
     const r = await trainer.train();
     return { r, evalLoss: trainer.evaluate().loss as number, weight: Float32Array.from([...model.namedParameters()].find(([n]) => n.endsWith("layer.0.attention.self.query.weight"))![1].data) };
@@ -60,7 +58,7 @@ describeShared("Trainer bf16 option", () => {
   });
 
   test("a non-boolean bf16 is refused", async () => {
-    const model = await AutoModelForSequenceClassification.fromPretrained(modelDir("bert-tiny-mlm"), { warn: null, numLabels: 2 });
+    const model = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { warn: null, numLabels: 2 });
     expect(() => new Trainer({ model, train: data, collate, bf16: "yes" as unknown as boolean })).toThrow(TunekitError);
     expect(() => new Trainer({ model, train: data, collate, bf16: "yes" as unknown as boolean })).toThrow(/bf16 must be true or false/);
   });
