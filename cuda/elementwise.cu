@@ -52,8 +52,10 @@ __global__ void add_kernel(int64_t n, const float* a, const float* b, float* y) 
   TK_GRID_STRIDE(i, n) y[i] = a[i] + b[i];
 }
 
-__global__ void scale_kernel(int64_t n, float* x, float s) {
-  TK_GRID_STRIDE(i, n) x[i] *= s;
+// sp: one float on the device (the upstream gradient), read by every thread; null means 1.
+__global__ void scale_kernel(int64_t n, float* x, float s, const float* sp) {
+  const float k = sp ? s * sp[0] : s;
+  TK_GRID_STRIDE(i, n) x[i] *= k;
 }
 
 // One thread per Philox block of 4 counters: element e of the call is counter offset + e, so the
@@ -119,7 +121,7 @@ void add(const AddArgs& a) {
 
 void scale(const ScaleArgs& a) {
   if (a.n <= 0) return;
-  scale_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.x, a.s);
+  scale_kernel<<<grid_for(a.n), kBlock>>>(a.n, a.x, a.s, a.sp);
   check_launch("scale");
 }
 

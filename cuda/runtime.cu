@@ -12,26 +12,41 @@
 // The ops this library has a kernel for, each defined in one of cuda/*.cu with the signature TK_OPS
 // gives it. An op of TK_OPS missing here has an empty slot: tk_cuda_supports says 0 and tk_cuda_run
 // answers "op <name> is not supported on cuda". native/cuda_check.cc compares each listed op with the CPU.
-#define TK_CUDA_OPS(X)   \
-  X(gemm)                \
-  X(attention_forward)   \
-  X(attention_backward)  \
-  X(layernorm_forward)   \
-  X(layernorm_backward)  \
-  X(gelu_forward)        \
-  X(gelu_backward)       \
-  X(bias_add)            \
-  X(bias_backward)       \
-  X(add)                 \
-  X(scale)               \
-  X(dropout)             \
-  X(cross_entropy)       \
-  X(embedding_forward)   \
-  X(embedding_backward)  \
-  X(adamw)               \
-  X(sum_squares)         \
-  X(lora_forward)        \
-  X(lora_backward)
+#define TK_CUDA_OPS(X)    \
+  X(gemm)                 \
+  X(attention_forward)    \
+  X(attention_backward)   \
+  X(layernorm_forward)    \
+  X(layernorm_backward)   \
+  X(gelu_forward)         \
+  X(gelu_backward)        \
+  X(bias_add)             \
+  X(bias_backward)        \
+  X(add)                  \
+  X(scale)                \
+  X(dropout)              \
+  X(cross_entropy)        \
+  X(embedding_forward)    \
+  X(embedding_backward)   \
+  X(adamw)                \
+  X(sum_squares)          \
+  X(lora_forward)         \
+  X(lora_backward)        \
+  X(unary_forward)        \
+  X(unary_backward)       \
+  X(copy_strided)         \
+  X(masked_mean_forward)  \
+  X(masked_mean_backward) \
+  X(cosine_forward)       \
+  X(cosine_backward)      \
+  X(l2norm_forward)       \
+  X(l2norm_backward)      \
+  X(mse_forward)          \
+  X(mse_backward)         \
+  X(bce_forward)          \
+  X(bce_backward)         \
+  X(dot_forward)          \
+  X(axpby)
 
 namespace tk {
 namespace cuda {

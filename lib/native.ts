@@ -98,8 +98,8 @@ export interface BiasAddArgs { rows: number; C: number; x: Float32Array; bias: F
 export interface BiasBackwardArgs { rows: number; C: number; dy: Float32Array; dbias: Float32Array }
 /** y = a + b. */
 export interface AddArgs { n: number; a: Float32Array; b: Float32Array; y: Float32Array }
-/** x *= s, in place. */
-export interface ScaleArgs { n: number; x: Float32Array; s: number }
+/** x *= s·sp[0], in place; sp (one float, may be absent: x *= s) is an upstream gradient kept in native memory. */
+export interface ScaleArgs { n: number; x: Float32Array; s: number; sp?: Float32Array | null }
 /**
  * y = x·keep/(1-p), keep = philox.uniform(seed, offset, e) >= p for element e; the same call on dy is
  * the backward. p in [0, 1); seed and offset are integers below 2^53.
@@ -154,6 +154,91 @@ export interface AttentionBackwardArgs extends AttentionForwardArgs {
   dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array;
   lddo?: number; lddq?: number; lddk?: number; lddv?: number;
 }
+
+// ---- heads and losses (native/binding/heads.cc) -------------------------------------------------
+// A loss's value, dotForward's result and the upstream gradient of a scalar (dy, ap) are one-float
+// buffers (Float32Array of length 1), never numbers, so they can stay in the backend's memory.
+
+/** y = tanh | relu | sigmoid | silu (x), as torch's. */
+export type UnaryKind = "tanh" | "relu" | "sigmoid" | "silu";
+/** y (n) = f(x); y may be x itself. */
+export interface UnaryForwardArgs { n: number; kind: UnaryKind; x: Float32Array; y: Float32Array }
+/**
+ * dx (n) = dy · f'(x), overwritten (dx may be dy, x or y). From the forward's output y for tanh, relu,
+ * sigmoid; from its input x for silu (the other may be omitted).
+ */
+export interface UnaryBackwardArgs { n: number; kind: UnaryKind; x?: Float32Array | null; y?: Float32Array | null; dy: Float32Array; dx: Float32Array }
+/**
+ * dst (rows, cols; rows dstLd floats apart, default cols) = src (rows, cols; srcLd), or += with
+ * accumulate. A column j of x (rows, K): src = x.subarray(j), srcLd = K, cols = 1. No overlap.
+ */
+export interface CopyStridedArgs {
+  rows: number; cols: number;
+  src: Float32Array; srcLd?: number;
+  dst: Float32Array; dstLd?: number;
+  accumulate?: boolean;
+}
+/** y (B, C) = mean of x (B, T, C) over the positions where mask (B·T, nonzero = real) is set; 0 for a row with none. */
+export interface MaskedMeanForwardArgs { B: number; T: number; C: number; x: Float32Array; mask: Uint8Array; y: Float32Array }
+/** dx (B, T, C) overwritten: dy / count at real positions, 0 at padding. */
+export interface MaskedMeanBackwardArgs { B: number; T: number; C: number; mask: Uint8Array; dy: Float32Array; dx: Float32Array }
+/** y (N) = a·b / (max(‖a‖, 1e-8)·max(‖b‖, 1e-8)) per row of a, b (N, C). */
+export interface CosineForwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; y: Float32Array }
+/** da, db (N, C) overwritten from dy (N); either may be omitted. */
+export interface CosineBackwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; dy: Float32Array; da?: Float32Array | null; db?: Float32Array | null }
+/** y (N, C) = x / norm per row, norm (N) = max(‖x‖, 1e-8) saved for the backward; y may be x. */
+export interface L2NormForwardArgs { N: number; C: number; x: Float32Array; y: Float32Array; norm: Float32Array }
+/** dx (N, C) overwritten (may be dy): (dy − y·(y·dy)) / norm, dy / norm where the norm was clamped. */
+export interface L2NormBackwardArgs { N: number; C: number; y: Float32Array; norm: Float32Array; dy: Float32Array; dx: Float32Array }
+/**
+ * loss[0] = Σ term(x, target) / divisor over n elements, in double; divisor <= 0 (default) means n.
+ * mse: (x − target)²; bce: BCEWithLogits of logits x (max(x, 0) − x·target + log1p(exp(−|x|))).
+ */
+export interface LossForwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; loss: Float32Array }
+/** dx (n) overwritten (may be x or target): dy[0]·2(x − target)/divisor (mse), dy[0]·(σ(x) − target)/divisor (bce). */
+export interface LossBackwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; dy: Float32Array; dx: Float32Array }
+/** y[0] = Σ x·w over n, in double. Its backward: axpby({ n, alpha: 1, a: w, ap: dy, beta: 1, b: dx, y: dx }). */
+export interface DotForwardArgs { n: number; x: Float32Array; w: Float32Array; y: Float32Array }
+/**
+ * y (n) = alpha·(ap ? ap[0] : 1)·a + beta·b (alpha default 1, beta default 0); b absent or beta 0: b
+ * is not read. y may be a or b; ap (one float) must not overlap y.
+ */
+export interface AxpbyArgs { n: number; alpha?: number; a: Float32Array; ap?: Float32Array | null; beta?: number; b?: Float32Array | null; y: Float32Array }
+
+// Merged into NativeAddon below (interface declarations of one name merge).
+export interface NativeAddon {
+  unaryForward(a: UnaryForwardArgs): void;
+  unaryForwardAsync(a: UnaryForwardArgs): Promise<void>;
+  unaryBackward(a: UnaryBackwardArgs): void;
+  unaryBackwardAsync(a: UnaryBackwardArgs): Promise<void>;
+  copyStrided(a: CopyStridedArgs): void;
+  copyStridedAsync(a: CopyStridedArgs): Promise<void>;
+  maskedMeanForward(a: MaskedMeanForwardArgs): void;
+  maskedMeanForwardAsync(a: MaskedMeanForwardArgs): Promise<void>;
+  maskedMeanBackward(a: MaskedMeanBackwardArgs): void;
+  maskedMeanBackwardAsync(a: MaskedMeanBackwardArgs): Promise<void>;
+  cosineForward(a: CosineForwardArgs): void;
+  cosineForwardAsync(a: CosineForwardArgs): Promise<void>;
+  cosineBackward(a: CosineBackwardArgs): void;
+  cosineBackwardAsync(a: CosineBackwardArgs): Promise<void>;
+  l2NormForward(a: L2NormForwardArgs): void;
+  l2NormForwardAsync(a: L2NormForwardArgs): Promise<void>;
+  l2NormBackward(a: L2NormBackwardArgs): void;
+  l2NormBackwardAsync(a: L2NormBackwardArgs): Promise<void>;
+  mseForward(a: LossForwardArgs): void;
+  mseForwardAsync(a: LossForwardArgs): Promise<void>;
+  mseBackward(a: LossBackwardArgs): void;
+  mseBackwardAsync(a: LossBackwardArgs): Promise<void>;
+  bceForward(a: LossForwardArgs): void;
+  bceForwardAsync(a: LossForwardArgs): Promise<void>;
+  bceBackward(a: LossBackwardArgs): void;
+  bceBackwardAsync(a: LossBackwardArgs): Promise<void>;
+  dotForward(a: DotForwardArgs): void;
+  dotForwardAsync(a: DotForwardArgs): Promise<void>;
+  axpby(a: AxpbyArgs): void;
+  axpbyAsync(a: AxpbyArgs): Promise<void>;
+}
+// ---- end heads and losses -------------------------------------------------------------------------
 
 // Merged into NativeAddon below (interface declarations of one name merge).
 export interface NativeAddon {

@@ -12,6 +12,9 @@
 
 namespace tk {
 namespace binding {
+
+void init_heads(Napi::Env env, Napi::Object exports);  // binding/heads.cc
+
 namespace {
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
@@ -196,6 +199,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_layers(env, exports);
   init_optim(env, exports);
   init_lora(env, exports);
+  init_heads(env, exports);
   return exports;
 }
 

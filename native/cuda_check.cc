@@ -342,9 +342,12 @@ void check_add(Check& c) {
 
 void check_scale(Check& c) {
   const int64_t n = 1000;
-  TensorF x = c.normal(n, 3.f);
+  TensorF x = c.normal(n, 3.f), sp = c.tensor(std::vector<float>{-2.5f});
   c.run<TK_OP_scale>([&](ScaleArgs& g, int s) { g.n = n; g.x = x[s]; g.s = -0.37f; });
   c.compare(TK_OP_scale, "scale", x, kExact);
+  // sp: the upstream gradient, one float on the device
+  c.run<TK_OP_scale>([&](ScaleArgs& g, int s) { g.n = n; g.x = x[s]; g.s = 0.5f; g.sp = sp[s]; });
+  c.compare(TK_OP_scale, "scale by s·sp[0]", x, kExact);
 }
 
 // ---- dropout ---------------------------------------------------------------------------------------------
@@ -452,6 +455,175 @@ void check_lora(Check& c) {
   }
 }
 
+// ---- unary_forward, unary_backward ----------------------------------------------------------------
+void check_unary(Check& c) {
+  const int64_t n = 1003;
+  const char* names[] = {"tanh", "relu", "sigmoid", "silu"};
+  for (int kind : {UNARY_TANH, UNARY_RELU, UNARY_SIGMOID, UNARY_SILU}) {
+    std::vector<float> x0 = c.rng.normal(n, 3.f);
+    x0[0] = 0.f; x0[1] = 40.f; x0[2] = -40.f; x0[3] = -90.f; x0[4] = 1e-7f;  // saturated, and tiny
+    TensorF x = c.tensor(x0), dy = c.normal(n), y = c.output(n), dx = c.output(n);
+    c.run<TK_OP_unary_forward>([&](UnaryArgs& a, int s) { a.n = n; a.kind = kind; a.x = x[s]; a.y = y[s]; });
+    // dx in place over dy's copy on every other kind: dx may alias dy
+    const bool in_place = kind % 2 == 1;
+    c.run<TK_OP_unary_backward>([&](UnaryBackwardArgs& a, int s) {
+      a.n = n; a.kind = kind; a.x = x[s]; a.y = y[s]; a.dy = dy[s]; a.dx = in_place ? dy[s] : dx[s];
+    });
+    // relu selects and copies: the same bits; the others differ by the libm / rational approximations
+    const double tol = kind == UNARY_RELU ? kExact : kFloat;
+    const std::string name = std::string("unary ") + names[kind];
+    c.compare(TK_OP_unary_forward, name + " forward", y, tol);
+    c.compare(TK_OP_unary_backward, name + " backward" + (in_place ? " in place" : ""), in_place ? dy : dx, tol);
+  }
+}
+
+// ---- copy_strided ----------------------------------------------------------------------------------
+void check_copy_strided(Check& c) {
+  // offsets: where src / dst start inside their buffers (a column j of (rows, K) is offset j, ld K)
+  struct Case { const char* name; int64_t rows, cols, src_ld, dst_ld, src_off, dst_off; int acc; };
+  for (const Case& k : {Case{"copy_strided column out of (300, 2)", 300, 1, 2, 1, 1, 0, 0},
+                        Case{"copy_strided accumulate into column of (300, 2)", 300, 1, 1, 2, 0, 1, 1},
+                        Case{"copy_strided (70, 33) ld 40 to ld 50", 70, 33, 40, 50, 3, 7, 0},
+                        Case{"copy_strided accumulate (5, 1000)", 5, 1000, 1000, 1000, 0, 0, 1}}) {
+    TensorF src = c.normal((k.rows - 1) * k.src_ld + k.cols + k.src_off);
+    TensorF dst = c.normal((k.rows - 1) * k.dst_ld + k.cols + k.dst_off);  // between the rows: left alone
+    c.run<TK_OP_copy_strided>([&](CopyStridedArgs& a, int s) {
+      a.rows = k.rows; a.cols = k.cols; a.src = src[s] + k.src_off; a.src_ld = k.src_ld;
+      a.dst = dst[s] + k.dst_off; a.dst_ld = k.dst_ld; a.accumulate = k.acc;
+    });
+    c.compare(TK_OP_copy_strided, k.name, dst, kExact);  // copies and one add per element
+  }
+}
+
+// ---- masked_mean_forward, masked_mean_backward -----------------------------------------------------
+void check_masked_mean(Check& c) {
+  struct Case { int64_t B, T, C; };
+  for (const Case& k : {Case{4, 37, 65}, Case{2, 300, 8}}) {
+    const int64_t B = k.B, T = k.T, C = k.C;
+    std::vector<uint8_t> m(B * T);
+    for (int64_t i = 0; i < B * T; i++) m[i] = c.rng.uniform() < 0.6 ? 1 : 0;
+    for (int64_t b = 0; b < B; b++) m[b * T] = 1;
+    if (B > 2) std::fill(m.begin() + T, m.begin() + 2 * T, 0);  // row 1: padding only
+    Tensor<uint8_t> mask = c.tensor(m);
+    TensorF x = c.normal(B * T * C), dy = c.normal(B * C), y = c.output(B * C), dx = c.output(B * T * C);
+    c.run<TK_OP_masked_mean_forward>([&](MaskedMeanArgs& a, int s) {
+      a.B = B; a.T = T; a.C = C; a.x = x[s]; a.mask = mask[s]; a.y = y[s];
+    });
+    c.run<TK_OP_masked_mean_backward>([&](MaskedMeanBackwardArgs& a, int s) {
+      a.B = B; a.T = T; a.C = C; a.mask = mask[s]; a.dy = dy[s]; a.dx = dx[s];
+    });
+    const std::string name = "masked_mean B=" + std::to_string(B) + " T=" + std::to_string(T);
+    // both sides add the real rows in t order in float, then divide by the count: the same bits
+    c.compare(TK_OP_masked_mean_forward, name + " forward", y, kExact);
+    c.compare(TK_OP_masked_mean_backward, name + " backward", dx, kExact);
+  }
+}
+
+// ---- cosine_forward, cosine_backward ---------------------------------------------------------------
+void check_cosine(Check& c) {
+  struct Case { int64_t N, C; bool zero_row, only_da; };
+  // zero_row: a's norm clamped (da ~ 1e8), alone in its case so its scale does not loosen the others
+  for (const Case& k : {Case{7, 300, false, false}, Case{40, 33, false, true}, Case{1, 1, false, false}, Case{1, 64, true, false}}) {
+    const int64_t n = k.N * k.C;
+    std::vector<float> a0 = c.rng.normal(n);
+    if (k.zero_row) std::fill(a0.begin(), a0.begin() + k.C, 0.f);
+    TensorF a = c.tensor(a0), b = c.normal(n, 2.f), dy = c.normal(k.N), y = c.output(k.N);
+    TensorF da = c.output(n), db = c.output(n);
+    c.run<TK_OP_cosine_forward>([&](CosineArgs& g, int s) { g.N = k.N; g.C = k.C; g.a = a[s]; g.b = b[s]; g.y = y[s]; });
+    c.run<TK_OP_cosine_backward>([&](CosineBackwardArgs& g, int s) {
+      g.N = k.N; g.C = k.C; g.a = a[s]; g.b = b[s]; g.dy = dy[s]; g.da = da[s]; g.db = k.only_da ? nullptr : db[s];
+    });
+    const std::string name = "cosine N=" + std::to_string(k.N) + " C=" + std::to_string(k.C) + (k.zero_row ? " zero row" : "");
+    // sums in double on both sides (different orders), rounded to float once
+    c.compare(TK_OP_cosine_forward, name + " forward", y, kFloat);
+    c.compare(TK_OP_cosine_backward, name + " backward da", da, kFloat);
+    if (!k.only_da) c.compare(TK_OP_cosine_backward, name + " backward db", db, kFloat);
+  }
+}
+
+// ---- l2norm_forward, l2norm_backward ---------------------------------------------------------------
+void check_l2norm(Check& c) {
+  struct Case { int64_t N, C; bool tiny_row, in_place; };
+  // tiny_row: the norm clamped at 1e-8 (dx ~ 1e8), alone in its case as cosine's zero row
+  for (const Case& k : {Case{9, 300, false, false}, Case{50, 17, false, true}, Case{3, 1025, false, false}, Case{1, 40, true, false}}) {
+    const int64_t n = k.N * k.C;
+    std::vector<float> x0 = c.rng.normal(n, 2.f);
+    if (k.tiny_row)
+      for (int64_t i = 0; i < k.C; i++) x0[i] *= 1e-12f;
+    TensorF x = c.tensor(x0), dy = c.normal(n), y = c.output(n), norm = c.output(k.N), dx = c.output(n);
+    // in place: y over x, then dx over dy
+    c.run<TK_OP_l2norm_forward>([&](L2NormArgs& g, int s) {
+      g.N = k.N; g.C = k.C; g.x = x[s]; g.y = k.in_place ? x[s] : y[s]; g.norm = norm[s];
+    });
+    c.run<TK_OP_l2norm_backward>([&](L2NormBackwardArgs& g, int s) {
+      g.N = k.N; g.C = k.C; g.y = k.in_place ? x[s] : y[s]; g.norm = norm[s]; g.dy = dy[s]; g.dx = k.in_place ? dy[s] : dx[s];
+    });
+    const std::string name = "l2norm N=" + std::to_string(k.N) + " C=" + std::to_string(k.C) + (k.in_place ? " in place" : "") +
+                             (k.tiny_row ? " clamped" : "");
+    // the sum of squares in double (different orders); y = x / float norm
+    c.compare(TK_OP_l2norm_forward, name + " forward y", k.in_place ? x : y, kFloat);
+    c.compare(TK_OP_l2norm_forward, name + " forward norm", norm, kFloat);
+    c.compare(TK_OP_l2norm_backward, name + " backward dx", k.in_place ? dy : dx, kFloat);
+  }
+}
+
+// ---- mse_forward, mse_backward, bce_forward, bce_backward --------------------------------------------
+void check_losses(Check& c) {
+  struct Case { int fwd, bwd; const char* name; int64_t n; float divisor; };
+  for (const Case& k : {Case{TK_OP_mse_forward, TK_OP_mse_backward, "mse", 1000, 0.f},
+                        Case{TK_OP_mse_forward, TK_OP_mse_backward, "mse", 100003, 2.5f},
+                        Case{TK_OP_bce_forward, TK_OP_bce_backward, "bce", 1000, 0.f},
+                        Case{TK_OP_bce_forward, TK_OP_bce_backward, "bce", 100003, 7.f}}) {
+    const bool bce = k.fwd == TK_OP_bce_forward;
+    std::vector<float> x0 = c.rng.normal(k.n, bce ? 6.f : 2.f), t0 = c.rng.normal(k.n);
+    if (bce) {
+      x0[0] = 100.f; x0[1] = -100.f;  // saturated logits
+      for (float& t : t0) t = t > 0.f ? 1.f : (t < -1.f ? 0.f : 0.3f);  // labels and a soft target
+    }
+    TensorF x = c.tensor(x0), t = c.tensor(t0), loss = c.output(1), dy = c.tensor(std::vector<float>{-1.5f}), dx = c.output(k.n);
+    auto forward = [&](LossArgs& a, int s) { a.n = k.n; a.x = x[s]; a.target = t[s]; a.divisor = k.divisor; a.loss = loss[s]; };
+    auto backward = [&](LossBackwardArgs& a, int s) {
+      a.n = k.n; a.x = x[s]; a.target = t[s]; a.divisor = k.divisor; a.dy = dy[s]; a.dx = dx[s];
+    };
+    if (bce) {
+      c.run<TK_OP_bce_forward>(forward);
+      c.run<TK_OP_bce_backward>(backward);
+    } else {
+      c.run<TK_OP_mse_forward>(forward);
+      c.run<TK_OP_mse_backward>(backward);
+    }
+    const std::string name = std::string(k.name) + " n=" + std::to_string(k.n);
+    c.compare(k.fwd, name + " loss", loss, kDouble);  // summed in double, then one rounding to float
+    c.compare(k.bwd, name + " dx", dx, kFloat);       // bce: expf against the CPU's exp
+  }
+}
+
+// ---- dot_forward -------------------------------------------------------------------------------------
+void check_dot(Check& c) {
+  for (int64_t n : {int64_t(1), int64_t(1003), int64_t(100003)}) {  // 100003: many partial blocks
+    TensorF x = c.normal(n), w = c.normal(n), y = c.output(1);
+    c.run<TK_OP_dot_forward>([&](DotArgs& a, int s) { a.n = n; a.x = x[s]; a.w = w[s]; a.y = y[s]; });
+    c.compare(TK_OP_dot_forward, "dot n=" + std::to_string(n), y, kDouble);  // in double, one rounding
+  }
+}
+
+// ---- axpby -------------------------------------------------------------------------------------------
+void check_axpby(Check& c) {
+  const int64_t n = 1003;
+  TensorF ap = c.tensor(std::vector<float>{-0.75f});
+  struct Case { const char* name; float alpha, beta; bool ap, b, in_place; };
+  for (const Case& k : {Case{"axpby (a + b) / 2", 0.5f, 0.5f, false, true, false},
+                        Case{"axpby y = b += ap[0]·a", 1.f, 1.f, true, true, true},
+                        Case{"axpby no b", -2.f, 0.f, true, false, false}}) {
+    TensorF a = c.normal(n), b = c.normal(n), y = c.output(n);
+    c.run<TK_OP_axpby>([&](AxpbyArgs& g, int s) {
+      g.n = n; g.alpha = k.alpha; g.beta = k.beta; g.a = a[s]; g.ap = k.ap ? ap[s] : nullptr;
+      g.b = k.b ? b[s] : nullptr; g.y = k.in_place ? b[s] : y[s];
+    });
+    c.compare(TK_OP_axpby, k.name, k.in_place ? b : y, kFloat);  // fma or not (the scalar CPU table): an ulp
+  }
+}
+
 // Every section and the ops it runs; a section runs when the CUDA backend supports all of them.
 struct Section {
   std::vector<int> ops;
@@ -473,6 +645,14 @@ const Section kSections[] = {
     {{TK_OP_embedding_forward, TK_OP_embedding_backward}, check_embedding},
     {{TK_OP_adamw}, check_adamw},
     {{TK_OP_lora_forward, TK_OP_lora_backward}, check_lora},
+    {{TK_OP_unary_forward, TK_OP_unary_backward}, check_unary},
+    {{TK_OP_copy_strided}, check_copy_strided},
+    {{TK_OP_masked_mean_forward, TK_OP_masked_mean_backward}, check_masked_mean},
+    {{TK_OP_cosine_forward, TK_OP_cosine_backward}, check_cosine},
+    {{TK_OP_l2norm_forward, TK_OP_l2norm_backward}, check_l2norm},
+    {{TK_OP_mse_forward, TK_OP_mse_backward, TK_OP_bce_forward, TK_OP_bce_backward}, check_losses},
+    {{TK_OP_dot_forward}, check_dot},
+    {{TK_OP_axpby}, check_axpby},
 };
 
 }  // namespace

@@ -42,7 +42,7 @@ function calls(): Record<string, Call[]> {
   const biasAdd = () => ({ rows: 2, C: 1, x: f32(1, 2), bias: f32(10), y: new Float32Array(2) });
   const biasBackward = () => ({ rows: 2, C: 1, dy: f32(1, 2), dbias: f32(0) });
   const add = () => ({ n: 1, a: f32(1), b: f32(2), y: f32(0) });
-  const scale = () => ({ n: 1, x: f32(3), s: 2 });
+  const scale = () => ({ n: 1, x: f32(3), s: 2, sp: f32(-1) });
   const dropout = () => ({ n: 1, x: f32(3), y: f32(9), p: 0, seed: 1, offset: 0 });
   const crossEntropy = () => ({ N: 1, V: 2, logits: f32(0, 0), targets: Int32Array.from([0]) });
   const embedding = () => ({ N: 1, C: 1, V: 2, ids: Int32Array.from([1]), table: f32(5, 7), out: f32(0) });
@@ -56,6 +56,19 @@ function calls(): Record<string, Call[]> {
     M: 1, in: 1, out: 1, r: 1, x: f32(2), W: f32(3), A: f32(1), B: f32(1), h: f32(2), scale: 1,
     dy: f32(1), dx: f32(0), dA: f32(0), dB: f32(0),
   });
+  const unary = () => ({ n: 1, kind: "relu" as const, x: f32(-2), y: f32(9) });
+  const unaryBackward = () => ({ n: 1, kind: "tanh" as const, y: f32(0), dy: f32(3), dx: f32(9) });
+  const copyStrided = () => ({ rows: 2, cols: 1, src: f32(1, 2, 3, 4).subarray(1), srcLd: 2, dst: f32(0, 0) });
+  const maskedMean = () => ({ B: 1, T: 2, C: 1, x: f32(2, 9), mask: Uint8Array.from([1, 0]), y: f32(0) });
+  const maskedMeanBackward = () => ({ B: 1, T: 2, C: 1, mask: Uint8Array.from([1, 1]), dy: f32(4), dx: f32(9, 9) });
+  const cosine = () => ({ N: 1, C: 2, a: f32(1, 0), b: f32(0, 3), y: f32(9) });
+  const cosineBackward = () => ({ N: 1, C: 2, a: f32(1, 0), b: f32(0, 3), dy: f32(1), da: f32(9, 9) });
+  const l2norm = () => ({ N: 1, C: 2, x: f32(3, 4), y: f32(0, 0), norm: f32(0) });
+  const l2normBackward = () => ({ N: 1, C: 2, y: f32(1, 0), norm: f32(2), dy: f32(0, 4), dx: f32(9, 9) });
+  const loss = () => ({ n: 1, x: f32(3), target: f32(1), loss: f32(9) });
+  const lossBackward = () => ({ n: 1, x: f32(3), target: f32(1), dy: f32(2), dx: f32(9) });
+  const dotForward = () => ({ n: 2, x: f32(1, 2), w: f32(3, 4), y: f32(0) });
+  const axpby = () => ({ n: 1, alpha: 2, a: f32(3), ap: f32(-1), beta: 1, b: f32(1), y: f32(9) });
   // A sync call and its async twin, with the same check on the result.
   function both<A>(binding: string, make: () => A, check: (a: A, result: unknown) => void): Call {
     const fn = (native as unknown as Record<string, (a: A) => unknown>)[binding];
@@ -83,7 +96,7 @@ function calls(): Record<string, Call[]> {
     bias_add: [both("biasAdd", biasAdd, (a) => expect(Array.from(a.y)).toEqual([11, 12]))],
     bias_backward: [both("biasBackward", biasBackward, (a) => expect(a.dbias[0]).toBe(3))],
     add: [both("add", add, (a) => expect(a.y[0]).toBe(3))],
-    scale: [both("scale", scale, (a) => expect(a.x[0]).toBe(6))],
+    scale: [both("scale", scale, (a) => expect(a.x[0]).toBe(-6))],
     dropout: [both("dropout", dropout, (a) => expect(a.y[0]).toBe(3))],
     cross_entropy: [both("crossEntropy", crossEntropy, (_a, r) => expect((r as { loss: number }).loss).toBeCloseTo(Math.LN2, 6))],
     embedding_forward: [both("embeddingForward", embedding, (a) => expect(a.out[0]).toBe(7))],
@@ -98,6 +111,21 @@ function calls(): Record<string, Call[]> {
     ],
     lora_forward: [both("loraForward", lora, (a) => expect(a.y[0]).toBe(8))],
     lora_backward: [both("loraBackward", loraBackward, (a) => expect(a.dB[0]).toBe(2))],
+    unary_forward: [both("unaryForward", unary, (a) => expect(a.y[0]).toBe(0))],
+    unary_backward: [both("unaryBackward", unaryBackward, (a) => expect(a.dx[0]).toBe(3))],
+    copy_strided: [both("copyStrided", copyStrided, (a) => expect(Array.from(a.dst)).toEqual([2, 4]))],
+    masked_mean_forward: [both("maskedMeanForward", maskedMean, (a) => expect(a.y[0]).toBe(2))],
+    masked_mean_backward: [both("maskedMeanBackward", maskedMeanBackward, (a) => expect(Array.from(a.dx)).toEqual([2, 2]))],
+    cosine_forward: [both("cosineForward", cosine, (a) => expect(a.y[0]).toBe(0))],
+    cosine_backward: [both("cosineBackward", cosineBackward, (a) => expect(Array.from(a.da)).toEqual([0, 1]))],
+    l2norm_forward: [both("l2NormForward", l2norm, (a) => expect(a.norm[0]).toBe(5))],
+    l2norm_backward: [both("l2NormBackward", l2normBackward, (a) => expect(Array.from(a.dx)).toEqual([0, 2]))],
+    mse_forward: [both("mseForward", loss, (a) => expect(a.loss[0]).toBe(4))],
+    mse_backward: [both("mseBackward", lossBackward, (a) => expect(a.dx[0]).toBe(8))],
+    bce_forward: [both("bceForward", loss, (a) => expect(a.loss[0]).toBeCloseTo(Math.log1p(Math.exp(-3)), 6))],
+    bce_backward: [both("bceBackward", lossBackward, (a) => expect(a.dx[0]).toBeCloseTo(2 * (1 / (1 + Math.exp(-3)) - 1), 6))],
+    dot_forward: [both("dotForward", dotForward, (a) => expect(a.y[0]).toBe(11))],
+    axpby: [both("axpby", axpby, (a) => expect(a.y[0]).toBe(-5))],
   };
 }
 

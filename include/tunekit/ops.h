@@ -43,7 +43,22 @@
   X(adamw, const AdamWArgs)                               \
   X(sum_squares, SumSquaresArgs)                          \
   X(lora_forward, const LoraArgs)                         \
-  X(lora_backward, const LoraBackwardArgs)
+  X(lora_backward, const LoraBackwardArgs)                \
+  X(unary_forward, const UnaryArgs)                       \
+  X(unary_backward, const UnaryBackwardArgs)              \
+  X(copy_strided, const CopyStridedArgs)                  \
+  X(masked_mean_forward, const MaskedMeanArgs)            \
+  X(masked_mean_backward, const MaskedMeanBackwardArgs)   \
+  X(cosine_forward, const CosineArgs)                     \
+  X(cosine_backward, const CosineBackwardArgs)            \
+  X(l2norm_forward, const L2NormArgs)                     \
+  X(l2norm_backward, const L2NormBackwardArgs)            \
+  X(mse_forward, const LossArgs)                          \
+  X(mse_backward, const LossBackwardArgs)                 \
+  X(bce_forward, const LossArgs)                          \
+  X(bce_backward, const LossBackwardArgs)                 \
+  X(dot_forward, const DotArgs)                           \
+  X(axpby, const AxpbyArgs)
 
 // Op ids: the index of an op's slot in every backend's table; they cross the dlopen boundary as int.
 #define TK_OP_ID(name, Args) TK_OP_##name,
@@ -167,11 +182,13 @@ struct AddArgs {
   float* y = nullptr;
 };
 
-// x (n) *= s, in place.
+// x (n) *= s·sp[0], in place; sp (one float in the backend's memory, may be null: then x *= s) is
+// how a backward scales by the upstream gradient of a scalar loss without reading it on the host.
 struct ScaleArgs {
   int64_t n = 0;
   float* x = nullptr;
   float s = 1.f;
+  const float* sp = nullptr;
 };
 
 // y = x·keep/(1-p), keep when Philox element e of (seed, offset) is >= p; y may alias x. The same call
@@ -255,6 +272,117 @@ struct LoraBackwardArgs {
   LoraArgs fwd;  // x, W, A, Bm, h, scale, dropout as in the forward
   const float* dy = nullptr;
   float* dx = nullptr; float* dA = nullptr; float* dB = nullptr; float* dbias = nullptr;
+};
+
+// ---- task heads and losses (native/cpu/heads.cc, losses.cc; cuda/heads.cu, losses.cu) ----
+// A scalar that a backward multiplies by (the upstream gradient of a scalar loss) is a pointer to one
+// float in the backend's memory, never a host float: on a GPU it stays on the device. Losses write
+// their value to a one-float buffer the same way.
+
+enum UnaryKind { UNARY_TANH = 0, UNARY_RELU = 1, UNARY_SIGMOID = 2, UNARY_SILU = 3 };
+
+// y (n) = f(x) for f = kind; y may alias x. relu(NaN) is NaN.
+struct UnaryArgs {
+  int64_t n = 0;
+  const float* x = nullptr;
+  float* y = nullptr;
+  int kind = UNARY_TANH;
+};
+// dx (n) = dy · f'(x), from the forward's output y where that is exact (tanh' = 1 - y², sigmoid' =
+// y(1 - y), relu' = [y > 0]) and from its input x for silu (σ(x)(1 + x(1 - σ(x)))); the other of x, y
+// is not read (may be null). dx may alias dy, x or y.
+struct UnaryBackwardArgs {
+  int64_t n = 0;
+  const float* x = nullptr; const float* y = nullptr; const float* dy = nullptr;
+  float* dx = nullptr;
+  int kind = UNARY_TANH;
+};
+
+// dst (rows, cols; dst_ld floats between rows) = src (rows, cols; src_ld), or += when accumulate.
+// A column of (rows, K) is src + j with src_ld = K, cols = 1. dst and src do not overlap.
+struct CopyStridedArgs {
+  int64_t rows = 0, cols = 0;
+  const float* src = nullptr; int64_t src_ld = 0;
+  float* dst = nullptr; int64_t dst_ld = 0;
+  int accumulate = 0;
+};
+
+// y (B, C) = mean of the rows of x (B, T, C) whose mask (B·T bytes, nonzero = real token) is set:
+// sum / max(count, 1e-9), so a row with no real token gives 0 (sentence-transformers' mean pooling).
+struct MaskedMeanArgs {
+  int64_t B = 0, T = 0, C = 0;
+  const float* x = nullptr; const uint8_t* mask = nullptr;
+  float* y = nullptr;
+};
+// dx (B, T, C) OVERWRITTEN: dy[b] / count at real positions, 0 at padding.
+struct MaskedMeanBackwardArgs {
+  int64_t B = 0, T = 0, C = 0;
+  const uint8_t* mask = nullptr; const float* dy = nullptr;
+  float* dx = nullptr;
+};
+
+// y (N) = row-wise cosine similarity of a, b (N, C): a·b / (na·nb) with each norm clamped on its own,
+// na = max(‖a‖, 1e-8).
+struct CosineArgs {
+  int64_t N = 0, C = 0;
+  const float* a = nullptr; const float* b = nullptr;
+  float* y = nullptr;
+};
+// da, db (N, C) OVERWRITTEN (either may be null) with dy (N) times the derivative of the clamped form
+// (a clamped norm is a constant). Recomputes the norms from a and b.
+struct CosineBackwardArgs {
+  int64_t N = 0, C = 0;
+  const float* a = nullptr; const float* b = nullptr; const float* dy = nullptr;
+  float* da = nullptr; float* db = nullptr;
+};
+
+// y (N, C) = x / norm per row, norm (N) = max(‖x‖, 1e-8) saved for the backward; y may alias x.
+struct L2NormArgs {
+  int64_t N = 0, C = 0;
+  const float* x = nullptr;
+  float* y = nullptr; float* norm = nullptr;
+};
+// dx (N, C) OVERWRITTEN: (dy - y·(y·dy)) / norm per row, or dy / norm where the norm was clamped
+// (norm <= 1e-8). dx may alias dy.
+struct L2NormBackwardArgs {
+  int64_t N = 0, C = 0;
+  const float* y = nullptr; const float* norm = nullptr; const float* dy = nullptr;
+  float* dx = nullptr;
+};
+
+// Element-wise losses over n elements, summed in double (a fixed order on the CPU, a fixed two-pass
+// tree on CUDA) and divided by divisor (<= 0 means n, the mean), written to loss[0]:
+//   mse: (x - target)²;  bce: max(x, 0) - x·target + log1p(exp(-|x|)) (BCEWithLogits, x the logits).
+struct LossArgs {
+  int64_t n = 0;
+  const float* x = nullptr; const float* target = nullptr;
+  float divisor = 0.f;
+  float* loss = nullptr;  // one float
+};
+// dx (n) OVERWRITTEN with dy[0] times the loss's derivative: mse 2(x - target)/divisor, bce
+// (σ(x) - target)/divisor. dy is one float; dx may alias x or target.
+struct LossBackwardArgs {
+  int64_t n = 0;
+  const float* x = nullptr; const float* target = nullptr;
+  float divisor = 0.f;
+  const float* dy = nullptr;  // one float
+  float* dx = nullptr;
+};
+
+// y[0] = Σ x·w over n, accumulated in double (fixed order / fixed tree). Its backward is axpby.
+struct DotArgs {
+  int64_t n = 0;
+  const float* x = nullptr; const float* w = nullptr;
+  float* y = nullptr;  // one float
+};
+
+// y (n) = alpha·(ap ? ap[0] : 1)·a + beta·b; b null or beta == 0 means b is not read. y may alias a or
+// b; ap (one float in the backend's memory, the upstream gradient of a scalar) does not overlap y.
+struct AxpbyArgs {
+  int64_t n = 0;
+  float alpha = 1.f, beta = 0.f;
+  const float* a = nullptr; const float* ap = nullptr; const float* b = nullptr;
+  float* y = nullptr;
 };
 
 // OpArgs<TK_OP_gemm>::type is `const GemmArgs`: the args type of an op id, for type-checked calls.

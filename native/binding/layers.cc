@@ -1,4 +1,4 @@
-// Layer ops: layerNormForward/Backward, geluForward/Backward, biasAdd, biasBackward, add, scale,
+// Layer ops: layerNormForward/Backward, geluForward/Backward, biasAdd, biasBackward, add, scale (by s·sp[0]),
 // dropout, crossEntropy, embeddingForward/Backward (each also as <name>Async).
 // Aliasing: element-wise ops may run in place (output === input) but never on partially
 // overlapping arrays; everything else needs separate outputs (crossEntropy's dlogits may be logits).
@@ -149,7 +149,9 @@ Work parse_scale(Args& a) {
   ScaleArgs g;
   g.n = a.integer("n", 0, kMax);
   g.s = static_cast<float>(a.number("s"));
-  g.x = a.f32("x", g.n).data;
+  F32 x = a.f32("x", g.n), sp = a.f32_opt("sp", 1);  // sp: one float, the upstream gradient
+  disjoint(a, {buf("x", x)}, {buf("sp", sp)});
+  g.x = x.data; g.sp = sp.data;
   return Work{[g] { run<TK_OP_scale>(cpu_backend(), g); }, nullptr};
 }
 

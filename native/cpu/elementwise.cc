@@ -125,7 +125,7 @@ void add(const AddArgs& a) {
 }
 
 void scale(const ScaleArgs& a) {
-  const V sv = V::set1(a.s);
+  const V sv = V::set1(a.sp ? a.s * a.sp[0] : a.s);
   map1(a.n, a.x, a.x, [sv](V v) { return v * sv; });
 }
 
