@@ -2,12 +2,23 @@
 // types its surface. Every function validates its arguments in C++ and throws TunekitError.
 import * as path from "path";
 import { TunekitError } from "./errors";
+import type { NativeBuffer, DeviceBuffer } from "./tensor/buffers";
+export type { NativeBuffer, DeviceBuffer };
+
+// Buffer arguments: host typed arrays or device buffers; the binding checks each one's dtype and
+// device at run time (names say what an argument should hold).
+/** Float values: Float32Array on the host (Uint16Array for bf16 weights) or a device buffer. */
+export type Buf = NativeBuffer;
+/** int32 values (ids, targets): Int32Array on the host or a device buffer. */
+export type IBuf = NativeBuffer;
+/** Bytes (masks): Uint8Array on the host or a device buffer. */
+export type U8Buf = NativeBuffer;
 
 export type Isa = "avx512" | "avx2" | "scalar";
 
 export interface GemmArgs {
   M: number; N: number; K: number;
-  A: Float32Array; B: Float32Array; C: Float32Array;
+  A: Buf; B: Buf; C: Buf;
   transA?: boolean; transB?: boolean;
   alpha?: number; beta?: number;
   lda?: number; ldb?: number; ldc?: number;
@@ -24,7 +35,7 @@ export type MatmulPrecision = "fp32" | "bf16";
 /** One AdamW step on one tensor (torch.optim.AdamW): param, m, v updated in place from grad. */
 export interface AdamWArgs {
   n: number;
-  param: Float32Array; grad: Float32Array; m: Float32Array; v: Float32Array;
+  param: Buf; grad: Buf; m: Buf; v: Buf;
   lr: number;
   /** 1-based step count (bias correction). */
   step: number;
@@ -35,14 +46,14 @@ export interface AdamWArgs {
 
 /** AdamW on many tensors in one native call; entry i of each list belongs to params[i]. */
 export interface AdamWMultiArgs {
-  params: Float32Array[]; grads: Float32Array[]; ms: Float32Array[]; vs: Float32Array[];
+  params: Buf[]; grads: Buf[]; ms: Buf[]; vs: Buf[];
   lrs: number[]; weightDecays: number[];
   step: number;
   beta1?: number; beta2?: number; eps?: number; gradScale?: number;
 }
 
-export interface SumSquaresArgs { n: number; x: Float32Array }
-export interface GradNormArgs { tensors: Float32Array[] }
+export interface SumSquaresArgs { n: number; x: Buf }
+export interface GradNormArgs { tensors: Buf[] }
 
 /**
  * LoRA linear fused with its frozen base: y = x·Wᵀ + bias + scale·h·Bᵀ with h = dropout(x)·Aᵀ.
@@ -50,11 +61,11 @@ export interface GradNormArgs { tensors: Float32Array[] }
  */
 export interface LoraForwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Float32Array; W: Float32Array; bias?: Float32Array | null; A: Float32Array; B: Float32Array;
+  x: Buf; W: Buf; bias?: Buf | null; A: Buf; B: Buf;
   scale: number;
   /** Dropout on x in the LoRA branch; element m·in + i uses Philox element m·in + i of (seed, offset). */
   dropoutP?: number; seed?: number; offset?: number;
-  y: Float32Array; h: Float32Array;
+  y: Buf; h: Buf;
   /** Of the products with the frozen W (default matmulPrecision()); the rank-r ones stay fp32. */
   precision?: MatmulPrecision;
 }
@@ -62,11 +73,11 @@ export interface LoraForwardArgs {
 /** dx OVERWRITTEN (null for a first layer); dA, dB, dbias ACCUMULATED. No dW: W stays frozen. */
 export interface LoraBackwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Float32Array; W: Float32Array; A: Float32Array; B: Float32Array; h: Float32Array;
+  x: Buf; W: Buf; A: Buf; B: Buf; h: Buf;
   scale: number;
   dropoutP?: number; seed?: number; offset?: number;
-  dy: Float32Array;
-  dx?: Float32Array | null; dA: Float32Array; dB: Float32Array; dbias?: Float32Array | null;
+  dy: Buf;
+  dx?: Buf | null; dA: Buf; dB: Buf; dbias?: Buf | null;
   precision?: MatmulPrecision;
 }
 // ---- layers (native/binding/layers.cc) ----------------------------------------------------------
@@ -78,33 +89,33 @@ export interface LayerNormForwardArgs {
   rows: number; C: number;
   /** Default 1e-5. */
   eps?: number;
-  x: Float32Array; gamma?: Float32Array | null; beta?: Float32Array | null;
-  y: Float32Array; mean: Float32Array; rstd: Float32Array;
+  x: Buf; gamma?: Buf | null; beta?: Buf | null;
+  y: Buf; mean: Buf; rstd: Buf;
 }
 /** dx is overwritten; dgamma and dbeta are accumulated (+=). Each output is optional. */
 export interface LayerNormBackwardArgs {
   rows: number; C: number;
-  x: Float32Array; gamma?: Float32Array | null; mean: Float32Array; rstd: Float32Array; dy: Float32Array;
-  dx?: Float32Array | null; dgamma?: Float32Array | null; dbeta?: Float32Array | null;
+  x: Buf; gamma?: Buf | null; mean: Buf; rstd: Buf; dy: Buf;
+  dx?: Buf | null; dgamma?: Buf | null; dbeta?: Buf | null;
 }
 /** "none": 0.5·x·(1 + erf(x/√2)) (default); "tanh": PyTorch's approximate='tanh'. */
 export type GeluApproximate = "none" | "tanh";
-export interface GeluForwardArgs { n: number; x: Float32Array; y: Float32Array; approximate?: GeluApproximate }
+export interface GeluForwardArgs { n: number; x: Buf; y: Buf; approximate?: GeluApproximate }
 /** dx = dy · gelu'(x), overwritten. */
-export interface GeluBackwardArgs { n: number; x: Float32Array; dy: Float32Array; dx: Float32Array; approximate?: GeluApproximate }
+export interface GeluBackwardArgs { n: number; x: Buf; dy: Buf; dx: Buf; approximate?: GeluApproximate }
 /** y (rows, C) = x + bias, bias broadcast over rows. */
-export interface BiasAddArgs { rows: number; C: number; x: Float32Array; bias: Float32Array; y: Float32Array }
+export interface BiasAddArgs { rows: number; C: number; x: Buf; bias: Buf; y: Buf }
 /** dbias (C) += column sums of dy (rows, C). */
-export interface BiasBackwardArgs { rows: number; C: number; dy: Float32Array; dbias: Float32Array }
+export interface BiasBackwardArgs { rows: number; C: number; dy: Buf; dbias: Buf }
 /** y = a + b. */
-export interface AddArgs { n: number; a: Float32Array; b: Float32Array; y: Float32Array }
+export interface AddArgs { n: number; a: Buf; b: Buf; y: Buf }
 /** x *= s·sp[0], in place; sp (one float, may be absent: x *= s) is an upstream gradient kept in native memory. */
-export interface ScaleArgs { n: number; x: Float32Array; s: number; sp?: Float32Array | null }
+export interface ScaleArgs { n: number; x: Buf; s: number; sp?: Buf | null }
 /**
  * y = x·keep/(1-p), keep = philox.uniform(seed, offset, e) >= p for element e; the same call on dy is
  * the backward. p in [0, 1); seed and offset are integers below 2^53.
  */
-export interface DropoutArgs { n: number; x: Float32Array; y: Float32Array; p: number; seed: number; offset: number }
+export interface DropoutArgs { n: number; x: Buf; y: Buf; p: number; seed: number; offset: number }
 /**
  * Softmax cross-entropy over rows of logits (N, V). Rows whose target is ignoreIndex (default -100)
  * count for nothing. loss = Σ row losses / divisor; divisor <= 0 (default) means the number of rows
@@ -113,16 +124,16 @@ export interface DropoutArgs { n: number; x: Float32Array; y: Float32Array; p: n
  * row's loss (0 for ignored rows).
  */
 export interface CrossEntropyArgs {
-  N: number; V: number; logits: Float32Array; targets: Int32Array;
+  N: number; V: number; logits: Buf; targets: IBuf;
   ignoreIndex?: number; divisor?: number; gradScale?: number;
-  dlogits?: Float32Array | null; rowLoss?: Float32Array | null;
+  dlogits?: Buf | null; rowLoss?: Buf | null;
 }
 /** loss as a double; count = rows not ignored. */
 export interface CrossEntropyResult { loss: number; count: number }
 /** out (N, C) = table (V, C) rows ids (N), every id in [0, V). */
-export interface EmbeddingForwardArgs { N: number; C: number; ids: Int32Array; table: Float32Array; V: number; out: Float32Array }
+export interface EmbeddingForwardArgs { N: number; C: number; ids: IBuf; table: Buf; V: number; out: Buf }
 /** dtable[ids[i]] += dout[i], deterministic. */
-export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
+export interface EmbeddingBackwardArgs { N: number; C: number; ids: IBuf; dout: Buf; V: number; dtable: Buf; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
 // ---- end layers ---------------------------------------------------------------------------------
 // ---- attention (native/binding/attention.cc) ----------------------------------------------------
 
@@ -133,14 +144,14 @@ export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; 
  */
 export interface AttentionForwardArgs {
   B: number; H: number; Tq: number; Tk: number; D: number;
-  q: Float32Array; k: Float32Array; v: Float32Array;
+  q: Buf; k: Buf; v: Buf;
   /** Output (B, Tq, H, D). */
-  o: Float32Array;
+  o: Buf;
   /** Output (B, H, Tq): log-sum-exp of the scaled, masked scores (-Infinity for a row with no key). */
-  lse: Float32Array;
+  lse: Buf;
   ldq?: number; ldk?: number; ldv?: number; ldo?: number;
   /** (B, Tk): 1 = attend, 0 = padding. */
-  keyMask?: Uint8Array;
+  keyMask?: U8Buf;
   /** Key j > query i is masked. */
   causal?: boolean;
   /** Default 1/sqrt(D). */
@@ -151,7 +162,7 @@ export interface AttentionForwardArgs {
 
 /** The forward's arguments (o and lse as it left them) plus dout; dq, dk, dv are overwritten. */
 export interface AttentionBackwardArgs extends AttentionForwardArgs {
-  dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array;
+  dout: Buf; dq: Buf; dk: Buf; dv: Buf;
   lddo?: number; lddq?: number; lddk?: number; lddv?: number;
 }
 

@@ -4,8 +4,12 @@
 // except for the few small ops on (B, C) tensors noted below.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Tensor, shapeStr, acquire, release } from "./tensor";
+import { Tensor, shapeStr } from "./tensor";
+import { Storage, acquire, release, fromHost } from "./storage";
 import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+
+/** The addon buffer of a tensor or storage: what ops pass as arguments. */
+const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
 const rowsOf = (t: Tensor) => t.size / Math.max(1, last(t));
@@ -30,60 +34,67 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   check(W.shape.length === 2 && last(x) === inF, () => `shape mismatch in Linear '${name}': got input ${shapeStr(x.shape)}, expected last dim ${inF}`);
   check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
   const M = rowsOf(x);
-  const y = Tensor.empty([...x.shape.slice(0, -1), outF]); // the GEMM (beta 0) writes all of it
-  native.gemm({ M, N: outF, K: inF, A: x.data, B: W.data, C: y.data, transB: true });
-  if (b) native.biasAdd({ rows: M, C: outF, x: y.data, bias: b.data, y: y.data });
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF], x.device); // the GEMM (beta 0) writes all of it
+  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true });
+  if (b) native.biasAdd({ rows: M, C: outF, x: h(y), bias: h(b), y: h(y) });
   if (!needsGrad(x, W, b)) return y;
   return record(y, {
     op: "linear",
     inputs: b ? [x, W, b] : [x, W],
     backward(gy) {
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: gy, B: W.data, C: dx }));
+      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) }));
       const dW = gradBuffer(W);
-      if (dW) native.gemm({ M: outF, N: inF, K: M, A: gy, B: x.data, C: dW, transA: true, beta: 1 });
+      if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gy), B: h(x), C: h(dW), transA: true, beta: 1 });
       const db = b && gradBuffer(b);
-      if (db) native.biasBackward({ rows: M, C: outF, dy: gy, dbias: db });
+      if (db) native.biasBackward({ rows: M, C: outF, dy: h(gy), dbias: h(db) });
     },
   });
 }
 
+/** Host int32 values (ids, row indices) as storage on the device of `like`. */
+export function ints(a: Int32Array | Storage, like: Tensor): Storage {
+  return a instanceof Storage ? a : fromHost(a, like.device);
+}
+
 /** out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx). */
-export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
+export function embedding(ids: Int32Array | Storage, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
-  check(ids.length === shape.reduce((a, b) => a * b, 1), () => `embedding: ${ids.length} ids for shape ${shapeStr(shape)}`);
-  const out = Tensor.empty([...shape, C]);
-  native.embeddingForward({ N: ids.length, C, V, ids, table: table.data, out: out.data });
+  const idx = ints(ids, table), N = idx.length;
+  check(N === shape.reduce((a, b) => a * b, 1), () => `embedding: ${N} ids for shape ${shapeStr(shape)}`);
+  const out = Tensor.empty([...shape, C], table.device);
+  native.embeddingForward({ N, C, V, ids: h(idx) as Int32Array, table: h(table), out: h(out) });
   if (!needsGrad(table)) return out;
   return record(out, {
     op: "embedding",
     inputs: [table],
     backward(gy) {
       const dt = gradBuffer(table);
-      if (dt) native.embeddingBackward({ N: ids.length, C, V, ids, dout: gy, dtable: dt, paddingIdx });
+      if (dt) native.embeddingBackward({ N, C, V, ids: h(idx) as Int32Array, dout: h(gy), dtable: h(dt), paddingIdx });
     },
   });
 }
 
 /** Rows of x viewed as (rows, last dim): y[i] = x[rows[i]]; the gradient scatters back (the embedding kernels). */
-export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
+export function gatherRows(x: Tensor, rows: Int32Array | Storage): Tensor {
   const C = last(x), R = x.size / C;
-  const y = Tensor.empty([rows.length, C]);
-  native.embeddingForward({ N: rows.length, C, V: R, ids: rows, table: x.data, out: y.data });
+  const idx = ints(rows, x), N = idx.length;
+  const y = Tensor.empty([N, C], x.device);
+  native.embeddingForward({ N, C, V: R, ids: h(idx) as Int32Array, table: h(x), out: h(y) });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "gatherRows",
     inputs: [x],
     backward(gy) {
       const dx = gradBuffer(x);
-      if (dx) native.embeddingBackward({ N: rows.length, C, V: R, ids: rows, dout: gy, dtable: dx, paddingIdx: -1 });
+      if (dx) native.embeddingBackward({ N, C, V: R, ids: h(idx) as Int32Array, dout: h(gy), dtable: h(dx), paddingIdx: -1 });
     },
   });
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
   check(a.size === b.size, () => `add: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
-  const y = Tensor.empty(a.shape);
-  native.add({ n: a.size, a: a.data, b: b.data, y: y.data });
+  const y = Tensor.empty(a.shape, a.device);
+  native.add({ n: a.size, a: h(a), b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "add",
@@ -91,7 +102,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     backward(gy) {
       for (const t of [a, b]) {
         const g = gradBuffer(t);
-        if (g) native.add({ n: t.size, a: g, b: gy, y: g });
+        if (g) native.add({ n: t.size, a: h(g), b: h(gy), y: h(g) });
       }
     },
   });
@@ -100,9 +111,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, name = "LayerNorm"): Tensor {
   const C = last(x), rows = rowsOf(x);
   check(gamma.size === C && beta.size === C, () => `shape mismatch in LayerNorm '${name}': got input ${shapeStr(x.shape)}, expected last dim ${gamma.size}`);
-  const y = Tensor.empty(x.shape);
-  const mean = acquire(rows, false), rstd = acquire(rows, false);
-  native.layerNormForward({ rows, C, eps, x: x.data, gamma: gamma.data, beta: beta.data, y: y.data, mean, rstd });
+  const y = Tensor.empty(x.shape, x.device);
+  const mean = acquire(rows, x.device, "f32", false), rstd = acquire(rows, x.device, "f32", false);
+  native.layerNormForward({ rows, C, eps, x: h(x), gamma: h(gamma), beta: h(beta), y: h(y), mean: h(mean), rstd: h(rstd) });
   if (!needsGrad(x, gamma, beta)) {
     release(mean);
     release(rstd);
@@ -113,13 +124,15 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
     inputs: [x, gamma, beta],
     saved: [mean, rstd],
     backward(gy) {
-      const dgamma = gradBuffer(gamma) ?? undefined, dbeta = gradBuffer(beta) ?? undefined;
+      const dg = gradBuffer(gamma), db = gradBuffer(beta);
+      const dgamma = dg ? h(dg) : undefined, dbeta = db ? h(db) : undefined;
+      const args = { rows, C, x: h(x), gamma: h(gamma), mean: h(mean), rstd: h(rstd), dy: h(gy), dgamma, dbeta };
       let wrote = false;
       writeGrad(x, (dx) => {
-        native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dx, dgamma, dbeta });
+        native.layerNormBackward({ ...args, dx: h(dx) });
         wrote = true;
       });
-      if (!wrote && (dgamma || dbeta)) native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dgamma, dbeta });
+      if (!wrote && (dgamma || dbeta)) native.layerNormBackward(args);
     },
   });
 }
@@ -127,14 +140,14 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
 export type GeluApproximate = "none" | "tanh";
 
 export function gelu(x: Tensor, approximate: GeluApproximate = "none"): Tensor {
-  const y = Tensor.empty(x.shape);
-  native.geluForward({ n: x.size, x: x.data, y: y.data, approximate });
+  const y = Tensor.empty(x.shape, x.device);
+  native.geluForward({ n: x.size, x: h(x), y: h(y), approximate });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "gelu",
     inputs: [x],
     backward(gy) {
-      writeGrad(x, (dx) => native.geluBackward({ n: x.size, x: x.data, dy: gy, dx, approximate }));
+      writeGrad(x, (dx) => native.geluBackward({ n: x.size, x: h(x), dy: h(gy), dx: h(dx), approximate }));
     },
   });
 }
@@ -144,14 +157,14 @@ export function dropout(x: Tensor, p: number, training: boolean, gen: Generator)
   if (!training || p === 0) return x;
   check(p > 0 && p < 1, () => `dropout: p = ${p}, expected 0 <= p < 1`);
   const seed = gen.seed, offset = gen.take(x.size);
-  const y = Tensor.empty(x.shape);
-  native.dropout({ n: x.size, x: x.data, y: y.data, p, seed, offset });
+  const y = Tensor.empty(x.shape, x.device);
+  native.dropout({ n: x.size, x: h(x), y: h(y), p, seed, offset });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "dropout",
     inputs: [x],
     backward(gy) {
-      writeGrad(x, (dx) => native.dropout({ n: x.size, x: gy, y: dx, p, seed, offset }));
+      writeGrad(x, (dx) => native.dropout({ n: x.size, x: h(gy), y: h(dx), p, seed, offset }));
     },
   });
 }
@@ -167,7 +180,7 @@ export const heads = (t: Tensor, col = 0): HeadsView => ({ t, col, ld: last(t) }
 export interface AttentionOptions {
   numHeads: number;
   /** (B, Tk) bytes, 1 = attend; null for none. */
-  keyMask: Uint8Array | null;
+  keyMask: Uint8Array | Storage | null;
   causal: boolean;
   dropoutP: number;
   training: boolean;
@@ -180,15 +193,18 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   check(Number.isInteger(D), () => `attention: width ${width} is not divisible by ${H} heads`);
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
-  const out = Tensor.empty([B, T, width]);
-  const lse = acquire(B * H * T, false);
+  const dev = q.t.device;
+  const out = Tensor.empty([B, T, width], dev);
+  const lse = acquire(B * H * T, dev, "f32", false);
+  const at = (v: HeadsView) => h(v.t.storage.view(v.col));
+  const mask = o.keyMask ? (o.keyMask instanceof Storage ? o.keyMask : fromHost(o.keyMask, dev)) : null;
   const args = {
     B, H, Tq: T, Tk: T, D,
-    q: q.t.data.subarray(q.col), ldq: q.ld,
-    k: k.t.data.subarray(k.col), ldk: k.ld,
-    v: v.t.data.subarray(v.col), ldv: v.ld,
-    o: out.data, ldo: width, lse,
-    keyMask: o.keyMask ?? undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
+    q: at(q), ldq: q.ld,
+    k: at(k), ldk: k.ld,
+    v: at(v), ldv: v.ld,
+    o: h(out), ldo: width, lse: h(lse),
+    keyMask: mask ? (h(mask) as Uint8Array) : undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
     dropoutP: p, seed, offset,
   };
   native.attentionForward(args);
@@ -204,46 +220,31 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
     backward(gy) {
       // q, k, v may live in one packed tensor: compute all three into one scratch of each source's
       // layout, then hand each source its gradient once.
-      const scratch = new Map<Tensor, Float32Array>();
+      const scratch = new Map<Tensor, Storage>();
       const buf = (t: Tensor) => {
         let b = scratch.get(t);
-        if (!b) scratch.set(t, (b = acquire(t.size)));
+        if (!b) scratch.set(t, (b = acquire(t.size, dev)));
         return b;
       };
       const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
       native.attentionBackward({
-        ...args, dout: gy, lddo: width,
-        dq: dq.subarray(q.col), lddq: q.ld, dk: dk.subarray(k.col), lddk: k.ld, dv: dv.subarray(v.col), lddv: v.ld,
+        ...args, dout: h(gy), lddo: width,
+        dq: h(dq.view(q.col)), lddq: q.ld, dk: h(dk.view(k.col)), lddk: k.ld, dv: h(dv.view(v.col)), lddv: v.ld,
       });
       for (const [t, g] of scratch) {
-        writeGrad(t, (dst) => dst.set(g));
+        writeGrad(t, (dst) => dst.copyFromStorage(g));
         release(g);
       }
     },
   });
 }
 
-/** Rows of x (B, T, C) at one position per batch element → (B, C). */
+/** Rows of x (B, T, C) at one position per batch element → (B, C): a row gather (the embedding kernels). */
 export function selectTokens(x: Tensor, positions: number[]): Tensor {
   const [B, T, C] = x.shape;
   check(x.shape.length === 3 && positions.length === B, () => `selectTokens: expected (B, T, C) and ${x.shape[0]} positions`);
-  const y = new Tensor([B, C]);
-  positions.forEach((t, b) => {
-    check(t >= 0 && t < T, () => `selectTokens: position ${t} out of range 0..${T - 1}`);
-    y.data.set(x.data.subarray((b * T + t) * C, (b * T + t + 1) * C), b * C);
-  });
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "selectTokens",
-    inputs: [x],
-    backward(gy) {
-      const gx = gradBuffer(x)!;
-      positions.forEach((t, b) => {
-        const dst = gx.subarray((b * T + t) * C, (b * T + t + 1) * C);
-        for (let c = 0; c < C; c++) dst[c] += gy[b * C + c];
-      });
-    },
-  });
+  for (const t of positions) check(Number.isInteger(t) && t >= 0 && t < T, () => `selectTokens: position ${t} out of range 0..${T - 1}`);
+  return gatherRows(x, Int32Array.from(positions, (t, b) => b * T + t));
 }
 
 // Small elementwise ops used on (B, C) heads only (pooler tanh, classifier ReLU): plain loops.
@@ -264,13 +265,14 @@ export const tanh = (x: Tensor) => unary(x, "tanh", Math.tanh, (_v, y) => 1 - y 
 export const relu = (x: Tensor) => unary(x, "relu", (v) => (v > 0 ? v : 0), (v) => (v > 0 ? 1 : 0));
 
 /** Mean (or sum / divisor) softmax cross-entropy over rows of logits; targets of ignoreIndex are skipped. */
-export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
+export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
   const V = last(logits), N = rowsOf(logits);
   check(targets.length === N, () => `crossEntropy: ${targets.length} targets for ${N} rows of logits ${shapeStr(logits.shape)}`);
   const grad = needsGrad(logits);
-  const dlogits = grad ? acquire(logits.size) : undefined;
-  const r = native.crossEntropy({ N, V, logits: logits.data, targets, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits });
-  const loss = Tensor.from([1], [r.loss]);
+  const dlogits = grad ? acquire(logits.size, logits.device, "f32", false) : undefined;
+  const tg = ints(targets, logits);
+  const r = native.crossEntropy({ N, V, logits: h(logits), targets: h(tg) as Int32Array, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits) });
+  const loss = Tensor.from([1], [r.loss], logits.device);
   if (!grad) return loss;
   return record(loss, {
     op: "crossEntropy",
@@ -278,8 +280,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignore
     saved: [dlogits!],
     backward(gy) {
       writeGrad(logits, (dst) => {
-        dst.set(dlogits!);
-        if (gy[0] !== 1) native.scale({ n: dst.length, x: dst, s: gy[0] });
+        dst.copyFromStorage(dlogits!);
+        const s = gy.toHost()[0];
+        if (s !== 1) native.scale({ n: dst.length, x: h(dst), s });
       });
     },
   });
