@@ -44,11 +44,10 @@ export class Tensor {
   /** Kept alive when the engine frees the graph after backward (losses, logits the caller reads). */
   retained = false;
   name?: string;
-  private ownsStorage: boolean;
 
   /**
-   * A tensor of `shape` over `storage` (then it is the caller's: dispose() does not free it), or
-   * over fresh zeroed storage on `device`.
+   * A tensor of `shape` over `storage`, or over fresh zeroed storage on `device`. The tensor owns
+   * what it is given (dispose() releases it) unless it is a view: share storage through views only.
    */
   constructor(shape: Shape, storage?: Storage | Float32Array | null, requiresGrad = false, device: Device = "cpu", dtype: DType = "f32") {
     checkShape(shape);
@@ -58,7 +57,6 @@ export class Tensor {
     const n = numel(shape);
     if (storage && storage.length !== n)
       throw new TunekitError(`Tensor: storage has ${storage.length} elements, expected ${n} for shape ${shapeStr(shape)}`);
-    this.ownsStorage = !storage;
     this.storage = storage ?? acquire(n, device, dtype, !Tensor.uninitialised);
     this.requiresGrad = requiresGrad;
     const scope = liveScopes[liveScopes.length - 1];
@@ -113,7 +111,7 @@ export class Tensor {
 
   /** Frees the storage now (the GC would otherwise do it later). */
   dispose(): void {
-    if (this.ownsStorage) release(this.storage);
+    release(this.storage);
     this.storage = EMPTY;
     if (this.grad) release(this.grad);
     this.grad = null;
