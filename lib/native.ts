@@ -296,10 +296,22 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   /** Test hook: parallel work over n items where item `bad` throws on a pool thread; returns items done. */
   _poolThrowTest(n: number, bad: number): number;
-  /** Zeroed, 64-byte aligned native memory; freed by free() or when garbage-collected. */
+  /**
+   * n zeroed elements: on the CPU 64-byte aligned native memory as a typed array (Float32Array;
+   * Uint16Array for bf16; Int32Array; Uint8Array), on a device an opaque buffer. Freed by free() or
+   * when garbage-collected.
+   */
   alloc(n: number): Float32Array;
-  free(a: Float32Array): void;
-  memoryStats(): { bytes: number; buffers: number };
+  alloc(n: number, o: { device?: "cpu" | "cuda"; dtype?: "f32" | "bf16" | "f16" | "i32" | "u8" }): NativeBuffer;
+  free(a: NativeBuffer): void;
+  /** Elements [offset, offset + length) of a buffer, sharing its memory. */
+  view(b: NativeBuffer, offset: number, length: number): NativeBuffer;
+  /** dst = src (same length): host ↔ device copies of one dtype, float dtype conversion on one device. */
+  copy(a: { src: NativeBuffer; dst: NativeBuffer }): void;
+  /** Every element of x set to `bits`, the value's bit pattern in x's dtype. */
+  fill(a: { x: NativeBuffer; bits: number }): void;
+  /** Live native memory: host bytes and buffers, device bytes and buffers. */
+  memoryStats(): { bytes: number; buffers: number; deviceBytes: number; deviceBuffers: number };
   /**
    * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
    * effect only where bf16Available(); elsewhere GEMMs stay fp32.

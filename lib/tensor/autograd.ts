@@ -50,6 +50,7 @@ export function gradBuffer(t: Tensor): Storage | null {
   if (!wantsGrad(t)) return null;
   if (!t.node) {
     if (!t.grad) t.grad = parameterStorage(t);
+    t.gradTouched = true;
     return t.grad;
   }
   let g = grads!.get(t);
@@ -68,10 +69,17 @@ export function writeGrad(t: Tensor, write: (out: Storage) => void): void {
   if (!wantsGrad(t)) return;
   const existing = t.node ? grads!.get(t) : t.grad;
   if (!existing) {
+    if (!t.node) t.gradTouched = true;
     const g = t.node ? acquire(t.size, t.device, "f32", false) : parameterStorage(t); // write() fills all of it
     write(g);
     if (t.node) grads!.set(t, g);
     else t.grad = g;
+    return;
+  }
+  if (!t.node && !t.gradTouched) {
+    // A leaf whose gradient lives in an arena slot that still holds zeros: overwrite it.
+    write(existing);
+    t.gradTouched = true;
     return;
   }
   const tmp = acquire(t.size, t.device, "f32", false);

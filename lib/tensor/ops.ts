@@ -255,8 +255,9 @@ function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, 
   return record(y, {
     op,
     inputs: [x],
-    backward(gy) {
-      const gx = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const gx = gradBuffer(x)!.toHost();
       for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.data[i], y.data[i]);
     },
   });
@@ -298,8 +299,9 @@ export function weightedSum(x: Tensor, w: Float32Array): Tensor {
   return record(y, {
     op: "weightedSum",
     inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const g = gradBuffer(x)!.toHost();
       for (let i = 0; i < x.size; i++) g[i] += gy[0] * w[i];
     },
   });
@@ -315,8 +317,9 @@ export function selectColumn(x: Tensor, j: number): Tensor {
   return record(y, {
     op: "selectColumn",
     inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const g = gradBuffer(x)!.toHost();
       for (let r = 0; r < rows; r++) g[r * K + j] += gy[r];
     },
   });
@@ -340,8 +343,9 @@ export function meanPool(x: Tensor, mask: Uint8Array): Tensor {
   return record(y, {
     op: "meanPool",
     inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const g = gradBuffer(x)!.toHost();
       for (let b = 0; b < B; b++) {
         const n = Math.max(counts[b], 1e-9);
         for (let t = 0; t < T; t++) {
@@ -371,8 +375,9 @@ export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
   return record(y, {
     op: "cosineSimilarity",
     inputs: [a, b],
-    backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
       for (let i = 0; i < N; i++) {
         const cos = y.data[i];
         for (let c = 0; c < C; c++) {
@@ -410,8 +415,9 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
   return record(y, {
     op: "cosineMatrix",
     inputs: [a, b],
-    backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
       for (let i = 0; i < N; i++)
         for (let j = 0; j < M; j++) {
           const g = gy[i * M + j];
@@ -438,8 +444,9 @@ export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   return record(y, {
     op: "mseLoss",
     inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const g = gradBuffer(x)!.toHost();
       for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.data[i] - target[i])) / n;
     },
   });
@@ -459,8 +466,9 @@ export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Ten
   return record(y, {
     op: "bceWithLogits",
     inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const g = gradBuffer(x)!.toHost();
       for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.data[i])) - target[i])) / n;
     },
   });
@@ -473,8 +481,9 @@ export function combine(a: Tensor, s: number, b: Tensor, t: number): Tensor {
   return record(y, {
     op: "combine",
     inputs: [a, b],
-    backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
+    backward(gyS) {
+      const gy = gyS.toHost();
+      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
       if (ga) ga[0] += gy[0] * s;
       if (gb) gb[0] += gy[0] * t;
     },

@@ -64,7 +64,7 @@ export class Storage {
     if (values.length !== this.length)
       throw new TunekitError(`Storage.copyFrom: got ${values.length} values, expected ${this.length}`);
     if (this.device === "cpu" && this.dtype === "f32") (this.handle as Float32Array).set(values);
-    else buffers.copy({ src: values instanceof Float32Array ? values : Float32Array.from(values), dst: this.handle });
+    else buffers.copy({ src: ArrayBuffer.isView(values) && hostDtype(values) === "f32" ? (values as Float32Array) : Float32Array.from(values), dst: this.handle });
     return this;
   }
 
@@ -77,7 +77,7 @@ export class Storage {
   }
 
   fill(value: number): this {
-    buffers.fill({ x: this.handle, value });
+    buffers.fill({ x: this.handle, value, dtype: this.dtype });
     return this;
   }
 }

@@ -39,6 +39,8 @@ export class Tensor {
   storage: Storage;
   /** The gradient, on the tensor's device (parameters: allocated by the first backward that reaches them). */
   grad: Storage | null = null;
+  /** A backward wrote this (leaf) tensor's gradient since the last zero-grad (torch: .grad is not None). */
+  gradTouched = false;
   requiresGrad: boolean;
   node: Node | null = null;
   /** Kept alive when the engine frees the graph after backward (losses, logits the caller reads). */
