@@ -250,7 +250,7 @@ export function selectTokens(x: Tensor, positions: number[]): Tensor {
 // Small elementwise ops used on (B, C) heads only (pooler tanh, classifier ReLU): plain loops.
 function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, y: number) => number): Tensor {
   const y = new Tensor(x.shape);
-  for (let i = 0; i < x.size; i++) y.data[i] = f(x.data[i]);
+  for (let i = 0; i < x.size; i++) y.toHost()[i] = f(x.toHost()[i]);
   if (!needsGrad(x)) return y;
   return record(y, {
     op,
@@ -258,7 +258,7 @@ function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, 
     backward(gyS) {
       const gy = gyS.toHost();
       const gx = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.data[i], y.data[i]);
+      for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.toHost()[i], y.toHost()[i]);
     },
   });
 }
@@ -293,7 +293,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts
 export function weightedSum(x: Tensor, w: Float32Array): Tensor {
   check(w.length === x.size, () => `weightedSum: ${w.length} weights for ${x.size} elements`);
   let s = 0;
-  for (let i = 0; i < x.size; i++) s += x.data[i] * w[i];
+  for (let i = 0; i < x.size; i++) s += x.toHost()[i] * w[i];
   const y = Tensor.from([1], [s]);
   if (!needsGrad(x)) return y;
   return record(y, {
@@ -312,7 +312,7 @@ export function selectColumn(x: Tensor, j: number): Tensor {
   const K = last(x), rows = rowsOf(x);
   check(j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
   const y = new Tensor(x.shape.slice(0, -1));
-  for (let r = 0; r < rows; r++) y.data[r] = x.data[r * K + j];
+  for (let r = 0; r < rows; r++) y.toHost()[r] = x.toHost()[r * K + j];
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "selectColumn",
@@ -336,7 +336,7 @@ export function meanPool(x: Tensor, mask: Uint8Array): Tensor {
     const n = Math.max(counts[b], 1e-9);
     for (let t = 0; t < T; t++) {
       if (!mask[b * T + t]) continue;
-      for (let c = 0; c < C; c++) y.data[b * C + c] += x.data[(b * T + t) * C + c] / n;
+      for (let c = 0; c < C; c++) y.toHost()[b * C + c] += x.toHost()[(b * T + t) * C + c] / n;
     }
   }
   if (!needsGrad(x)) return y;
@@ -365,11 +365,11 @@ export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
   const na = new Float64Array(N), nb = new Float64Array(N), dot = new Float64Array(N);
   for (let i = 0; i < N; i++) {
     for (let c = 0; c < C; c++) {
-      const u = a.data[i * C + c], v = b.data[i * C + c];
+      const u = a.toHost()[i * C + c], v = b.toHost()[i * C + c];
       dot[i] += u * v; na[i] += u * u; nb[i] += v * v;
     }
     na[i] = Math.max(Math.sqrt(na[i]), 1e-8); nb[i] = Math.max(Math.sqrt(nb[i]), 1e-8);
-    y.data[i] = dot[i] / (na[i] * nb[i]);
+    y.toHost()[i] = dot[i] / (na[i] * nb[i]);
   }
   if (!needsGrad(a, b)) return y;
   return record(y, {
@@ -379,9 +379,9 @@ export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
       const gy = gyS.toHost();
       const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
       for (let i = 0; i < N; i++) {
-        const cos = y.data[i];
+        const cos = y.toHost()[i];
         for (let c = 0; c < C; c++) {
-          const u = a.data[i * C + c], v = b.data[i * C + c];
+          const u = a.toHost()[i * C + c], v = b.toHost()[i * C + c];
           if (ga) ga[i * C + c] += gy[i] * (v / (na[i] * nb[i]) - (cos * u) / (na[i] * na[i]));
           if (gb) gb[i * C + c] += gy[i] * (u / (na[i] * nb[i]) - (cos * v) / (nb[i] * nb[i]));
         }
@@ -398,7 +398,7 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
     const n = new Float64Array(rows);
     for (let i = 0; i < rows; i++) {
       let s = 0;
-      for (let c = 0; c < C; c++) s += t.data[i * C + c] ** 2;
+      for (let c = 0; c < C; c++) s += t.toHost()[i * C + c] ** 2;
       n[i] = Math.max(Math.sqrt(s), 1e-8);
     }
     return n;
@@ -408,8 +408,8 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
   for (let i = 0; i < N; i++)
     for (let j = 0; j < M; j++) {
       let s = 0;
-      for (let c = 0; c < C; c++) s += a.data[i * C + c] * b.data[j * C + c];
-      y.data[i * M + j] = (scale * s) / (na[i] * nb[j]);
+      for (let c = 0; c < C; c++) s += a.toHost()[i * C + c] * b.toHost()[j * C + c];
+      y.toHost()[i * M + j] = (scale * s) / (na[i] * nb[j]);
     }
   if (!needsGrad(a, b)) return y;
   return record(y, {
@@ -422,9 +422,9 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
         for (let j = 0; j < M; j++) {
           const g = gy[i * M + j];
           if (!g) continue;
-          const cos = y.data[i * M + j] / scale;
+          const cos = y.toHost()[i * M + j] / scale;
           for (let c = 0; c < C; c++) {
-            const u = a.data[i * C + c], v = b.data[j * C + c];
+            const u = a.toHost()[i * C + c], v = b.toHost()[j * C + c];
             if (ga) ga[i * C + c] += g * scale * (v / (na[i] * nb[j]) - (cos * u) / (na[i] * na[i]));
             if (gb) gb[j * C + c] += g * scale * (u / (na[i] * nb[j]) - (cos * v) / (nb[j] * nb[j]));
           }
@@ -438,7 +438,7 @@ export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   check(target.length === x.size, () => `mseLoss: ${target.length} targets for ${x.size} predictions`);
   const n = divisor > 0 ? divisor : x.size;
   let s = 0;
-  for (let i = 0; i < x.size; i++) s += (x.data[i] - target[i]) ** 2;
+  for (let i = 0; i < x.size; i++) s += (x.toHost()[i] - target[i]) ** 2;
   const y = Tensor.from([1], [s / n]);
   if (!needsGrad(x)) return y;
   return record(y, {
@@ -447,7 +447,7 @@ export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
     backward(gyS) {
       const gy = gyS.toHost();
       const g = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.data[i] - target[i])) / n;
+      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.toHost()[i] - target[i])) / n;
     },
   });
 }
@@ -458,7 +458,7 @@ export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Ten
   const n = divisor > 0 ? divisor : x.size;
   let s = 0;
   for (let i = 0; i < x.size; i++) {
-    const z = x.data[i];
+    const z = x.toHost()[i];
     s += Math.max(z, 0) - z * target[i] + Math.log1p(Math.exp(-Math.abs(z)));
   }
   const y = Tensor.from([1], [s / n]);
@@ -469,14 +469,14 @@ export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Ten
     backward(gyS) {
       const gy = gyS.toHost();
       const g = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.data[i])) - target[i])) / n;
+      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.toHost()[i])) - target[i])) / n;
     },
   });
 }
 
 /** a·s + b·t for scalars (combining losses, e.g. QA start + end). */
 export function combine(a: Tensor, s: number, b: Tensor, t: number): Tensor {
-  const y = Tensor.from([1], [a.data[0] * s + b.data[0] * t]);
+  const y = Tensor.from([1], [a.toHost()[0] * s + b.toHost()[0] * t]);
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "combine",

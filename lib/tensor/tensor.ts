@@ -93,12 +93,6 @@ export class Tensor {
     return t;
   }
 
-  /** @deprecated migration shim: the host array of a CPU f32 tensor. Use toHost() / copyFrom(). */
-  get data(): Float32Array {
-    if (this.device !== "cpu" || this.dtype !== "f32") throw new TunekitError(`Tensor.data: the tensor is ${this.dtype} on ${this.device}; use toHost()`);
-    return this.storage.handle as Float32Array;
-  }
-
   get device(): Device {
     return this.storage.device;
   }

@@ -219,11 +219,16 @@ export class Trainer<F, B> {
       console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
+    // A statically frozen parameter is outside the optimizer (no gradient, no state); gradual
+    // unfreezing makes every parameter trainable in turn, so they are all inside.
     if (o.gradualUnfreezing) unfreezeTop(model, model.body.numLayers + 1);
+    else if (o.freeze) freeze(model, o.freeze);
     const groups = paramGroups(model, { lr: o.learningRate, weightDecay: o.weightDecay, layerDecay: o.layerDecay });
     this.optimizer = new AdamW(groups, { betas: [o.adamBeta1, o.adamBeta2], eps: o.adamEpsilon });
-    if (o.freeze) freeze(model, o.freeze);
-    if (o.gradualUnfreezing) unfreezeTop(model, 0);
+    if (o.gradualUnfreezing) {
+      if (o.freeze) freeze(model, o.freeze);
+      unfreezeTop(model, 0);
+    }
     if (o.l2sp)
       for (const p of model.parameters()) if (p.requiresGrad || o.gradualUnfreezing) {
         const neg = allocate(p.size, p.device).copyFromStorage(p.storage);
