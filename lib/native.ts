@@ -173,48 +173,48 @@ export interface AttentionBackwardArgs extends AttentionForwardArgs {
 /** y = tanh | relu | sigmoid | silu (x), as torch's. */
 export type UnaryKind = "tanh" | "relu" | "sigmoid" | "silu";
 /** y (n) = f(x); y may be x itself. */
-export interface UnaryForwardArgs { n: number; kind: UnaryKind; x: Float32Array; y: Float32Array }
+export interface UnaryForwardArgs { n: number; kind: UnaryKind; x: Buf; y: Buf }
 /**
  * dx (n) = dy · f'(x), overwritten (dx may be dy, x or y). From the forward's output y for tanh, relu,
  * sigmoid; from its input x for silu (the other may be omitted).
  */
-export interface UnaryBackwardArgs { n: number; kind: UnaryKind; x?: Float32Array | null; y?: Float32Array | null; dy: Float32Array; dx: Float32Array }
+export interface UnaryBackwardArgs { n: number; kind: UnaryKind; x?: Buf | null; y?: Buf | null; dy: Buf; dx: Buf }
 /**
  * dst (rows, cols; rows dstLd floats apart, default cols) = src (rows, cols; srcLd), or += with
  * accumulate. A column j of x (rows, K): src = x.subarray(j), srcLd = K, cols = 1. No overlap.
  */
 export interface CopyStridedArgs {
   rows: number; cols: number;
-  src: Float32Array; srcLd?: number;
-  dst: Float32Array; dstLd?: number;
+  src: Buf; srcLd?: number;
+  dst: Buf; dstLd?: number;
   accumulate?: boolean;
 }
 /** y (B, C) = mean of x (B, T, C) over the positions where mask (B·T, nonzero = real) is set; 0 for a row with none. */
-export interface MaskedMeanForwardArgs { B: number; T: number; C: number; x: Float32Array; mask: Uint8Array; y: Float32Array }
+export interface MaskedMeanForwardArgs { B: number; T: number; C: number; x: Buf; mask: U8Buf; y: Buf }
 /** dx (B, T, C) overwritten: dy / count at real positions, 0 at padding. */
-export interface MaskedMeanBackwardArgs { B: number; T: number; C: number; mask: Uint8Array; dy: Float32Array; dx: Float32Array }
+export interface MaskedMeanBackwardArgs { B: number; T: number; C: number; mask: U8Buf; dy: Buf; dx: Buf }
 /** y (N) = a·b / (max(‖a‖, 1e-8)·max(‖b‖, 1e-8)) per row of a, b (N, C). */
-export interface CosineForwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; y: Float32Array }
+export interface CosineForwardArgs { N: number; C: number; a: Buf; b: Buf; y: Buf }
 /** da, db (N, C) overwritten from dy (N); either may be omitted. */
-export interface CosineBackwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; dy: Float32Array; da?: Float32Array | null; db?: Float32Array | null }
+export interface CosineBackwardArgs { N: number; C: number; a: Buf; b: Buf; dy: Buf; da?: Buf | null; db?: Buf | null }
 /** y (N, C) = x / norm per row, norm (N) = max(‖x‖, 1e-8) saved for the backward; y may be x. */
-export interface L2NormForwardArgs { N: number; C: number; x: Float32Array; y: Float32Array; norm: Float32Array }
+export interface L2NormForwardArgs { N: number; C: number; x: Buf; y: Buf; norm: Buf }
 /** dx (N, C) overwritten (may be dy): (dy − y·(y·dy)) / norm, dy / norm where the norm was clamped. */
-export interface L2NormBackwardArgs { N: number; C: number; y: Float32Array; norm: Float32Array; dy: Float32Array; dx: Float32Array }
+export interface L2NormBackwardArgs { N: number; C: number; y: Buf; norm: Buf; dy: Buf; dx: Buf }
 /**
  * loss[0] = Σ term(x, target) / divisor over n elements, in double; divisor <= 0 (default) means n.
  * mse: (x − target)²; bce: BCEWithLogits of logits x (max(x, 0) − x·target + log1p(exp(−|x|))).
  */
-export interface LossForwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; loss: Float32Array }
+export interface LossForwardArgs { n: number; x: Buf; target: Buf; divisor?: number; loss: Buf }
 /** dx (n) overwritten (may be x or target): dy[0]·2(x − target)/divisor (mse), dy[0]·(σ(x) − target)/divisor (bce). */
-export interface LossBackwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; dy: Float32Array; dx: Float32Array }
+export interface LossBackwardArgs { n: number; x: Buf; target: Buf; divisor?: number; dy: Buf; dx: Buf }
 /** y[0] = Σ x·w over n, in double. Its backward: axpby({ n, alpha: 1, a: w, ap: dy, beta: 1, b: dx, y: dx }). */
-export interface DotForwardArgs { n: number; x: Float32Array; w: Float32Array; y: Float32Array }
+export interface DotForwardArgs { n: number; x: Buf; w: Buf; y: Buf }
 /**
  * y (n) = alpha·(ap ? ap[0] : 1)·a + beta·b (alpha default 1, beta default 0); b absent or beta 0: b
  * is not read. y may be a or b; ap (one float) must not overlap y.
  */
-export interface AxpbyArgs { n: number; alpha?: number; a: Float32Array; ap?: Float32Array | null; beta?: number; b?: Float32Array | null; y: Float32Array }
+export interface AxpbyArgs { n: number; alpha?: number; a: Buf; ap?: Buf | null; beta?: number; b?: Buf | null; y: Buf }
 
 // Merged into NativeAddon below (interface declarations of one name merge).
 export interface NativeAddon {

@@ -4,7 +4,7 @@
 // except for the few small ops on (B, C) tensors noted below.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Tensor, shapeStr } from "./tensor";
+import { Tensor, Node, shapeStr } from "./tensor";
 import { Storage, acquire, release, fromHost } from "./storage";
 import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
 
@@ -51,25 +51,44 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   });
 }
 
-/** Host int32 values (ids, row indices) as storage on the device of `like`. */
-export function ints(a: Int32Array | Storage, like: Tensor): Storage {
-  return a instanceof Storage ? a : fromHost(a, like.device);
+/**
+ * Host arrays an op needs on its device (ids, masks, targets): on the CPU the arrays themselves, on a
+ * device one upload each, kept until the op's backward has run (node.saved) or released at once.
+ */
+class Uploads {
+  readonly list: Storage[] = [];
+  constructor(readonly device: Tensor["device"]) {}
+  of(a: Int32Array | Uint8Array | Float32Array | Storage): Storage {
+    if (a instanceof Storage) return a;
+    const s = fromHost(a, this.device);
+    if (this.device !== "cpu") this.list.push(s);
+    return s;
+  }
+  /** Without a node: releases the uploads (a device runs ops in order, so a later op reuses them safely). */
+  finish(out: Tensor, node: Node | null): Tensor {
+    if (!node) {
+      this.list.forEach(release);
+      return out;
+    }
+    node.saved = [...(node.saved ?? []), ...this.list];
+    return record(out, node);
+  }
 }
 
 /** out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx). */
 export function embedding(ids: Int32Array | Storage, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
-  const idx = ints(ids, table), N = idx.length;
+  const up = new Uploads(table.device);
+  const idx = up.of(ids), N = idx.length;
   check(N === shape.reduce((a, b) => a * b, 1), () => `embedding: ${N} ids for shape ${shapeStr(shape)}`);
   const out = Tensor.empty([...shape, C], table.device);
-  native.embeddingForward({ N, C, V, ids: h(idx) as Int32Array, table: h(table), out: h(out) });
-  if (!needsGrad(table)) return out;
-  return record(out, {
+  native.embeddingForward({ N, C, V, ids: h(idx), table: h(table), out: h(out) });
+  return up.finish(out, !needsGrad(table) ? null : {
     op: "embedding",
     inputs: [table],
     backward(gy) {
       const dt = gradBuffer(table);
-      if (dt) native.embeddingBackward({ N, C, V, ids: h(idx) as Int32Array, dout: h(gy), dtable: h(dt), paddingIdx });
+      if (dt) native.embeddingBackward({ N, C, V, ids: h(idx), dout: h(gy), dtable: h(dt), paddingIdx });
     },
   });
 }
@@ -77,16 +96,16 @@ export function embedding(ids: Int32Array | Storage, shape: number[], table: Ten
 /** Rows of x viewed as (rows, last dim): y[i] = x[rows[i]]; the gradient scatters back (the embedding kernels). */
 export function gatherRows(x: Tensor, rows: Int32Array | Storage): Tensor {
   const C = last(x), R = x.size / C;
-  const idx = ints(rows, x), N = idx.length;
+  const up = new Uploads(x.device);
+  const idx = up.of(rows), N = idx.length;
   const y = Tensor.empty([N, C], x.device);
-  native.embeddingForward({ N, C, V: R, ids: h(idx) as Int32Array, table: h(x), out: h(y) });
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  native.embeddingForward({ N, C, V: R, ids: h(idx), table: h(x), out: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "gatherRows",
     inputs: [x],
     backward(gy) {
       const dx = gradBuffer(x);
-      if (dx) native.embeddingBackward({ N, C, V: R, ids: h(idx) as Int32Array, dout: h(gy), dtable: h(dx), paddingIdx: -1 });
+      if (dx) native.embeddingBackward({ N, C, V: R, ids: h(idx), dout: h(gy), dtable: h(dx), paddingIdx: -1 });
     },
   });
 }
@@ -197,23 +216,24 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   const out = Tensor.empty([B, T, width], dev);
   const lse = acquire(B * H * T, dev, "f32", false);
   const at = (v: HeadsView) => h(v.t.storage.view(v.col));
-  const mask = o.keyMask ? (o.keyMask instanceof Storage ? o.keyMask : fromHost(o.keyMask, dev)) : null;
+  const up = new Uploads(dev);
+  const mask = o.keyMask ? up.of(o.keyMask) : null;
   const args = {
     B, H, Tq: T, Tk: T, D,
     q: at(q), ldq: q.ld,
     k: at(k), ldk: k.ld,
     v: at(v), ldv: v.ld,
     o: h(out), ldo: width, lse: h(lse),
-    keyMask: mask ? (h(mask) as Uint8Array) : undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
+    keyMask: mask ? h(mask) : undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
     dropoutP: p, seed, offset,
   };
   native.attentionForward(args);
   const inputs = [...new Set([q.t, k.t, v.t])];
   if (!needsGrad(...inputs)) {
     release(lse);
-    return out;
+    return up.finish(out, null);
   }
-  return record(out, {
+  return up.finish(out, {
     op: "attention",
     inputs,
     saved: [lse],
@@ -247,23 +267,25 @@ export function selectTokens(x: Tensor, positions: number[]): Tensor {
   return gatherRows(x, Int32Array.from(positions, (t, b) => b * T + t));
 }
 
-// Small elementwise ops used on (B, C) heads only (pooler tanh, classifier ReLU): plain loops.
-function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, y: number) => number): Tensor {
-  const y = new Tensor(x.shape);
-  for (let i = 0; i < x.size; i++) y.toHost()[i] = f(x.toHost()[i]);
+type UnaryKind = "tanh" | "relu" | "sigmoid" | "silu";
+
+/** y = f(x) element-wise; the backward reads y (tanh, relu, sigmoid) or x (silu). */
+function unary(x: Tensor, kind: UnaryKind): Tensor {
+  const y = Tensor.empty(x.shape, x.device);
+  native.unaryForward({ n: x.size, kind, x: h(x), y: h(y) });
   if (!needsGrad(x)) return y;
   return record(y, {
-    op,
+    op: kind,
     inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const gx = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.toHost()[i], y.toHost()[i]);
+    backward(gy) {
+      writeGrad(x, (dx) => native.unaryBackward({ n: x.size, kind, x: h(x), y: h(y), dy: h(gy), dx: h(dx) }));
     },
   });
 }
-export const tanh = (x: Tensor) => unary(x, "tanh", Math.tanh, (_v, y) => 1 - y * y);
-export const relu = (x: Tensor) => unary(x, "relu", (v) => (v > 0 ? v : 0), (v) => (v > 0 ? 1 : 0));
+export const tanh = (x: Tensor) => unary(x, "tanh");
+export const relu = (x: Tensor) => unary(x, "relu");
+export const sigmoid = (x: Tensor) => unary(x, "sigmoid");
+export const silu = (x: Tensor) => unary(x, "silu");
 
 /** Mean (or sum / divisor) softmax cross-entropy over rows of logits; targets of ignoreIndex are skipped. */
 export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
@@ -271,8 +293,10 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts
   check(targets.length === N, () => `crossEntropy: ${targets.length} targets for ${N} rows of logits ${shapeStr(logits.shape)}`);
   const grad = needsGrad(logits);
   const dlogits = grad ? acquire(logits.size, logits.device, "f32", false) : undefined;
-  const tg = ints(targets, logits);
-  const r = native.crossEntropy({ N, V, logits: h(logits), targets: h(tg) as Int32Array, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits) });
+  const up = new Uploads(logits.device);
+  const tg = up.of(targets);
+  const r = native.crossEntropy({ N, V, logits: h(logits), targets: h(tg), ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits) });
+  up.finish(logits, null); // targets are not needed by the backward (dlogits holds the gradient)
   const loss = Tensor.from([1], [r.loss], logits.device);
   if (!grad) return loss;
   return record(loss, {
@@ -282,27 +306,25 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts
     backward(gy) {
       writeGrad(logits, (dst) => {
         dst.copyFromStorage(dlogits!);
-        const s = gy.toHost()[0];
-        if (s !== 1) native.scale({ n: dst.length, x: h(dst), s });
+        native.scale({ n: dst.length, x: h(dst), s: 1, sp: h(gy) });
       });
     },
   });
 }
 
-/** sum(x · w) for a constant w: a scalar probe loss (used by parity tests, and cosine losses). */
+/** sum(x · w) for a constant w: a scalar probe loss (used by parity tests). */
 export function weightedSum(x: Tensor, w: Float32Array): Tensor {
   check(w.length === x.size, () => `weightedSum: ${w.length} weights for ${x.size} elements`);
-  let s = 0;
-  for (let i = 0; i < x.size; i++) s += x.toHost()[i] * w[i];
-  const y = Tensor.from([1], [s]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  const up = new Uploads(x.device);
+  const ws = up.of(w);
+  const y = Tensor.empty([1], x.device);
+  native.dotForward({ n: x.size, x: h(x), w: h(ws), y: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "weightedSum",
     inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const g = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) g[i] += gy[0] * w[i];
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      native.axpby({ n: x.size, a: h(ws), ap: h(gy), beta: 1, b: h(g), y: h(g) });
     },
   });
 }
@@ -310,125 +332,111 @@ export function weightedSum(x: Tensor, w: Float32Array): Tensor {
 /** Column j of the last dim: x (..., K) → (...). Used to split QA's (B, T, 2) logits. */
 export function selectColumn(x: Tensor, j: number): Tensor {
   const K = last(x), rows = rowsOf(x);
-  check(j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
-  const y = new Tensor(x.shape.slice(0, -1));
-  for (let r = 0; r < rows; r++) y.toHost()[r] = x.toHost()[r * K + j];
+  check(Number.isInteger(j) && j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
+  const y = Tensor.empty(x.shape.slice(0, -1), x.device);
+  native.copyStrided({ rows, cols: 1, src: h(x.storage.view(j)), srcLd: K, dst: h(y) });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "selectColumn",
     inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const g = gradBuffer(x)!.toHost();
-      for (let r = 0; r < rows; r++) g[r * K + j] += gy[r];
+    backward(gy) {
+      const g = gradBuffer(x)!;
+      native.copyStrided({ rows, cols: 1, src: h(gy), dst: h(g.view(j)), dstLd: K, accumulate: true });
     },
   });
 }
 
 /** Mean of x (B, T, C) over the positions where mask (B·T) is 1 → (B, C): sentence-transformers' mean pooling. */
-export function meanPool(x: Tensor, mask: Uint8Array): Tensor {
+export function meanPool(x: Tensor, mask: Uint8Array | Storage): Tensor {
   const [B, T, C] = x.shape;
   check(x.shape.length === 3 && mask.length === B * T, () => `meanPool: expected (B, T, C) and a B·T mask`);
-  const y = new Tensor([B, C]);
-  const counts = new Float64Array(B);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) if (mask[b * T + t]) counts[b]++;
-    const n = Math.max(counts[b], 1e-9);
-    for (let t = 0; t < T; t++) {
-      if (!mask[b * T + t]) continue;
-      for (let c = 0; c < C; c++) y.toHost()[b * C + c] += x.toHost()[(b * T + t) * C + c] / n;
-    }
-  }
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  const up = new Uploads(x.device);
+  const m = up.of(mask);
+  const y = Tensor.empty([B, C], x.device);
+  native.maskedMeanForward({ B, T, C, x: h(x), mask: h(m), y: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "meanPool",
     inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const g = gradBuffer(x)!.toHost();
-      for (let b = 0; b < B; b++) {
-        const n = Math.max(counts[b], 1e-9);
-        for (let t = 0; t < T; t++) {
-          if (!mask[b * T + t]) continue;
-          for (let c = 0; c < C; c++) g[(b * T + t) * C + c] += gy[b * C + c] / n;
-        }
-      }
+    backward(gy) {
+      writeGrad(x, (dx) => native.maskedMeanBackward({ B, T, C, mask: h(m), dy: h(gy), dx: h(dx) }));
     },
   });
 }
 
-/** Row-wise cosine similarity of a and b (N, C) → (N). */
+/** Row-wise cosine similarity of a and b (N, C) → (N); each norm clamped at 1e-8. */
 export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
   const C = last(a), N = rowsOf(a);
   check(a.size === b.size, () => `cosineSimilarity: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
-  const y = new Tensor([N]);
-  const na = new Float64Array(N), nb = new Float64Array(N), dot = new Float64Array(N);
-  for (let i = 0; i < N; i++) {
-    for (let c = 0; c < C; c++) {
-      const u = a.toHost()[i * C + c], v = b.toHost()[i * C + c];
-      dot[i] += u * v; na[i] += u * u; nb[i] += v * v;
-    }
-    na[i] = Math.max(Math.sqrt(na[i]), 1e-8); nb[i] = Math.max(Math.sqrt(nb[i]), 1e-8);
-    y.toHost()[i] = dot[i] / (na[i] * nb[i]);
-  }
+  const y = Tensor.empty([N], a.device);
+  native.cosineForward({ N, C, a: h(a), b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "cosineSimilarity",
     inputs: [a, b],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
-      for (let i = 0; i < N; i++) {
-        const cos = y.toHost()[i];
-        for (let c = 0; c < C; c++) {
-          const u = a.toHost()[i * C + c], v = b.toHost()[i * C + c];
-          if (ga) ga[i * C + c] += gy[i] * (v / (na[i] * nb[i]) - (cos * u) / (na[i] * na[i]));
-          if (gb) gb[i * C + c] += gy[i] * (u / (na[i] * nb[i]) - (cos * v) / (nb[i] * nb[i]));
-        }
-      }
+    backward(gy) {
+      // The kernel overwrites da and db: each through writeGrad (a and b may be one tensor).
+      const both = (da: Storage | null, db: Storage | null) => native.cosineBackward({ N, C, a: h(a), b: h(b), dy: h(gy), da: da && h(da), db: db && h(db) });
+      writeGrad(a, (da) => both(da, null));
+      writeGrad(b, (db) => both(null, db));
+    },
+  });
+}
+
+/** Rows of x (N, C) scaled to unit L2 norm (clamped at 1e-8). */
+export function l2Normalize(x: Tensor): Tensor {
+  const C = last(x), N = rowsOf(x);
+  const y = Tensor.empty(x.shape, x.device);
+  const norm = acquire(N, x.device, "f32", false);
+  native.l2NormForward({ N, C, x: h(x), y: h(y), norm: h(norm) });
+  if (!needsGrad(x)) {
+    release(norm);
+    return y;
+  }
+  return record(y, {
+    op: "l2Normalize",
+    inputs: [x],
+    saved: [norm],
+    backward(gy) {
+      writeGrad(x, (dx) => native.l2NormBackward({ N, C, y: h(y), norm: h(norm), dy: h(gy), dx: h(dx) }));
     },
   });
 }
 
 /** Scaled cosine similarities of every row of a with every row of b: (N, C) × (M, C) → (N, M). */
 export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
+  check(last(b) === last(a), () => `cosineMatrix: widths ${last(a)} and ${last(b)} differ`);
+  return matmulT(l2Normalize(a), l2Normalize(b), scale);
+}
+
+/** scale · a · bᵀ for a (N, C), b (M, C) → (N, M). */
+export function matmulT(a: Tensor, b: Tensor, scale = 1): Tensor {
   const C = last(a), N = rowsOf(a), M = rowsOf(b);
-  check(last(b) === C, () => `cosineMatrix: widths ${C} and ${last(b)} differ`);
-  const norm = (t: Tensor, rows: number) => {
-    const n = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      let s = 0;
-      for (let c = 0; c < C; c++) s += t.toHost()[i * C + c] ** 2;
-      n[i] = Math.max(Math.sqrt(s), 1e-8);
-    }
-    return n;
-  };
-  const na = norm(a, N), nb = norm(b, M);
-  const y = new Tensor([N, M]);
-  for (let i = 0; i < N; i++)
-    for (let j = 0; j < M; j++) {
-      let s = 0;
-      for (let c = 0; c < C; c++) s += a.toHost()[i * C + c] * b.toHost()[j * C + c];
-      y.toHost()[i * M + j] = (scale * s) / (na[i] * nb[j]);
-    }
+  check(last(b) === C, () => `matmulT: widths ${C} and ${last(b)} differ`);
+  const y = Tensor.empty([N, M], a.device);
+  native.gemm({ M: N, N: M, K: C, A: h(a), B: h(b), C: h(y), transB: true, alpha: scale });
   if (!needsGrad(a, b)) return y;
   return record(y, {
-    op: "cosineMatrix",
+    op: "matmulT",
     inputs: [a, b],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
-      for (let i = 0; i < N; i++)
-        for (let j = 0; j < M; j++) {
-          const g = gy[i * M + j];
-          if (!g) continue;
-          const cos = y.toHost()[i * M + j] / scale;
-          for (let c = 0; c < C; c++) {
-            const u = a.toHost()[i * C + c], v = b.toHost()[j * C + c];
-            if (ga) ga[i * C + c] += g * scale * (v / (na[i] * nb[j]) - (cos * u) / (na[i] * na[i]));
-            if (gb) gb[j * C + c] += g * scale * (u / (na[i] * nb[j]) - (cos * v) / (nb[j] * nb[j]));
-          }
-        }
+    backward(gy) {
+      writeGrad(a, (da) => native.gemm({ M: N, N: C, K: M, A: h(gy), B: h(b), C: h(da), alpha: scale }));
+      writeGrad(b, (db) => native.gemm({ M, N: C, K: N, A: h(gy), B: h(a), C: h(db), transA: true, alpha: scale }));
+    },
+  });
+}
+
+/** A scalar loss over x and a constant target, by the mse or bce kernels. */
+function pointLoss(kind: "mse" | "bce", x: Tensor, target: Float32Array, divisor: number): Tensor {
+  const up = new Uploads(x.device);
+  const t = up.of(target);
+  const y = Tensor.empty([1], x.device);
+  const fwd = kind === "mse" ? native.mseForward : native.bceForward, bwd = kind === "mse" ? native.mseBackward : native.bceBackward;
+  fwd({ n: x.size, x: h(x), target: h(t), divisor, loss: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
+    op: kind === "mse" ? "mseLoss" : "bceWithLogits",
+    inputs: [x],
+    backward(gy) {
+      writeGrad(x, (dx) => bwd({ n: x.size, x: h(x), target: h(t), divisor, dy: h(gy), dx: h(dx) }));
     },
   });
 }
@@ -436,56 +444,29 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
 /** sum((x − target)²) / divisor (divisor 0 → the number of elements): MSELoss. */
 export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   check(target.length === x.size, () => `mseLoss: ${target.length} targets for ${x.size} predictions`);
-  const n = divisor > 0 ? divisor : x.size;
-  let s = 0;
-  for (let i = 0; i < x.size; i++) s += (x.toHost()[i] - target[i]) ** 2;
-  const y = Tensor.from([1], [s / n]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "mseLoss",
-    inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const g = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.toHost()[i] - target[i])) / n;
-    },
-  });
+  return pointLoss("mse", x, target, divisor);
 }
 
 /** Binary cross-entropy with logits, summed / divisor (0 → number of elements): BCEWithLogitsLoss. */
 export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   check(target.length === x.size, () => `bceWithLogits: ${target.length} targets for ${x.size} logits`);
-  const n = divisor > 0 ? divisor : x.size;
-  let s = 0;
-  for (let i = 0; i < x.size; i++) {
-    const z = x.toHost()[i];
-    s += Math.max(z, 0) - z * target[i] + Math.log1p(Math.exp(-Math.abs(z)));
-  }
-  const y = Tensor.from([1], [s / n]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "bceWithLogits",
-    inputs: [x],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const g = gradBuffer(x)!.toHost();
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.toHost()[i])) - target[i])) / n;
-    },
-  });
+  return pointLoss("bce", x, target, divisor);
 }
 
 /** a·s + b·t for scalars (combining losses, e.g. QA start + end). */
 export function combine(a: Tensor, s: number, b: Tensor, t: number): Tensor {
-  const y = Tensor.from([1], [a.toHost()[0] * s + b.toHost()[0] * t]);
+  check(a.size === 1 && b.size === 1, () => `combine: expected two scalars, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const y = Tensor.empty([1], a.device);
+  native.axpby({ n: 1, alpha: s, a: h(a), beta: t, b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "combine",
     inputs: [a, b],
-    backward(gyS) {
-      const gy = gyS.toHost();
-      const ga = gradBuffer(a)?.toHost(), gb = gradBuffer(b)?.toHost();
-      if (ga) ga[0] += gy[0] * s;
-      if (gb) gb[0] += gy[0] * t;
+    backward(gy) {
+      for (const [x, k] of [[a, s], [b, t]] as [Tensor, number][]) {
+        const g = gradBuffer(x);
+        if (g) native.axpby({ n: 1, alpha: k, a: h(gy), beta: 1, b: h(g), y: h(g) });
+      }
     },
   });
 }
