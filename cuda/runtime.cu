@@ -46,7 +46,9 @@
   X(bce_forward)          \
   X(bce_backward)         \
   X(dot_forward)          \
-  X(axpby)
+  X(axpby)                \
+  X(fill)                 \
+  X(convert)
 
 namespace tk {
 namespace cuda {

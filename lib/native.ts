@@ -2,12 +2,23 @@
 // types its surface. Every function validates its arguments in C++ and throws TunekitError.
 import * as path from "path";
 import { TunekitError } from "./errors";
+import type { NativeBuffer, DeviceBuffer } from "./tensor/buffers";
+export type { NativeBuffer, DeviceBuffer };
+
+// Buffer arguments: host typed arrays or device buffers; the binding checks each one's dtype and
+// device at run time (names say what an argument should hold).
+/** Float values: Float32Array on the host (Uint16Array for bf16 weights) or a device buffer. */
+export type Buf = NativeBuffer;
+/** int32 values (ids, targets): Int32Array on the host or a device buffer. */
+export type IBuf = NativeBuffer;
+/** Bytes (masks): Uint8Array on the host or a device buffer. */
+export type U8Buf = NativeBuffer;
 
 export type Isa = "avx512" | "avx2" | "scalar";
 
 export interface GemmArgs {
   M: number; N: number; K: number;
-  A: Float32Array; B: Float32Array; C: Float32Array;
+  A: Buf; B: Buf; C: Buf;
   transA?: boolean; transB?: boolean;
   alpha?: number; beta?: number;
   lda?: number; ldb?: number; ldc?: number;
@@ -24,7 +35,7 @@ export type MatmulPrecision = "fp32" | "bf16";
 /** One AdamW step on one tensor (torch.optim.AdamW): param, m, v updated in place from grad. */
 export interface AdamWArgs {
   n: number;
-  param: Float32Array; grad: Float32Array; m: Float32Array; v: Float32Array;
+  param: Buf; grad: Buf; m: Buf; v: Buf;
   lr: number;
   /** 1-based step count (bias correction). */
   step: number;
@@ -35,14 +46,14 @@ export interface AdamWArgs {
 
 /** AdamW on many tensors in one native call; entry i of each list belongs to params[i]. */
 export interface AdamWMultiArgs {
-  params: Float32Array[]; grads: Float32Array[]; ms: Float32Array[]; vs: Float32Array[];
+  params: Buf[]; grads: Buf[]; ms: Buf[]; vs: Buf[];
   lrs: number[]; weightDecays: number[];
   step: number;
   beta1?: number; beta2?: number; eps?: number; gradScale?: number;
 }
 
-export interface SumSquaresArgs { n: number; x: Float32Array }
-export interface GradNormArgs { tensors: Float32Array[] }
+export interface SumSquaresArgs { n: number; x: Buf }
+export interface GradNormArgs { tensors: Buf[] }
 
 /**
  * LoRA linear fused with its frozen base: y = x·Wᵀ + bias + scale·h·Bᵀ with h = dropout(x)·Aᵀ.
@@ -50,11 +61,11 @@ export interface GradNormArgs { tensors: Float32Array[] }
  */
 export interface LoraForwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Float32Array; W: Float32Array; bias?: Float32Array | null; A: Float32Array; B: Float32Array;
+  x: Buf; W: Buf; bias?: Buf | null; A: Buf; B: Buf;
   scale: number;
   /** Dropout on x in the LoRA branch; element m·in + i uses Philox element m·in + i of (seed, offset). */
   dropoutP?: number; seed?: number; offset?: number;
-  y: Float32Array; h: Float32Array;
+  y: Buf; h: Buf;
   /** Of the products with the frozen W (default matmulPrecision()); the rank-r ones stay fp32. */
   precision?: MatmulPrecision;
 }
@@ -62,11 +73,11 @@ export interface LoraForwardArgs {
 /** dx OVERWRITTEN (null for a first layer); dA, dB, dbias ACCUMULATED. No dW: W stays frozen. */
 export interface LoraBackwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Float32Array; W: Float32Array; A: Float32Array; B: Float32Array; h: Float32Array;
+  x: Buf; W: Buf; A: Buf; B: Buf; h: Buf;
   scale: number;
   dropoutP?: number; seed?: number; offset?: number;
-  dy: Float32Array;
-  dx?: Float32Array | null; dA: Float32Array; dB: Float32Array; dbias?: Float32Array | null;
+  dy: Buf;
+  dx?: Buf | null; dA: Buf; dB: Buf; dbias?: Buf | null;
   precision?: MatmulPrecision;
 }
 // ---- layers (native/binding/layers.cc) ----------------------------------------------------------
@@ -78,33 +89,33 @@ export interface LayerNormForwardArgs {
   rows: number; C: number;
   /** Default 1e-5. */
   eps?: number;
-  x: Float32Array; gamma?: Float32Array | null; beta?: Float32Array | null;
-  y: Float32Array; mean: Float32Array; rstd: Float32Array;
+  x: Buf; gamma?: Buf | null; beta?: Buf | null;
+  y: Buf; mean: Buf; rstd: Buf;
 }
 /** dx is overwritten; dgamma and dbeta are accumulated (+=). Each output is optional. */
 export interface LayerNormBackwardArgs {
   rows: number; C: number;
-  x: Float32Array; gamma?: Float32Array | null; mean: Float32Array; rstd: Float32Array; dy: Float32Array;
-  dx?: Float32Array | null; dgamma?: Float32Array | null; dbeta?: Float32Array | null;
+  x: Buf; gamma?: Buf | null; mean: Buf; rstd: Buf; dy: Buf;
+  dx?: Buf | null; dgamma?: Buf | null; dbeta?: Buf | null;
 }
 /** "none": 0.5·x·(1 + erf(x/√2)) (default); "tanh": PyTorch's approximate='tanh'. */
 export type GeluApproximate = "none" | "tanh";
-export interface GeluForwardArgs { n: number; x: Float32Array; y: Float32Array; approximate?: GeluApproximate }
+export interface GeluForwardArgs { n: number; x: Buf; y: Buf; approximate?: GeluApproximate }
 /** dx = dy · gelu'(x), overwritten. */
-export interface GeluBackwardArgs { n: number; x: Float32Array; dy: Float32Array; dx: Float32Array; approximate?: GeluApproximate }
+export interface GeluBackwardArgs { n: number; x: Buf; dy: Buf; dx: Buf; approximate?: GeluApproximate }
 /** y (rows, C) = x + bias, bias broadcast over rows. */
-export interface BiasAddArgs { rows: number; C: number; x: Float32Array; bias: Float32Array; y: Float32Array }
+export interface BiasAddArgs { rows: number; C: number; x: Buf; bias: Buf; y: Buf }
 /** dbias (C) += column sums of dy (rows, C). */
-export interface BiasBackwardArgs { rows: number; C: number; dy: Float32Array; dbias: Float32Array }
+export interface BiasBackwardArgs { rows: number; C: number; dy: Buf; dbias: Buf }
 /** y = a + b. */
-export interface AddArgs { n: number; a: Float32Array; b: Float32Array; y: Float32Array }
+export interface AddArgs { n: number; a: Buf; b: Buf; y: Buf }
 /** x *= s·sp[0], in place; sp (one float, may be absent: x *= s) is an upstream gradient kept in native memory. */
-export interface ScaleArgs { n: number; x: Float32Array; s: number; sp?: Float32Array | null }
+export interface ScaleArgs { n: number; x: Buf; s: number; sp?: Buf | null }
 /**
  * y = x·keep/(1-p), keep = philox.uniform(seed, offset, e) >= p for element e; the same call on dy is
  * the backward. p in [0, 1); seed and offset are integers below 2^53.
  */
-export interface DropoutArgs { n: number; x: Float32Array; y: Float32Array; p: number; seed: number; offset: number }
+export interface DropoutArgs { n: number; x: Buf; y: Buf; p: number; seed: number; offset: number }
 /**
  * Softmax cross-entropy over rows of logits (N, V). Rows whose target is ignoreIndex (default -100)
  * count for nothing. loss = Σ row losses / divisor; divisor <= 0 (default) means the number of rows
@@ -113,16 +124,16 @@ export interface DropoutArgs { n: number; x: Float32Array; y: Float32Array; p: n
  * row's loss (0 for ignored rows).
  */
 export interface CrossEntropyArgs {
-  N: number; V: number; logits: Float32Array; targets: Int32Array;
+  N: number; V: number; logits: Buf; targets: IBuf;
   ignoreIndex?: number; divisor?: number; gradScale?: number;
-  dlogits?: Float32Array | null; rowLoss?: Float32Array | null;
+  dlogits?: Buf | null; rowLoss?: Buf | null;
 }
 /** loss as a double; count = rows not ignored. */
 export interface CrossEntropyResult { loss: number; count: number }
 /** out (N, C) = table (V, C) rows ids (N), every id in [0, V). */
-export interface EmbeddingForwardArgs { N: number; C: number; ids: Int32Array; table: Float32Array; V: number; out: Float32Array }
+export interface EmbeddingForwardArgs { N: number; C: number; ids: IBuf; table: Buf; V: number; out: Buf }
 /** dtable[ids[i]] += dout[i], deterministic. */
-export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; dout: Float32Array; V: number; dtable: Float32Array; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
+export interface EmbeddingBackwardArgs { N: number; C: number; ids: IBuf; dout: Buf; V: number; dtable: Buf; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
 // ---- end layers ---------------------------------------------------------------------------------
 // ---- attention (native/binding/attention.cc) ----------------------------------------------------
 
@@ -133,14 +144,14 @@ export interface EmbeddingBackwardArgs { N: number; C: number; ids: Int32Array; 
  */
 export interface AttentionForwardArgs {
   B: number; H: number; Tq: number; Tk: number; D: number;
-  q: Float32Array; k: Float32Array; v: Float32Array;
+  q: Buf; k: Buf; v: Buf;
   /** Output (B, Tq, H, D). */
-  o: Float32Array;
+  o: Buf;
   /** Output (B, H, Tq): log-sum-exp of the scaled, masked scores (-Infinity for a row with no key). */
-  lse: Float32Array;
+  lse: Buf;
   ldq?: number; ldk?: number; ldv?: number; ldo?: number;
   /** (B, Tk): 1 = attend, 0 = padding. */
-  keyMask?: Uint8Array;
+  keyMask?: U8Buf;
   /** Key j > query i is masked. */
   causal?: boolean;
   /** Default 1/sqrt(D). */
@@ -151,7 +162,7 @@ export interface AttentionForwardArgs {
 
 /** The forward's arguments (o and lse as it left them) plus dout; dq, dk, dv are overwritten. */
 export interface AttentionBackwardArgs extends AttentionForwardArgs {
-  dout: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array;
+  dout: Buf; dq: Buf; dk: Buf; dv: Buf;
   lddo?: number; lddq?: number; lddk?: number; lddv?: number;
 }
 
@@ -162,48 +173,48 @@ export interface AttentionBackwardArgs extends AttentionForwardArgs {
 /** y = tanh | relu | sigmoid | silu (x), as torch's. */
 export type UnaryKind = "tanh" | "relu" | "sigmoid" | "silu";
 /** y (n) = f(x); y may be x itself. */
-export interface UnaryForwardArgs { n: number; kind: UnaryKind; x: Float32Array; y: Float32Array }
+export interface UnaryForwardArgs { n: number; kind: UnaryKind; x: Buf; y: Buf }
 /**
  * dx (n) = dy · f'(x), overwritten (dx may be dy, x or y). From the forward's output y for tanh, relu,
  * sigmoid; from its input x for silu (the other may be omitted).
  */
-export interface UnaryBackwardArgs { n: number; kind: UnaryKind; x?: Float32Array | null; y?: Float32Array | null; dy: Float32Array; dx: Float32Array }
+export interface UnaryBackwardArgs { n: number; kind: UnaryKind; x?: Buf | null; y?: Buf | null; dy: Buf; dx: Buf }
 /**
  * dst (rows, cols; rows dstLd floats apart, default cols) = src (rows, cols; srcLd), or += with
  * accumulate. A column j of x (rows, K): src = x.subarray(j), srcLd = K, cols = 1. No overlap.
  */
 export interface CopyStridedArgs {
   rows: number; cols: number;
-  src: Float32Array; srcLd?: number;
-  dst: Float32Array; dstLd?: number;
+  src: Buf; srcLd?: number;
+  dst: Buf; dstLd?: number;
   accumulate?: boolean;
 }
 /** y (B, C) = mean of x (B, T, C) over the positions where mask (B·T, nonzero = real) is set; 0 for a row with none. */
-export interface MaskedMeanForwardArgs { B: number; T: number; C: number; x: Float32Array; mask: Uint8Array; y: Float32Array }
+export interface MaskedMeanForwardArgs { B: number; T: number; C: number; x: Buf; mask: U8Buf; y: Buf }
 /** dx (B, T, C) overwritten: dy / count at real positions, 0 at padding. */
-export interface MaskedMeanBackwardArgs { B: number; T: number; C: number; mask: Uint8Array; dy: Float32Array; dx: Float32Array }
+export interface MaskedMeanBackwardArgs { B: number; T: number; C: number; mask: U8Buf; dy: Buf; dx: Buf }
 /** y (N) = a·b / (max(‖a‖, 1e-8)·max(‖b‖, 1e-8)) per row of a, b (N, C). */
-export interface CosineForwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; y: Float32Array }
+export interface CosineForwardArgs { N: number; C: number; a: Buf; b: Buf; y: Buf }
 /** da, db (N, C) overwritten from dy (N); either may be omitted. */
-export interface CosineBackwardArgs { N: number; C: number; a: Float32Array; b: Float32Array; dy: Float32Array; da?: Float32Array | null; db?: Float32Array | null }
+export interface CosineBackwardArgs { N: number; C: number; a: Buf; b: Buf; dy: Buf; da?: Buf | null; db?: Buf | null }
 /** y (N, C) = x / norm per row, norm (N) = max(‖x‖, 1e-8) saved for the backward; y may be x. */
-export interface L2NormForwardArgs { N: number; C: number; x: Float32Array; y: Float32Array; norm: Float32Array }
+export interface L2NormForwardArgs { N: number; C: number; x: Buf; y: Buf; norm: Buf }
 /** dx (N, C) overwritten (may be dy): (dy − y·(y·dy)) / norm, dy / norm where the norm was clamped. */
-export interface L2NormBackwardArgs { N: number; C: number; y: Float32Array; norm: Float32Array; dy: Float32Array; dx: Float32Array }
+export interface L2NormBackwardArgs { N: number; C: number; y: Buf; norm: Buf; dy: Buf; dx: Buf }
 /**
  * loss[0] = Σ term(x, target) / divisor over n elements, in double; divisor <= 0 (default) means n.
  * mse: (x − target)²; bce: BCEWithLogits of logits x (max(x, 0) − x·target + log1p(exp(−|x|))).
  */
-export interface LossForwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; loss: Float32Array }
+export interface LossForwardArgs { n: number; x: Buf; target: Buf; divisor?: number; loss: Buf }
 /** dx (n) overwritten (may be x or target): dy[0]·2(x − target)/divisor (mse), dy[0]·(σ(x) − target)/divisor (bce). */
-export interface LossBackwardArgs { n: number; x: Float32Array; target: Float32Array; divisor?: number; dy: Float32Array; dx: Float32Array }
+export interface LossBackwardArgs { n: number; x: Buf; target: Buf; divisor?: number; dy: Buf; dx: Buf }
 /** y[0] = Σ x·w over n, in double. Its backward: axpby({ n, alpha: 1, a: w, ap: dy, beta: 1, b: dx, y: dx }). */
-export interface DotForwardArgs { n: number; x: Float32Array; w: Float32Array; y: Float32Array }
+export interface DotForwardArgs { n: number; x: Buf; w: Buf; y: Buf }
 /**
  * y (n) = alpha·(ap ? ap[0] : 1)·a + beta·b (alpha default 1, beta default 0); b absent or beta 0: b
  * is not read. y may be a or b; ap (one float) must not overlap y.
  */
-export interface AxpbyArgs { n: number; alpha?: number; a: Float32Array; ap?: Float32Array | null; beta?: number; b?: Float32Array | null; y: Float32Array }
+export interface AxpbyArgs { n: number; alpha?: number; a: Buf; ap?: Buf | null; beta?: number; b?: Buf | null; y: Buf }
 
 // Merged into NativeAddon below (interface declarations of one name merge).
 export interface NativeAddon {
@@ -285,10 +296,22 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   /** Test hook: parallel work over n items where item `bad` throws on a pool thread; returns items done. */
   _poolThrowTest(n: number, bad: number): number;
-  /** Zeroed, 64-byte aligned native memory; freed by free() or when garbage-collected. */
+  /**
+   * n zeroed elements: on the CPU 64-byte aligned native memory as a typed array (Float32Array;
+   * Uint16Array for bf16; Int32Array; Uint8Array), on a device an opaque buffer. Freed by free() or
+   * when garbage-collected.
+   */
   alloc(n: number): Float32Array;
-  free(a: Float32Array): void;
-  memoryStats(): { bytes: number; buffers: number };
+  alloc(n: number, o: { device?: "cpu" | "cuda"; dtype?: "f32" | "bf16" | "f16" | "i32" | "u8" }): NativeBuffer;
+  free(a: NativeBuffer): void;
+  /** Elements [offset, offset + length) of a buffer, sharing its memory. */
+  view(b: NativeBuffer, offset: number, length: number): NativeBuffer;
+  /** dst = src (same length): host ↔ device copies of one dtype, float dtype conversion on one device. */
+  copy(a: { src: NativeBuffer; dst: NativeBuffer }): void;
+  /** Every element of x set to `bits`, the value's bit pattern in x's dtype. */
+  fill(a: { x: NativeBuffer; bits: number }): void;
+  /** Live native memory: host bytes and buffers, device bytes and buffers. */
+  memoryStats(): { bytes: number; buffers: number; deviceBytes: number; deviceBuffers: number };
   /**
    * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
    * effect only where bf16Available(); elsewhere GEMMs stay fp32.

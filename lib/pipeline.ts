@@ -49,7 +49,7 @@ export async function classify(model: ModelForSequenceClassification, tok: Token
   const id2label = model.config.id2label, N = model.config.numLabels;
   const out: ClassificationResult[] = [];
   for (const group of chunks(await encode(tok, texts, o.maxLength ?? 512), o.batchSize ?? 32)) {
-    const logits = noGrad(() => tidy(() => Float32Array.from(model.forward(collate(group, { padId: tok.padTokenId ?? 0 })).logits.data)));
+    const logits = noGrad(() => tidy(() => Float32Array.from(model.forward(collate(group, { padId: tok.padTokenId ?? 0 })).logits.toHost())));
     group.forEach((_, b) => {
       const row = logits.subarray(b * N, (b + 1) * N);
       const p = model.problemType === "regression" ? Array.from(row)
@@ -82,7 +82,7 @@ export async function extractEntities(model: ModelForTokenClassification, tok: T
   const out: Entity[][] = [];
   for (const group of chunks(await encode(tok, texts, o.maxLength ?? 512), o.batchSize ?? 32)) {
     const b = collate(group, { padId: tok.padTokenId ?? 0 });
-    const logits = noGrad(() => tidy(() => Float32Array.from(model.forward(b).logits.data)));
+    const logits = noGrad(() => tidy(() => Float32Array.from(model.forward(b).logits.toHost())));
     group.forEach((g, k) => {
       const text = texts[out.length];
       const words: { tag: string; score: number; start: number; end: number }[] = [];
@@ -123,8 +123,8 @@ export async function answerQuestions(model: ModelForQuestionAnswering, tok: Tok
       const b = collate(group, { padId: tok.padTokenId ?? 0 });
       const r = model.forward(b);
       for (let k = 0; k < b.batchSize; k++) {
-        starts.push(Array.from(r.startLogits.data.subarray(k * b.seqLen, (k + 1) * b.seqLen)));
-        ends.push(Array.from(r.endLogits.data.subarray(k * b.seqLen, (k + 1) * b.seqLen)));
+        starts.push(Array.from(r.startLogits.toHost().subarray(k * b.seqLen, (k + 1) * b.seqLen)));
+        ends.push(Array.from(r.endLogits.toHost().subarray(k * b.seqLen, (k + 1) * b.seqLen)));
       }
     }));
   }
@@ -136,7 +136,7 @@ export async function embed(model: SentenceEncoder, tok: Tokenizer, texts: strin
   const out: Float32Array[] = [];
   const H = model.config.hiddenSize;
   for (const group of chunks(await encode(tok, texts, o.maxLength ?? 512), o.batchSize ?? 32)) {
-    const e = noGrad(() => tidy(() => Float32Array.from(model.embed(collate(group, { padId: tok.padTokenId ?? 0 })).data)));
+    const e = noGrad(() => tidy(() => Float32Array.from(model.embed(collate(group, { padId: tok.padTokenId ?? 0 })).toHost())));
     group.forEach((_, b) => out.push(e.slice(b * H, (b + 1) * H)));
   }
   return out;

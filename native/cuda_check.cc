@@ -621,6 +621,23 @@ void check_axpby(Check& c) {
       g.b = k.b ? b[s] : nullptr; g.y = k.in_place ? b[s] : y[s];
     });
     c.compare(TK_OP_axpby, k.name, k.in_place ? b : y, kFloat);  // fma or not (the scalar CPU table): an ulp
+// ---- fill, convert ---------------------------------------------------------------------------------------
+void check_memory(Check& c) {
+  for (int bytes : {1, 2, 4}) {
+    const int64_t n = 1003;
+    TensorF x = c.output(n);  // 4·n bytes: wide enough for every element size
+    c.run<TK_OP_fill>([&](FillArgs& a, int s) { a.n = n; a.x = x[s]; a.elem_bytes = bytes; a.bits = 0x3f80u + bytes; });
+    c.compare(TK_OP_fill, "fill " + std::to_string(bytes) + "-byte", x, kExact);
+  }
+  // f32 → bf16/f16 → f32 round trips, with values that round (ties included), tiny ones, NaN and ±inf.
+  std::vector<float> v = c.rng.normal(997, 100.f);
+  v.insert(v.end(), {1.00390625f, 1.01171875f, 3e-6f, -6e-8f, 65504.f, 70000.f, NAN, INFINITY, -INFINITY});
+  for (int dtype : {TK_BF16, TK_F16}) {
+    const int64_t n = static_cast<int64_t>(v.size());
+    TensorF src = c.tensor(v), half = c.output(n), back = c.output(n);
+    c.run<TK_OP_convert>([&](ConvertArgs& a, int s) { a.n = n; a.src = src[s]; a.src_dtype = TK_F32; a.dst = half[s]; a.dst_dtype = dtype; });
+    c.run<TK_OP_convert>([&](ConvertArgs& a, int s) { a.n = n; a.src = half[s]; a.src_dtype = dtype; a.dst = back[s]; a.dst_dtype = TK_F32; });
+    c.compare(TK_OP_convert, dtype == TK_BF16 ? "convert f32 ↔ bf16" : "convert f32 ↔ f16", back, kExact);
   }
 }
 
@@ -653,6 +670,7 @@ const Section kSections[] = {
     {{TK_OP_mse_forward, TK_OP_mse_backward, TK_OP_bce_forward, TK_OP_bce_backward}, check_losses},
     {{TK_OP_dot_forward}, check_dot},
     {{TK_OP_axpby}, check_axpby},
+    {{TK_OP_fill, TK_OP_convert}, check_memory},
 };
 
 }  // namespace

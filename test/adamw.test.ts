@@ -241,7 +241,7 @@ describe("optimizer ops async and bad input", () => {
     const err = (over: Record<string, unknown>) => () => native.adamwMulti({ ...ok(), ...over } as ReturnType<typeof ok>);
     expect(err({ grads: [x(), x(4)] })).toThrow(new TunekitError("adamwMulti: argument 'grads[1]' has 4 elements, expected 5 (the length of 'params[1]')"));
     expect(err({ lrs: [1e-3] })).toThrow(new TunekitError("adamwMulti: argument 'lrs' has 1 entries, expected 2 (one per entry of 'params')"));
-    expect(err({ ms: [x(), 3] })).toThrow(new TunekitError("adamwMulti: argument 'ms[1]' must be a Float32Array, got a number"));
+    expect(err({ ms: [x(), 3] })).toThrow(new TunekitError("adamwMulti: argument 'ms[1]' must be a Float32Array or a device buffer, got a number"));
     expect(err({ vs: x() })).toThrow(new TunekitError("adamwMulti: argument 'vs' must be an Array of Float32Arrays, got a Float32Array"));
     expect(err({ lrs: [1e-3, NaN] })).toThrow(new TunekitError("adamwMulti: argument 'lrs[1]' must be a number, got NaN"));
     expect(err({ lrs: [1e-3, "a"] })).toThrow(/adamwMulti: argument 'lrs\[1\]' must be a number, got a string/);
@@ -259,7 +259,7 @@ describe("optimizer ops async and bad input", () => {
   test("sumSquares and gradNorm validate their input", () => {
     expect(() => native.sumSquares({ n: 5, x: new Float32Array(4) })).toThrow(new TunekitError("sumSquares: argument 'x' has 4 elements, expected at least 5"));
     expect(() => native.gradNorm({ tensors: [new Float32Array(2), new Float64Array(2) as unknown as Float32Array] })).toThrow(
-      new TunekitError("gradNorm: argument 'tensors[1]' must be a Float32Array, got a Float64Array"),
+      new TunekitError("gradNorm: argument 'tensors[1]' must be a Float32Array or a device buffer, got a Float64Array"),
     );
     expect(() => native.gradNorm({} as { tensors: Float32Array[] })).toThrow(new TunekitError("gradNorm: argument 'tensors' is missing"));
   });

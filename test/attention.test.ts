@@ -405,7 +405,7 @@ describe("attention async and bad input", () => {
     expect(fwd({ seed: 2 ** 53 + 2 })).toThrow(/argument 'seed' = 9007199254740994 is out of range, expected 0\.\.9007199254740992/);
     expect(fwd({ offset: -1 })).toThrow(/argument 'offset' = -1 is out of range/);
     expect(fwd({ keyMask: new Uint8Array(2) })).toThrow(/argument 'keyMask' has 2 elements, expected at least 3/);
-    expect(fwd({ keyMask: new Float32Array(3) })).toThrow(/argument 'keyMask' must be a Uint8Array, got a Float32Array/);
+    expect(fwd({ keyMask: new Float32Array(3) })).toThrow(/argument 'keyMask' must be a Uint8Array or a device buffer, got a Float32Array/);
     expect(fwd({ keyMask: Uint8Array.from([1, 2, 0]) })).toThrow(
       new TunekitError("attentionForward: argument 'keyMask' has 2 at index 1, expected 0 (padding) or 1 (attend)"),
     );

@@ -123,7 +123,7 @@ function inputs(arch: ModelType, seed = 1): ModelInputs {
 /** The output values of one forward pass, copied out (no graph kept). */
 function outputs(m: PreTrainedModel, head: Head, x: ModelInputs): Float32Array[] {
   let out: Float32Array[] = [];
-  noGrad(() => tidy(() => void (out = head.run(m, x).map((t) => Float32Array.from(t.data)))));
+  noGrad(() => tidy(() => void (out = head.run(m, x).map((t) => Float32Array.from(t.toHost())))));
   return out;
 }
 const same = (a: Float32Array[], b: Float32Array[]) => a.length === b.length && a.every((x, i) => x.length === b[i].length && x.every((v, j) => Object.is(v, b[i][j])));
@@ -176,7 +176,7 @@ describe.each(CASES)("%s %s", (arch, _name, head) => {
       const y = forward.call(this, x);
       const name = names.get(this) ?? `unregistered Dropout(p = ${this.p})`;
       const t = tally.get(name) ?? { zeroed: 0, n: 0 };
-      for (let i = 0; i < x.size; i++) if (x.data[i] !== 0) (t.n++, (t.zeroed += y.data[i] === 0 ? 1 : 0));
+      for (let i = 0; i < x.size; i++) if (x.toHost()[i] !== 0) (t.n++, (t.zeroed += y.toHost()[i] === 0 ? 1 : 0));
       tally.set(name, t);
       return y;
     });
@@ -293,7 +293,7 @@ describe("an unreachable module is caught", () => {
     applyLora(model, { r: 4, dropout: 0.5 });
     const loras = [...model.namedModules()].filter(([, m]) => m instanceof LoraLinear).map(([, m]) => m as LoraLinear);
     expect(loras.length).toBe(2 * LAYERS);
-    for (const l of loras) l.lora_B.weight.data.set(randn(l.lora_B.weight.size, 7, 0.5)); // B = 0 would hide the branch
+    for (const l of loras) l.lora_B.weight.toHost().set(randn(l.lora_B.weight.size, 7, 0.5)); // B = 0 would hide the branch
     const x = inputs("bert"), run = () => outputs(model, HEADS.find((h) => h.name.startsWith("SequenceClassification"))!, x);
     const e = run();
     model.train();

@@ -101,7 +101,7 @@ describe("gemm async and bad input", () => {
     expect(() => native.gemm({ M: -1, N: 2, K: 3, A, B, C })).toThrow(/gemm: argument 'M' = -1 is out of range/);
     expect(() => native.gemm({ M: 2.5, N: 2, K: 3, A, B, C })).toThrow(/argument 'M' must be an integer/);
     expect(() => native.gemm({ M: 2, N: 2, K: 3, A: new Float64Array(6) as unknown as Float32Array, B, C })).toThrow(
-      /argument 'A' must be a Float32Array, got a Float64Array/,
+      /argument 'A' must be a Float32Array or a device buffer, got a Float64Array/,
     );
     expect(() => (native.gemm as unknown as (x: number) => void)(3)).toThrow(/gemm: expected one object of named arguments, got a number/);
   });

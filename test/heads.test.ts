@@ -56,7 +56,7 @@ describe("task heads on every architecture", () => {
     const again = await AutoModelForSequenceClassification.fromPretrained(dirOut, quiet);
     expect(again.loadReport!.initialized).toEqual([]);
     const [x, y] = noGrad(() => [m.forward(b).logits, again.forward(b).logits]);
-    expect(Array.from(y.data)).toEqual(Array.from(x.data));
+    expect(Array.from(y.toHost())).toEqual(Array.from(x.toHost()));
   });
 
   test("GPT-2 classifies at the last real token: padding after it changes nothing", async () => {
@@ -140,11 +140,11 @@ describe("gradual unfreezing and L2-SP", () => {
   test("L2-SP keeps the weights near the pre-trained ones", async () => {
     const dist = async (l2sp: number) => {
       const m = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2 });
-      const w0 = Float32Array.from([...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].data);
+      const w0 = Float32Array.from([...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].toHost());
       const train = Array.from({ length: 32 }, (_, i) => ({ ids: [CLS, 600 + i, 700 + (i % 7), SEP], label: i % 2 }));
       const collate = (f: typeof train): TaskBatch => ({ ...batch(f.map((e) => e.ids), 0), labels: Int32Array.from(f.map((e) => e.label)) });
       await new Trainer({ model: m, train, collate, learningRate: 1e-2, epochs: 3, batchSize: 8, l2sp, progress: false, maxGradNorm: 0 }).train();
-      const w = [...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].data;
+      const w = [...m.namedParameters()].find(([n]) => n === "bert.encoder.layer.0.output.dense.weight")![1].toHost();
       let d = 0;
       for (let i = 0; i < w.length; i++) d += (w[i] - w0[i]) ** 2;
       return Math.sqrt(d);

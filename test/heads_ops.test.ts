@@ -584,7 +584,7 @@ describe("head ops: async and bad input", () => {
     ["maskedMean mask missing", () => native.maskedMeanForward({ B: 1, T: 1, C: 1, x: f32([1]), y: f32([0]) } as never),
       "maskedMeanForward: argument 'mask' is missing"],
     ["maskedMean mask type", () => native.maskedMeanBackward({ B: 1, T: 2, C: 1, mask: Int32Array.from([1, 1]) as never, dy: f32([1]), dx: f32([0, 0]) }),
-      "maskedMeanBackward: argument 'mask' must be a Uint8Array, got an Int32Array"],
+      "maskedMeanBackward: argument 'mask' must be a Uint8Array or a device buffer, got an Int32Array"],
     ["maskedMean mask short", () => native.maskedMeanForward({ B: 2, T: 2, C: 1, x: new Float32Array(4), mask: new Uint8Array(3), y: new Float32Array(2) }),
       "maskedMeanForward: argument 'mask' has 3 elements, expected at least 4"],
     ["cosine y overlaps a", () => {
@@ -598,7 +598,7 @@ describe("head ops: async and bad input", () => {
     ["l2Norm norm short", () => native.l2NormForward({ N: 2, C: 2, x: new Float32Array(4), y: new Float32Array(4), norm: new Float32Array(1) }),
       "l2NormForward: argument 'norm' has 1 elements, expected at least 2"],
     ["mse loss is a number array", () => native.mseForward({ n: 1, x: f32([1]), target: f32([1]), loss: new Float64Array(1) as never }),
-      "mseForward: argument 'loss' must be a Float32Array, got a Float64Array"],
+      "mseForward: argument 'loss' must be a Float32Array or a device buffer, got a Float64Array"],
     ["mse loss empty", () => native.mseForward({ n: 1, x: f32([1]), target: f32([1]), loss: new Float32Array(0) }),
       "mseForward: argument 'loss' has 0 elements, expected at least 1"],
     ["bce divisor NaN", () => native.bceForward({ n: 1, x: f32([1]), target: f32([1]), divisor: NaN, loss: f32([0]) }),

@@ -21,7 +21,7 @@ const root = path.resolve(__dirname, "..");
 const dist = path.join(root, "dist");
 const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
+const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.toHost())]));
 function expectSameWeights(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
   expect([...a.keys()]).toEqual([...b.keys()]);
   for (const [n, w] of a) expect([n, sameBits(w, b.get(n)!)]).toEqual([n, true]);
@@ -122,14 +122,14 @@ describe("isolation of training runs and threads (the embedded brown-bert)", () 
     const batch = collate(examples(6, { seed: 3 }));
     const model = await load();
     model.eval();
-    const main = noGrad(() => Float32Array.from(model.forward(batch).logits.data));
+    const main = noGrad(() => Float32Array.from(model.forward(batch).logits.toHost()));
     const code = `
       const { AutoModelForSequenceClassification } = require(dist + "/models/auto.js");
       const { noGrad } = require(dist + "/tensor/autograd.js");
       const m = await AutoModelForSequenceClassification.fromPretrained(workerData.dir, { warn: null, numLabels: 2 });
       m.eval();
       const out = [];
-      for (let i = 0; i < 5; i++) out.push(noGrad(() => Array.from(m.forward(workerData.batch).logits.data)));
+      for (let i = 0; i < 5; i++) out.push(noGrad(() => Array.from(m.forward(workerData.batch).logits.toHost())));
       return out;`;
     const data = { dir: BROWN_BERT, batch };
     const [w1, w2] = await Promise.all([inWorker<number[][]>(code, data), inWorker<number[][]>(code, data)]);
@@ -145,7 +145,7 @@ describe("isolation of training runs and threads (the embedded brown-bert)", () 
       const m = await AutoModelForSequenceClassification.fromPretrained(workerData.dir, { warn: null, numLabels: 2 });
       const { collate } = require(workerData.synthetic);
       await new Trainer({ model: m, train: workerData.train, collate, learningRate: 1e-3, batchSize: 8, maxSteps: 4, seed: 5, progress: false }).train();
-      return [...m.namedParameters()].map(([n, p]) => [n, Array.from(p.data)]);`;
+      return [...m.namedParameters()].map(([n, p]) => [n, Array.from(p.toHost())]);`;
     const data = { dir: BROWN_BERT, train: examples(40, { seed: 1, minLen: 4, lengths: 9 }), synthetic: path.join(root, "scripts", "synthetic.cjs") };
     const results = await Promise.all([inWorker<[string, number[]][]>(code, data), inWorker<[string, number[]][]>(code, data)]);
     const main = weights(model);

@@ -295,7 +295,7 @@ describe("lora async and bad input", () => {
     expect(err({ scale: Infinity })).toThrow(new TunekitError("loraForward: argument 'scale' must be finite, got inf"));
     expect(err({ scale: undefined })).toThrow(new TunekitError("loraForward: argument 'scale' is missing"));
     expect(err({ seed: -1 })).toThrow(/loraForward: argument 'seed' = -1 is out of range/);
-    expect(err({ x: new Float64Array(12) })).toThrow(/loraForward: argument 'x' must be a Float32Array, got a Float64Array/);
+    expect(err({ x: new Float64Array(12) })).toThrow(/loraForward: argument 'x' must be a Float32Array or a device buffer, got a Float64Array/);
     expect(err({})).not.toThrow();
     const shared = new Float32Array(40);
     expect(err({ x: shared.subarray(0, 12), y: shared.subarray(10, 25) })).toThrow(new TunekitError("loraForward: output 'y' overlaps input 'x'; expected separate buffers"));

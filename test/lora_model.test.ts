@@ -30,10 +30,10 @@ const fwd = (m: PreTrainedModel, x: ModelInputs & { labels?: Int32Array }) => (m
 const evalOut = (m: PreTrainedModel, x: ModelInputs & { labels?: Int32Array }) =>
   noGrad(() => {
     const o = fwd(m.eval(), x);
-    const L = o.logits?.data, V = o.logits?.shape[o.logits.shape.length - 1] ?? 0;
+    const L = o.logits?.toHost(), V = o.logits?.shape[o.logits.shape.length - 1] ?? 0;
     const rows = L ? L.length / V : 0, logits = new Float32Array(rows * 256);
     for (let r = 0; r < rows; r++) logits.set(L!.subarray(r * V, r * V + 256), r * 256);
-    return { h: o.lastHiddenState.data.slice(), logits: L ? logits : undefined, bytes: L ? Buffer.from(L.slice().buffer) : undefined, loss: o.loss?.item() };
+    return { h: o.lastHiddenState.toHost().slice(), logits: L ? logits : undefined, bytes: L ? Buffer.from(L.slice().buffer) : undefined, loss: o.loss?.item() };
   });
 const maxAbs = (a: ArrayLike<number>) => {
   let m = 0;
@@ -91,7 +91,7 @@ function sgdSteps(m: PreTrainedModel, x: ModelInputs & { labels?: Int32Array }, 
         frozenClean &&= p.grad === null;
         continue;
       }
-      for (let i = 0; i < p.size; i++) p.data[i] -= lr * p.grad![i];
+      for (let i = 0; i < p.size; i++) p.toHost()[i] -= lr * p.grad!.toHost()[i];
     }
     m.zeroGrad();
   }
@@ -141,18 +141,18 @@ describe("LoRA on a BERT, a GPT-2 and a DistilBERT", () => {
     expect(summary.totalParameters).toBe(sum(m.parameters().map((p) => p.size)));
     for (const [, l] of loraLayers(m)) {
       expect(l.scaling).toBe(2);
-      const A = l.lora_A.weight.data, bound = 1 / Math.sqrt(inF), N = A.length;
+      const A = l.lora_A.weight.toHost(), bound = 1 / Math.sqrt(inF), N = A.length;
       expect(maxAbs(A)).toBeLessThanOrEqual(bound);
       // Uniform on ±bound, within 4 standard deviations of the estimates: the mean's is bound/√(3N), that of
       // mean(A²)/(bound²/3) is √(0.8/N).
       const mean = sum(Array.from(A)) / N, variance = sum(Array.from(A, (v) => v * v)) / N;
       expect(Math.abs(mean)).toBeLessThan((4 * bound) / Math.sqrt(3 * N));
       expect(Math.abs(variance / (bound * bound / 3) - 1)).toBeLessThan(4 * Math.sqrt(0.8 / N));
-      expect(l.lora_B.weight.data.every((v) => v === 0)).toBe(true);
+      expect(l.lora_B.weight.toHost().every((v) => v === 0)).toBe(true);
     }
     // Different layers get different A.
     const [a0, a1] = loraLayers(m);
-    expect(maxAbsDiff(a0[1].lora_A.weight.data, a1[1].lora_A.weight.data)).toBeGreaterThan(0.01);
+    expect(maxAbsDiff(a0[1].lora_A.weight.toHost(), a1[1].lora_A.weight.toHost())).toBeGreaterThan(0.01);
     // B = 0: the adapted model computes exactly what the base did (the fused kernel adds s·h·Bᵀ = 0).
     const after = evalOut(m, x);
     expect(Buffer.from(after.h.buffer).equals(Buffer.from(before.h.buffer))).toBe(true);
@@ -166,8 +166,8 @@ describe("LoRA on a BERT, a GPT-2 and a DistilBERT", () => {
     const withGrad = [...m.namedParameters()].filter(([, p]) => p.grad !== null).map(([n]) => n);
     expect(withGrad).toEqual(trainable(m));
     for (const [, l] of loraLayers(m)) {
-      expect(l.lora_A.weight.grad!.every((v) => v === 0)).toBe(true);
-      expect(maxAbs(l.lora_B.weight.grad!)).toBeGreaterThan(0);
+      expect(l.lora_A.weight.grad!.toHost().every((v) => v === 0)).toBe(true);
+      expect(maxAbs(l.lora_B.weight.grad!.toHost())).toBeGreaterThan(0);
     }
     // unloadAdapter gives the base model back, bit for bit, with every parameter trainable again.
     unloadAdapter(m);
@@ -215,7 +215,7 @@ describe("LoRA on a BERT, a GPT-2 and a DistilBERT", () => {
     applyLora(m, { targetModules: ["vocab_transform"] });
     const [[name, l]] = loraLayers(m);
     expect(name).toBe("vocab_transform");
-    l.lora_B.weight.data.set(randn(l.lora_B.weight.size, 5, 0.5));
+    l.lora_B.weight.toHost().set(randn(l.lora_B.weight.size, 5, 0.5));
     // The head reaches vocab_transform through a closure; the adapter must still take part.
     expect(relMax(evalOut(m, x).logits!, base.logits!)).toBeGreaterThan(1e-3);
     unloadAdapter(m);
@@ -261,13 +261,13 @@ describe("LoRA on a BERT, a GPT-2 and a DistilBERT", () => {
     const dir = MODELS.bert;
     const { m, x } = models.bert;
     applyLora(m, { r: 8, alpha: 16, dropout: 0.05, seed: 3 });
-    const W0 = loraLayers(m).map(([, l]) => l.weight.data.slice());
+    const W0 = loraLayers(m).map(([, l]) => l.weight.toHost().slice());
     const loss0 = evalOut(m, x).loss!;
     expect(time("bert: 20 SGD steps on the LoRA factors", () => sgdSteps(m, x, 20, 0.5))).toBe(true);
     const trained = evalOut(m, x);
     expect(trained.loss!).toBeLessThan(0.8 * loss0);
     // The base weights never moved.
-    loraLayers(m).forEach(([, l], i) => expect(maxAbsDiff(l.weight.data, W0[i])).toBe(0));
+    loraLayers(m).forEach(([, l], i) => expect(maxAbsDiff(l.weight.toHost(), W0[i])).toBe(0));
 
     mergeAdapter(m);
     expect(loraLayers(m).every(([, l]) => l.merged)).toBe(true);
@@ -280,7 +280,7 @@ describe("LoRA on a BERT, a GPT-2 and a DistilBERT", () => {
     m.eval();
     mergeAdapter(m); // idempotent
     unmergeAdapter(m);
-    loraLayers(m).forEach(([, l], i) => expect(maxAbsDiff(l.weight.data, W0[i])).toBeLessThan(1e-6));
+    loraLayers(m).forEach(([, l], i) => expect(maxAbsDiff(l.weight.toHost(), W0[i])).toBeLessThan(1e-6));
     expect(maxAbsDiff(evalOut(m, x).h, trained.h)).toBeLessThan(1e-5);
 
     const plain = mergeAndUnload(m);
@@ -326,7 +326,7 @@ describe("loraLinear op", () => {
     const M = 7, inF = 19, outF = 11, r = 3, s = 1.75;
     const param = (shape: number[], seed: number, scale: number) => {
       const t = new Parameter(shape);
-      t.data.set(randn(t.size, seed, scale));
+      t.toHost().set(randn(t.size, seed, scale));
       return t;
     };
     const W = param([outF, inF], 1, 0.3), b = param([outF], 2, 0.1), A = param([r, inF], 3, 0.3), B = param([outF, r], 4, 0.3);
@@ -336,17 +336,17 @@ describe("loraLinear op", () => {
     // dx flows through an op upstream of the LoRA layer, as for every adapted layer after the first.
     const run = (Bm: Parameter, f: (x: Tensor) => Tensor) => {
       const xl = new Parameter([M, inF]);
-      xl.data.set(x0);
+      xl.toHost().set(x0);
       const y = f(ops.add(xl, Tensor.from([M, inF], new Float32Array(M * inF))));
-      const out = y.data.slice();
+      const out = y.toHost().slice();
       ops.weightedSum(y, gy).backward();
-      const grads = [xl, A, Bm, b].map((t) => t.grad!.slice());
+      const grads = [xl, A, Bm, b].map((t) => t.grad!.toHost().slice());
       [A, Bm, b].forEach((t) => (t.grad = null));
       return { out, grads };
     };
     const got = run(B, (x) => loraLinear(x, W, b, A, B, { scale: s, dropoutP: p, training: true, gen: new ops.Generator(9, 40), name: "t" }));
     const sB = param([outF, r], 4, 0.3);
-    sB.data.set(B.data.map((v) => v * s));
+    sB.toHost().set(B.toHost().map((v) => v * s));
     const ref = run(sB, (x) => ops.add(ops.linear(x, W, b), ops.linear(ops.linear(ops.dropout(x, p, true, new ops.Generator(9, 40)), A, null), sB, null)));
     expect(maxAbsDiff(got.out, ref.out)).toBeLessThan(1e-5);
     const [dx, dA, dB, db] = got.grads, [rdx, rdA, rdsB, rdb] = ref.grads;
@@ -361,7 +361,7 @@ describe("loraLinear op", () => {
       expect(gen.offset).toBe(Math.ceil((M * inF) / 4) * 4);
       const e = loraLinear(leaf(), W, b, A, B, { scale: s, dropoutP: p, training: false, gen, name: "t" });
       expect(gen.offset).toBe(Math.ceil((M * inF) / 4) * 4);
-      expect(maxAbsDiff(t1.data, e.data)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(t1.toHost(), e.toHost())).toBeGreaterThan(1e-3);
     }
   });
 

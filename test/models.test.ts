@@ -39,7 +39,7 @@ const R = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.fround(
 function gradAsTorch(m: PreTrainedModel, name: string, fullName: string, g: Golden): Float32Array {
   const p = [...m.namedParameters()].find(([n]) => n === name)?.[1];
   if (!p) throw new Error(`no parameter ${name}`);
-  const grad = p.grad ?? new Float32Array(p.size);
+  const grad = p.grad?.toHost() ?? new Float32Array(p.size);
   if (!g.conv1d_in_out?.includes(fullName)) return grad;
   const [o, i] = p.shape, t = new Float32Array(grad.length);
   for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) t[c * o + r] = grad[r * i + c];
@@ -118,18 +118,18 @@ describe("parity with PyTorch on real checkpoints", () => {
 
     // Outputs, eval mode.
     const ob = forward(base, x);
-    const dh = maxAbsDiff(ob.lastHiddenState.data, g.last_hidden_state);
+    const dh = maxAbsDiff(ob.lastHiddenState.toHost(), g.last_hidden_state);
     expect(dh).toBeLessThan(1e-4);
     line.push(`hidden ${dh.toExponential(1)}`);
     if (g.pooler_output) {
-      const dp = maxAbsDiff(ob.poolerOutput!.data, g.pooler_output);
+      const dp = maxAbsDiff(ob.poolerOutput!.toHost(), g.pooler_output);
       expect(dp).toBeLessThan(1e-4);
       line.push(`pooled ${dp.toExponential(1)}`);
     }
     if (head && g.logits) {
       const oh = forward(head, x);
-      expect(maxAbsDiff(oh.lastHiddenState.data, g.last_hidden_state)).toBeLessThan(1e-4);
-      const V = g.V, rows = g.B * g.T, L = oh.logits!.data;
+      expect(maxAbsDiff(oh.lastHiddenState.toHost(), g.last_hidden_state)).toBeLessThan(1e-4);
+      const V = g.V, rows = g.B * g.T, L = oh.logits!.toHost();
       const first = new Float32Array(rows * 64);
       const sums = new Float64Array(rows), sq = new Float64Array(rows);
       for (let r = 0; r < rows; r++) {

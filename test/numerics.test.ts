@@ -59,7 +59,7 @@ describe("LossScaler follows torch.amp.GradScaler", () => {
   });
 });
 
-const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
+const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.toHost())]));
 
 describe("Trainer numerics (the embedded brown-bert, synthetic ids)", () => {
   const data = brownExamples(48);
@@ -132,7 +132,7 @@ describe("Trainer numerics (the embedded brown-bert, synthetic ids)", () => {
     model.forward = (b, o) => {
       const out = f(b, o);
       calls++;
-      if (out.loss && (calls === 3 || calls === 4)) out.loss.data[0] = NaN;
+      if (out.loss && (calls === 3 || calls === 4)) out.loss.toHost()[0] = NaN;
       return out;
     };
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
@@ -159,7 +159,7 @@ describe("Trainer numerics (the embedded brown-bert, synthetic ids)", () => {
     const target = "bert.encoder.layer.1.output.dense.weight";
     const p = new Map(model.namedParameters()).get(target)!;
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
-    const run = new Trainer(opts(model, { saveSteps: 2, outputDir: dir, events: { onStep: ({ step }) => { if (step === 3) p.data[17] = NaN; } } })).train();
+    const run = new Trainer(opts(model, { saveSteps: 2, outputDir: dir, events: { onStep: ({ step }) => { if (step === 3) p.toHost()[17] = NaN; } } })).train();
     await expect(run).rejects.toThrow(NonFiniteError);
     await expect(run).rejects.toThrow(`saveCheckpoint(${path.join(dir, "checkpoint-4")}): tensor '${target}' holds a non-finite value (element 17 is NaN)`);
     warn.mockRestore();
@@ -169,7 +169,7 @@ describe("Trainer numerics (the embedded brown-bert, synthetic ids)", () => {
 
   test("savePretrained refuses Infinity before creating anything", async () => {
     const model = await load();
-    new Map(model.namedParameters()).get("classifier.bias")!.data[1] = -Infinity;
+    new Map(model.namedParameters()).get("classifier.bias")!.toHost()[1] = -Infinity;
     const out = path.join(tmp(), "out");
     await expect(model.savePretrained(out)).rejects.toThrow(/savePretrained\(.*\): tensor 'classifier.bias' holds a non-finite value \(element 1 is -Infinity\)/);
     expect(fs.existsSync(out)).toBe(false);

@@ -76,7 +76,7 @@ function perturb(m: PreTrainedModel, seed: number) {
   for (const p of m.parameters()) {
     if (!p.requiresGrad) continue;
     const noise = randn(p.size, k++, 0.05);
-    for (let i = 0; i < p.size; i++) p.data[i] += noise[i];
+    for (let i = 0; i < p.size; i++) p.toHost()[i] += noise[i];
   }
 }
 
@@ -139,9 +139,9 @@ describe("PEFT adapter files", () => {
     // Inference mode, as PEFT loads by default: nothing trains.
     expect(s.trainableParameters).toBe(0);
     const o = run(m, fromGolden(g));
-    expect(maxAbsDiff(o.lastHiddenState.data, g.last_hidden_state)).toBeLessThan(1e-4);
-    expect(maxAbsDiff(o.poolerOutput!.data, g.pooled)).toBeLessThan(1e-4);
-    expect(maxAbsDiff(o.logits!.data, g.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(o.lastHiddenState.toHost(), g.last_hidden_state)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(o.poolerOutput!.toHost(), g.pooled)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(o.logits!.toHost(), g.logits)).toBeLessThan(1e-4);
     // Re-saved, the tensors are the fixture's and the config is what Python writes for it.
     const d = tmp();
     saveAdapter(m, d, { baseModelNameOrPath: "bert-tiny-mlm" });
@@ -158,10 +158,10 @@ describe("PEFT adapter files", () => {
     const x = fromGolden(gg);
     const labels = Int32Array.from(gg.input_ids.flat().map((id: number, i: number) => (x.attentionMask[i] ? id : -100)));
     const go = run(gpt, { ...x, labels });
-    expect(maxAbsDiff(go.lastHiddenState.data, gg.last_hidden_state)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(go.lastHiddenState.toHost(), gg.last_hidden_state)).toBeLessThan(1e-4);
     expect(Math.abs(go.loss!.item() - gg.lm_loss)).toBeLessThan(1e-4);
     const V = go.logits!.shape[2], first16 = new Float32Array(x.batchSize * x.seqLen * 16);
-    for (let r = 0; r < x.batchSize * x.seqLen; r++) first16.set(go.logits!.data.subarray(r * V, r * V + 16), r * 16);
+    for (let r = 0; r < x.batchSize * x.seqLen; r++) first16.set(go.logits!.toHost().subarray(r * V, r * V + 16), r * 16);
     expect(maxAbsDiff(first16, gg.logits_first16)).toBeLessThan(1e-4);
   });
 
@@ -191,7 +191,7 @@ describe("PEFT adapter files", () => {
       // GPT-2's c_fc is a Conv1D: saved [in, out] like its checkpoint, i.e. our [out, in] transposed.
       const t = file.get("base_model.model.transformer.h.1.mlp.c_fc.weight")!, w = [...a.namedParameters()].find(([n]) => n === "transformer.h.1.mlp.c_fc.weight")![1];
       expect(t.shape).toEqual([16, 64]);
-      expect([t.data[1], t.data[64]]).toEqual([w.data[16], w.data[1]]);
+      expect([t.data[1], t.data[64]]).toEqual([w.toHost()[16], w.toHost()[1]]);
       expect(file.has("base_model.model.transformer.h.0.attn.c_attn.base_layer.bias")).toBe(true);
     }
     if (which === "seqcls") expect([...file.keys()].filter((k) => !k.includes("lora_"))).toEqual(["base_model.model.classifier.bias", "base_model.model.classifier.weight"]);
@@ -200,8 +200,8 @@ describe("PEFT adapter files", () => {
     expect([...b.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n)).toEqual(trainableA);
     expect(s.trainableParameters).toBe(loraSummary(a).trainableParameters);
     const [oa, ob] = [run(a, x), run(b, x)];
-    expect(bits(ob.lastHiddenState.data).equals(bits(oa.lastHiddenState.data))).toBe(true);
-    if (oa.logits) expect(bits(ob.logits!.data).equals(bits(oa.logits.data))).toBe(true);
+    expect(bits(ob.lastHiddenState.toHost()).equals(bits(oa.lastHiddenState.toHost()))).toBe(true);
+    if (oa.logits) expect(bits(ob.logits!.toHost()).equals(bits(oa.logits.toHost()))).toBe(true);
   });
 
   test("a head is found by its name when the task is not one PEFT knows", () => {
@@ -295,13 +295,13 @@ describe("PEFT adapter files", () => {
     });
     const b = seqCls();
     loadAdapter(b, d);
-    expect(bits(run(b, bertX).logits!.data).equals(bits(run(a, bertX).logits!.data))).toBe(true);
+    expect(bits(run(b, bertX).logits!.toHost()).equals(bits(run(a, bertX).logits!.toHost()))).toBe(true);
 
     // Older peft saved adapter_model.bin (torch.save); the same adapter loads from it.
     const fromBin = seqCls(), fromSt = seqCls();
     loadAdapter(fromBin, path.join(FIXTURES, "bert-tiny-seqcls-lora-bin"));
     loadAdapter(fromSt, path.join(FIXTURES, "bert-tiny-seqcls-lora"));
-    expect(bits(run(fromBin, bertX).logits!.data).equals(bits(run(fromSt, bertX).logits!.data))).toBe(true);
+    expect(bits(run(fromBin, bertX).logits!.toHost()).equals(bits(run(fromSt, bertX).logits!.toHost()))).toBe(true);
 
     const g = await AutoModelForCausalLM.fromPretrained(GPT2, quiet);
     applyLora(g, { bias: "all", targetModules: ["c_proj"] });
@@ -311,6 +311,6 @@ describe("PEFT adapter files", () => {
     editTensors(dg, (t) => t.set("base_model.model.transformer.h.0.attn.masked_bias", { dtype: "F32", shape: [], data: Float32Array.from([-1e4]) }));
     const g2 = await AutoModelForCausalLM.fromPretrained(GPT2, quiet);
     loadAdapter(g2, dg);
-    expect(bits(run(g2, gptX).logits!.data).equals(bits(run(g, gptX).logits!.data))).toBe(true);
+    expect(bits(run(g2, gptX).logits!.toHost()).equals(bits(run(g, gptX).logits!.toHost()))).toBe(true);
   });
 });

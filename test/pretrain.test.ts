@@ -27,7 +27,7 @@ test("lossOnly: the MLM head on the masked rows gives the full head's loss and g
     model.zeroGrad();
     const out = model.forward(batch as typeof batch & { labels: Int32Array }, { lossOnly });
     out.loss!.backward();
-    return { loss: out.loss!.item(), rows: out.logits.shape[0], grads: model.parameters().filter((p) => p.grad).map((p) => Float32Array.from(p.grad!)) };
+    return { loss: out.loss!.item(), rows: out.logits.shape[0], grads: model.parameters().filter((p) => p.grad).map((p) => Float32Array.from(p.grad!.toHost())) };
   });
   const masked = Array.from(batch.labels!).filter((l) => l !== -100).length;
   expect(masked).toBeGreaterThan(0);

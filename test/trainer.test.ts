@@ -31,7 +31,7 @@ async function sst2(n: number, tok: Tokenizer): Promise<Example[]> {
   return rows.map((r, i) => ({ ids: enc.input_ids[i], label: r.label }));
 }
 
-const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
+const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.toHost())]));
 
 describe("Trainer on an SST-2 slice", () => {
   let tok: Tokenizer;
@@ -89,9 +89,9 @@ describe("Trainer on an SST-2 slice", () => {
     expect(new Set(model.loadReport!.initialized)).toEqual(head);
     for (const [n, p] of model.namedParameters()) {
       if (head.has(n)) {
-        expect(sameBits(p.data, before.get(n)!)).toBe(false);
+        expect(sameBits(p.toHost(), before.get(n)!)).toBe(false);
       } else {
-        expect([n, sameBits(p.data, before.get(n)!), p.grad]).toEqual([n, true, null]);
+        expect([n, sameBits(p.toHost(), before.get(n)!), p.grad]).toEqual([n, true, null]);
       }
     }
     expect(r.trainableParameters).toBe(128 * 2 + 2 + 128 * 128 + 128);
@@ -124,7 +124,7 @@ describe("Trainer on an SST-2 slice", () => {
     const again = await AutoModelForSequenceClassification.fromPretrained(dir, quiet);
     const batch = collate(data.slice(0, 8));
     const [x, y] = noGrad(() => [model.forward(batch).logits, again.forward(batch).logits]);
-    expect(sameBits(x.data, y.data)).toBe(true);
+    expect(sameBits(x.toHost(), y.toHost())).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")).architectures).toEqual(["BertForSequenceClassification"]);
   });
 
@@ -144,7 +144,7 @@ describe("Trainer on an SST-2 slice", () => {
   test("a non-finite loss skips the step (weights untouched) or stops training, naming the step", async () => {
     const model = await load();
     const w = [...model.namedParameters()].find(([n]) => n === "classifier.weight")![1];
-    w.data[0] = NaN;
+    w.toHost()[0] = NaN;
     const before = weights(model);
     const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
     const r = await new Trainer(opts(model, { maxSteps: 2 })).train();

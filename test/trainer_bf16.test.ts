@@ -32,7 +32,7 @@ describe("Trainer bf16 option", () => {
     const model = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { warn: null, numLabels: 2 });
     const trainer = new Trainer({ model, train: data, eval: data.slice(0, 16), collate, learningRate: 1e-3, epochs: 1, batchSize: 8, progress: false, seed: 7, bf16 });
     const r = await trainer.train();
-    return { r, evalLoss: trainer.evaluate().loss as number, weight: Float32Array.from([...model.namedParameters()].find(([n]) => n.endsWith("layer.0.attention.self.query.weight"))![1].data) };
+    return { r, evalLoss: trainer.evaluate().loss as number, weight: Float32Array.from([...model.namedParameters()].find(([n]) => n.endsWith("layer.0.attention.self.query.weight"))![1].toHost()) };
   };
 
   test("bf16 trains close to fp32, not bit-equal, and says which precision ran", async () => {

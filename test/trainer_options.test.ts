@@ -32,7 +32,7 @@ function collate(f: Example[]): TaskBatch {
 const load = () => AutoModelForSequenceClassification.fromPretrained(EMBEDDED_MODEL, { warn: null, numLabels: 2 });
 const opts = (model: ModelForSequenceClassification, o: Partial<TrainerOptions<Example, TaskBatch>> = {}): TrainerOptions<Example, TaskBatch> =>
   ({ model, train: data, collate, learningRate: 1e-3, epochs: 1, batchSize: 4, progress: false, seed: 7, ...o });
-const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.data)]));
+const weights = (m: ModelForSequenceClassification) => new Map([...m.namedParameters()].map(([n, p]) => [n, Float32Array.from(p.toHost())]));
 const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const sameWeights = (a: ModelForSequenceClassification, b: ModelForSequenceClassification) => {
   const wb = weights(b);

@@ -58,7 +58,9 @@
   X(bce_forward, const LossArgs)                          \
   X(bce_backward, const LossBackwardArgs)                 \
   X(dot_forward, const DotArgs)                           \
-  X(axpby, const AxpbyArgs)
+  X(axpby, const AxpbyArgs)                               \
+  X(fill, const FillArgs)                                 \
+  X(convert, const ConvertArgs)
 
 // Op ids: the index of an op's slot in every backend's table; they cross the dlopen boundary as int.
 #define TK_OP_ID(name, Args) TK_OP_##name,
@@ -77,6 +79,19 @@ inline int tk_op_from_name(const char* name) {
   for (int i = 0; i < TK_OP_COUNT; i++)
     if (std::strcmp(tk_op_names[i], name) == 0) return i;
   return -1;
+}
+
+// Element types of buffers (storage dtypes); they cross the dlopen boundary as int.
+enum tk_dtype : int { TK_F32 = 0, TK_BF16 = 1, TK_F16 = 2, TK_I32 = 3, TK_U8 = 4 };
+
+// Bytes per element of a dtype (0 for a number that is no dtype).
+inline int tk_dtype_bytes(int dtype) {
+  switch (dtype) {
+    case TK_F32: case TK_I32: return 4;
+    case TK_BF16: case TK_F16: return 2;
+    case TK_U8: return 1;
+    default: return 0;
+  }
 }
 
 namespace tk {
@@ -383,6 +398,21 @@ struct AxpbyArgs {
   float alpha = 1.f, beta = 0.f;
   const float* a = nullptr; const float* ap = nullptr; const float* b = nullptr;
   float* y = nullptr;
+// n elements of elem_bytes (1, 2 or 4) at x, each set to the low elem_bytes bytes of bits (the
+// caller encodes the value in the buffer's dtype: 1.0f as 0x3f800000, bf16 1.0 as 0x3f80, ...).
+struct FillArgs {
+  int64_t n = 0;
+  void* x = nullptr;
+  int elem_bytes = 4;
+  uint32_t bits = 0;
+};
+
+// dst (n, dst_dtype) = src (n, src_dtype) between float dtypes (TK_F32, TK_BF16, TK_F16), rounding to
+// nearest even; NaN stays NaN. src and dst do not overlap.
+struct ConvertArgs {
+  int64_t n = 0;
+  const void* src = nullptr; int src_dtype = TK_F32;
+  void* dst = nullptr; int dst_dtype = TK_F32;
 };
 
 // OpArgs<TK_OP_gemm>::type is `const GemmArgs`: the args type of an op id, for type-checked calls.

@@ -53,7 +53,7 @@ export async function similarityTask(tok: Tokenizer, flags: ModelFlags & DataFla
       const cos: number[] = [], gold: number[] = [];
       return {
         update: (out, b) => {
-          cos.push(...out.logits.data);
+          cos.push(...out.logits.toHost());
           gold.push(...(b as unknown as { scores: Float32Array }).scores);
         },
         // sentence-transformers' EmbeddingSimilarityEvaluator: the correlations of cosine with the score.

@@ -16,7 +16,7 @@ import type { PreTrainedModel } from "../models/pretrained";
 import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../train/metrics";
 import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";
-import { tidy } from "../tensor/tensor";
+import { tidy, Tensor } from "../tensor/tensor";
 import { DataFlags, ModelFlags, TaskName, validationOf } from "./args";
 import { similarityTask } from "./similarity";
 
@@ -120,14 +120,14 @@ export async function classificationTask(tok: Tokenizer, flags: ModelFlags, ds: 
     evaluator: () => {
       if (problemType === "regression") {
         const m = new RegressionMetric();
-        return { update: (out, b) => m.update(out.logits.data, b.labels!), compute: () => m.compute() };
+        return { update: (out, b) => m.update(out.logits.toHost(), b.labels!), compute: () => m.compute() };
       }
       if (problemType === "multi_label_classification") {
         const m = new MultiLabelMetric({ numLabels: N });
-        return { update: (out, b) => m.update(out.logits.data, b.labels!), compute: () => m.compute() };
+        return { update: (out, b) => m.update(out.logits.toHost(), b.labels!), compute: () => m.compute() };
       }
       const m = new ClassificationMetric({ numLabels: N });
-      return { update: (out, b) => m.updateLogits(out.logits.data, b.labels!), compute: () => m.compute() };
+      return { update: (out, b) => m.updateLogits(out.logits.toHost(), b.labels!), compute: () => m.compute() };
     },
     analyse: (model, k) => (single ? analyseClassification(model, val.features, ds.validation, names!, padId, k) : {}),
   };
@@ -143,7 +143,7 @@ function analyseClassification(model: TrainableModel<TaskBatch>, features: Encod
     for (let i = 0; i < features.length; i += 64) tidy(() => {
       const f = features.slice(i, i + 64);
       const b = collate(f, { padId });
-      const logits = model.forward({ ...b, features: f }).logits.data;
+      const logits = model.forward({ ...b, features: f }).logits.toHost();
       cm.updateLogits(logits, b.labels!);
       worst?.update(logits, b.labels!);
     });
@@ -172,7 +172,7 @@ async function tokenTask(tok: Tokenizer, flags: ModelFlags, ds: { train: TokenCl
       const m = new EntityMetric();
       return {
         update: (out, b) => {
-          const T = b.seqLen, logits = out.logits.data;
+          const T = b.seqLen, logits = out.logits.toHost();
           b.features.forEach((f, k) => {
             const words = wordPredictions(f as TokenFeature, { logits: logits.subarray(k * T * N, (k + 1) * T * N), numLabels: N });
             const ref = gold.get(f);
@@ -200,12 +200,12 @@ async function qaTask(tok: Tokenizer, flags: ModelFlags, ds: { train: QaExample[
       const starts: number[][] = new Array(val.length), ends: number[][] = new Array(val.length);
       return {
         update: (out, b) => {
-          const o2 = out as unknown as { startLogits: { data: Float32Array }; endLogits: { data: Float32Array } };
+          const o2 = out as unknown as { startLogits: Tensor; endLogits: Tensor };
           const T = b.seqLen;
           b.features.forEach((f, k) => {
             const i = index.get(f)!;
-            starts[i] = Array.from(o2.startLogits.data.subarray(k * T, (k + 1) * T));
-            ends[i] = Array.from(o2.endLogits.data.subarray(k * T, (k + 1) * T));
+            starts[i] = Array.from(o2.startLogits.toHost().subarray(k * T, (k + 1) * T));
+            ends[i] = Array.from(o2.endLogits.toHost().subarray(k * T, (k + 1) * T));
           });
         },
         compute: () => {

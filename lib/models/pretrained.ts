@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { CheckpointError, TunekitError } from "../errors";
-import { Module } from "../nn/module";
+import { Module, Parameter } from "../nn/module";
 import { initWeights } from "../nn/init";
 import { Generator } from "../tensor/ops";
 import { loadStateDict } from "../io/state_dict";
@@ -134,10 +134,7 @@ export abstract class PreTrainedModel extends Module {
         continue;
       }
       if (!isFloat32Array(t.data)) throw new CheckpointError(`weight '${key}' is stored as ${t.dtype}; expected a floating-point tensor`);
-      const ft = this.config.modelType === "gpt2" && isConv1D(key) && t.shape.length === 2 ? transpose2d(t as FloatTensor) : (t as FloatTensor);
-      if (ft.shape.length !== p.shape.length || ft.shape.some((d, i) => d !== p.shape[i]))
-        throw new CheckpointError(`weight '${key}' has shape [${ft.shape.join(", ")}] in the checkpoint, expected [${p.shape.join(", ")}] for this config`);
-      p.data.set(ft.data);
+      this.loadParameter(name, p, t as FloatTensor, key);
       used.add(key);
     }
     if (initialized.length) initWeights(this, this.config.initializerRange, opts.seed ?? 42, new Set(initialized.map((k) => (this.isBase ? k.slice(prefix.length + 1) : k))));
@@ -150,11 +147,40 @@ export abstract class PreTrainedModel extends Module {
     return this.loadReport;
   }
 
-  /** The state dict as transformers saves it: HF names, Conv1D weights [in, out], tied copies omitted. */
+  /**
+   * Copies a tensor in the checkpoint's layout (GPT-2's Conv1D weights [in, out]) into parameter `name`
+   * of this model, wherever its storage lives: the one way weights, resumed checkpoints and adapters
+   * enter a model. `key` names it in errors.
+   */
+  loadParameter(name: string, p: Parameter, t: FloatTensor, key = name): void {
+    const ft = this.config.modelType === "gpt2" && isConv1D(name) && t.shape.length === 2 ? transpose2d(t) : t;
+    if (ft.shape.length !== p.shape.length || ft.shape.some((d, i) => d !== p.shape[i]))
+      throw new CheckpointError(`weight '${key}' has shape [${ft.shape.join(", ")}] in the checkpoint, expected [${p.shape.join(", ")}] for this config`);
+    p.copyFrom(ft.data);
+  }
+
+  /**
+   * Loads every parameter from `tensors` (names as stateDict() gives them, the checkpoint's layout);
+   * a missing one is an error naming `source`. Resume and adapters use it.
+   */
+  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array }>, source: string, only?: (name: string) => boolean): void {
+    for (const [name, p] of this.namedParameters()) {
+      if (only && !only(name)) continue;
+      const t = tensors.get(name);
+      if (!t) throw new CheckpointError(`${source} lacks '${name}'`);
+      if (!isFloat32Array(t.data)) throw new CheckpointError(`${source}: '${name}' is not a float tensor`);
+      this.loadParameter(name, p, { dtype: "F32", shape: t.shape, data: t.data }, `${source}: ${name}`);
+    }
+  }
+
+  /**
+   * The state dict as transformers saves it: HF names, Conv1D weights [in, out], tied copies omitted.
+   * Values on the host (views of CPU parameters, copies of device ones).
+   */
   stateDict(): StateDict {
     const out: StateDict = new Map();
     for (const [name, p] of this.namedParameters()) {
-      const t: FloatTensor = { dtype: "F32", shape: [...p.shape], data: p.data };
+      const t: FloatTensor = { dtype: "F32", shape: [...p.shape], data: p.toHost() };
       out.set(name, this.config.modelType === "gpt2" && isConv1D(name) ? transpose2d(t) : t);
     }
     return out;

@@ -1,6 +1,7 @@
 // Fresh weights as Hugging Face's _init_weights makes them: normal(0, std) for Linear and Embedding
-// weights, zero biases, LayerNorm weight 1 and bias 0. Seeded, so a run is reproducible.
-import { Module } from "./module";
+// weights, zero biases, LayerNorm weight 1 and bias 0. Seeded, so a run is reproducible. The normal
+// values are drawn on the host (one sequential stream, the same on every device) and copied in once.
+import { Module, Parameter } from "./module";
 import { Linear, Embedding, LayerNorm, Dropout } from "./layers";
 
 export function normalFill(a: Float32Array, std: number, seed: number): void {
@@ -19,6 +20,12 @@ export function normalFill(a: Float32Array, std: number, seed: number): void {
   }
 }
 
+function normal(p: Parameter, std: number, seed: number): void {
+  const a = new Float32Array(p.size);
+  normalFill(a, std, seed);
+  p.copyFrom(a);
+}
+
 /** Initialises every parameter of `m` whose full name is in `names` (all when names is null). */
 export function initWeights(m: Module, std: number, seed: number, names: Set<string> | null = null, prefix = ""): void {
   let k = 0;
@@ -29,13 +36,13 @@ export function initWeights(m: Module, std: number, seed: number, names: Set<str
     const want = (p: string) => names === null || names.has(name ? `${name}.${p}` : p);
     k++;
     if (mod instanceof Linear) {
-      if (want("weight")) normalFill(mod.weight.data, std, seed * 7919 + k);
-      if (mod.bias && want("bias")) mod.bias.data.fill(0);
+      if (want("weight")) normal(mod.weight, std, seed * 7919 + k);
+      if (mod.bias && want("bias")) mod.bias.storage.fill(0);
     } else if (mod instanceof Embedding) {
-      if (want("weight")) normalFill(mod.weight.data, std, seed * 7919 + k);
+      if (want("weight")) normal(mod.weight, std, seed * 7919 + k);
     } else if (mod instanceof LayerNorm) {
-      if (want("weight")) mod.weight.data.fill(1);
-      if (want("bias")) mod.bias.data.fill(0);
+      if (want("weight")) mod.weight.storage.fill(1);
+      if (want("bias")) mod.bias.storage.fill(0);
     }
   }
 }

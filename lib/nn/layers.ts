@@ -42,7 +42,7 @@ export class LayerNorm extends Module {
     super();
     this.weight = this.param("weight", [dim]);
     this.bias = this.param("bias", [dim]);
-    this.weight.data.fill(1);
+    this.weight.storage.fill(1);
   }
   forward(x: Tensor): Tensor {
     return ops.layerNorm(x, this.weight, this.bias, this.eps, this.label);

@@ -1,12 +1,15 @@
 // Modules own parameters under Hugging Face's names, so a state dict maps one-to-one onto the
 // checkpoint files Python writes and reads.
 import { TunekitError } from "../errors";
-import { Tensor, shapeStr } from "../tensor/tensor";
+import { Tensor, numel } from "../tensor/tensor";
+import { Storage, Device, allocate, parseDevice, release } from "../tensor/storage";
 import { Generator } from "../tensor/ops";
+import { packInto, Arena } from "./arena";
 
 export class Parameter extends Tensor {
-  constructor(shape: number[], data?: Float32Array) {
-    super(shape, data, true);
+  /** Zeroed storage of its own (outside the activation pool), or the given storage. */
+  constructor(shape: number[], storage?: Storage) {
+    super(shape, storage ?? allocate(numel(shape)), true);
   }
   /** Frozen parameters get no gradient buffer and no optimizer state. */
   get frozen(): boolean {
@@ -100,25 +103,39 @@ export abstract class Module {
     }
   }
 
-  /** Copies tensors into parameters by name; returns the names it did not find. */
-  loadTensors(tensors: Map<string, { shape: number[]; data: Float32Array }>): { missing: string[]; loaded: string[] } {
-    const missing: string[] = [], loaded: string[] = [];
-    for (const [name, p] of this.namedParameters()) {
-      const t = tensors.get(name);
-      if (!t) {
-        missing.push(name);
-        continue;
-      }
-      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
-        throw new TunekitError(`weight '${name}' has shape ${shapeStr(t.shape)} in the checkpoint, expected ${shapeStr(p.shape)} for this config`);
-      p.data.set(t.data);
-      loaded.push(name);
+  /**
+   * Moves every parameter to `device` (in place, as torch's Module.to): the parameters become views of
+   * one arena there, filled with one copy each. Gradients are dropped (an optimizer made before the
+   * move must be made again).
+   */
+  to(device: Device | string): this {
+    const d = parseDevice(device);
+    const params = [...new Set(this.parameters())];
+    if (params.every((p) => p.device === d) && this.arena?.storage.device === d) return this;
+    for (const p of params) {
+      if (p.grad) release(p.grad);
+      p.grad = null;
+      p.gradTouched = false;
     }
-    return { missing, loaded };
+    const old = this.arena;
+    this.arena = packInto(params, d);
+    old?.free();
+    return this;
+  }
+
+  /** The arena the parameters live in after to() (null before). */
+  arena: Arena | null = null;
+
+  /** The device of the parameters (the first one's; to() puts them all on one). */
+  get device(): Device {
+    return this.parameters()[0]?.device ?? "cpu";
   }
 
   zeroGrad(): void {
-    for (const p of this.parameters()) if (p.grad) p.grad.fill(0);
+    for (const p of this.parameters()) {
+      if (p.grad) p.grad.fill(0);
+      p.gradTouched = false;
+    }
   }
 }
 

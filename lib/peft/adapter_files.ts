@@ -172,7 +172,7 @@ export function saveAdapter(model: PreTrainedModel, dir: string, options: SaveAd
   const tensors: StateDict = new Map();
   for (const [k, { param, conv1d }] of keys) {
     const [r, c] = param.shape;
-    tensors.set(PEFT_KEY_PREFIX + k, { dtype: "F32", shape: conv1d ? [c, r] : [...param.shape], data: conv1d ? transpose(param.data, r, c) : param.data } as FloatTensor);
+    tensors.set(PEFT_KEY_PREFIX + k, { dtype: "F32", shape: conv1d ? [c, r] : [...param.shape], data: conv1d ? transpose(param.toHost(), r, c) : param.toHost() } as FloatTensor);
   }
   const files = [path.join(dir, ADAPTER_SAFETENSORS_NAME), path.join(dir, ADAPTER_CONFIG_NAME)];
   saveSafetensors(files[0], tensors);
@@ -342,7 +342,7 @@ export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAd
       const t = tensors.get(PEFT_KEY_PREFIX + k);
       if (!t || e.optional) continue; // a tied alias holds the same values as its parameter
       // A Conv1D weight is [in, out] = [shape[1], shape[0]] of ours in the file.
-      e.param.data.set(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
+      e.param.toHost().set(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
     }
     if (!options.trainable) for (const p of model.parameters()) p.requiresGrad = false;
   } catch (err) {

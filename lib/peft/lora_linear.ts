@@ -5,6 +5,7 @@
 import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, shapeStr } from "../tensor/tensor";
+import { Storage, acquire, release } from "../tensor/storage";
 import { Generator, linear } from "../tensor/ops";
 import { gradBuffer, isGradEnabled, needsGrad, record, writeGrad } from "../tensor/autograd";
 import { Module, Parameter } from "../nn/module";
@@ -30,31 +31,34 @@ export function loraLinear(x: Tensor, W: Tensor, b: Tensor | null, A: Tensor, B:
   const M = x.size / inF;
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(M * inF) : 0;
-  const y = new Tensor([...x.shape.slice(0, -1), outF]);
-  const h = native.alloc(M * r);
-  const args = { M, in: inF, out: outF, r, x: x.data, W: W.data, A: A.data, B: B.data, scale: o.scale, dropoutP: p, seed, offset };
-  native.loraForward({ ...args, bias: b ? b.data : null, y: y.data, h });
+  const dev = x.device;
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF], dev);
+  const hs = acquire(M * r, dev, "f32", false);
+  const h = hs.handle;
+  const args = { M, in: inF, out: outF, r, x: x.storage.handle, W: W.storage.handle, A: A.storage.handle, B: B.storage.handle, scale: o.scale, dropoutP: p, seed, offset };
+  native.loraForward({ ...args, bias: b ? b.storage.handle : null, y: y.storage.handle, h });
   if (!needsGrad(x, A, B, b)) {
-    native.free(h);
+    release(hs);
     return y;
   }
   return record(y, {
     op: "loraLinear",
     inputs: b ? [x, A, B, b] : [x, A, B],
-    saved: [h],
+    saved: [hs],
     backward(gy) {
       // The kernel always writes dA and dB; a frozen factor gets a scratch buffer.
-      const dA = gradBuffer(A), dB = gradBuffer(B), dbias = b ? gradBuffer(b) : null;
-      const tmpA = dA ? null : native.alloc(A.size), tmpB = dB ? null : native.alloc(B.size);
-      const run = (dx: Float32Array | null) => native.loraBackward({ ...args, h, dy: gy, dx, dA: dA ?? tmpA!, dB: dB ?? tmpB!, dbias });
+      const gA = gradBuffer(A), gB = gradBuffer(B), dbias = b ? gradBuffer(b) : null;
+      const dA = gA ?? acquire(A.size, dev), dB = gB ?? acquire(B.size, dev);
+      const run = (dx: Storage | null) =>
+        native.loraBackward({ ...args, h, dy: gy.handle, dx: dx?.handle ?? null, dA: dA.handle, dB: dB.handle, dbias: dbias?.handle ?? null });
       let ran = false;
       writeGrad(x, (dx) => {
         run(dx);
         ran = true;
       });
       if (!ran) run(null); // x needs no gradient (the first adapted layer of a frozen body): skip dx
-      if (tmpA) native.free(tmpA);
-      if (tmpB) native.free(tmpB);
+      if (!gA) release(dA);
+      if (!gB) release(dB);
     },
   });
 }
@@ -122,7 +126,9 @@ export class LoraLinear extends Module {
     if (base.bias) this.params.set("bias", base.bias);
     this.lora_A = this.child("lora_A", new LoraFactor([o.r, base.inFeatures]));
     this.lora_B = this.child("lora_B", new LoraFactor([base.outFeatures, o.r]));
-    uniformFill(this.lora_A.weight.data, 1 / Math.sqrt(base.inFeatures), o.seed);
+    const a = new Float32Array(this.lora_A.weight.size);
+    uniformFill(a, 1 / Math.sqrt(base.inFeatures), o.seed);
+    this.lora_A.weight.copyFrom(a);
     this.r = o.r;
     this.alpha = o.alpha;
     this.scaling = o.useRslora ? o.alpha / Math.sqrt(o.r) : o.alpha / o.r;
@@ -164,6 +170,7 @@ export class LoraLinear extends Module {
   }
 
   private addDelta(s: number): void {
-    native.gemm({ M: this.outFeatures, N: this.inFeatures, K: this.r, A: this.lora_B.weight.data, B: this.lora_A.weight.data, C: this.weight.data, alpha: s, beta: 1 });
+    const h = (t: Tensor) => t.storage.handle;
+    native.gemm({ M: this.outFeatures, N: this.inFeatures, K: this.r, A: h(this.lora_B.weight), B: h(this.lora_A.weight), C: h(this.weight), alpha: s, beta: 1 });
   }
 }

@@ -4,7 +4,8 @@
 // only parameters, their gradients and what the caller retained.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Node, Tensor, acquire, release } from "./tensor";
+import { Node, Tensor, parameterStorage } from "./tensor";
+import { Storage, acquire, release } from "./storage";
 
 let gradEnabled = true;
 
@@ -35,7 +36,7 @@ export function record(out: Tensor, node: Node): Tensor {
 }
 
 // Gradient buffers of the tensors in the graph being differentiated. Leaves keep theirs in .grad.
-let grads: Map<Tensor, Float32Array> | null = null;
+let grads: Map<Tensor, Storage> | null = null;
 
 function wantsGrad(t: Tensor): boolean {
   return t.requiresGrad || t.node !== null;
@@ -45,15 +46,16 @@ function wantsGrad(t: Tensor): boolean {
  * The buffer to ACCUMULATE (+=) t's gradient into (zeroed when new), or null when t needs none.
  * Parameters get their .grad allocated here, lazily: frozen ones never get one.
  */
-export function gradBuffer(t: Tensor): Float32Array | null {
+export function gradBuffer(t: Tensor): Storage | null {
   if (!wantsGrad(t)) return null;
   if (!t.node) {
-    if (!t.grad) t.grad = native.alloc(t.size);
+    if (!t.grad) t.grad = parameterStorage(t);
+    t.gradTouched = true;
     return t.grad;
   }
   let g = grads!.get(t);
   if (!g) {
-    g = acquire(t.size);
+    g = acquire(t.size, t.device);
     grads!.set(t, g);
   }
   return g;
@@ -63,23 +65,30 @@ export function gradBuffer(t: Tensor): Float32Array | null {
  * For kernels that OVERWRITE their input gradient: write(out) fills `out`; when t already holds a
  * gradient (t used twice), the result goes through a temporary and is added.
  */
-export function writeGrad(t: Tensor, write: (out: Float32Array) => void): void {
+export function writeGrad(t: Tensor, write: (out: Storage) => void): void {
   if (!wantsGrad(t)) return;
   const existing = t.node ? grads!.get(t) : t.grad;
   if (!existing) {
-    const g = t.node ? acquire(t.size, false) : native.alloc(t.size); // write() fills all of it
+    if (!t.node) t.gradTouched = true;
+    const g = t.node ? acquire(t.size, t.device, "f32", false) : parameterStorage(t); // write() fills all of it
     write(g);
     if (t.node) grads!.set(t, g);
     else t.grad = g;
     return;
   }
-  const tmp = acquire(t.size, false);
+  if (!t.node && !t.gradTouched) {
+    // A leaf whose gradient lives in an arena slot that still holds zeros: overwrite it.
+    write(existing);
+    t.gradTouched = true;
+    return;
+  }
+  const tmp = acquire(t.size, t.device, "f32", false);
   write(tmp);
-  native.add({ n: t.size, a: existing, b: tmp, y: existing });
+  native.add({ n: t.size, a: existing.handle, b: tmp.handle, y: existing.handle });
   release(tmp);
 }
 
-export function backward(root: Tensor, gradient?: Float32Array): void {
+export function backward(root: Tensor, gradient?: ArrayLike<number>): void {
   if (!root.node) throw new TunekitError("backward: the tensor was not produced by an op that requires grad (is every parameter frozen, or was it computed under noGrad?)");
   if (!gradient && root.size !== 1)
     throw new TunekitError(`backward: called on a tensor of shape [${root.shape.join(", ")}]; expected a scalar loss (or pass the output gradient)`);
@@ -107,9 +116,9 @@ export function backward(root: Tensor, gradient?: Float32Array): void {
   }
   grads = new Map();
   try {
-    const g0 = acquire(root.size);
-    if (gradient) g0.set(gradient);
-    else g0[0] = 1;
+    const g0 = acquire(root.size, root.device, "f32", false);
+    if (gradient) g0.copyFrom(gradient);
+    else g0.fill(1);
     grads.set(root, g0);
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i];

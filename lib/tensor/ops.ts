@@ -4,8 +4,12 @@
 // except for the few small ops on (B, C) tensors noted below.
 import { native } from "../native";
 import { TunekitError } from "../errors";
-import { Tensor, shapeStr, acquire, release } from "./tensor";
+import { Tensor, Node, shapeStr } from "./tensor";
+import { Storage, acquire, release, fromHost } from "./storage";
 import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+
+/** The addon buffer of a tensor or storage: what ops pass as arguments. */
+const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
 const rowsOf = (t: Tensor) => t.size / Math.max(1, last(t));
@@ -30,60 +34,86 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   check(W.shape.length === 2 && last(x) === inF, () => `shape mismatch in Linear '${name}': got input ${shapeStr(x.shape)}, expected last dim ${inF}`);
   check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
   const M = rowsOf(x);
-  const y = Tensor.empty([...x.shape.slice(0, -1), outF]); // the GEMM (beta 0) writes all of it
-  native.gemm({ M, N: outF, K: inF, A: x.data, B: W.data, C: y.data, transB: true });
-  if (b) native.biasAdd({ rows: M, C: outF, x: y.data, bias: b.data, y: y.data });
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF], x.device); // the GEMM (beta 0) writes all of it
+  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true });
+  if (b) native.biasAdd({ rows: M, C: outF, x: h(y), bias: h(b), y: h(y) });
   if (!needsGrad(x, W, b)) return y;
   return record(y, {
     op: "linear",
     inputs: b ? [x, W, b] : [x, W],
     backward(gy) {
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: gy, B: W.data, C: dx }));
+      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) }));
       const dW = gradBuffer(W);
-      if (dW) native.gemm({ M: outF, N: inF, K: M, A: gy, B: x.data, C: dW, transA: true, beta: 1 });
+      if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gy), B: h(x), C: h(dW), transA: true, beta: 1 });
       const db = b && gradBuffer(b);
-      if (db) native.biasBackward({ rows: M, C: outF, dy: gy, dbias: db });
+      if (db) native.biasBackward({ rows: M, C: outF, dy: h(gy), dbias: h(db) });
     },
   });
 }
 
+/**
+ * Host arrays an op needs on its device (ids, masks, targets): on the CPU the arrays themselves, on a
+ * device one upload each, kept until the op's backward has run (node.saved) or released at once.
+ */
+class Uploads {
+  readonly list: Storage[] = [];
+  constructor(readonly device: Tensor["device"]) {}
+  of(a: Int32Array | Uint8Array | Float32Array | Storage): Storage {
+    if (a instanceof Storage) return a;
+    const s = fromHost(a, this.device);
+    if (this.device !== "cpu") this.list.push(s);
+    return s;
+  }
+  /** Without a node: releases the uploads (a device runs ops in order, so a later op reuses them safely). */
+  finish(out: Tensor, node: Node | null): Tensor {
+    if (!node) {
+      this.list.forEach(release);
+      return out;
+    }
+    node.saved = [...(node.saved ?? []), ...this.list];
+    return record(out, node);
+  }
+}
+
 /** out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx). */
-export function embedding(ids: Int32Array, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
+export function embedding(ids: Int32Array | Storage, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
-  check(ids.length === shape.reduce((a, b) => a * b, 1), () => `embedding: ${ids.length} ids for shape ${shapeStr(shape)}`);
-  const out = Tensor.empty([...shape, C]);
-  native.embeddingForward({ N: ids.length, C, V, ids, table: table.data, out: out.data });
-  if (!needsGrad(table)) return out;
-  return record(out, {
+  const up = new Uploads(table.device);
+  const idx = up.of(ids), N = idx.length;
+  check(N === shape.reduce((a, b) => a * b, 1), () => `embedding: ${N} ids for shape ${shapeStr(shape)}`);
+  const out = Tensor.empty([...shape, C], table.device);
+  native.embeddingForward({ N, C, V, ids: h(idx), table: h(table), out: h(out) });
+  return up.finish(out, !needsGrad(table) ? null : {
     op: "embedding",
     inputs: [table],
     backward(gy) {
       const dt = gradBuffer(table);
-      if (dt) native.embeddingBackward({ N: ids.length, C, V, ids, dout: gy, dtable: dt, paddingIdx });
+      if (dt) native.embeddingBackward({ N, C, V, ids: h(idx), dout: h(gy), dtable: h(dt), paddingIdx });
     },
   });
 }
 
 /** Rows of x viewed as (rows, last dim): y[i] = x[rows[i]]; the gradient scatters back (the embedding kernels). */
-export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
+export function gatherRows(x: Tensor, rows: Int32Array | Storage): Tensor {
   const C = last(x), R = x.size / C;
-  const y = Tensor.empty([rows.length, C]);
-  native.embeddingForward({ N: rows.length, C, V: R, ids: rows, table: x.data, out: y.data });
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  const up = new Uploads(x.device);
+  const idx = up.of(rows), N = idx.length;
+  const y = Tensor.empty([N, C], x.device);
+  native.embeddingForward({ N, C, V: R, ids: h(idx), table: h(x), out: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "gatherRows",
     inputs: [x],
     backward(gy) {
       const dx = gradBuffer(x);
-      if (dx) native.embeddingBackward({ N: rows.length, C, V: R, ids: rows, dout: gy, dtable: dx, paddingIdx: -1 });
+      if (dx) native.embeddingBackward({ N, C, V: R, ids: h(idx), dout: h(gy), dtable: h(dx), paddingIdx: -1 });
     },
   });
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
   check(a.size === b.size, () => `add: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
-  const y = Tensor.empty(a.shape);
-  native.add({ n: a.size, a: a.data, b: b.data, y: y.data });
+  const y = Tensor.empty(a.shape, a.device);
+  native.add({ n: a.size, a: h(a), b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "add",
@@ -91,7 +121,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     backward(gy) {
       for (const t of [a, b]) {
         const g = gradBuffer(t);
-        if (g) native.add({ n: t.size, a: g, b: gy, y: g });
+        if (g) native.add({ n: t.size, a: h(g), b: h(gy), y: h(g) });
       }
     },
   });
@@ -100,9 +130,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, name = "LayerNorm"): Tensor {
   const C = last(x), rows = rowsOf(x);
   check(gamma.size === C && beta.size === C, () => `shape mismatch in LayerNorm '${name}': got input ${shapeStr(x.shape)}, expected last dim ${gamma.size}`);
-  const y = Tensor.empty(x.shape);
-  const mean = acquire(rows, false), rstd = acquire(rows, false);
-  native.layerNormForward({ rows, C, eps, x: x.data, gamma: gamma.data, beta: beta.data, y: y.data, mean, rstd });
+  const y = Tensor.empty(x.shape, x.device);
+  const mean = acquire(rows, x.device, "f32", false), rstd = acquire(rows, x.device, "f32", false);
+  native.layerNormForward({ rows, C, eps, x: h(x), gamma: h(gamma), beta: h(beta), y: h(y), mean: h(mean), rstd: h(rstd) });
   if (!needsGrad(x, gamma, beta)) {
     release(mean);
     release(rstd);
@@ -113,13 +143,15 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
     inputs: [x, gamma, beta],
     saved: [mean, rstd],
     backward(gy) {
-      const dgamma = gradBuffer(gamma) ?? undefined, dbeta = gradBuffer(beta) ?? undefined;
+      const dg = gradBuffer(gamma), db = gradBuffer(beta);
+      const dgamma = dg ? h(dg) : undefined, dbeta = db ? h(db) : undefined;
+      const args = { rows, C, x: h(x), gamma: h(gamma), mean: h(mean), rstd: h(rstd), dy: h(gy), dgamma, dbeta };
       let wrote = false;
       writeGrad(x, (dx) => {
-        native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dx, dgamma, dbeta });
+        native.layerNormBackward({ ...args, dx: h(dx) });
         wrote = true;
       });
-      if (!wrote && (dgamma || dbeta)) native.layerNormBackward({ rows, C, x: x.data, gamma: gamma.data, mean, rstd, dy: gy, dgamma, dbeta });
+      if (!wrote && (dgamma || dbeta)) native.layerNormBackward(args);
     },
   });
 }
@@ -127,14 +159,14 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number, n
 export type GeluApproximate = "none" | "tanh";
 
 export function gelu(x: Tensor, approximate: GeluApproximate = "none"): Tensor {
-  const y = Tensor.empty(x.shape);
-  native.geluForward({ n: x.size, x: x.data, y: y.data, approximate });
+  const y = Tensor.empty(x.shape, x.device);
+  native.geluForward({ n: x.size, x: h(x), y: h(y), approximate });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "gelu",
     inputs: [x],
     backward(gy) {
-      writeGrad(x, (dx) => native.geluBackward({ n: x.size, x: x.data, dy: gy, dx, approximate }));
+      writeGrad(x, (dx) => native.geluBackward({ n: x.size, x: h(x), dy: h(gy), dx: h(dx), approximate }));
     },
   });
 }
@@ -144,14 +176,14 @@ export function dropout(x: Tensor, p: number, training: boolean, gen: Generator)
   if (!training || p === 0) return x;
   check(p > 0 && p < 1, () => `dropout: p = ${p}, expected 0 <= p < 1`);
   const seed = gen.seed, offset = gen.take(x.size);
-  const y = Tensor.empty(x.shape);
-  native.dropout({ n: x.size, x: x.data, y: y.data, p, seed, offset });
+  const y = Tensor.empty(x.shape, x.device);
+  native.dropout({ n: x.size, x: h(x), y: h(y), p, seed, offset });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "dropout",
     inputs: [x],
     backward(gy) {
-      writeGrad(x, (dx) => native.dropout({ n: x.size, x: gy, y: dx, p, seed, offset }));
+      writeGrad(x, (dx) => native.dropout({ n: x.size, x: h(gy), y: h(dx), p, seed, offset }));
     },
   });
 }
@@ -167,7 +199,7 @@ export const heads = (t: Tensor, col = 0): HeadsView => ({ t, col, ld: last(t) }
 export interface AttentionOptions {
   numHeads: number;
   /** (B, Tk) bytes, 1 = attend; null for none. */
-  keyMask: Uint8Array | null;
+  keyMask: Uint8Array | Storage | null;
   causal: boolean;
   dropoutP: number;
   training: boolean;
@@ -180,97 +212,92 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   check(Number.isInteger(D), () => `attention: width ${width} is not divisible by ${H} heads`);
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
-  const out = Tensor.empty([B, T, width]);
-  const lse = acquire(B * H * T, false);
+  const dev = q.t.device;
+  const out = Tensor.empty([B, T, width], dev);
+  const lse = acquire(B * H * T, dev, "f32", false);
+  const at = (v: HeadsView) => h(v.t.storage.view(v.col));
+  const up = new Uploads(dev);
+  const mask = o.keyMask ? up.of(o.keyMask) : null;
   const args = {
     B, H, Tq: T, Tk: T, D,
-    q: q.t.data.subarray(q.col), ldq: q.ld,
-    k: k.t.data.subarray(k.col), ldk: k.ld,
-    v: v.t.data.subarray(v.col), ldv: v.ld,
-    o: out.data, ldo: width, lse,
-    keyMask: o.keyMask ?? undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
+    q: at(q), ldq: q.ld,
+    k: at(k), ldk: k.ld,
+    v: at(v), ldv: v.ld,
+    o: h(out), ldo: width, lse: h(lse),
+    keyMask: mask ? h(mask) : undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
     dropoutP: p, seed, offset,
   };
   native.attentionForward(args);
   const inputs = [...new Set([q.t, k.t, v.t])];
   if (!needsGrad(...inputs)) {
     release(lse);
-    return out;
+    return up.finish(out, null);
   }
-  return record(out, {
+  return up.finish(out, {
     op: "attention",
     inputs,
     saved: [lse],
     backward(gy) {
       // q, k, v may live in one packed tensor: compute all three into one scratch of each source's
       // layout, then hand each source its gradient once.
-      const scratch = new Map<Tensor, Float32Array>();
+      const scratch = new Map<Tensor, Storage>();
       const buf = (t: Tensor) => {
         let b = scratch.get(t);
-        if (!b) scratch.set(t, (b = acquire(t.size)));
+        if (!b) scratch.set(t, (b = acquire(t.size, dev)));
         return b;
       };
       const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
       native.attentionBackward({
-        ...args, dout: gy, lddo: width,
-        dq: dq.subarray(q.col), lddq: q.ld, dk: dk.subarray(k.col), lddk: k.ld, dv: dv.subarray(v.col), lddv: v.ld,
+        ...args, dout: h(gy), lddo: width,
+        dq: h(dq.view(q.col)), lddq: q.ld, dk: h(dk.view(k.col)), lddk: k.ld, dv: h(dv.view(v.col)), lddv: v.ld,
       });
       for (const [t, g] of scratch) {
-        writeGrad(t, (dst) => dst.set(g));
+        writeGrad(t, (dst) => dst.copyFromStorage(g));
         release(g);
       }
     },
   });
 }
 
-/** Rows of x (B, T, C) at one position per batch element → (B, C). */
+/** Rows of x (B, T, C) at one position per batch element → (B, C): a row gather (the embedding kernels). */
 export function selectTokens(x: Tensor, positions: number[]): Tensor {
   const [B, T, C] = x.shape;
   check(x.shape.length === 3 && positions.length === B, () => `selectTokens: expected (B, T, C) and ${x.shape[0]} positions`);
-  const y = new Tensor([B, C]);
-  positions.forEach((t, b) => {
-    check(t >= 0 && t < T, () => `selectTokens: position ${t} out of range 0..${T - 1}`);
-    y.data.set(x.data.subarray((b * T + t) * C, (b * T + t + 1) * C), b * C);
-  });
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "selectTokens",
-    inputs: [x],
-    backward(gy) {
-      const gx = gradBuffer(x)!;
-      positions.forEach((t, b) => {
-        const dst = gx.subarray((b * T + t) * C, (b * T + t + 1) * C);
-        for (let c = 0; c < C; c++) dst[c] += gy[b * C + c];
-      });
-    },
-  });
+  for (const t of positions) check(Number.isInteger(t) && t >= 0 && t < T, () => `selectTokens: position ${t} out of range 0..${T - 1}`);
+  return gatherRows(x, Int32Array.from(positions, (t, b) => b * T + t));
 }
 
-// Small elementwise ops used on (B, C) heads only (pooler tanh, classifier ReLU): plain loops.
-function unary(x: Tensor, op: string, f: (v: number) => number, df: (v: number, y: number) => number): Tensor {
-  const y = new Tensor(x.shape);
-  for (let i = 0; i < x.size; i++) y.data[i] = f(x.data[i]);
+type UnaryKind = "tanh" | "relu" | "sigmoid" | "silu";
+
+/** y = f(x) element-wise; the backward reads y (tanh, relu, sigmoid) or x (silu). */
+function unary(x: Tensor, kind: UnaryKind): Tensor {
+  const y = Tensor.empty(x.shape, x.device);
+  native.unaryForward({ n: x.size, kind, x: h(x), y: h(y) });
   if (!needsGrad(x)) return y;
   return record(y, {
-    op,
+    op: kind,
     inputs: [x],
     backward(gy) {
-      const gx = gradBuffer(x)!;
-      for (let i = 0; i < x.size; i++) gx[i] += gy[i] * df(x.data[i], y.data[i]);
+      writeGrad(x, (dx) => native.unaryBackward({ n: x.size, kind, x: h(x), y: h(y), dy: h(gy), dx: h(dx) }));
     },
   });
 }
-export const tanh = (x: Tensor) => unary(x, "tanh", Math.tanh, (_v, y) => 1 - y * y);
-export const relu = (x: Tensor) => unary(x, "relu", (v) => (v > 0 ? v : 0), (v) => (v > 0 ? 1 : 0));
+export const tanh = (x: Tensor) => unary(x, "tanh");
+export const relu = (x: Tensor) => unary(x, "relu");
+export const sigmoid = (x: Tensor) => unary(x, "sigmoid");
+export const silu = (x: Tensor) => unary(x, "silu");
 
 /** Mean (or sum / divisor) softmax cross-entropy over rows of logits; targets of ignoreIndex are skipped. */
-export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
+export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts: { ignoreIndex?: number; divisor?: number } = {}): Tensor {
   const V = last(logits), N = rowsOf(logits);
   check(targets.length === N, () => `crossEntropy: ${targets.length} targets for ${N} rows of logits ${shapeStr(logits.shape)}`);
   const grad = needsGrad(logits);
-  const dlogits = grad ? acquire(logits.size) : undefined;
-  const r = native.crossEntropy({ N, V, logits: logits.data, targets, ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits });
-  const loss = Tensor.from([1], [r.loss]);
+  const dlogits = grad ? acquire(logits.size, logits.device, "f32", false) : undefined;
+  const up = new Uploads(logits.device);
+  const tg = up.of(targets);
+  const r = native.crossEntropy({ N, V, logits: h(logits), targets: h(tg), ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits) });
+  up.finish(logits, null); // targets are not needed by the backward (dlogits holds the gradient)
+  const loss = Tensor.from([1], [r.loss], logits.device);
   if (!grad) return loss;
   return record(loss, {
     op: "crossEntropy",
@@ -278,26 +305,26 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignore
     saved: [dlogits!],
     backward(gy) {
       writeGrad(logits, (dst) => {
-        dst.set(dlogits!);
-        if (gy[0] !== 1) native.scale({ n: dst.length, x: dst, s: gy[0] });
+        dst.copyFromStorage(dlogits!);
+        native.scale({ n: dst.length, x: h(dst), s: 1, sp: h(gy) });
       });
     },
   });
 }
 
-/** sum(x · w) for a constant w: a scalar probe loss (used by parity tests, and cosine losses). */
+/** sum(x · w) for a constant w: a scalar probe loss (used by parity tests). */
 export function weightedSum(x: Tensor, w: Float32Array): Tensor {
   check(w.length === x.size, () => `weightedSum: ${w.length} weights for ${x.size} elements`);
-  let s = 0;
-  for (let i = 0; i < x.size; i++) s += x.data[i] * w[i];
-  const y = Tensor.from([1], [s]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  const up = new Uploads(x.device);
+  const ws = up.of(w);
+  const y = Tensor.empty([1], x.device);
+  native.dotForward({ n: x.size, x: h(x), w: h(ws), y: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "weightedSum",
     inputs: [x],
     backward(gy) {
       const g = gradBuffer(x)!;
-      for (let i = 0; i < x.size; i++) g[i] += gy[0] * w[i];
+      native.axpby({ n: x.size, a: h(ws), ap: h(gy), beta: 1, b: h(g), y: h(g) });
     },
   });
 }
@@ -305,121 +332,111 @@ export function weightedSum(x: Tensor, w: Float32Array): Tensor {
 /** Column j of the last dim: x (..., K) → (...). Used to split QA's (B, T, 2) logits. */
 export function selectColumn(x: Tensor, j: number): Tensor {
   const K = last(x), rows = rowsOf(x);
-  check(j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
-  const y = new Tensor(x.shape.slice(0, -1));
-  for (let r = 0; r < rows; r++) y.data[r] = x.data[r * K + j];
+  check(Number.isInteger(j) && j >= 0 && j < K, () => `selectColumn: column ${j} out of range 0..${K - 1}`);
+  const y = Tensor.empty(x.shape.slice(0, -1), x.device);
+  native.copyStrided({ rows, cols: 1, src: h(x.storage.view(j)), srcLd: K, dst: h(y) });
   if (!needsGrad(x)) return y;
   return record(y, {
     op: "selectColumn",
     inputs: [x],
     backward(gy) {
       const g = gradBuffer(x)!;
-      for (let r = 0; r < rows; r++) g[r * K + j] += gy[r];
+      native.copyStrided({ rows, cols: 1, src: h(gy), dst: h(g.view(j)), dstLd: K, accumulate: true });
     },
   });
 }
 
 /** Mean of x (B, T, C) over the positions where mask (B·T) is 1 → (B, C): sentence-transformers' mean pooling. */
-export function meanPool(x: Tensor, mask: Uint8Array): Tensor {
+export function meanPool(x: Tensor, mask: Uint8Array | Storage): Tensor {
   const [B, T, C] = x.shape;
   check(x.shape.length === 3 && mask.length === B * T, () => `meanPool: expected (B, T, C) and a B·T mask`);
-  const y = new Tensor([B, C]);
-  const counts = new Float64Array(B);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) if (mask[b * T + t]) counts[b]++;
-    const n = Math.max(counts[b], 1e-9);
-    for (let t = 0; t < T; t++) {
-      if (!mask[b * T + t]) continue;
-      for (let c = 0; c < C; c++) y.data[b * C + c] += x.data[(b * T + t) * C + c] / n;
-    }
-  }
-  if (!needsGrad(x)) return y;
-  return record(y, {
+  const up = new Uploads(x.device);
+  const m = up.of(mask);
+  const y = Tensor.empty([B, C], x.device);
+  native.maskedMeanForward({ B, T, C, x: h(x), mask: h(m), y: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
     op: "meanPool",
     inputs: [x],
     backward(gy) {
-      const g = gradBuffer(x)!;
-      for (let b = 0; b < B; b++) {
-        const n = Math.max(counts[b], 1e-9);
-        for (let t = 0; t < T; t++) {
-          if (!mask[b * T + t]) continue;
-          for (let c = 0; c < C; c++) g[(b * T + t) * C + c] += gy[b * C + c] / n;
-        }
-      }
+      writeGrad(x, (dx) => native.maskedMeanBackward({ B, T, C, mask: h(m), dy: h(gy), dx: h(dx) }));
     },
   });
 }
 
-/** Row-wise cosine similarity of a and b (N, C) → (N). */
+/** Row-wise cosine similarity of a and b (N, C) → (N); each norm clamped at 1e-8. */
 export function cosineSimilarity(a: Tensor, b: Tensor): Tensor {
   const C = last(a), N = rowsOf(a);
   check(a.size === b.size, () => `cosineSimilarity: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
-  const y = new Tensor([N]);
-  const na = new Float64Array(N), nb = new Float64Array(N), dot = new Float64Array(N);
-  for (let i = 0; i < N; i++) {
-    for (let c = 0; c < C; c++) {
-      const u = a.data[i * C + c], v = b.data[i * C + c];
-      dot[i] += u * v; na[i] += u * u; nb[i] += v * v;
-    }
-    na[i] = Math.max(Math.sqrt(na[i]), 1e-8); nb[i] = Math.max(Math.sqrt(nb[i]), 1e-8);
-    y.data[i] = dot[i] / (na[i] * nb[i]);
-  }
+  const y = Tensor.empty([N], a.device);
+  native.cosineForward({ N, C, a: h(a), b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "cosineSimilarity",
     inputs: [a, b],
     backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
-      for (let i = 0; i < N; i++) {
-        const cos = y.data[i];
-        for (let c = 0; c < C; c++) {
-          const u = a.data[i * C + c], v = b.data[i * C + c];
-          if (ga) ga[i * C + c] += gy[i] * (v / (na[i] * nb[i]) - (cos * u) / (na[i] * na[i]));
-          if (gb) gb[i * C + c] += gy[i] * (u / (na[i] * nb[i]) - (cos * v) / (nb[i] * nb[i]));
-        }
-      }
+      // The kernel overwrites da and db: each through writeGrad (a and b may be one tensor).
+      const both = (da: Storage | null, db: Storage | null) => native.cosineBackward({ N, C, a: h(a), b: h(b), dy: h(gy), da: da && h(da), db: db && h(db) });
+      writeGrad(a, (da) => both(da, null));
+      writeGrad(b, (db) => both(null, db));
+    },
+  });
+}
+
+/** Rows of x (N, C) scaled to unit L2 norm (clamped at 1e-8). */
+export function l2Normalize(x: Tensor): Tensor {
+  const C = last(x), N = rowsOf(x);
+  const y = Tensor.empty(x.shape, x.device);
+  const norm = acquire(N, x.device, "f32", false);
+  native.l2NormForward({ N, C, x: h(x), y: h(y), norm: h(norm) });
+  if (!needsGrad(x)) {
+    release(norm);
+    return y;
+  }
+  return record(y, {
+    op: "l2Normalize",
+    inputs: [x],
+    saved: [norm],
+    backward(gy) {
+      writeGrad(x, (dx) => native.l2NormBackward({ N, C, y: h(y), norm: h(norm), dy: h(gy), dx: h(dx) }));
     },
   });
 }
 
 /** Scaled cosine similarities of every row of a with every row of b: (N, C) × (M, C) → (N, M). */
 export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
+  check(last(b) === last(a), () => `cosineMatrix: widths ${last(a)} and ${last(b)} differ`);
+  return matmulT(l2Normalize(a), l2Normalize(b), scale);
+}
+
+/** scale · a · bᵀ for a (N, C), b (M, C) → (N, M). */
+export function matmulT(a: Tensor, b: Tensor, scale = 1): Tensor {
   const C = last(a), N = rowsOf(a), M = rowsOf(b);
-  check(last(b) === C, () => `cosineMatrix: widths ${C} and ${last(b)} differ`);
-  const norm = (t: Tensor, rows: number) => {
-    const n = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      let s = 0;
-      for (let c = 0; c < C; c++) s += t.data[i * C + c] ** 2;
-      n[i] = Math.max(Math.sqrt(s), 1e-8);
-    }
-    return n;
-  };
-  const na = norm(a, N), nb = norm(b, M);
-  const y = new Tensor([N, M]);
-  for (let i = 0; i < N; i++)
-    for (let j = 0; j < M; j++) {
-      let s = 0;
-      for (let c = 0; c < C; c++) s += a.data[i * C + c] * b.data[j * C + c];
-      y.data[i * M + j] = (scale * s) / (na[i] * nb[j]);
-    }
+  check(last(b) === C, () => `matmulT: widths ${C} and ${last(b)} differ`);
+  const y = Tensor.empty([N, M], a.device);
+  native.gemm({ M: N, N: M, K: C, A: h(a), B: h(b), C: h(y), transB: true, alpha: scale });
   if (!needsGrad(a, b)) return y;
   return record(y, {
-    op: "cosineMatrix",
+    op: "matmulT",
     inputs: [a, b],
     backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
-      for (let i = 0; i < N; i++)
-        for (let j = 0; j < M; j++) {
-          const g = gy[i * M + j];
-          if (!g) continue;
-          const cos = y.data[i * M + j] / scale;
-          for (let c = 0; c < C; c++) {
-            const u = a.data[i * C + c], v = b.data[j * C + c];
-            if (ga) ga[i * C + c] += g * scale * (v / (na[i] * nb[j]) - (cos * u) / (na[i] * na[i]));
-            if (gb) gb[j * C + c] += g * scale * (u / (na[i] * nb[j]) - (cos * v) / (nb[j] * nb[j]));
-          }
-        }
+      writeGrad(a, (da) => native.gemm({ M: N, N: C, K: M, A: h(gy), B: h(b), C: h(da), alpha: scale }));
+      writeGrad(b, (db) => native.gemm({ M, N: C, K: N, A: h(gy), B: h(a), C: h(db), transA: true, alpha: scale }));
+    },
+  });
+}
+
+/** A scalar loss over x and a constant target, by the mse or bce kernels. */
+function pointLoss(kind: "mse" | "bce", x: Tensor, target: Float32Array, divisor: number): Tensor {
+  const up = new Uploads(x.device);
+  const t = up.of(target);
+  const y = Tensor.empty([1], x.device);
+  const fwd = kind === "mse" ? native.mseForward : native.bceForward, bwd = kind === "mse" ? native.mseBackward : native.bceBackward;
+  fwd({ n: x.size, x: h(x), target: h(t), divisor, loss: h(y) });
+  return up.finish(y, !needsGrad(x) ? null : {
+    op: kind === "mse" ? "mseLoss" : "bceWithLogits",
+    inputs: [x],
+    backward(gy) {
+      writeGrad(x, (dx) => bwd({ n: x.size, x: h(x), target: h(t), divisor, dy: h(gy), dx: h(dx) }));
     },
   });
 }
@@ -427,53 +444,29 @@ export function cosineMatrix(a: Tensor, b: Tensor, scale: number): Tensor {
 /** sum((x − target)²) / divisor (divisor 0 → the number of elements): MSELoss. */
 export function mseLoss(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   check(target.length === x.size, () => `mseLoss: ${target.length} targets for ${x.size} predictions`);
-  const n = divisor > 0 ? divisor : x.size;
-  let s = 0;
-  for (let i = 0; i < x.size; i++) s += (x.data[i] - target[i]) ** 2;
-  const y = Tensor.from([1], [s / n]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "mseLoss",
-    inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * 2 * (x.data[i] - target[i])) / n;
-    },
-  });
+  return pointLoss("mse", x, target, divisor);
 }
 
 /** Binary cross-entropy with logits, summed / divisor (0 → number of elements): BCEWithLogitsLoss. */
 export function bceWithLogits(x: Tensor, target: Float32Array, divisor = 0): Tensor {
   check(target.length === x.size, () => `bceWithLogits: ${target.length} targets for ${x.size} logits`);
-  const n = divisor > 0 ? divisor : x.size;
-  let s = 0;
-  for (let i = 0; i < x.size; i++) {
-    const z = x.data[i];
-    s += Math.max(z, 0) - z * target[i] + Math.log1p(Math.exp(-Math.abs(z)));
-  }
-  const y = Tensor.from([1], [s / n]);
-  if (!needsGrad(x)) return y;
-  return record(y, {
-    op: "bceWithLogits",
-    inputs: [x],
-    backward(gy) {
-      const g = gradBuffer(x)!;
-      for (let i = 0; i < x.size; i++) g[i] += (gy[0] * (1 / (1 + Math.exp(-x.data[i])) - target[i])) / n;
-    },
-  });
+  return pointLoss("bce", x, target, divisor);
 }
 
 /** a·s + b·t for scalars (combining losses, e.g. QA start + end). */
 export function combine(a: Tensor, s: number, b: Tensor, t: number): Tensor {
-  const y = Tensor.from([1], [a.data[0] * s + b.data[0] * t]);
+  check(a.size === 1 && b.size === 1, () => `combine: expected two scalars, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const y = Tensor.empty([1], a.device);
+  native.axpby({ n: 1, alpha: s, a: h(a), beta: t, b: h(b), y: h(y) });
   if (!needsGrad(a, b)) return y;
   return record(y, {
     op: "combine",
     inputs: [a, b],
     backward(gy) {
-      const ga = gradBuffer(a), gb = gradBuffer(b);
-      if (ga) ga[0] += gy[0] * s;
-      if (gb) gb[0] += gy[0] * t;
+      for (const [x, k] of [[a, s], [b, t]] as [Tensor, number][]) {
+        const g = gradBuffer(x);
+        if (g) native.axpby({ n: 1, alpha: k, a: h(gy), beta: 1, b: h(g), y: h(g) });
+      }
     },
   });
 }

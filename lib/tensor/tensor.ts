@@ -1,11 +1,11 @@
-// Tensor: a shape over float32 storage in native memory, with an optional gradient and the autograd
-// node that created it. Row-major; activations are (B, T, C); Linear weights [out, in] as PyTorch keeps them.
-import { native } from "../native";
+// Tensor: a shape over a Storage (one device, one dtype), with an optional gradient and the autograd
+// node that created it. Row-major; activations are (B, T, C); Linear weights [out, in] as PyTorch
+// keeps them. Nothing outside lib/tensor indexes a tensor's memory: host values come out with
+// toHost() and go in with copyFrom(), so the same code runs whatever device the storage is on.
 import { TunekitError } from "../errors";
+import { Storage, Device, DType, acquire, release, allocate, parseDevice } from "./storage";
 
 export type Shape = readonly number[];
-
-const EMPTY = new Float32Array(0);
 
 export function numel(shape: Shape): number {
   let n = 1;
@@ -22,79 +22,47 @@ export interface Node {
   op: string;
   inputs: Tensor[];
   /** Computes the gradients of the inputs from the output gradient `gy`, via the engine's grad buffers. */
-  backward(gy: Float32Array): void;
-  /** Native buffers kept only for the backward (saved statistics, masks); freed after it ran. */
-  saved?: Float32Array[];
+  backward(gy: Storage): void;
+  /** Storage kept only for the backward (saved statistics, masks); released after it ran. */
+  saved?: Storage[];
 }
 
 let liveScopes: Tensor[][] = [];
 
-// Freed tensor storage kept by length and handed out again: a training step allocates the same
-// activation shapes every time, and fresh native memory costs page faults on first touch (~2.5 µs a
-// 4 KB page here). The pool may hold as much as the most storage ever live at once (the high-water
-// mark), so a step whose activations exceed any fixed cap still finds all of them again next step
-// (a 1 GB cap made BERT-base re-allocate 42 buffers a step), while memory never grows past the peak
-// the work itself needed.
-const pool = new Map<number, Float32Array[]>();
-let pooledBytes = 0;
-let liveBytes = 0;
-let peakLiveBytes = 0;
-
-/** Storage of n floats, recycled when possible; zeroed unless the caller overwrites all of it. */
-export function acquire(n: number, zero = true): Float32Array {
-  const list = pool.get(n);
-  const a = list?.pop();
-  liveBytes += n * 4;
-  if (liveBytes > peakLiveBytes) peakLiveBytes = liveBytes;
-  if (!a) return native.alloc(n);
-  pooledBytes -= a.byteLength;
-  if (zero) a.fill(0);
-  return a;
-}
-
-/** Gives storage from acquire() back for reuse. */
-export function release(a: Float32Array): void {
-  if (!a.length) return;
-  liveBytes -= a.byteLength;
-  if (pooledBytes + a.byteLength > peakLiveBytes) return native.free(a);
-  let list = pool.get(a.length);
-  if (!list) pool.set(a.length, (list = []));
-  list.push(a);
-  pooledBytes += a.byteLength;
-}
-
-/** Frees the storage kept for reuse (native.memoryStats() then shows only live tensors). */
-export function releasePool(): void {
-  for (const list of pool.values()) for (const a of list) native.free(a);
-  pool.clear();
-  pooledBytes = 0;
-  peakLiveBytes = liveBytes;
+function checkShape(shape: Shape): void {
+  for (const d of shape)
+    if (!Number.isInteger(d) || d < 0) throw new TunekitError(`Tensor: invalid shape ${shapeStr(shape)}; expected non-negative integers`);
 }
 
 export class Tensor {
   readonly shape: number[];
-  data: Float32Array;
-  grad: Float32Array | null = null;
+  storage: Storage;
+  /** The gradient, on the tensor's device (parameters: allocated by the first backward that reaches them). */
+  grad: Storage | null = null;
+  /** A backward wrote this (leaf) tensor's gradient since the last zero-grad (torch: .grad is not None). */
+  gradTouched = false;
   requiresGrad: boolean;
   node: Node | null = null;
   /** Kept alive when the engine frees the graph after backward (losses, logits the caller reads). */
   retained = false;
   name?: string;
-  /** Storage came from the pool (not from the caller), so dispose() may recycle it. */
-  private ownsData: boolean;
 
-  constructor(shape: Shape, data?: Float32Array, requiresGrad = false) {
-    for (const d of shape)
-      if (!Number.isInteger(d) || d < 0) throw new TunekitError(`Tensor: invalid shape ${shapeStr(shape)}; expected non-negative integers`);
+  /**
+   * A tensor of `shape` over `storage`, or over fresh zeroed storage on `device`. The tensor owns
+   * what it is given (dispose() releases it) unless it is a view: share storage through views only.
+   */
+  constructor(shape: Shape, storage?: Storage | Float32Array | null, requiresGrad = false, device: Device = "cpu", dtype: DType = "f32") {
+    checkShape(shape);
+    // A caller's Float32Array: a CPU tensor over that memory (tests, host-made constants).
+    if (storage && !(storage instanceof Storage)) storage = new Storage("cpu", "f32", storage, storage.length, "view");
     this.shape = [...shape];
     const n = numel(shape);
-    if (data && data.length !== n)
-      throw new TunekitError(`Tensor: data has ${data.length} elements, expected ${n} for shape ${shapeStr(shape)}`);
-    this.ownsData = !data;
-    this.data = data ?? acquire(n, !Tensor.uninitialised);
+    if (storage && storage.length !== n)
+      throw new TunekitError(`Tensor: storage has ${storage.length} elements, expected ${n} for shape ${shapeStr(shape)}`);
+    this.storage = storage ?? acquire(n, device, dtype, !Tensor.uninitialised);
     this.requiresGrad = requiresGrad;
     const scope = liveScopes[liveScopes.length - 1];
-    if (scope && !data) scope.push(this);
+    if (scope && !storage) scope.push(this);
   }
 
   private static uninitialised = false;
@@ -103,32 +71,45 @@ export class Tensor {
    * A tensor whose storage is NOT zeroed (recycled memory holds old values): only for outputs a kernel
    * overwrites entirely. Zero-filling every activation cost ~200 ms of a BERT-base step.
    */
-  static empty(shape: Shape): Tensor {
+  static empty(shape: Shape, device: Device = "cpu", dtype: DType = "f32"): Tensor {
     Tensor.uninitialised = true;
     try {
-      return new Tensor(shape);
+      return new Tensor(shape, null, false, device, dtype);
     } finally {
       Tensor.uninitialised = false;
     }
   }
 
-  static from(shape: Shape, values: ArrayLike<number>): Tensor {
-    const t = new Tensor(shape);
-    if (values.length !== t.data.length)
-      throw new TunekitError(`Tensor.from: got ${values.length} values, expected ${t.data.length} for shape ${shapeStr(shape)}`);
-    t.data.set(values);
+  static zeros(shape: Shape, device: Device = "cpu", dtype: DType = "f32"): Tensor {
+    return new Tensor(shape, null, false, device, dtype);
+  }
+
+  /** A tensor of these host values on `device`. */
+  static from(shape: Shape, values: ArrayLike<number>, device: Device = "cpu"): Tensor {
+    const t = Tensor.empty(shape, device);
+    if (values.length !== t.size)
+      throw new TunekitError(`Tensor.from: got ${values.length} values, expected ${t.size} for shape ${shapeStr(shape)}`);
+    t.storage.copyFrom(values);
     return t;
   }
 
-  get size(): number {
-    return this.data.length;
+  get device(): Device {
+    return this.storage.device;
   }
 
-  /** Frees the native memory now (the GC would otherwise do it later). */
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+
+  get size(): number {
+    return this.storage.length;
+  }
+
+  /** Frees the storage now (the GC would otherwise do it later). */
   dispose(): void {
-    if (this.ownsData) release(this.data);
-    this.data = EMPTY;
-    if (this.grad) native.free(this.grad);
+    release(this.storage);
+    this.storage = EMPTY;
+    if (this.grad) release(this.grad);
     this.grad = null;
     this.node = null;
   }
@@ -138,20 +119,43 @@ export class Tensor {
     return this;
   }
 
-  /** A copy that shares nothing and has no graph. */
+  /** A copy on the same device that shares nothing and has no graph. */
   clone(): Tensor {
-    const t = new Tensor(this.shape);
-    t.data.set(this.data);
+    const t = Tensor.empty(this.shape, this.device, this.dtype);
+    t.storage.copyFromStorage(this.storage);
     return t;
   }
 
+  /** A copy on `device` (this tensor itself when it is already there), without a graph. */
+  to(device: Device | string): Tensor {
+    const d = parseDevice(device);
+    if (d === this.device) return this;
+    const t = Tensor.empty(this.shape, d, this.dtype);
+    t.storage.copyFromStorage(this.storage);
+    return t;
+  }
+
+  /**
+   * The values as float32 on the host. On the CPU this is the storage itself (no copy): read it, and
+   * write with copyFrom().
+   */
+  toHost(): Float32Array {
+    return this.storage.toHost();
+  }
+
+  /** Overwrites the values from host memory. */
+  copyFrom(values: ArrayLike<number>): this {
+    this.storage.copyFrom(values);
+    return this;
+  }
+
   toArray(): number[] {
-    return Array.from(this.data);
+    return Array.from(this.toHost());
   }
 
   item(): number {
-    if (this.data.length !== 1) throw new TunekitError(`Tensor.item: tensor has ${this.data.length} elements, expected 1`);
-    return this.data[0];
+    if (this.size !== 1) throw new TunekitError(`Tensor.item: tensor has ${this.size} elements, expected 1`);
+    return this.toHost()[0];
   }
 
   backward(): void {
@@ -159,6 +163,13 @@ export class Tensor {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     (require("./autograd") as typeof import("./autograd")).backward(this);
   }
+}
+
+const EMPTY = new Storage("cpu", "f32", new Float32Array(0), 0, "view");
+
+/** A parameter-sized gradient or state buffer outside the pool (it lives as long as its owner). */
+export function parameterStorage(t: Tensor): Storage {
+  return allocate(t.size, t.device, "f32");
 }
 
 /**
@@ -178,7 +189,7 @@ export function tidy<T>(fn: () => T): T {
   const collect = (v: unknown) => {
     if (v instanceof Tensor) keep.add(v);
     else if (Array.isArray(v)) v.forEach(collect);
-    else if (v && typeof v === "object") Object.values(v).forEach(collect);
+    else if (v && typeof v === "object" && !ArrayBuffer.isView(v)) Object.values(v).forEach(collect);
   };
   collect(result);
   for (const t of scope) if (!keep.has(t) && !t.retained && !t.node) t.dispose();

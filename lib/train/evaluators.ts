@@ -9,7 +9,7 @@ type Labelled = { labels?: Int32Array | Float32Array };
 export function classificationEvaluator(numLabels: number): () => Evaluator<Labelled> {
   return () => {
     const m = new ClassificationMetric({ numLabels });
-    return { update: (out: { logits: Tensor }, b: Labelled) => m.updateLogits(out.logits.data, b.labels!), compute: () => m.compute() };
+    return { update: (out: { logits: Tensor }, b: Labelled) => m.updateLogits(out.logits.toHost(), b.labels!), compute: () => m.compute() };
   };
 }
 
@@ -17,6 +17,6 @@ export function classificationEvaluator(numLabels: number): () => Evaluator<Labe
 export function regressionEvaluator(): () => Evaluator<Labelled> {
   return () => {
     const m = new RegressionMetric();
-    return { update: (out: { logits: Tensor }, b: Labelled) => m.update(out.logits.data, b.labels!), compute: () => m.compute() };
+    return { update: (out: { logits: Tensor }, b: Labelled) => m.update(out.logits.toHost(), b.labels!), compute: () => m.compute() };
   };
 }

@@ -1,6 +1,10 @@
 // AdamW over parameter groups (torch.optim.AdamW semantics), one native call per step for all
-// tensors. State (m, v) exists only for trainable parameters: frozen ones cost no memory here.
-import { native } from "../native";
+// tensors. Gradients, m and v live in arenas (llm.c): zero-grad, the gradient norm, unscaling and
+// the update are one call each. Only the parameters of its groups are covered: frozen ones cost no
+// memory here.
+import { native, NativeBuffer } from "../native";
+import { Arena } from "../nn/arena";
+import { release } from "../tensor/storage";
 import { TunekitError } from "../errors";
 import { Module, Parameter } from "../nn/module";
 import { LayerNorm } from "../nn/layers";
@@ -65,8 +69,18 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   step = 0;
-  private readonly m = new Map<Parameter, Float32Array>();
-  private readonly v = new Map<Parameter, Float32Array>();
+  /** Every parameter this optimizer updates, in group order, and its name. */
+  private readonly params: Parameter[] = [];
+  private readonly names: string[] = [];
+  private readonly lrOf: number[] = [];
+  private readonly decayOf: number[] = [];
+  /** The gradients of `params`, one arena (each parameter's grad is a view of its slot). */
+  readonly grads: Arena;
+  /** m and v in the gradients' layout; allocated by the first update (or a loaded state). */
+  private m: Arena | null = null;
+  private v: Arena | null = null;
+  /** Which parameters an update has reached (torch creates a parameter's state on its first step). */
+  private readonly hasState: boolean[] = [];
 
   constructor(groups: ParamGroup[], o: AdamWOptions = {}) {
     if (!groups.some((g) => g.params.length)) throw new TunekitError("AdamW: no trainable parameters (is every parameter frozen?)");
@@ -78,76 +92,115 @@ export class AdamW {
       if (typeof b !== "number" || !(b >= 0 && b < 1)) throw new TunekitError(`AdamW: betas[${i}] must be in [0, 1), got ${b}`);
     });
     if (typeof this.eps !== "number" || !(this.eps > 0 && Number.isFinite(this.eps))) throw new TunekitError(`AdamW: eps must be a finite number > 0, got ${this.eps}`);
+    for (const g of groups)
+      g.params.forEach((p, i) => {
+        this.params.push(p);
+        this.names.push(g.names[i]);
+        this.lrOf.push(g.lr);
+        this.decayOf.push(g.weightDecay);
+      });
+    const device = this.params[0].device;
+    const stray = this.params.find((p) => p.device !== device);
+    if (stray) throw new TunekitError(`AdamW: parameters on ${device} and on ${stray.device}; move the whole model to one device first`);
+    this.grads = new Arena(this.params.map((p) => p.size), device);
+    this.params.forEach((p, i) => {
+      const view = this.grads.view(i);
+      if (p.grad) {
+        view.copyFromStorage(p.grad);
+        release(p.grad);
+      }
+      p.grad = view;
+    });
   }
 
-  /** Bytes of optimizer state held (m and v of trainable parameters that have stepped). */
+  /** Bytes of optimizer state held (m and v). */
   get stateBytes(): number {
-    let n = 0;
-    for (const a of this.m.values()) n += a.byteLength * 2;
-    return n;
+    return this.m && this.v ? this.m.storage.bytes + this.v.storage.bytes : 0;
   }
 
-  private state(p: Parameter): [Float32Array, Float32Array] {
-    let m = this.m.get(p), v = this.v.get(p);
-    if (!m || !v) {
-      this.m.set(p, (m = native.alloc(p.size)));
-      this.v.set(p, (v = native.alloc(p.size)));
+  private moments(): [Arena, Arena] {
+    if (!this.m || !this.v) {
+      const lengths = this.params.map((p) => p.size), device = this.grads.storage.device;
+      this.m = new Arena(lengths, device);
+      this.v = new Arena(lengths, device);
     }
-    return [m, v];
+    return [this.m, this.v];
   }
 
-  /** One update of every parameter that has a gradient; lrScale is the schedule's multiplier. */
+  /** Zeroes every gradient: one fill over the arena. */
+  zeroGrad(): void {
+    this.grads.storage.fill(0);
+    for (const p of this.params) p.gradTouched = false;
+  }
+
+  /**
+   * The sum of squares of every gradient (one native pass over the arena; gradients a backward did
+   * not reach are zero), for the global norm.
+   */
+  gradSumSquares(): number {
+    const g = this.grads.storage;
+    return native.sumSquares({ n: g.length, x: g.handle });
+  }
+
+  /** grads *= s: one pass over the arena (unscaling a loss-scaled backward). */
+  scaleGrads(s: number): void {
+    const g = this.grads.storage;
+    native.scale({ n: g.length, x: g.handle, s });
+  }
+
+  /**
+   * One update of every trainable parameter a backward reached since zeroGrad (torch skips a
+   * parameter whose .grad is None); lrScale is the schedule's multiplier.
+   */
   update(lrScale: number, gradScale = 1): void {
     this.step++;
-    const params: Float32Array[] = [], grads: Float32Array[] = [], ms: Float32Array[] = [], vs: Float32Array[] = [];
+    const [m, v] = this.moments();
+    const params: NativeBuffer[] = [], grads: NativeBuffer[] = [], ms: NativeBuffer[] = [], vs: NativeBuffer[] = [];
     const lrs: number[] = [], weightDecays: number[] = [];
-    for (const g of this.groups)
-      for (const p of g.params) {
-        if (!p.grad || !p.requiresGrad) continue;
-        const [m, v] = this.state(p);
-        params.push(p.data); grads.push(p.grad); ms.push(m); vs.push(v);
-        lrs.push(g.lr * lrScale); weightDecays.push(g.weightDecay);
-      }
+    this.params.forEach((p, i) => {
+      if (!p.requiresGrad || !p.gradTouched) return;
+      params.push(p.storage.handle); grads.push(p.grad!.handle); ms.push(m.view(i).handle); vs.push(v.view(i).handle);
+      lrs.push(this.lrOf[i] * lrScale); weightDecays.push(this.decayOf[i]);
+      this.hasState[i] = true;
+    });
     if (!params.length) return;
     native.adamwMulti({ params, grads, ms, vs, lrs, weightDecays, step: this.step, beta1: this.beta1, beta2: this.beta2, eps: this.eps, gradScale });
   }
 
-  /** m and v by parameter name, for checkpoints. */
+  /** m and v by parameter name (host copies), for checkpoints: those of parameters that have stepped. */
   stateTensors(): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
-    for (const g of this.groups)
-      g.params.forEach((p, i) => {
-        const m = this.m.get(p), v = this.v.get(p);
-        if (m && v) {
-          out.set(`${g.names[i]}.exp_avg`, m);
-          out.set(`${g.names[i]}.exp_avg_sq`, v);
-        }
-      });
+    if (!this.m || !this.v) return out;
+    this.params.forEach((p, i) => {
+      if (!this.hasState[i]) return;
+      out.set(`${this.names[i]}.exp_avg`, Float32Array.from(this.m!.view(i).toHost()));
+      out.set(`${this.names[i]}.exp_avg_sq`, Float32Array.from(this.v!.view(i).toHost()));
+    });
     return out;
   }
 
   loadStateTensors(t: Map<string, Float32Array>, step: number): void {
     this.step = step;
-    for (const g of this.groups)
-      g.params.forEach((p, i) => {
-        const m = t.get(`${g.names[i]}.exp_avg`), v = t.get(`${g.names[i]}.exp_avg_sq`);
-        if (!m || !v) return;
-        if (m.length !== p.size || v.length !== p.size) throw new TunekitError(`optimizer state for '${g.names[i]}' has ${m.length} values, expected ${p.size}`);
-        const [sm, sv] = this.state(p);
-        sm.set(m);
-        sv.set(v);
-      });
+    const [m, v] = this.moments();
+    this.params.forEach((p, i) => {
+      const sm = t.get(`${this.names[i]}.exp_avg`), sv = t.get(`${this.names[i]}.exp_avg_sq`);
+      if (!sm || !sv) return;
+      if (sm.length !== p.size || sv.length !== p.size) throw new TunekitError(`optimizer state for '${this.names[i]}' has ${sm.length} values, expected ${p.size}`);
+      m.view(i).copyFrom(sm);
+      v.view(i).copyFrom(sv);
+      this.hasState[i] = true;
+    });
   }
 
   dispose(): void {
-    for (const a of [...this.m.values(), ...this.v.values()]) native.free(a);
-    this.m.clear();
-    this.v.clear();
+    this.m?.free();
+    this.v?.free();
+    this.m = this.v = null;
   }
 }
 
 /** Global L2 norm of the gradients of these parameters (clip_grad_norm_'s total norm). */
 export function gradNorm(params: Parameter[]): number {
-  const tensors = params.filter((p) => p.grad).map((p) => p.grad!);
+  const tensors = params.filter((p) => p.grad).map((p) => p.grad!.handle);
   return tensors.length ? native.gradNorm({ tensors }) : 0;
 }

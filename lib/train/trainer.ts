@@ -8,6 +8,8 @@ import { TunekitError } from "../errors";
 import { native } from "../native";
 import type { MatmulPrecision } from "../native";
 import { Tensor, tidy } from "../tensor/tensor";
+import { Storage, acquire, allocate, release } from "../tensor/storage";
+import { Parameter } from "../nn/module";
 import { noGrad, backward } from "../tensor/autograd";
 import { assertFinite, firstNonFinite } from "../tensor/finite";
 import { PreTrainedModel } from "../models/pretrained";
@@ -193,7 +195,8 @@ export class Trainer<F, B> {
   readonly o: Required<Pick<TrainerOptions<F, B>, "learningRate" | "epochs" | "batchSize" | "gradientAccumulationSteps" | "weightDecay" | "maxGradNorm" | "seed" | "scheduler" | "adamBeta1" | "adamBeta2" | "adamEpsilon">> & TrainerOptions<F, B>;
   readonly optimizer: AdamW;
   private state: State;
-  private readonly pretrained: Map<Float32Array, Float32Array> = new Map();
+  /** L2-SP's anchor: −(the starting weights) of each trainable parameter, on its device. */
+  private readonly pretrained: Map<Parameter, Storage> = new Map();
   private bestWeights: Map<string, Float32Array> | null = null;
   private log: number | null = null;
   /** The data order of one epoch, built once per epoch (not once per micro-batch). */
@@ -216,17 +219,21 @@ export class Trainer<F, B> {
       console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
+    // A statically frozen parameter is outside the optimizer (no gradient, no state); gradual
+    // unfreezing makes every parameter trainable in turn, so they are all inside.
     if (o.gradualUnfreezing) unfreezeTop(model, model.body.numLayers + 1);
+    else if (o.freeze) freeze(model, o.freeze);
     const groups = paramGroups(model, { lr: o.learningRate, weightDecay: o.weightDecay, layerDecay: o.layerDecay });
     this.optimizer = new AdamW(groups, { betas: [o.adamBeta1, o.adamBeta2], eps: o.adamEpsilon });
-    if (o.freeze) freeze(model, o.freeze);
-    if (o.gradualUnfreezing) unfreezeTop(model, 0);
+    if (o.gradualUnfreezing) {
+      if (o.freeze) freeze(model, o.freeze);
+      unfreezeTop(model, 0);
+    }
     if (o.l2sp)
       for (const p of model.parameters()) if (p.requiresGrad || o.gradualUnfreezing) {
-        const neg = native.alloc(p.size);
-        neg.set(p.data);
-        native.scale({ n: p.size, x: neg, s: -1 });
-        this.pretrained.set(p.data, neg);
+        const neg = allocate(p.size, p.device).copyFromStorage(p.storage);
+        native.scale({ n: p.size, x: neg.handle, s: -1 });
+        this.pretrained.set(p, neg);
       }
     this.scaler = o.lossScaling ? new LossScaler(o.lossScaling === true ? {} : o.lossScaling) : null;
     this.state = { step: 0, epoch: 0, batchInEpoch: 0, genOffset: 0, bestMetric: null, bestStep: null, patience: 0, history: [], skipped: 0 };
@@ -377,7 +384,7 @@ export class Trainer<F, B> {
     if (o.loadBestModelAtEnd && this.bestWeights) {
       for (const [name, p] of model.namedParameters()) {
         const w = this.bestWeights.get(name);
-        if (w) p.data.set(w);
+        if (w) p.copyFrom(w);
       }
     }
     model.eval();
@@ -395,23 +402,24 @@ export class Trainer<F, B> {
     // Gradients hold scale·∂loss; the unscale is folded into the norm and the update's multiplier.
     const scale = this.scaler ? this.scaler.scale : 1;
     if (o.l2sp) {
-      const tmp = native.alloc(Math.max(...params.map((p) => p.size), 1));
+      const tmp = acquire(Math.max(...params.map((p) => p.size), 1), model.device, "f32", false);
       for (const p of params) {
-        const neg = this.pretrained.get(p.data);
+        const neg = this.pretrained.get(p);
         if (!neg) continue;
-        const d = tmp.subarray(0, p.size);
-        native.add({ n: p.size, a: p.data, b: neg, y: d });
+        const d = tmp.view(0, p.size).handle;
+        native.add({ n: p.size, a: p.storage.handle, b: neg.handle, y: d });
         native.scale({ n: p.size, x: d, s: o.l2sp * scale });
-        native.add({ n: p.size, a: p.grad!, b: d, y: p.grad! });
+        native.add({ n: p.size, a: p.grad!.handle, b: d, y: p.grad!.handle });
       }
-      native.free(tmp);
+      release(tmp);
     }
-    let norm = gradNorm(params) / scale, unscale = scale;
-    if (this.scaler && !Number.isFinite(norm) && Number.isFinite(loss) && !firstNonFinite(params.map((p) => ["", p.grad!] as [string, Float32Array]))) {
+    const opt = this.optimizer;
+    let norm = Math.sqrt(opt.gradSumSquares()) / scale, unscale = scale;
+    if (this.scaler && !Number.isFinite(norm) && Number.isFinite(loss) && !firstNonFinite([["", opt.grads.storage.toHost()]])) {
       // Every scaled gradient is finite, but their squares overflowed the norm kernel's float32
       // partial sums (values above ~1e19): unscale in place (torch's unscale_) and measure again.
-      for (const p of params) native.scale({ n: p.size, x: p.grad!, s: 1 / scale });
-      norm = gradNorm(params);
+      opt.scaleGrads(1 / scale);
+      norm = Math.sqrt(opt.gradSumSquares());
       unscale = 1;
     }
     const lr = o.learningRate * this.lrMultiplier(s.step);
@@ -420,7 +428,7 @@ export class Trainer<F, B> {
       skipped = true;
       // A finite loss whose scaled gradients overflowed: the scaler's business, not a fault.
       overflow = this.scaler !== null && Number.isFinite(loss);
-      const bad = model.parameters().find((p) => p.grad && !Number.isFinite(native.sumSquares({ n: p.size, x: p.grad })));
+      const bad = model.parameters().find((p) => p.grad && !Number.isFinite(native.sumSquares({ n: p.size, x: p.grad.handle })));
       const name = bad ? [...model.namedParameters()].find(([, p]) => p === bad)?.[0] : undefined;
       reason = !Number.isFinite(loss) ? `non-finite loss ${loss}` : `non-finite gradient in '${name}'${this.scaler ? ` at loss scale ${scale}` : ""}`;
     } else {
@@ -428,7 +436,8 @@ export class Trainer<F, B> {
       this.optimizer.update(lr / o.learningRate, clip / unscale);
     }
     this.scaler?.update(skipped);
-    model.zeroGrad();
+    opt.zeroGrad();
+    model.zeroGrad(); // parameters outside the optimizer (none in a normal run)
     s.genOffset = model.gen.offset;
     return { lr, norm, skipped, overflow, reason };
   }
@@ -489,7 +498,7 @@ export class Trainer<F, B> {
       s.patience = 0;
       if (o.loadBestModelAtEnd) {
         this.bestWeights = new Map();
-        for (const [name, p] of o.model.namedParameters()) if (p.requiresGrad || o.gradualUnfreezing) this.bestWeights.set(name, Float32Array.from(p.data));
+        for (const [name, p] of o.model.namedParameters()) if (p.requiresGrad || o.gradualUnfreezing) this.bestWeights.set(name, Float32Array.from(p.toHost()));
       }
       return false;
     }
@@ -538,21 +547,7 @@ export class Trainer<F, B> {
     for (const [k, v] of Object.entries(st.training_args ?? {}))
       if (now[k] !== v) console.warn(`tunekit: resumeFrom ${dir}: training argument ${k} is ${JSON.stringify(now[k])} here but ${JSON.stringify(v)} in the checkpoint; the run will not continue exactly`);
     const model = this.o.model;
-    const weights = readSafetensors(path.join(dir, "model.safetensors")).tensors;
-    const sd = model.stateDict();
-    for (const [name, p] of model.namedParameters()) {
-      const t = weights.get(name);
-      if (!t) throw new TunekitError(`resumeFrom: ${dir}/model.safetensors lacks '${name}'`);
-      const want = sd.get(name)!;
-      // stateDict() applies the on-disk layout (GPT-2 Conv1D); undo it by loading through loadTensors order.
-      if (want.shape.join() !== t.shape.join()) throw new TunekitError(`resumeFrom: '${name}' has shape [${t.shape}] , expected [${want.shape}]`);
-      if (want.data === p.data) p.data.set(t.data as Float32Array);
-      else {
-        const [r, c] = t.shape; // transposed on disk
-        const src = t.data as Float32Array;
-        for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) p.data[j * r + i] = src[i * c + j];
-      }
-    }
+    model.loadStateDict(readSafetensors(path.join(dir, "model.safetensors")).tensors, `resumeFrom: ${dir}/model.safetensors`);
     const opt = readSafetensors(path.join(dir, "optimizer.safetensors")).tensors;
     this.optimizer.loadStateTensors(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), st.optimizerStep);
     const best = path.join(dir, "best.safetensors");

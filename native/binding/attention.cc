@@ -82,7 +82,7 @@ AttentionArgs parse_common(Args& a, bool backward, std::vector<View>& inputs) {
   F32 q = a.f32("q", nq), k = a.f32("k", nk), v = a.f32("v", nv);
   F32 o = a.f32("o", no), lse = a.f32("lse", nl);
   U8 mask = a.u8_opt("keyMask", f.B * f.Tk);
-  for (int64_t i = 0; i < f.B * f.Tk && mask.data; i++)
+  for (int64_t i = 0; i < f.B * f.Tk && mask.data && !mask.device; i++)
     if (mask.data[i] > 1)
       a.fail("argument 'keyMask' has " + std::to_string(mask.data[i]) + " at index " + std::to_string(i) +
              ", expected 0 (padding) or 1 (attend)");
@@ -113,7 +113,7 @@ Work parse_forward(Args& a) {
   for (const View& o : outs)
     for (const View& i : in) a.no_alias(o.name, o.p, o.bytes, i.name, i.p, i.bytes);
   outputs_disjoint(a, outs[0], outs[1], f.H * f.D);
-  return Work{[f] { run<TK_OP_attention_forward>(cpu_backend(), f); }, nullptr};
+  return Work{[f, be = &a.backend()] { run<TK_OP_attention_forward>(*be, f); }, nullptr};
 }
 
 Work parse_backward(Args& a) {
@@ -137,7 +137,7 @@ Work parse_backward(Args& a) {
   outputs_disjoint(a, outs[0], outs[2], HD);
   outputs_disjoint(a, outs[1], outs[2], HD);
   g.dout = dout.data; g.dq = dq.data; g.dk = dk.data; g.dv = dv.data;
-  return Work{[g] { run<TK_OP_attention_backward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_attention_backward>(*be, g); }, nullptr};
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "device_buffer.h"
+
 #include <exception>
 #include <sstream>
 
@@ -121,12 +123,42 @@ bool Args::flag(const char* name, bool dflt) {
   return v.As<Napi::Boolean>().Value();
 }
 
+const tk_backend& Args::backend() const { return backend_ ? *backend_ : cpu_backend(); }
+
+void Args::on_backend(const tk_backend* be, const char* name) {
+  if (!backend_) {
+    backend_ = be;
+    backend_arg_ = name;
+  } else if (backend_ != be) {
+    fail(std::string("argument '") + name + "' is on " + be->name + " but '" + backend_arg_ + "' is on " + backend_->name +
+         "; expected every buffer of one call on one device");
+  }
+}
+
 namespace {
+const char* kDtypeNames[] = {"f32", "bf16", "f16", "i32", "u8"};
+
 template <class View>
 View typed(Args& a, Napi::Value v, const char* name, napi_typedarray_type type, const char* type_label,
            int64_t need) {
+  if (DeviceRef* r = unwrap_device(a.env(), v)) {
+    if (!r->alloc->ptr) a.fail(std::string("argument '") + name + "' is a device buffer that was freed");
+    if (r->dtype != View::dtype)
+      a.fail(std::string("argument '") + name + "' is a " + kDtypeNames[r->dtype] + " device buffer, expected " + kDtypeNames[View::dtype]);
+    View out;
+    out.length = r->length;
+    out.device = true;
+    if (out.length < need)
+      a.fail(std::string("argument '") + name + "' has " + std::to_string(out.length) + " elements, expected at least " +
+             std::to_string(need));
+    out.data = static_cast<decltype(out.data)>(r->data());
+    a.on_backend(r->alloc->backend, name);
+    a.pinned().push_back(v);
+    return out;
+  }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    a.fail(std::string("argument '") + name + "' must be " + type_label + ", got " + type_name(v));
+    a.fail(std::string("argument '") + name + "' must be " + type_label + " or a device buffer, got " + type_name(v));
+  a.on_backend(&cpu_backend(), name);
   Napi::TypedArray t = v.As<Napi::TypedArray>();
   View out;
   out.length = static_cast<int64_t>(t.ElementLength());
@@ -231,11 +263,13 @@ Napi::Promise new_promise(Napi::Env env, Napi::FunctionReference* resolve, Napi:
 class AsyncOp : public Napi::AsyncWorker {
  public:
   AsyncOp(Napi::Env env, Work work, std::vector<Napi::Value> pinned)
-      : Napi::AsyncWorker(env, "tunekit"), work_(std::move(work)), data_(data_pointers(pinned)) {
+      : Napi::AsyncWorker(env, "tunekit"), work_(std::move(work)), data_(data_pointers(pinned)),
+        devices_(device_allocs(env, pinned)) {
     promise_ = Napi::Persistent(new_promise(env, &resolve_, &reject_).As<Napi::Object>());
     // Persistent references keep the arrays alive; napi_values themselves die with this call's scope.
     for (auto& v : pinned) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
     pin_allocations(data_, +1);
+    pin_devices(devices_, +1);
   }
   Napi::Promise promise() { return promise_.Value().As<Napi::Promise>(); }
   void Execute() override {
@@ -254,6 +288,7 @@ class AsyncOp : public Napi::AsyncWorker {
   // the promise any more then, so the failure is swallowed; the pins are released either way.
   void OnWorkComplete(Napi::Env env, napi_status status) override {
     pin_allocations(data_, -1);
+    pin_devices(devices_, -1);
     if (status != napi_cancelled) {
       try {
         Napi::HandleScope scope(env);
@@ -273,6 +308,7 @@ class AsyncOp : public Napi::AsyncWorker {
   Work work_;
   std::string error_;
   std::vector<void*> data_;
+  std::vector<std::shared_ptr<DeviceAlloc>> devices_;
   std::vector<Napi::ObjectReference> refs_;
 };
 

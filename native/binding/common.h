@@ -20,9 +20,10 @@ struct ArgError {
 };
 
 // Typed views of JS arguments.
-struct F32 { float* data = nullptr; int64_t length = 0; };
-struct I32 { int32_t* data = nullptr; int64_t length = 0; };
-struct U8 { uint8_t* data = nullptr; int64_t length = 0; };
+// `device`: the buffer is a device buffer (its memory is not readable here).
+struct F32 { float* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_F32; };
+struct I32 { int32_t* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_I32; };
+struct U8 { uint8_t* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_U8; };
 
 // Reads the arguments of one call from a plain JS object: op({ M: 4, A: float32array, ... }).
 class Args {
@@ -55,8 +56,17 @@ class Args {
   // Keeps every typed array read so far alive (and not freeable) while async work runs.
   std::vector<Napi::Value>& pinned() { return pinned_; }
 
+  // The backend that owns this call's buffers: the CPU for typed arrays, the device of device
+  // buffers. Every buffer of one call must be on one device.
+  const tk_backend& backend() const;
+  bool on_cpu() const { return &backend() == &cpu_backend(); }
+  // Records that argument `name` lives on `be` (fails when an earlier one lives elsewhere).
+  void on_backend(const tk_backend* be, const char* name);
+
  private:
   Napi::Value get(const char* name, bool required);
+  const tk_backend* backend_ = nullptr;
+  std::string backend_arg_;
   const char* op_;
   Napi::Object obj_;
   std::vector<Napi::Value> pinned_;

@@ -52,7 +52,7 @@ Work parse_gemm(Args& a) {
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
   a.no_alias("C", C.data, nC * 4, "B", B.data, nB * 4);
   g.A = A.data; g.B = B.data; g.C = C.data;
-  return Work{[g] { run<TK_OP_gemm>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_gemm>(*be, g); }, nullptr};
 }
 
 Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {

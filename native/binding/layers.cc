@@ -72,7 +72,7 @@ Work parse_layernorm_forward(Args& a) {
   F32 y = a.f32("y", n), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
   disjoint(a, {buf("y", y), buf("mean", mean), buf("rstd", rstd)}, {buf("x", x), buf("gamma", gamma), buf("beta", beta)});
   g.x = x.data; g.gamma = gamma.data; g.beta = beta.data; g.y = y.data; g.mean = mean.data; g.rstd = rstd.data;
-  return Work{[g] { run<TK_OP_layernorm_forward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_layernorm_forward>(*be, g); }, nullptr};
 }
 
 Work parse_layernorm_backward(Args& a) {
@@ -87,7 +87,7 @@ Work parse_layernorm_backward(Args& a) {
            {buf("x", x), buf("gamma", gamma), buf("mean", mean), buf("rstd", rstd), buf("dy", dy)});
   g.x = x.data; g.gamma = gamma.data; g.mean = mean.data; g.rstd = rstd.data; g.dy = dy.data;
   g.dx = dx.data; g.dgamma = dgamma.data; g.dbeta = dbeta.data;
-  return Work{[g] { run<TK_OP_layernorm_backward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_layernorm_backward>(*be, g); }, nullptr};
 }
 
 int gelu_approx(Args& a) { return a.choice("approximate", {"none", "tanh"}, 0) == 1 ? GELU_TANH : GELU_ERF; }
@@ -99,7 +99,7 @@ Work parse_gelu_forward(Args& a) {
   F32 x = a.f32("x", g.n), y = a.f32("y", g.n);
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
   g.x = x.data; g.y = y.data;
-  return Work{[g] { run<TK_OP_gelu_forward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_gelu_forward>(*be, g); }, nullptr};
 }
 
 Work parse_gelu_backward(Args& a) {
@@ -110,7 +110,7 @@ Work parse_gelu_backward(Args& a) {
   in_place_or_disjoint(a, buf("dx", dx), buf("x", x));
   in_place_or_disjoint(a, buf("dx", dx), buf("dy", dy));
   g.x = x.data; g.dy = dy.data; g.dx = dx.data;
-  return Work{[g] { run<TK_OP_gelu_backward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_gelu_backward>(*be, g); }, nullptr};
 }
 
 Work parse_bias_add(Args& a) {
@@ -122,7 +122,7 @@ Work parse_bias_add(Args& a) {
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
   disjoint(a, {buf("y", y)}, {buf("bias", bias)});
   g.x = x.data; g.bias = bias.data; g.y = y.data;
-  return Work{[g] { run<TK_OP_bias_add>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_bias_add>(*be, g); }, nullptr};
 }
 
 Work parse_bias_backward(Args& a) {
@@ -132,7 +132,7 @@ Work parse_bias_backward(Args& a) {
   F32 dy = a.f32("dy", product(a, g.rows, g.C)), dbias = a.f32("dbias", g.C);
   disjoint(a, {buf("dbias", dbias)}, {buf("dy", dy)});
   g.dy = dy.data; g.dbias = dbias.data;
-  return Work{[g] { run<TK_OP_bias_backward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_bias_backward>(*be, g); }, nullptr};
 }
 
 Work parse_add(Args& a) {
@@ -142,7 +142,7 @@ Work parse_add(Args& a) {
   in_place_or_disjoint(a, buf("y", y), buf("a", x));
   in_place_or_disjoint(a, buf("y", y), buf("b", b));
   g.a = x.data; g.b = b.data; g.y = y.data;
-  return Work{[g] { run<TK_OP_add>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_add>(*be, g); }, nullptr};
 }
 
 Work parse_scale(Args& a) {
@@ -152,7 +152,7 @@ Work parse_scale(Args& a) {
   F32 x = a.f32("x", g.n), sp = a.f32_opt("sp", 1);  // sp: one float, the upstream gradient
   disjoint(a, {buf("x", x)}, {buf("sp", sp)});
   g.x = x.data; g.sp = sp.data;
-  return Work{[g] { run<TK_OP_scale>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_scale>(*be, g); }, nullptr};
 }
 
 Work parse_dropout(Args& a) {
@@ -167,7 +167,7 @@ Work parse_dropout(Args& a) {
   F32 x = a.f32("x", g.n), y = a.f32("y", g.n);
   in_place_or_disjoint(a, buf("y", y), buf("x", x));
   g.x = x.data; g.y = y.data;
-  return Work{[g] { run<TK_OP_dropout>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_dropout>(*be, g); }, nullptr};
 }
 
 Work parse_cross_entropy(Args& a) {
@@ -186,7 +186,7 @@ Work parse_cross_entropy(Args& a) {
   F32 logits = a.f32("logits", n);
   I32 targets = a.i32("targets", g.N);
   F32 dlogits = a.f32_opt("dlogits", n), row_loss = a.f32_opt("rowLoss", g.N);
-  check_ids(a, "targets", targets.data, g.N, g.V, true, g.ignore_index);
+  if (!targets.device) check_ids(a, "targets", targets.data, g.N, g.V, true, g.ignore_index);
   in_place_or_disjoint(a, buf("dlogits", dlogits), buf("logits", logits));
   disjoint(a, {buf("dlogits", dlogits)}, {buf("targets", targets)});
   disjoint(a, {buf("rowLoss", row_loss)}, {buf("logits", logits), buf("targets", targets), buf("dlogits", dlogits)});
@@ -197,7 +197,7 @@ Work parse_cross_entropy(Args& a) {
     o.Set("count", Napi::Number::New(env, static_cast<double>(st->count)));
     return o;
   };
-  return Work{[st] { run<TK_OP_cross_entropy>(cpu_backend(), *st); }, result};
+  return Work{[st, be = &a.backend()] { run<TK_OP_cross_entropy>(*be, *st); }, result};
 }
 
 Work parse_embedding_forward(Args& a) {
@@ -207,10 +207,10 @@ Work parse_embedding_forward(Args& a) {
   const int64_t V = a.integer("V", 1, INT32_MAX);
   I32 ids = a.i32("ids", g.N);
   F32 table = a.f32("table", product(a, V, g.C)), out = a.f32("out", product(a, g.N, g.C));
-  check_ids(a, "ids", ids.data, g.N, V);
+  if (!ids.device) check_ids(a, "ids", ids.data, g.N, V);
   disjoint(a, {buf("out", out)}, {buf("table", table), buf("ids", ids)});
   g.ids = ids.data; g.table = table.data; g.out = out.data;
-  return Work{[g] { run<TK_OP_embedding_forward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_embedding_forward>(*be, g); }, nullptr};
 }
 
 Work parse_embedding_backward(Args& a) {
@@ -221,10 +221,10 @@ Work parse_embedding_backward(Args& a) {
   I32 ids = a.i32("ids", g.N);
   F32 dout = a.f32("dout", product(a, g.N, g.C)), dtable = a.f32("dtable", product(a, V, g.C));
   g.padding_idx = static_cast<int32_t>(a.integer("paddingIdx", -1, V - 1, -1));
-  check_ids(a, "ids", ids.data, g.N, V);
+  if (!ids.device) check_ids(a, "ids", ids.data, g.N, V);
   disjoint(a, {buf("dtable", dtable)}, {buf("dout", dout), buf("ids", ids)});
   g.ids = ids.data; g.dout = dout.data; g.dtable = dtable.data;
-  return Work{[g] { run<TK_OP_embedding_backward>(cpu_backend(), g); }, nullptr};
+  return Work{[g, be = &a.backend()] { run<TK_OP_embedding_backward>(*be, g); }, nullptr};
 }
 
 }  // namespace

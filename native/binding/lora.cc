@@ -83,7 +83,7 @@ Work parse_forward(Args& a) {
   l.h = exact(a, "h", {l.M, l.r}, "[M, r]").data;
   ins.push_back({"bias", l.bias, l.out});
   check_outputs(a, {{"y", l.y, l.M * l.out}, {"h", l.h, l.M * l.r}}, ins);
-  return Work{[l] { run<TK_OP_lora_forward>(cpu_backend(), l); }, nullptr};
+  return Work{[l, be = &a.backend()] { run<TK_OP_lora_forward>(*be, l); }, nullptr};
 }
 
 Work parse_backward(Args& a) {
@@ -100,7 +100,7 @@ Work parse_backward(Args& a) {
   ins.insert(ins.end(), {{"h", l.h, l.M * l.r}, {"dy", b.dy, l.M * l.out}});
   check_outputs(a, {{"dx", b.dx, l.M * l.in}, {"dA", b.dA, l.r * l.in}, {"dB", b.dB, l.out * l.r}, {"dbias", b.dbias, l.out}},
                 ins);
-  return Work{[b] { run<TK_OP_lora_backward>(cpu_backend(), b); }, nullptr};
+  return Work{[b, be = &a.backend()] { run<TK_OP_lora_backward>(*be, b); }, nullptr};
 }
 
 }  // namespace

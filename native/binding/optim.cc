@@ -35,6 +35,7 @@ struct Concat {
   std::vector<int64_t> start{0};
   void add(int64_t n) { start.push_back(start.back() + n); }
   int64_t total() const { return start.back(); }
+  int64_t length(size_t t) const { return start[t + 1] - start[t]; }
   template <class F>
   void visit(int64_t b, int64_t e, F&& f) const {
     size_t t = std::upper_bound(start.begin(), start.end(), b) - start.begin() - 1;
@@ -88,7 +89,7 @@ Work parse_adamw(Args& a) {
   a.no_alias("v", v.data, bytes, "param", p.data, bytes);
   a.no_alias("v", v.data, bytes, "m", m.data, bytes);
   h.param = p.data; h.grad = g.data; h.m = m.data; h.v = v.data;
-  return Work{[h] { run<TK_OP_adamw>(cpu_backend(), h); }, nullptr};
+  return Work{[h, be = &a.backend()] { run<TK_OP_adamw>(*be, h); }, nullptr};
 }
 
 // No output buffer may overlap any other buffer (outputs are params, ms, vs; grads are only read, so
@@ -167,6 +168,11 @@ Work parse_adamw_multi(Args& a) {
     span(t.v, true, "vs");
   }
   check_disjoint(a, std::move(spans));
+  if (!a.on_cpu())  // a device runs each tensor's step as one launch, in order
+    return Work{[st, be = &a.backend()] {
+                  for (AdamWArgs& t : st->tensors) run<TK_OP_adamw>(*be, t);
+                },
+                nullptr};
   return Work{[st] {
                 const tk_backend& be = cpu_backend();
                 const int64_t total = st->concat.total();
@@ -193,7 +199,7 @@ Work parse_sum_squares(Args& a) {
   auto st = std::make_shared<SumSquaresArgs>();
   st->n = a.integer("n", 0, kMax);
   st->x = a.f32("x", st->n).data;
-  return Work{[st] { run<TK_OP_sum_squares>(cpu_backend(), *st); },
+  return Work{[st, be = &a.backend()] { run<TK_OP_sum_squares>(*be, *st); },
               [st](Napi::Env env) { return Napi::Number::New(env, st->result); }};
 }
 
@@ -207,6 +213,19 @@ Work parse_grad_norm(Args& a) {
   }
   const int64_t total = st->concat.total();
   st->partial.resize((total + kNormChunk - 1) / kNormChunk);
+  if (!a.on_cpu())  // a device sums each tensor (a deterministic kernel), in order
+    return Work{[st, be = &a.backend()] {
+                  double sum = 0.0;
+                  for (size_t t = 0; t < st->tensors.size(); t++) {
+                    SumSquaresArgs part;
+                    part.n = st->concat.length(t);
+                    part.x = st->tensors[t];
+                    run<TK_OP_sum_squares>(*be, part);
+                    sum += part.result;
+                  }
+                  st->value = std::sqrt(sum);
+                },
+                [st](Napi::Env env) { return Napi::Number::New(env, st->value); }};
   return Work{[st, total] {
                 const tk_backend& be = cpu_backend();
                 parallel_for(static_cast<int64_t>(st->partial.size()), [&](int64_t c0, int64_t c1) {

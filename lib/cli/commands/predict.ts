@@ -127,7 +127,7 @@ async function embedCmd(texts: string[], flags: InputFlags & { model: string; po
     const feats = list.slice(i, i + f.batchSize).map((_, k) => ({ inputIds: enc.input_ids[i + k], attentionMask: enc.attention_mask[i + k], tokenTypeIds: enc.token_type_ids?.[i + k] }));
     noGrad(() => tidy(() => {
       const b = collate(feats, { padId: tok.padTokenId ?? 0 });
-      const h = model.forward(b).lastHiddenState.data;
+      const h = model.forward(b).lastHiddenState.toHost();
       T = b.seqLen;
       for (let k = 0; k < b.batchSize; k++) {
         const row = h.subarray(k * T * H, (k + 1) * T * H);

@@ -1,0 +1,58 @@
+// Arenas (llm.c): one storage for many tensors of one device, each tensor's storage a view of it. The
+// parameters of a model live in one arena per dtype, the gradients of its trainable parameters in
+// another, AdamW's m and v in two more with the gradients' layout; so zero-grad, the gradient norm,
+// clipping and the AdamW step are one native call each over the whole model, and moving a model to a
+// device is one allocation and one copy per arena.
+import { TunekitError } from "../errors";
+import { Storage, Device, DType, allocate, release } from "../tensor/storage";
+import type { Tensor } from "../tensor/tensor";
+
+export interface Slot {
+  offset: number;
+  length: number;
+}
+
+export class Arena {
+  readonly storage: Storage;
+  readonly slots: Slot[];
+
+  /** Lays out `lengths` back to back in one fresh zeroed storage. */
+  constructor(lengths: number[], device: Device, dtype: DType = "f32") {
+    let offset = 0;
+    this.slots = lengths.map((length) => {
+      const s = { offset, length };
+      offset += length;
+      return s;
+    });
+    this.storage = allocate(offset, device, dtype);
+  }
+
+  get length(): number {
+    return this.storage.length;
+  }
+
+  view(i: number): Storage {
+    const s = this.slots[i];
+    if (!s) throw new TunekitError(`Arena: no slot ${i} (it has ${this.slots.length})`);
+    return this.storage.view(s.offset, s.length);
+  }
+
+  free(): void {
+    release(this.storage);
+  }
+}
+
+/**
+ * Moves the values of `tensors` (distinct, one dtype) into one new arena on `device` and points each
+ * tensor's storage at its slot (the old storage is released).
+ */
+export function packInto(tensors: Tensor[], device: Device, dtype: DType = "f32"): Arena {
+  const arena = new Arena(tensors.map((t) => t.size), device, dtype);
+  tensors.forEach((t, i) => {
+    const view = arena.view(i);
+    view.copyFromStorage(t.storage);
+    release(t.storage);
+    t.storage = view;
+  });
+  return arena;
+}
