@@ -621,6 +621,9 @@ void check_axpby(Check& c) {
       g.b = k.b ? b[s] : nullptr; g.y = k.in_place ? b[s] : y[s];
     });
     c.compare(TK_OP_axpby, k.name, k.in_place ? b : y, kFloat);  // fma or not (the scalar CPU table): an ulp
+  }
+}
+
 // ---- fill, convert ---------------------------------------------------------------------------------------
 void check_memory(Check& c) {
   for (int bytes : {1, 2, 4}) {

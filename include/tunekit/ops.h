@@ -398,6 +398,8 @@ struct AxpbyArgs {
   float alpha = 1.f, beta = 0.f;
   const float* a = nullptr; const float* ap = nullptr; const float* b = nullptr;
   float* y = nullptr;
+};
+
 // n elements of elem_bytes (1, 2 or 4) at x, each set to the low elem_bytes bytes of bits (the
 // caller encodes the value in the buffer's dtype: 1.0f as 0x3f800000, bf16 1.0 as 0x3f80, ...).
 struct FillArgs {
