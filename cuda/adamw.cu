@@ -77,7 +77,7 @@ void sum_squares(SumSquaresArgs& a) {
   check_launch("sum_squares");
   sum_partials<<<1, kBlock>>>(blocks, partial);
   check_launch("sum_squares");
-  check("sum_squares", cudaMemcpy(&a.result, partial + blocks, sizeof a.result, cudaMemcpyDeviceToHost));
+  result_to_host("sum_squares", &a.result, partial + blocks, sizeof a.result);
 }
 
 }  // namespace cuda

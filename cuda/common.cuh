@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "tunekit/backend.h"
 #include "tunekit/ops.h"
 
 namespace tk {
@@ -46,6 +47,15 @@ template <class T>
 T* workspace_of(Slot slot, size_t count) { return static_cast<T*>(workspace(slot, count * sizeof(T))); }
 
 int sm_count();
+
+// Bytes that crossed between host and device (tk_cuda_memory reports them): every copy of the library,
+// including the scalar results ops read back (a loss, a sum of squares).
+void count_transfer(int kind, size_t bytes);
+// cudaMemcpy device → host of an op's result, counted.
+inline void result_to_host(const char* op, void* dst, const void* src, size_t bytes) {
+  check(op, cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  count_transfer(TK_COPY_D2H, bytes);
+}
 
 constexpr int kBlock = 256;
 

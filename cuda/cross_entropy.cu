@@ -58,10 +58,33 @@ __global__ void sum_kernel(int64_t N, const float* losses, Totals* out) {
   if (threadIdx.x == 0) out->loss = s;
 }
 
+// The loss where the caller keeps it (loss_out), without a read-back.
+__global__ void finish_kernel(const Totals* t, float divisor, float* out) {
+  const double d = divisor > 0.f ? double(divisor) : double(t->count);
+  *out = static_cast<float>(d > 0 ? t->loss / d : 0.0);
+}
+
 }  // namespace
 
 void cross_entropy(CrossEntropyArgs& a) {
   Totals host{0.0, 0};
+  if (a.loss_out) {
+    Totals* totals = workspace_of<Totals>(kSlotReduce, 1);
+    if (a.N > 0) {
+      float* losses = a.row_loss ? a.row_loss : workspace_of<float>(kSlotRowLoss, size_t(a.N));
+      count_kernel<<<1, 1024>>>(a.N, a.targets, a.ignore_index, totals);
+      check_launch("cross_entropy");
+      row_kernel<<<static_cast<unsigned>(a.N), kBlock>>>(a, losses, totals);
+      check_launch("cross_entropy");
+      sum_kernel<<<1, 1024>>>(a.N, losses, totals);
+      check_launch("cross_entropy");
+      finish_kernel<<<1, 1>>>(totals, a.divisor, a.loss_out);
+    } else {
+      check("cross_entropy", cudaMemsetAsync(a.loss_out, 0, sizeof(float)));
+    }
+    check_launch("cross_entropy");
+    return;
+  }
   if (a.N > 0) {
     Totals* totals = workspace_of<Totals>(kSlotReduce, 1);
     float* losses = a.row_loss ? a.row_loss : workspace_of<float>(kSlotRowLoss, size_t(a.N));
@@ -71,7 +94,7 @@ void cross_entropy(CrossEntropyArgs& a) {
     check_launch("cross_entropy");
     sum_kernel<<<1, 1024>>>(a.N, losses, totals);
     check_launch("cross_entropy");
-    check("cross_entropy", cudaMemcpy(&host, totals, sizeof host, cudaMemcpyDeviceToHost));
+    result_to_host("cross_entropy", &host, totals, sizeof host);
   }
   const double divisor = a.divisor > 0.f ? double(a.divisor) : double(host.count);
   a.loss = divisor > 0 ? host.loss / divisor : 0.0;

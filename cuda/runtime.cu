@@ -4,7 +4,9 @@
 // TK_ERROR with the message, so no C++ exception crosses the dlopen boundary.
 #include <cstdarg>
 #include <cstdio>
+#include <atomic>
 #include <cstring>
+#include <unordered_map>
 
 #include "common.cuh"
 #include "tunekit/backend.h"
@@ -258,12 +260,61 @@ TK_CUDA_API int tk_cuda_run(int op, void* args, char* err, size_t errlen) {
   return guarded(tk_op_name(op), err, errlen, [&] { kTable.ops[op](args); });
 }
 
-TK_CUDA_API int tk_cuda_alloc(void** ptr, size_t bytes, char* err, size_t errlen) {
-  *ptr = nullptr;
-  return report("alloc", cudaMalloc(ptr, bytes == 0 ? 1 : bytes), err, errlen);
+// Device memory the library handed out (by pointer), and the bytes that crossed each way.
+namespace {
+std::mutex g_mem_mutex;
+std::unordered_map<void*, size_t> g_live;
+uint64_t g_in_use = 0;
+std::atomic<uint64_t> g_h2d{0}, g_d2h{0};
+}  // namespace
+
+void tk::cuda::count_transfer(int kind, size_t bytes) {
+  if (kind == TK_COPY_H2D) g_h2d += bytes;
+  else if (kind == TK_COPY_D2H) g_d2h += bytes;
 }
 
-TK_CUDA_API int tk_cuda_free(void* ptr, char* err, size_t errlen) { return report("free", cudaFree(ptr), err, errlen); }
+TK_CUDA_API int tk_cuda_alloc(void** ptr, size_t bytes, char* err, size_t errlen) {
+  *ptr = nullptr;
+  const size_t n = bytes == 0 ? 1 : bytes;
+  cudaError_t e = cudaMalloc(ptr, n);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear it: the process keeps working after an out-of-memory
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    put(err, errlen, "cuda alloc: out of device memory: %zu bytes requested, %llu in use by tunekit, %zu free of %zu",
+        n, static_cast<unsigned long long>(g_in_use), free, total);
+    return TK_ERROR;
+  }
+  if (report("alloc", e, err, errlen) != TK_OK) return TK_ERROR;
+  std::lock_guard<std::mutex> lk(g_mem_mutex);
+  g_live[*ptr] = n;
+  g_in_use += n;
+  return TK_OK;
+}
+
+TK_CUDA_API int tk_cuda_free(void* ptr, char* err, size_t errlen) {
+  {
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    auto it = g_live.find(ptr);
+    if (it != g_live.end()) {
+      g_in_use -= it->second;
+      g_live.erase(it);
+    }
+  }
+  return report("free", cudaFree(ptr), err, errlen);
+}
+
+TK_CUDA_API int tk_cuda_memory(uint64_t* in_use, uint64_t* total, uint64_t* h2d, uint64_t* d2h) {
+  size_t free = 0, all = 0;
+  cudaMemGetInfo(&free, &all);
+  std::lock_guard<std::mutex> lk(g_mem_mutex);
+  *in_use = g_in_use;
+  *total = all;
+  *h2d = g_h2d.load();
+  *d2h = g_d2h.load();
+  return TK_OK;
+}
 
 TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind, char* err, size_t errlen) {
   cudaMemcpyKind k;
@@ -275,6 +326,7 @@ TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind,
       put(err, errlen, "cuda copy: kind %d is none of TK_COPY_H2D (0), TK_COPY_D2H (1), TK_COPY_D2D (2)", kind);
       return TK_ERROR;
   }
+  tk::cuda::count_transfer(kind, bytes);
   return report("copy", cudaMemcpy(dst, src, bytes, k), err, errlen);
 }
 

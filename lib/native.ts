@@ -127,6 +127,8 @@ export interface CrossEntropyArgs {
   N: number; V: number; logits: Buf; targets: IBuf;
   ignoreIndex?: number; divisor?: number; gradScale?: number;
   dlogits?: Buf | null; rowLoss?: Buf | null;
+  /** One float that receives the loss; on a device it stays there (the call then returns undefined). */
+  lossOut?: Buf | null;
 }
 /** loss as a double; count = rows not ignored. */
 export interface CrossEntropyResult { loss: number; count: number }
@@ -310,6 +312,11 @@ export interface NativeAddon {
   copy(a: { src: NativeBuffer; dst: NativeBuffer }): void;
   /** Every element of x set to `bits`, the value's bit pattern in x's dtype. */
   fill(a: { x: NativeBuffer; bits: number }): void;
+  /**
+   * The CUDA backend's memory: bytes tunekit holds there, the device's total, and the bytes copied
+   * host → device and device → host since it loaded (copies and the scalar results ops read back).
+   */
+  deviceMemory(): { inUse: number; total: number; h2d: number; d2h: number };
   /** Live native memory: host bytes and buffers, device bytes and buffers. */
   memoryStats(): { bytes: number; buffers: number; deviceBytes: number; deviceBuffers: number };
   /**
@@ -357,6 +364,7 @@ export interface NativeAddon {
   scaleAsync(a: ScaleArgs): Promise<void>;
   dropout(a: DropoutArgs): void;
   dropoutAsync(a: DropoutArgs): Promise<void>;
+  /** undefined when lossOut is a device buffer (the loss stays there). */
   crossEntropy(a: CrossEntropyArgs): CrossEntropyResult;
   crossEntropyAsync(a: CrossEntropyArgs): Promise<CrossEntropyResult>;
   embeddingForward(a: EmbeddingForwardArgs): void;

@@ -148,6 +148,23 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// deviceMemory(): { inUse, total, h2d, d2h } of the CUDA backend (bytes): memory tunekit holds there,
+// the device's total, and the bytes copied each way since it loaded.
+Napi::Value DeviceMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string reason;
+  const CudaBackend* be = cuda_backend(&reason);
+  if (!be) throw_error(env, "deviceMemory: " + reason);
+  uint64_t in_use = 0, total = 0, h2d = 0, d2h = 0;
+  be->memory(&in_use, &total, &h2d, &d2h);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inUse", Napi::Number::New(env, static_cast<double>(in_use)));
+  o.Set("total", Napi::Number::New(env, static_cast<double>(total)));
+  o.Set("h2d", Napi::Number::New(env, static_cast<double>(h2d)));
+  o.Set("d2h", Napi::Number::New(env, static_cast<double>(d2h)));
+  return o;
+}
+
 // Every op's cases on the CPU and on the GPU with the same inputs (native/cuda_check.cc):
 // [{ op, name, maxAbsDiff, refMaxAbs, tolerance }].
 Napi::Value CudaCheckOps(const Napi::CallbackInfo& info) {
@@ -193,6 +210,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("cudaCheckOps", Napi::Function::New(env, CudaCheckOps, "cudaCheckOps"));
+  exports.Set("deviceMemory", Napi::Function::New(env, DeviceMemory, "deviceMemory"));
   init_memory(env, exports);
   init_gemm(env, exports);
   init_attention(env, exports);

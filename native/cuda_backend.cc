@@ -116,8 +116,9 @@ LoadState load() {
     be.gemm_half = symbol<tk_cuda_gemm_half_fn>(lib, "tk_cuda_gemm_half");
     be.convert_f32 = symbol<tk_cuda_convert_f32_fn>(lib, "tk_cuda_convert_f32");
     be.peak_gflops = symbol<tk_cuda_peak_gflops_fn>(lib, "tk_cuda_peak_gflops");
+    be.memory = symbol<tk_cuda_memory_fn>(lib, "tk_cuda_memory");
     if (!abi || !init || !name || !b.supports || !b.run || !b.alloc || !b.free || !b.copy || !b.synchronize ||
-        !be.gemm_half || !be.convert_f32 || !be.peak_gflops) {
+        !be.gemm_half || !be.convert_f32 || !be.peak_gflops || !be.memory) {
       note("not a tunekit CUDA library (entry points missing)");
       dlclose(lib);
       continue;

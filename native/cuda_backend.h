@@ -16,6 +16,7 @@ struct CudaBackend {
   tk_cuda_gemm_half_fn gemm_half = nullptr;
   tk_cuda_convert_f32_fn convert_f32 = nullptr;
   tk_cuda_peak_gflops_fn peak_gflops = nullptr;
+  tk_cuda_memory_fn memory = nullptr;
 };
 
 // The backend, loaded on the first call (thread-safe; the outcome is kept for the process). Null when

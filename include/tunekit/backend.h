@@ -50,7 +50,7 @@ inline int tk_unsupported(int op, const char* backend, char* err, size_t errlen)
 
 // Bump TK_CUDA_ABI_VERSION when a function below changes; changes to the op list or an args struct
 // change tk::ops_fingerprint() by themselves.
-#define TK_CUDA_ABI_VERSION 2u
+#define TK_CUDA_ABI_VERSION 3u
 #define TK_CUDA_ABI ((TK_CUDA_ABI_VERSION * 2654435761u) ^ tk::ops_fingerprint())
 
 #define TK_CUDA_API extern "C" __attribute__((visibility("default")))
@@ -85,6 +85,9 @@ TK_CUDA_API int tk_cuda_alloc(void** ptr, size_t bytes, char* err, size_t errlen
 TK_CUDA_API int tk_cuda_free(void* ptr, char* err, size_t errlen);
 TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind, char* err, size_t errlen);
 TK_CUDA_API int tk_cuda_synchronize(char* err, size_t errlen);
+// Device memory tunekit holds (bytes), the device's total, and the bytes copied host → device and
+// device → host since the library loaded (copies and the scalar results ops read back).
+TK_CUDA_API int tk_cuda_memory(uint64_t* in_use, uint64_t* total, uint64_t* h2d, uint64_t* d2h);
 // Extras outside the op list.
 TK_CUDA_API int tk_cuda_gemm_half(const struct tk_cuda_gemm_half_args* args, char* err, size_t errlen);
 // dst (n elements of dtype) = src (float32), rounded to nearest even: the 16-bit copies the GEMM reads.
@@ -99,3 +102,4 @@ typedef int (*tk_cuda_device_name_fn)(char*, size_t);
 typedef int (*tk_cuda_gemm_half_fn)(const struct tk_cuda_gemm_half_args*, char*, size_t);
 typedef int (*tk_cuda_convert_f32_fn)(int64_t, const float*, void*, int, char*, size_t);
 typedef int (*tk_cuda_peak_gflops_fn)(double, double*, char*, size_t);
+typedef int (*tk_cuda_memory_fn)(uint64_t*, uint64_t*, uint64_t*, uint64_t*);

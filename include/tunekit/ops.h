@@ -229,7 +229,10 @@ struct CrossEntropyArgs {
   float grad_scale = 1.f;
   float* dlogits = nullptr;
   float* row_loss = nullptr;
-  // results, written by the op
+  // loss_out (one float in the backend's memory, may be null) receives the loss where it is computed:
+  // on a device it then stays there (no read-back; loss and count below are left unset).
+  float* loss_out = nullptr;
+  // results, written by the op (unless loss_out is set on a device)
   double loss = 0.0;
   int64_t count = 0;
 };

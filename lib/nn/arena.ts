@@ -17,14 +17,14 @@ export class Arena {
   readonly slots: Slot[];
 
   /** Lays out `lengths` back to back in one fresh zeroed storage. */
-  constructor(lengths: number[], device: Device, dtype: DType = "f32") {
+  constructor(lengths: number[], device: Device, dtype: DType = "f32", what = "an arena") {
     let offset = 0;
     this.slots = lengths.map((length) => {
       const s = { offset, length };
       offset += length;
       return s;
     });
-    this.storage = allocate(offset, device, dtype);
+    this.storage = allocate(offset, device, dtype, what);
   }
 
   get length(): number {
@@ -47,7 +47,7 @@ export class Arena {
  * tensor's storage at its slot (the old storage is released).
  */
 export function packInto(tensors: Tensor[], device: Device, dtype: DType = "f32"): Arena {
-  const arena = new Arena(tensors.map((t) => t.size), device, dtype);
+  const arena = new Arena(tensors.map((t) => t.size), device, dtype, `the parameters (${tensors.length} tensors)`);
   tensors.forEach((t, i) => {
     const view = arena.view(i);
     view.copyFromStorage(t.storage);

@@ -55,22 +55,47 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
  * Host arrays an op needs on its device (ids, masks, targets): on the CPU the arrays themselves, on a
  * device one upload each, kept until the op's backward has run (node.saved) or released at once.
  */
+// An array used by several ops of one graph (the attention mask of every layer, the ids of tied
+// tables) is uploaded once: live uploads are shared by the host array they came from, counted, and
+// released by their last user.
+const live = new WeakMap<object, { storage: Storage; users: number }>();
+
 class Uploads {
-  readonly list: Storage[] = [];
+  private readonly held: object[] = [];
   constructor(readonly device: Tensor["device"]) {}
   of(a: Int32Array | Uint8Array | Float32Array | Storage): Storage {
-    if (a instanceof Storage) return a;
-    const s = fromHost(a, this.device);
-    if (this.device !== "cpu") this.list.push(s);
-    return s;
+    if (a instanceof Storage || this.device === "cpu") return a instanceof Storage ? a : fromHost(a, "cpu");
+    let e = live.get(a);
+    if (!e || e.storage.device !== this.device) live.set(a, (e = { storage: fromHost(a, this.device), users: 0 }));
+    e.users++;
+    this.held.push(a);
+    return e.storage;
   }
-  /** Without a node: releases the uploads (a device runs ops in order, so a later op reuses them safely). */
+  private drop(): void {
+    for (const a of this.held) {
+      const e = live.get(a)!;
+      if (--e.users === 0) {
+        live.delete(a);
+        release(e.storage); // a device runs ops in order: a later op reusing it is safe
+      }
+    }
+  }
+  /** Without a node the uploads are dropped now; with one, after its backward ran. */
   finish(out: Tensor, node: Node | null): Tensor {
     if (!node) {
-      this.list.forEach(release);
+      this.drop();
       return out;
     }
-    node.saved = [...(node.saved ?? []), ...this.list];
+    if (this.held.length) {
+      const backward = node.backward;
+      node.backward = (gy) => {
+        try {
+          backward(gy);
+        } finally {
+          this.drop();
+        }
+      };
+    }
     return record(out, node);
   }
 }
@@ -295,9 +320,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | Storage, opts
   const dlogits = grad ? acquire(logits.size, logits.device, "f32", false) : undefined;
   const up = new Uploads(logits.device);
   const tg = up.of(targets);
-  const r = native.crossEntropy({ N, V, logits: h(logits), targets: h(tg), ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits) });
+  const loss = Tensor.empty([1], logits.device); // written where the loss is computed: no round trip on a device
+  native.crossEntropy({ N, V, logits: h(logits), targets: h(tg), ignoreIndex: opts.ignoreIndex ?? -100, divisor: opts.divisor ?? 0, dlogits: dlogits && h(dlogits), lossOut: h(loss) });
   up.finish(logits, null); // targets are not needed by the backward (dlogits holds the gradient)
-  const loss = Tensor.from([1], [r.loss], logits.device);
   if (!grad) return loss;
   return record(loss, {
     op: "crossEntropy",

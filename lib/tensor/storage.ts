@@ -3,6 +3,9 @@
 // array over native memory on the CPU, an opaque device buffer elsewhere; the binding runs each call
 // on the backend that owns its buffers. Host reads and writes are explicit: toHost(), copyFrom().
 import { buffers, NativeBuffer } from "./buffers";
+import { native } from "../native";
+
+const deviceMemory = () => native.deviceMemory();
 import { TunekitError } from "../errors";
 import { hostDtype } from "./buffers";
 
@@ -101,20 +104,46 @@ function poolOf(device: Device): DevicePool {
   return p;
 }
 
+/**
+ * The addon's allocation, with what a caching allocator does when a device runs out: free the storage
+ * kept for reuse and try once more; then a TunekitError that says what was being allocated, its size,
+ * what is in use, and what to try.
+ */
+function alloc(length: number, device: Device, dtype: DType, what: string | (() => string)): NativeBuffer {
+  try {
+    return buffers.alloc(length, { device, dtype });
+  } catch (e) {
+    if (device === "cpu" || !/out of device memory/.test(String((e as Error).message))) throw e;
+    const cached = poolOf(device).pooledBytes;
+    releasePool(device);
+    try {
+      return buffers.alloc(length, { device, dtype });
+    } catch {
+      const m = deviceMemory();
+      const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+      throw new TunekitError(
+        `out of ${device} memory allocating ${typeof what === "string" ? what : what()} (${length * BYTES[dtype]} bytes, ${dtype}): tunekit holds ${gib(m.inUse)} of ${gib(m.total)}` +
+          ` (${gib(cached)} of it was cached for reuse and has been freed). Try a smaller batch size or sequence length,` +
+          ` bf16 weights (fromPretrained(dir, { dtype: "bf16" })), or LoRA instead of full fine-tuning.`,
+      );
+    }
+  }
+}
+
 /** Fresh native storage (zeroed), outside the pool: parameters, gradients, optimizer state. */
-export function allocate(length: number, device: Device = "cpu", dtype: DType = "f32"): Storage {
-  return new Storage(device, dtype, buffers.alloc(length, { device, dtype }), length, "own");
+export function allocate(length: number, device: Device = "cpu", dtype: DType = "f32", what = "a buffer"): Storage {
+  return new Storage(device, dtype, alloc(length, device, dtype, what), length, "own");
 }
 
 /** Storage of n elements, recycled when possible; zeroed unless the caller overwrites all of it. */
-export function acquire(n: number, device: Device = "cpu", dtype: DType = "f32", zero = true): Storage {
+export function acquire(n: number, device: Device = "cpu", dtype: DType = "f32", zero = true, what: string | (() => string) = "an activation"): Storage {
   const pool = poolOf(device);
   const key = `${dtype}:${n}`;
   const s = pool.free.get(key)?.pop();
   const bytes = n * BYTES[dtype];
   pool.liveBytes += bytes;
   if (pool.liveBytes > pool.peakLiveBytes) pool.peakLiveBytes = pool.liveBytes;
-  if (!s) return new Storage(device, dtype, buffers.alloc(n, { device, dtype }), n, "pool");
+  if (!s) return new Storage(device, dtype, alloc(n, device, dtype, what), n, "pool");
   pool.pooledBytes -= bytes;
   if (zero) s.fill(0);
   return s;
@@ -134,9 +163,10 @@ export function release(s: Storage): void {
   pool.pooledBytes += s.bytes;
 }
 
-/** Frees the storage kept for reuse (native.memoryStats() then shows only live buffers). */
-export function releasePool(): void {
-  for (const pool of pools.values()) {
+/** Frees the storage kept for reuse (native.memoryStats() then shows only live buffers), on one device or all. */
+export function releasePool(device?: Device): void {
+  for (const [d, pool] of pools) {
+    if (device && d !== device) continue;
     for (const list of pool.free.values()) for (const s of list) buffers.free(s.handle);
     pool.free.clear();
     pool.pooledBytes = 0;

@@ -59,7 +59,7 @@ export class Tensor {
     const n = numel(shape);
     if (storage && storage.length !== n)
       throw new TunekitError(`Tensor: storage has ${storage.length} elements, expected ${n} for shape ${shapeStr(shape)}`);
-    this.storage = storage ?? acquire(n, device, dtype, !Tensor.uninitialised);
+    this.storage = storage ?? acquire(n, device, dtype, !Tensor.uninitialised, () => `a ${shapeStr(shape)} tensor`);
     this.requiresGrad = requiresGrad;
     const scope = liveScopes[liveScopes.length - 1];
     if (scope && !storage) scope.push(this);
@@ -169,7 +169,7 @@ const EMPTY = new Storage("cpu", "f32", new Float32Array(0), 0, "view");
 
 /** A parameter-sized gradient or state buffer outside the pool (it lives as long as its owner). */
 export function parameterStorage(t: Tensor): Storage {
-  return allocate(t.size, t.device, "f32");
+  return allocate(t.size, t.device, "f32", `the gradient of a ${shapeStr(t.shape)} tensor`);
 }
 
 /**

@@ -102,7 +102,7 @@ export class AdamW {
     const device = this.params[0].device;
     const stray = this.params.find((p) => p.device !== device);
     if (stray) throw new TunekitError(`AdamW: parameters on ${device} and on ${stray.device}; move the whole model to one device first`);
-    this.grads = new Arena(this.params.map((p) => p.size), device);
+    this.grads = new Arena(this.params.map((p) => p.size), device, "f32", "the gradients");
     this.params.forEach((p, i) => {
       const view = this.grads.view(i);
       if (p.grad) {
@@ -121,8 +121,8 @@ export class AdamW {
   private moments(): [Arena, Arena] {
     if (!this.m || !this.v) {
       const lengths = this.params.map((p) => p.size), device = this.grads.storage.device;
-      this.m = new Arena(lengths, device);
-      this.v = new Arena(lengths, device);
+      this.m = new Arena(lengths, device, "f32", "AdamW's first moments");
+      this.v = new Arena(lengths, device, "f32", "AdamW's second moments");
     }
     return [this.m, this.v];
   }

@@ -185,13 +185,16 @@ Work parse_cross_entropy(Args& a) {
   const int64_t n = product(a, g.N, g.V);
   F32 logits = a.f32("logits", n);
   I32 targets = a.i32("targets", g.N);
-  F32 dlogits = a.f32_opt("dlogits", n), row_loss = a.f32_opt("rowLoss", g.N);
+  F32 dlogits = a.f32_opt("dlogits", n), row_loss = a.f32_opt("rowLoss", g.N), loss_out = a.f32_opt("lossOut", 1);
   if (!targets.device) check_ids(a, "targets", targets.data, g.N, g.V, true, g.ignore_index);
   in_place_or_disjoint(a, buf("dlogits", dlogits), buf("logits", logits));
   disjoint(a, {buf("dlogits", dlogits)}, {buf("targets", targets)});
   disjoint(a, {buf("rowLoss", row_loss)}, {buf("logits", logits), buf("targets", targets), buf("dlogits", dlogits)});
-  g.logits = logits.data; g.targets = targets.data; g.dlogits = dlogits.data; g.row_loss = row_loss.data;
-  auto result = [st](Napi::Env env) -> Napi::Value {
+  disjoint(a, {buf("lossOut", loss_out)}, {buf("logits", logits), buf("targets", targets), buf("dlogits", dlogits), buf("rowLoss", row_loss)});
+  g.logits = logits.data; g.targets = targets.data; g.dlogits = dlogits.data; g.row_loss = row_loss.data; g.loss_out = loss_out.data;
+  const bool on_device = !a.on_cpu() && loss_out.data;
+  auto result = [st, on_device](Napi::Env env) -> Napi::Value {
+    if (on_device) return env.Undefined();  // the loss is in lossOut, on the device
     Napi::Object o = Napi::Object::New(env);
     o.Set("loss", Napi::Number::New(env, st->loss));
     o.Set("count", Napi::Number::New(env, static_cast<double>(st->count)));

@@ -94,6 +94,7 @@ void cross_entropy(CrossEntropyArgs& a) {
   for (int64_t r = 0; r < N; r++) total += losses[r];
   a.loss = divisor > 0 ? total / divisor : 0.0;
   a.count = count;
+  if (a.loss_out) *a.loss_out = static_cast<float>(a.loss);
 }
 
 }  // namespace TK_ISA

@@ -95,10 +95,29 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   p->major = 8; p->minor = 6; p->totalGlobalMem = size_t(1) << 30;
   return cudaSuccess;
 }
-cudaError_t cudaMalloc(void** p, size_t n) { *p = std::malloc(n); return *p ? cudaSuccess : cudaErrorMemoryAllocation; }
-cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
+// The emulated device has 1 GiB (cudaGetDeviceProperties): allocations beyond it fail as a GPU's would.
+static std::map<void*, size_t> g_allocs;
+static size_t g_used = 0;
+static const size_t kDeviceBytes = size_t(1) << 30;
+cudaError_t cudaMalloc(void** p, size_t n) {
+  *p = nullptr;
+  if (g_used + n > kDeviceBytes) return cudaErrorMemoryAllocation;
+  *p = std::malloc(n);
+  if (!*p) return cudaErrorMemoryAllocation;
+  g_allocs[*p] = n;
+  g_used += n;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  auto it = g_allocs.find(p);
+  if (it != g_allocs.end()) { g_used -= it->second; g_allocs.erase(it); }
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) { *total = kDeviceBytes; *free = kDeviceBytes - g_used; return cudaSuccess; }
 cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) { std::memmove(d, s, n); return cudaSuccess; }
 cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, int) { std::memmove(d, s, n); return cudaSuccess; }
+cudaError_t cudaMemsetAsync(void* d, int v, size_t n, int) { std::memset(d, v, n); return cudaSuccess; }
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaGetLastError() { cudaError_t e = g_last_error; g_last_error = cudaSuccess; return e; }
 const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }

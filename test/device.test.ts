@@ -1,0 +1,80 @@
+// The device path end to end — model.to("cuda"), training steps of BERT, GPT-2 and LoRA, inference
+// through a pipeline, saving from the device and loading on the CPU, the bytes that cross per step, an
+// out-of-memory error, repeatability — against the CPU. Without a GPU the CUDA library is the CPU
+// emulator build of cuda/*.cu (`npm run build:cuda-emu`: the real kernels, run on the CPU), so CI
+// tests the device logic on every run and a first real GPU run tests speed, not logic. The checks run
+// in a child process (test/device-run.cjs) because the CUDA library is opened once per process.
+import * as fs from "fs";
+import * as path from "path";
+import { execFileSync } from "child_process";
+
+const root = path.join(__dirname, "..");
+const emulator = path.join(root, "build-cuda-emu", "plain", "libtunekit_cuda.so");
+const lib = process.env.TUNEKIT_CUDA_LIB || emulator;
+const have = fs.existsSync(lib);
+const reason = `no CUDA library at ${lib}: run npm run build:cuda-emu (the emulator build) or set TUNEKIT_CUDA_LIB`;
+
+interface Results {
+  error?: string;
+  device: string;
+  bert: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number; onDevice: boolean };
+  gpt2: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
+  lora: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
+  inference: { maxScoreDiff: number; reloadedMaxScoreDiff: number };
+  transfers: { h2d: number; d2h: number; batchBytes: number; logitsBytes: number; parameterBytes: number };
+  oom: { message: string; worksAfter: boolean };
+  checkOps: { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }[];
+  repeat: { sameLosses: boolean; maxWeightDiff: number };
+}
+
+const suite = have ? describe : process.env.CI ? describe : describe.skip;
+suite(have ? "the device path (CUDA backend)" : `the device path [skipped: ${reason}]`, () => {
+  let r: Results;
+  beforeAll(() => {
+    if (!have) throw new Error(`${reason} (CI must build it)`);
+    const out = execFileSync(process.execPath, [path.join(__dirname, "device-run.cjs")], {
+      env: { ...process.env, TUNEKIT_CUDA_LIB: lib }, encoding: "utf8", maxBuffer: 1 << 24, timeout: 600_000,
+    });
+    r = JSON.parse(out.trim().split("\n").pop()!);
+    if (r.error) throw new Error(r.error);
+  }, 660_000);
+
+  test("every op's CPU-vs-CUDA cases agree within each case's tolerance, and every CUDA op has a case", () => {
+    expect(r.checkOps.length).toBeGreaterThan(100);
+    const bad = r.checkOps.filter((c) => !(c.maxAbsDiff <= c.tolerance * Math.max(1, c.refMaxAbs)));
+    expect(bad).toEqual([]);
+  });
+  const close = (a: number[], b: number[], tol: number) => a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(tol));
+  // Weights after two AdamW steps: Adam divides by √v, so a gradient that differs in its last bits moves
+  // a weight by up to a fraction of lr (1e-3); the losses agree to float precision.
+  test("BERT fine-tuning steps equal the CPU's (dropout on), with every parameter on the device", () => {
+    expect(r.bert.onDevice).toBe(true);
+    close(r.bert.lossesCuda, r.bert.lossesCpu, 1e-5);
+    expect(r.bert.maxWeightDiff).toBeLessThan(1e-4);
+  });
+  test("GPT-2 causal-LM steps equal the CPU's", () => {
+    close(r.gpt2.lossesCuda, r.gpt2.lossesCpu, 1e-5);
+    expect(r.gpt2.maxWeightDiff).toBeLessThan(1e-4);
+  });
+  test("LoRA steps equal the CPU's", () => {
+    close(r.lora.lossesCuda, r.lora.lossesCpu, 1e-5);
+    expect(r.lora.maxWeightDiff).toBeLessThan(1e-4);
+  });
+  test("inference through classify() and a model saved from the device give the CPU's scores", () => {
+    expect(r.inference.maxScoreDiff).toBeLessThan(1e-5);
+    expect(r.inference.reloadedMaxScoreDiff).toBeLessThan(1e-5);
+  });
+  test("a training step copies only the batch in and the loss and logits out", () => {
+    expect(r.transfers.h2d).toBe(r.transfers.batchBytes);
+    expect(r.transfers.d2h).toBe(4 + r.transfers.logitsBytes);
+  });
+  test("running out of device memory is a TunekitError that says what, how much and what to try; the process keeps working", () => {
+    expect(r.oom.message).toMatch(/^TunekitError: out of cuda memory allocating a \[268435456, 2\] tensor \(2147483648 bytes, f32\): tunekit holds .* GiB of .* GiB/);
+    expect(r.oom.message).toMatch(/smaller batch size .* bf16 weights .* LoRA/);
+    expect(r.oom.worksAfter).toBe(true);
+  });
+  test("two runs on the device are bit-identical", () => {
+    expect(r.repeat.sameLosses).toBe(true);
+    expect(r.repeat.maxWeightDiff).toBe(0);
+  });
+});
