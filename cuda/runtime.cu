@@ -316,6 +316,43 @@ TK_CUDA_API int tk_cuda_memory(uint64_t* in_use, uint64_t* total, uint64_t* h2d,
   return TK_OK;
 }
 
+// Host → device copies go through pinned staging slots and return at once (the batch of a step is a
+// few small copies): the caller's memory is free to change, the copy runs in stream order before the
+// kernels that read it. A slot is reused only after the copy that last read it has finished (its
+// event). Copies larger than a slot (weights at load time) are synchronous from pageable memory.
+namespace {
+constexpr int kSlots = 4;
+constexpr size_t kSlotBytes = size_t(4) << 20;
+struct Staging {
+  void* host[kSlots] = {};
+  cudaEvent_t done[kSlots] = {};
+  int next = 0;
+  bool ready = false;
+};
+Staging g_staging;
+
+// Copies bytes from src into a pinned slot and queues the device copy; false when it does not fit.
+bool staged_h2d(void* dst, const void* src, size_t bytes) {
+  if (bytes > kSlotBytes) return false;
+  Staging& s = g_staging;
+  if (!s.ready) {
+    for (int i = 0; i < kSlots; i++) {
+      tk::cuda::check("copy", cudaHostAlloc(&s.host[i], kSlotBytes, cudaHostAllocDefault));
+      tk::cuda::check("copy", cudaEventCreate(&s.done[i]));
+      tk::cuda::check("copy", cudaEventRecord(s.done[i]));
+    }
+    s.ready = true;
+  }
+  const int i = s.next;
+  s.next = (s.next + 1) % kSlots;
+  tk::cuda::check("copy", cudaEventSynchronize(s.done[i]));  // the last copy out of this slot is done
+  std::memcpy(s.host[i], src, bytes);
+  tk::cuda::check("copy", cudaMemcpyAsync(dst, s.host[i], bytes, cudaMemcpyHostToDevice));
+  tk::cuda::check("copy", cudaEventRecord(s.done[i]));
+  return true;
+}
+}  // namespace
+
 TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind, char* err, size_t errlen) {
   cudaMemcpyKind k;
   switch (kind) {
@@ -327,6 +364,10 @@ TK_CUDA_API int tk_cuda_copy(void* dst, const void* src, size_t bytes, int kind,
       return TK_ERROR;
   }
   tk::cuda::count_transfer(kind, bytes);
+  if (kind == TK_COPY_H2D)
+    return guarded("copy", err, errlen, [&] {
+      if (!staged_h2d(dst, src, bytes)) tk::cuda::check("copy", cudaMemcpy(dst, src, bytes, k));
+    });
   return report("copy", cudaMemcpy(dst, src, bytes, k), err, errlen);
 }
 

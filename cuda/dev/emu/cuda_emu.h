@@ -154,6 +154,9 @@ cudaError_t cudaMalloc(void**, size_t);
 template <class T> cudaError_t cudaMalloc(T** p, size_t n) { return cudaMalloc(reinterpret_cast<void**>(p), n); }
 cudaError_t cudaFree(void*);
 cudaError_t cudaMemGetInfo(size_t*, size_t*);
+enum { cudaHostAllocDefault = 0 };
+cudaError_t cudaHostAlloc(void**, size_t, unsigned);
+cudaError_t cudaFreeHost(void*);
 cudaError_t cudaMemcpy(void*, const void*, size_t, cudaMemcpyKind);
 cudaError_t cudaMemcpyAsync(void*, const void*, size_t, cudaMemcpyKind, int = 0);
 cudaError_t cudaMemsetAsync(void*, int, size_t, int = 0);
