@@ -11,10 +11,10 @@ import { parseTorchBin, readConfig, readSafetensors, ZipArchive } from "../lib/i
 import { MAX_JSON_DEPTH } from "../lib/io/json_safe";
 import { unpickle } from "../lib/io/pickle";
 import { AutoTokenizer } from "../lib/data/tokenizer";
-import { loadTokenizerFiles } from "../lib/data/tokenizer_files";
+import { loadTokenizerFiles } from "../lib/data/tokenizer/files";
 import { loadDataset, loadQaDataset, readRecords } from "../lib/data/files";
-import { DatasetError } from "../lib/data/tasks/readers";
-import { buildLabelMap, labelId } from "../lib/data/tasks/labels";
+import { DatasetError } from "../lib/errors";
+import { buildLabelMap, labelId } from "../lib/data/features/labels";
 
 const FIX = path.join(__dirname, "fixtures", "fuzz");
 let tmp: string;

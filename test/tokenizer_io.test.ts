@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import * as engine from "tokenizers";
 import { AutoTokenizer } from "../lib/data/tokenizer";
-import { truncationTargets, windowRanges, windowPairs } from "../lib/data/tokenizer_truncation";
+import { truncationTargets, windowRanges, windowPairs } from "../lib/data/tokenizer/truncation";
 import { TunekitError } from "../lib/errors";
 import { BROWN_BERT, fixtureModel } from "./helpers";
 

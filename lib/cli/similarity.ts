@@ -9,14 +9,14 @@ import * as path from "path";
 import { TunekitError } from "../errors";
 import type { Tokenizer } from "../data/tokenizer";
 import { loadDataset, TextDataset } from "../data/files";
-import { sentencePairFeatures } from "../data/tasks/pairs";
-import { collate, PairFeature, EncodedFeature } from "../data/collate";
+import { sentencePairFeatures } from "../data/features/pairs";
+import { collate, PairFeature, EncodedFeature } from "../data/features/collate";
 import { AutoSentenceEncoder } from "../models/auto";
 import type { Pooling } from "../models/heads";
 import { readConfig } from "../io/config";
 import { writeFileAtomicSync } from "../io/atomic";
 import { jsonDepthProblem } from "../io/json_safe";
-import { pearson, spearman } from "../train/metrics";
+import { pearson, spearman } from "../metrics/metrics";
 import type { DataFlags, ModelFlags } from "./args";
 import type { TaskData } from "./tasks";
 

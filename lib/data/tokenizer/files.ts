@@ -4,8 +4,8 @@
 // so one engine (the Rust `tokenizers` package) runs every checkpoint.
 import * as fs from "fs";
 import * as path from "path";
-import { TunekitError } from "../errors";
-import { jsonDepthProblem } from "../io/json_safe";
+import { TunekitError } from "../../errors";
+import { jsonDepthProblem } from "../../io/json_safe";
 
 /** Which Hugging Face tokenizer class the folder stands for; it sets default special tokens and model inputs. */
 export type TokenizerFamily = "bert" | "gpt2" | "roberta" | "other";

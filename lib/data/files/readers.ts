@@ -4,49 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseCsv, CsvError } from "csv-parse/sync";
-import { TunekitError } from "../../errors";
+import { DatasetError, TunekitError } from "../../errors";
 import { jsonDepthProblem } from "../../io/json_safe";
-
-export class DatasetError extends TunekitError {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatasetError";
-  }
-}
-
-export interface TextExample {
-  text: string;
-  /** Class id; null where the file has no labels (GLUE test files). */
-  label: number | null;
-}
-
-export interface NerSentence {
-  tokens: string[];
-  pos: string[];
-  chunk: string[];
-  ner: string[];
-}
-
-export interface QaAnswer {
-  text: string;
-  /** JS string (UTF-16) index into the context; the file's answer_start counts code points (Python). */
-  answerStart: number;
-}
-
-export interface QaExample {
-  id: string;
-  title: string;
-  context: string;
-  question: string;
-  answers: QaAnswer[];
-}
-
-export interface SentencePairExample {
-  sentence1: string;
-  sentence2: string;
-  /** Similarity in [0, 5]. */
-  score: number;
-}
+import type { TextExample, NerSentence, QaExample, SentencePairExample } from "./examples";
 
 /** The file's text (UTF-8, a leading BOM dropped); a line that does not decode is named. */
 export function readUtf8(file: string): string {

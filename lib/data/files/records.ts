@@ -4,17 +4,17 @@
 // can name file:line too.
 import * as fs from "fs";
 import * as path from "path";
-import { TunekitError } from "../errors";
-import { jsonDepthProblem } from "../io/json_safe";
-import { DatasetError, jsonErrorAt } from "./tasks/readers";
+import { DatasetError, TunekitError } from "../../errors";
+import { jsonDepthProblem } from "../../io/json_safe";
+import { jsonErrorAt } from "./readers";
 import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
-} from "./files_read";
-import type { BadRow, OnBadRow } from "./files_read";
-import { checkParquetPages } from "./files_parquet";
-import type { ReadPageHeader } from "./files_parquet";
+} from "./read";
+import type { BadRow, OnBadRow } from "./read";
+import { checkParquetPages } from "./parquet";
+import type { ReadPageHeader } from "./parquet";
 
-export type { BadRow } from "./files_read";
+export type { BadRow } from "./read";
 
 export type FileFormat = "csv" | "tsv" | "jsonl" | "json" | "parquet" | "conll" | "squad" | "text";
 export const FILE_FORMATS: readonly FileFormat[] = ["csv", "tsv", "jsonl", "json", "parquet", "conll", "squad", "text"];
@@ -239,7 +239,7 @@ interface Hyparquet {
   parquetMetadata(buf: ArrayBuffer): unknown;
   parquetSchema(meta: unknown): { children: { element: { name: string } }[] };
   parquetReadObjects(o: { file: ArrayBuffer; metadata?: unknown; rowFormat?: "object" }): Promise<Record<string, unknown>[]>;
-  /** Page-header reader, from hyparquet's column module (see files_parquet.ts). */
+  /** Page-header reader, from hyparquet's column module (see parquet.ts). */
   parquetHeader: ReadPageHeader;
 }
 

@@ -1,16 +1,15 @@
 // A labelled (or unlabelled) text-classification dataset from a file: the text / text-pair / label
 // columns (named, or found), label names ↔ ids, the problem type, and the train / validation split.
-import { TunekitError } from "../errors";
-import type { ProblemType } from "../io/config";
-import { jsonDepthProblem } from "../io/json_safe";
-import type { ClassificationExample } from "./tasks/classification";
-import { DatasetError } from "./tasks/readers";
-import { BadRows, checkFile, listNames, noExamples, show } from "./files_read";
-import type { BadRow } from "./files_read";
-import { checkReadOptions, detectFormat, readTable } from "./files_records";
-import type { ReadOptions, Table } from "./files_records";
-import { FixedLabels, asNumber, checkLabelList, labelName, sortedNames } from "./files_labels";
-import { checkSeedOption, checkValidation, splitItems } from "./files_split";
+import { DatasetError, TunekitError } from "../../errors";
+import type { ProblemType } from "../../io/config";
+import { jsonDepthProblem } from "../../io/json_safe";
+import type { ClassificationExample } from "./examples";
+import { BadRows, checkFile, listNames, noExamples, show } from "./read";
+import type { BadRow } from "./read";
+import { checkReadOptions, detectFormat, readTable } from "./records";
+import type { ReadOptions, Table } from "./records";
+import { FixedLabels, asNumber, checkLabelList, labelName, sortedNames } from "./labels";
+import { checkSeedOption, checkValidation, splitItems } from "./split";
 
 export interface LoadDatasetOptions extends ReadOptions {
   /** Text column. Default: "text", else "sentence", else "sentence1" (with "sentence2" as the pair), else the only column of strings. */

@@ -2,7 +2,8 @@
 // so every row knows the line it starts on, embedded newlines included), the start lines of the
 // elements of a JSON array, and the collector of malformed rows (skip with a record, or fail).
 import * as fs from "fs";
-import { DatasetError, readUtf8 } from "./tasks/readers";
+import { DatasetError } from "../../errors";
+import { readUtf8 } from "./readers";
 
 export interface BadRow {
   file: string;
