@@ -61,10 +61,10 @@ export type {
 export {
   ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
   mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman, averageRanks,
-} from "./metrics/metrics";
+} from "./metrics";
 export type {
   Metric, MetricValues, ClassificationOptions, MultiLabelOptions, Entity, ConfidentError,
-} from "./metrics/metrics";
+} from "./metrics";
 export {
   constantSchedule, constantWithWarmupSchedule, linearSchedule, cosineSchedule, slantedTriangularSchedule,
   getScheduler, warmupStepsFromRatio, SCHEDULE_NAMES,

@@ -6,7 +6,7 @@ import { noGrad } from "./tensor/autograd";
 import { tidy } from "./tensor/tensor";
 import { Tokenizer } from "./data/tokenizer";
 import { collate } from "./data/features/collate";
-import { getEntities } from "./metrics/metrics";
+import { getEntities } from "./metrics";
 import { ModelForSequenceClassification, ModelForTokenClassification, ModelForQuestionAnswering, SentenceEncoder } from "./models/heads";
 import { qaFeatures, postprocessQa } from "./data/features/qa";
 

@@ -9,7 +9,7 @@ import type { QaExample } from "../lib/data/files";
 import { qaFeatures, postprocessQa, squadMetrics, collate } from "../lib/data/features";
 import type { QaFeature } from "../lib/data/features";
 import { Rng } from "../lib/data/rng";
-import { normalizeAnswer } from "../lib/metrics/metrics";
+import { normalizeAnswer } from "../lib/metrics";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir, modelDir } from "./shared";
 import { BROWN_BERT, FIXTURES } from "./helpers";

@@ -16,7 +16,7 @@ import type { Pooling } from "../models/heads";
 import { readConfig } from "../io/config";
 import { writeFileAtomicSync } from "../io/atomic";
 import { jsonDepthProblem } from "../io/json_safe";
-import { pearson, spearman } from "../metrics/metrics";
+import { pearson, spearman } from "../metrics";
 import type { DataFlags, ModelFlags } from "./args";
 import type { TaskData } from "./tasks";
 

@@ -13,7 +13,7 @@ import type { ClassificationExample, TokenClassificationExample, QaExample } fro
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering } from "../models/auto";
 import { readConfig } from "../io/config";
 import type { PreTrainedModel } from "../models/pretrained";
-import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../metrics/metrics";
+import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../metrics";
 import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";
 import { tidy, Tensor } from "../tensor/tensor";
