@@ -73,9 +73,9 @@ describe("deeply nested JSON is refused by every JSON reader, not a stack-overfl
   });
 
   test("tokenizer.json and tokenizer_config.json", async () => {
-    await expect(AutoTokenizer.fromPretrained(folder({ "tokenizer.json": `{"model":${tooDeep}}` }))).rejects.toThrow(/malformed JSON in .*tokenizer\.json: JSON nests deeper than 512/);
+    await expect(AutoTokenizer.fromPretrained(folder({ "tokenizer.json": `{"model":${tooDeep}}` }))).rejects.toThrow(/tokenizer\.json: JSON nests deeper than 512/);
     await expect(AutoTokenizer.fromPretrained(folder({ "tokenizer.json": tokenizerJson(), "tokenizer_config.json": `{"x":${tooDeep}}` })))
-      .rejects.toThrow(/malformed JSON in .*tokenizer_config\.json: JSON nests deeper/);
+      .rejects.toThrow(/tokenizer_config\.json: JSON nests deeper/);
   });
 
   test("dataset files: a JSON array, a JSON-lines row (a bad row, skippable), SQuAD", async () => {

@@ -130,7 +130,7 @@ describe("tokenizer files", () => {
 
   test("malformed files are refused with the file and the problem", async () => {
     const badJson = folder("bad-json", { "tokenizer.json": "{\"model\": {" });
-    await expectLoadError(badJson, `malformed JSON in ${path.join(badJson, "tokenizer.json")}`);
+    await expectLoadError(badJson, `${path.join(badJson, "tokenizer.json")}: not valid JSON (`);
     const badModel = folder("bad-model", { "tokenizer.json": JSON.stringify({ model: { type: "Nonsense" } }) });
     await expectLoadError(badModel, `cannot build a tokenizer from ${badModel} (tokenizer.json)`);
     const noModel = folder("no-model", { "tokenizer.json": "[1, 2]" });

@@ -11,7 +11,7 @@ import { IGNORE_INDEX } from "./collate";
 import type { EncodedFeature } from "./collate";
 import { buildLabelMap, checkLabelMap, labelId } from "./labels";
 import type { LabelMap } from "./labels";
-import type { TokenClassificationExample, LabelValue } from "../files/examples";
+import type { TokenClassificationExample } from "../files/examples";
 import { encodeAll } from "./encode";
 
 export interface TokenClassificationOptions {

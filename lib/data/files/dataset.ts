@@ -2,7 +2,7 @@
 // columns (named, or found), label names ↔ ids, the problem type, and the train / validation split.
 import { DatasetError, TunekitError } from "../../errors";
 import type { ProblemType } from "../../io/config";
-import { jsonDepthProblem } from "../../io/json_safe";
+import { tryParseJson } from "../../io/json_safe";
 import type { ClassificationExample } from "./examples";
 import { BadRows, checkFile, listNames, noExamples, show } from "./read";
 import type { BadRow } from "./read";
@@ -135,13 +135,8 @@ function labelList(v: unknown): unknown[] | undefined {
   if (typeof v === "string") {
     const s = v.trim();
     if (s.startsWith("[")) {
-      if (jsonDepthProblem(s)) return undefined;
-      try {
-        const a = JSON.parse(s);
-        return Array.isArray(a) ? a : undefined;
-      } catch {
-        return undefined;
-      }
+      const r = tryParseJson(s);
+      return "value" in r && Array.isArray(r.value) ? r.value : undefined;
     }
     return s === "" ? [] : s.split(",").map((x) => x.trim()).filter((x) => x !== "");
   }

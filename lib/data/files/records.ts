@@ -5,8 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { DatasetError, TunekitError } from "../../errors";
-import { jsonDepthProblem } from "../../io/json_safe";
-import { jsonErrorAt } from "./readers";
+import { parseJson, tryParseJson } from "../../io/json_safe";
 import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
 } from "./read";
@@ -182,14 +181,9 @@ function readJsonLines(t: Table, bad: BadRows): void {
   const seen = new Set<string>();
   splitLines(readText(t.file)).forEach((line, i) => {
     if (line.trim() === "") return;
-    let v: unknown;
-    const deep = jsonDepthProblem(line);
-    if (deep) return bad.add(t.file, i + 1, deep);
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      return bad.add(t.file, i + 1, `not valid JSON (${(e as Error).message}); expected one JSON object per line`);
-    }
+    const r = tryParseJson(line);
+    if (!("value" in r)) return bad.add(t.file, i + 1, r.at < 0 ? r.problem : `${r.problem}; expected one JSON object per line`);
+    const v = r.value;
     if (!isRecord(v)) return bad.add(t.file, i + 1, `expected a JSON object per line, got ${show(v)}`);
     addColumns(t, seen, v);
     t.records.push(v);
@@ -199,15 +193,7 @@ function readJsonLines(t: Table, bad: BadRows): void {
 
 function readJsonArray(t: Table, bad: BadRows): void {
   const text = readText(t.file);
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new DatasetError(`${t.file}: ${deep}`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    const line = text.slice(0, jsonErrorAt(text)).split("\n").length;
-    throw new DatasetError(`${t.file}:${line}: not valid JSON (${(e as Error).message})`);
-  }
+  const doc = parseJson(text, t.file, DatasetError);
   let items: unknown[];
   let key: string | undefined;
   if (Array.isArray(doc)) {

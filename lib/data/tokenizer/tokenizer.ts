@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as engine from "tokenizers";
 import { TunekitError } from "../../errors";
+import { parseJson } from "../../io/json_safe";
 import {
   loadTokenizerFiles, withAddPrefixSpace, writeFileAtomic, toConfigJson, vocabularyFiles, addedTokensDecoder,
   CLASS_FOR_FAMILY, SPECIAL_TOKEN_KEYS, NO_MAX_LENGTH,
@@ -407,7 +408,7 @@ export class Tokenizer {
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, tjPath);
-    const saved = JSON.parse(text) as TokenizerJson;
+    const saved = parseJson(text, tjPath) as TokenizerJson;
     const written = [tjPath];
     const put = (name: string, data: string) => { writeFileAtomic(path.join(out, name), data); written.push(path.join(out, name)); };
 
@@ -449,7 +450,7 @@ export class Tokenizer {
     const key = prefixSpace ?? false;
     let e = this.engines.get(key);
     if (e && (e.words || !words)) return e as { full: engine.Tokenizer; words: engine.Tokenizer };
-    const parsed = JSON.parse(this.json) as TokenizerJson;
+    const parsed = parseJson(this.json, "tokenizer.json") as TokenizerJson;
     const json = prefixSpace === null || prefixSpace === this.prefixSpace ? parsed : withAddPrefixSpace(parsed, prefixSpace);
     const build = (j: TokenizerJson) => {
       const eng = engine.Tokenizer.fromString(JSON.stringify(j));
