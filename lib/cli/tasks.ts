@@ -12,7 +12,6 @@ import { qaFeatures, postprocessQa, squadMetrics, QaFeature } from "../data/feat
 import type { ClassificationExample, TokenClassificationExample, QaExample } from "../data/files/examples";
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering } from "../models/auto";
 import { readConfig } from "../io/config";
-import type { PreTrainedModel } from "../models/pretrained";
 import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../metrics";
 import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";
@@ -219,4 +218,3 @@ async function qaTask(tok: Tokenizer, flags: ModelFlags, ds: { train: QaExample[
 }
 
 export type { TaskBatch };
-export type AnyTaskModel = PreTrainedModel;
