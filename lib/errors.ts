@@ -25,6 +25,16 @@ export class ConfigError extends TunekitError {
 }
 // ---- end io ----
 
+// ---- data (lib/data) ----
+/** A dataset file is missing, malformed, or does not hold what the task needs; the message names the file and line. */
+export class DatasetError extends TunekitError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatasetError";
+  }
+}
+// ---- end data ----
+
 // ---- numerics (lib/tensor/finite.ts) ----
 /** A tensor holds NaN or ±Infinity where only finite values may go (a checkpoint, a saved model). */
 export class NonFiniteError extends TunekitError {

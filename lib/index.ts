@@ -50,48 +50,51 @@ export type {
   DistilBertConfigJson, GPT2ConfigJson, ConfigWriteOptions, WeightsDtype,
 } from "./io";
 // ---- end io ----
-// ---- data: tokenizers (lib/data/tokenizer*.ts) ----
+// ---- data: tokenizers (lib/data/tokenizer) ----
 export { AutoTokenizer, Tokenizer } from "./data/tokenizer";
 export type {
   Encoding, BatchEncoding, EncodeOptions, BatchEncodeOptions, DecodeOptions, PadOptions,
   TruncationStrategy, PaddingStrategy, TokenizerFamily, TokenizerSource, SpecialTokenKey, TokenizerLoadOptions,
 } from "./data/tokenizer";
 // ---- end tokenizers ----
-// ---- train: metrics and lr schedules (lib/train/metrics.ts, lib/train/schedules.ts) ----
+// ---- metrics and lr schedules (lib/metrics, lib/train/schedules.ts) ----
 export {
   ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
   mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman, averageRanks,
-} from "./train/metrics";
+} from "./metrics";
 export type {
   Metric, MetricValues, ClassificationOptions, MultiLabelOptions, Entity, ConfidentError,
-} from "./train/metrics";
+} from "./metrics";
 export {
   constantSchedule, constantWithWarmupSchedule, linearSchedule, cosineSchedule, slantedTriangularSchedule,
   getScheduler, warmupStepsFromRatio, SCHEDULE_NAMES,
 } from "./train/schedules";
 export type { LrSchedule, ScheduleName, ScheduleOptions } from "./train/schedules";
 // ---- end train metrics/schedules ----
-// ---- data: tasks and collation (lib/data/tasks, lib/data/collate.ts) ----
-export { collate, IGNORE_INDEX } from "./data/collate";
-export type { Feature, EncodedFeature, PairFeature, Batch, PairBatch, CollateOptions, LabelKind } from "./data/collate";
+// ---- data: features and collation (lib/data/features) ----
 export {
-  DatasetError, readSst2, readRottenTomatoes, readConll, readSquad, readStsb, buildLabelMap, checkLabelMap,
-  classificationFeatures, tokenClassificationFeatures, wordPredictions, qaFeatures, postprocessQa, squadMetrics,
-  sentencePairFeatures, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
-  languageModelingFeatures, batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
-} from "./data/tasks";
+  collate, IGNORE_INDEX, buildLabelMap, checkLabelMap, classificationFeatures, tokenClassificationFeatures,
+  wordPredictions, qaFeatures, postprocessQa, squadMetrics, sentencePairFeatures, DataCollatorForLanguageModeling,
+  maskTokens, causalLmLabels, groupTexts, languageModelingFeatures, batches, batchOrder, numBatches,
+} from "./data/features";
 export type {
-  TextExample, NerSentence, QaAnswer, QaExample, SentencePairExample, LabelMap, LabelValue, ClassificationExample,
-  ClassificationFeatureOptions, ClassificationFeatures, TokenClassificationExample, TokenClassificationOptions,
-  TokenClassificationFeatures, TokenFeature, QaOptions, QaFeature, QaPrediction, QaPostprocessOptions,
-  SentencePairOptions, LmTokenizerInfo, MaskOptions, LmCollatorOptions, BatchesOptions, SplitOptions,
-} from "./data/tasks";
-// ---- end tasks ----
-// ---- data: dataset files (lib/data/files*.ts) ----
-export { detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus, FILE_FORMATS } from "./data/files";
+  Feature, EncodedFeature, PairFeature, Batch, PairBatch, CollateOptions, LabelKind, LabelMap,
+  ClassificationFeatureOptions, ClassificationFeatures, TokenClassificationOptions, TokenClassificationFeatures,
+  TokenFeature, QaOptions, QaFeature, QaPrediction, QaPostprocessOptions, SentencePairOptions, LmTokenizerInfo,
+  MaskOptions, LmCollatorOptions, BatchesOptions,
+} from "./data/features";
+export { Rng, mixSeed } from "./data/rng";
+// ---- end features ----
+// ---- data: dataset files → examples (lib/data/files) ----
+export { DatasetError } from "./errors";
+export {
+  detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus, FILE_FORMATS,
+  readSst2, readRottenTomatoes, readConll, readSquad, readStsb, stratifiedSplit,
+} from "./data/files";
 export type {
   FileFormat, ReadOptions, BadRow, LoadDatasetOptions, TextDataset, TokenDatasetOptions, TokenDataset, QaDatasetOptions,
-  QaDataset, TextCorpusOptions,
+  QaDataset, TextCorpusOptions, SplitOptions, LabelValue, TextExample, NerSentence, QaAnswer, QaExample,
+  SentencePairExample, ClassificationExample, TokenClassificationExample,
 } from "./data/files";
 // ---- end dataset files ----
 // ---- peft (lib/peft): LoRA and PEFT adapter files ----
@@ -107,8 +110,8 @@ export type {
 // ---- pretraining ----
 export { pretrain } from "./train/pretrain";
 export type { PretrainOptions, PretrainResult } from "./train/pretrain";
-export { trainWordPiece } from "./data/tokenizer_trainer";
-export type { WordPieceTrainOptions } from "./data/tokenizer_trainer";
+export { trainWordPiece } from "./data/tokenizer";
+export type { WordPieceTrainOptions } from "./data/tokenizer";
 // ---- end pretraining ----
 // ---- report (lib/report): report.html + SVG charts from training logs ----
 export { writeReport, readTrainingLog } from "./report";

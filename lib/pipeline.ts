@@ -5,10 +5,10 @@ import { TunekitError } from "./errors";
 import { noGrad } from "./tensor/autograd";
 import { tidy } from "./tensor/tensor";
 import { Tokenizer } from "./data/tokenizer";
-import { collate } from "./data/collate";
-import { getEntities } from "./train/metrics";
+import { collate } from "./data/features/collate";
+import { getEntities } from "./metrics";
 import { ModelForSequenceClassification, ModelForTokenClassification, ModelForQuestionAnswering, SentenceEncoder } from "./models/heads";
-import { qaFeatures, postprocessQa } from "./data/tasks/qa";
+import { qaFeatures, postprocessQa } from "./data/features/qa";
 
 export interface PipelineOptions {
   batchSize?: number;

@@ -8,7 +8,7 @@
 //    initialisation with masked-LM (tunekit's pretrain(), the same code as `tunekit pretrain`).
 // 4. Saved in Hugging Face's format, weights in F16 to keep the package small; pretraining.json says how.
 // Pre-training is deterministic for a given vocabulary and thread count (TUNEKIT_THREADS pins it); the
-// vocabulary can differ in tie order between runs (see lib/data/tokenizer_trainer.ts).
+// vocabulary can differ in tie order between runs (see lib/data/tokenizer/trainer.ts).
 import * as fs from "fs";
 import * as path from "path";
 import { createRequire } from "module";

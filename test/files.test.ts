@@ -1,4 +1,4 @@
-// Dataset file readers (lib/data/files*.ts): formats, column mapping, labels, splits and the errors on
+// Dataset file readers (lib/data/files): formats, column mapping, labels, splits and the errors on
 // bad files, on the small fixtures of test/fixtures/data (made by make_data.mjs there), on generated
 // files (fast-check properties), and on the real datasets of ../shared/data.
 import * as fs from "fs";
@@ -8,7 +8,7 @@ import fc from "fast-check";
 import {
   detectFormat, readRecords, loadDataset, loadTokenDataset, loadQaDataset, readTextCorpus,
 } from "../lib/data/files";
-import { DatasetError } from "../lib/data/tasks/readers";
+import { DatasetError } from "../lib/errors";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir } from "./shared";
 

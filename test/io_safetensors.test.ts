@@ -243,7 +243,7 @@ describe("malformed safetensors files: one clear error each", () => {
     ["header length over the 100 MB limit", () => { const b = new Uint8Array(16); new DataView(b.buffer).setBigUint64(0, 200_000_000n, true); return b; }, "x.safetensors: header length 200000000 exceeds the 100000000-byte limit (not a safetensors file?)"],
     ["truncated data section", () => build({ a: { dtype: "F32", shape: [4], data_offsets: [0, 16] } }, 16).subarray(0, 70), "x.safetensors: tensor 'a': data_offsets [0, 16] out of range: the data section is 7 bytes"],
     ["header not UTF-8", () => { const b = build({ a: t4 }, 4); b[10] = 0xff; return b; }, "x.safetensors: header is not valid UTF-8"],
-    ["header not JSON", () => { const b = build({ a: t4 }, 4); b[8] = 0x20; b[9] = 0x5b; return b; }, /^x\.safetensors: header is not valid JSON \(/],
+    ["header not JSON", () => { const b = build({ a: t4 }, 4); b[8] = 0x20; b[9] = 0x5b; return b; }, /^x\.safetensors: header: not valid JSON \(/],
     ["header not an object", () => build([1, 2]), "x.safetensors: header must be a JSON object of tensor entries"],
     ["entry lacks a field", () => build({ a: { dtype: "F32", shape: [1] } }, 4), "x.safetensors: tensor 'a': entry lacks data_offsets"],
     ["unknown dtype", () => build({ a: { ...t4, dtype: "F17" } }, 4), /^x\.safetensors: tensor 'a': unknown dtype "F17" \(expected one of F64, F32, F16, BF16, I64/],

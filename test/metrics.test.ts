@@ -7,7 +7,7 @@ import {
   ClassificationMetric, MultiLabelMetric, EntityMetric, SquadMetric, RegressionMetric, MostConfidentErrors,
   mostConfidentErrors, argmax, getEntities, tagsFromIds, normalizeAnswer, squadScores, pearson, spearman,
   averageRanks, Metric, MetricValues,
-} from "../lib/train/metrics";
+} from "../lib/metrics";
 import { TunekitError } from "../lib/errors";
 
 type Report = Record<string, number | number[][]>;

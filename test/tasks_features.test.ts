@@ -4,13 +4,13 @@
 // padded batches.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
+import { readSst2, readConll, readStsb } from "../lib/data/files";
+import type { NerSentence } from "../lib/data/files";
 import {
-  readSst2, readConll, readStsb, classificationFeatures, tokenClassificationFeatures,
-  wordPredictions, sentencePairFeatures, buildLabelMap,
-} from "../lib/data/tasks";
-import type { NerSentence, TokenFeature } from "../lib/data/tasks";
-import { collate, IGNORE_INDEX } from "../lib/data/collate";
-import type { Batch, Feature } from "../lib/data/collate";
+  classificationFeatures, tokenClassificationFeatures, wordPredictions, sentencePairFeatures, buildLabelMap,
+  collate, IGNORE_INDEX,
+} from "../lib/data/features";
+import type { TokenFeature, Batch, Feature } from "../lib/data/features";
 import type { ModelInputs } from "../lib/models/inputs";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir, modelDir } from "./shared";

@@ -3,12 +3,13 @@
 // SST-2 and rotten tomatoes (../shared) and on made-up labels.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
+import { readSst2, readRottenTomatoes, stratifiedSplit } from "../lib/data/files";
 import {
-  readSst2, readRottenTomatoes, DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts,
-  languageModelingFeatures, batches, batchOrder, numBatches, stratifiedSplit, Rng, mixSeed,
-} from "../lib/data/tasks";
-import { collate, IGNORE_INDEX } from "../lib/data/collate";
-import type { Batch, Feature } from "../lib/data/collate";
+  DataCollatorForLanguageModeling, maskTokens, causalLmLabels, groupTexts, languageModelingFeatures, batches,
+  batchOrder, numBatches, collate, IGNORE_INDEX,
+} from "../lib/data/features";
+import type { Batch, Feature } from "../lib/data/features";
+import { Rng, mixSeed } from "../lib/data/rng";
 import { TunekitError } from "../lib/errors";
 import { sharedDir, testShared } from "./shared";
 import { BROWN_BERT, brownSentences, fixtureModel } from "./helpers";

@@ -4,10 +4,12 @@
 // window, overflow windows with stride, post-processing of logits back to answer text, gold spans scoring 100.
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
-import { readSquad, qaFeatures, postprocessQa, squadMetrics, Rng } from "../lib/data/tasks";
-import { normalizeAnswer } from "../lib/train/metrics";
-import type { QaExample, QaFeature } from "../lib/data/tasks";
-import { collate } from "../lib/data/collate";
+import { readSquad } from "../lib/data/files";
+import type { QaExample } from "../lib/data/files";
+import { qaFeatures, postprocessQa, squadMetrics, collate } from "../lib/data/features";
+import type { QaFeature } from "../lib/data/features";
+import { Rng } from "../lib/data/rng";
+import { normalizeAnswer } from "../lib/metrics";
 import { TunekitError } from "../lib/errors";
 import { describeShared, sharedDir, modelDir } from "./shared";
 import { BROWN_BERT, FIXTURES } from "./helpers";

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { readSst2, readRottenTomatoes, readConll, readSquad, readStsb, DatasetError } from "../lib/data/tasks";
+import { readSst2, readRottenTomatoes, readConll, readSquad, readStsb } from "../lib/data/files";
+import { DatasetError } from "../lib/errors";
 import { describeShared, sharedDir, timings } from "./shared";
 
 const data = (...p: string[]) => path.join(sharedDir(), "data", ...p);

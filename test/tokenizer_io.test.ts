@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import * as engine from "tokenizers";
 import { AutoTokenizer } from "../lib/data/tokenizer";
-import { truncationTargets, windowRanges, windowPairs } from "../lib/data/tokenizer_truncation";
+import { truncationTargets, windowRanges, windowPairs } from "../lib/data/tokenizer/truncation";
 import { TunekitError } from "../lib/errors";
 import { BROWN_BERT, fixtureModel } from "./helpers";
 
@@ -130,7 +130,7 @@ describe("tokenizer files", () => {
 
   test("malformed files are refused with the file and the problem", async () => {
     const badJson = folder("bad-json", { "tokenizer.json": "{\"model\": {" });
-    await expectLoadError(badJson, `malformed JSON in ${path.join(badJson, "tokenizer.json")}`);
+    await expectLoadError(badJson, `${path.join(badJson, "tokenizer.json")}: not valid JSON (`);
     const badModel = folder("bad-model", { "tokenizer.json": JSON.stringify({ model: { type: "Nonsense" } }) });
     await expectLoadError(badModel, `cannot build a tokenizer from ${badModel} (tokenizer.json)`);
     const noModel = folder("no-model", { "tokenizer.json": "[1, 2]" });

@@ -12,7 +12,7 @@ import { readConfig } from "../io/config";
 import { TunekitError } from "../errors";
 import type { TaskData, Analysis, TaskBatch } from "./tasks";
 import type { TrainerFlags, MethodFlags } from "./args";
-import type { EncodedFeature } from "../data/collate";
+import type { EncodedFeature } from "../data/features/collate";
 
 export interface RunResult {
   method: MethodChoice;

@@ -9,14 +9,14 @@ import * as path from "path";
 import { TunekitError } from "../errors";
 import type { Tokenizer } from "../data/tokenizer";
 import { loadDataset, TextDataset } from "../data/files";
-import { sentencePairFeatures } from "../data/tasks/pairs";
-import { collate, PairFeature, EncodedFeature } from "../data/collate";
+import { sentencePairFeatures } from "../data/features/pairs";
+import { collate, PairFeature, EncodedFeature } from "../data/features/collate";
 import { AutoSentenceEncoder } from "../models/auto";
 import type { Pooling } from "../models/heads";
 import { readConfig } from "../io/config";
 import { writeFileAtomicSync } from "../io/atomic";
-import { jsonDepthProblem } from "../io/json_safe";
-import { pearson, spearman } from "../train/metrics";
+import { readJson } from "../io/json_safe";
+import { pearson, spearman } from "../metrics";
 import type { DataFlags, ModelFlags } from "./args";
 import type { TaskData } from "./tasks";
 
@@ -82,16 +82,6 @@ export function saveSentenceTransformer(dir: string, pooling: Pooling, hiddenSiz
   json("sentence_bert_config.json", { max_seq_length: maxLength, do_lower_case: false });
 }
 
-function readJson(file: string): unknown {
-  const text = fs.readFileSync(file, "utf8");
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new TunekitError(`${file}: ${deep}`);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new TunekitError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-}
 
 /** The pooling of a sentence-transformers folder (modules.json + a Pooling module), or null for any other folder. */
 export function sentenceTransformerPooling(dir: string): Pooling | null {

@@ -4,16 +4,15 @@ import * as fs from "fs";
 import { TunekitError } from "../errors";
 import { AutoTokenizer } from "../data/tokenizer";
 import type { Tokenizer } from "../data/tokenizer";
-import { collate, Batch, EncodedFeature } from "../data/collate";
+import { collate, Batch, EncodedFeature } from "../data/features/collate";
 import { loadDataset, loadTokenDataset, loadQaDataset, TextDataset } from "../data/files";
-import { classificationFeatures, ClassificationExample } from "../data/tasks/classification";
-import { tokenClassificationFeatures, wordPredictions, TokenFeature, TokenClassificationExample } from "../data/tasks/token_classification";
-import { qaFeatures, postprocessQa, squadMetrics, QaFeature } from "../data/tasks/qa";
-import type { QaExample } from "../data/tasks/readers";
+import { classificationFeatures } from "../data/features/classification";
+import { tokenClassificationFeatures, wordPredictions, TokenFeature } from "../data/features/token_classification";
+import { qaFeatures, postprocessQa, squadMetrics, QaFeature } from "../data/features/qa";
+import type { ClassificationExample, TokenClassificationExample, QaExample } from "../data/files/examples";
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering } from "../models/auto";
 import { readConfig } from "../io/config";
-import type { PreTrainedModel } from "../models/pretrained";
-import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../train/metrics";
+import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../metrics";
 import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";
 import { tidy, Tensor } from "../tensor/tensor";
@@ -219,4 +218,3 @@ async function qaTask(tok: Tokenizer, flags: ModelFlags, ds: { train: QaExample[
 }
 
 export type { TaskBatch };
-export type AnyTaskModel = PreTrainedModel;

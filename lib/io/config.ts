@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../errors";
 import { writeFileAtomicSync } from "./atomic";
-import { jsonDepthProblem } from "./json_safe";
+import { readJson } from "./json_safe";
 
 export const SUPPORTED_MODEL_TYPES = ["bert", "distilbert", "roberta", "gpt2"] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
@@ -328,21 +328,7 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
 /** Reads `<dir>/config.json` (or the given .json file). */
 export function readConfig(dirOrFile: string): ModelConfig {
   const file = configPath(dirOrFile);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new ConfigError(`${file}: ${deep}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  return parseConfig(json, file);
+  return parseConfig(readJson(file, file, ConfigError), file);
 }
 
 const configPath = (p: string) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, CONFIG_NAME) : p);

@@ -3,7 +3,7 @@
 // message per failure; the writer produces the bytes that parser's serializer produces.
 import { CheckpointError } from "../errors";
 import { readFileWhole, writeFileAtomic, writeFileAtomicSync } from "./atomic";
-import { jsonDepthProblem } from "./json_safe";
+import { parseJson } from "./json_safe";
 import {
   ALL_DTYPES, DTYPE_SIZE, DType, FloatDType, StateDict, StateTensor,
   decodeTensorData, encodeTensorData, isDType, isFloatDType, isIntDType, isFloat32Array, isInt32Array, numel,
@@ -51,14 +51,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = "<safetensors
   } catch {
     throw fail(source, "header is not valid UTF-8");
   }
-  const deep = jsonDepthProblem(text);
-  if (deep) throw fail(source, `header: ${deep}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw fail(source, `header is not valid JSON (${(e as Error).message})`);
-  }
+  const json = parseJson(text, `${source}: header`, CheckpointError);
   if (!isObject(json)) throw fail(source, "header must be a JSON object of tensor entries");
 
   let metadata: Record<string, string> | null = null;

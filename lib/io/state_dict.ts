@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CheckpointError } from "../errors";
 import { readFileWhole, readFileWholeAsync } from "./atomic";
-import { jsonDepthProblem } from "./json_safe";
+import { readJson } from "./json_safe";
 import { StateDict } from "./dtypes";
 import { parseSafetensors } from "./safetensors";
 import { TorchBinOptions, parseTorchBin } from "./torch_bin";
@@ -80,20 +80,7 @@ function plan(dirOrFile: string): Plan {
 /** Checks a shard index ({metadata, weight_map: {tensor: shard file}}) and that every shard it names exists. */
 function planSharded(indexFile: string): Plan {
   const fail = (msg: string) => new CheckpointError(`${indexFile}: ${msg}`);
-  let text: string;
-  try {
-    text = fs.readFileSync(indexFile, "utf8");
-  } catch (e) {
-    throw fail(`not a readable JSON shard index (${(e as Error).message})`);
-  }
-  const deep = jsonDepthProblem(text);
-  if (deep) throw fail(`not a readable JSON shard index (${deep})`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw fail(`not a readable JSON shard index (${(e as Error).message})`);
-  }
+  const json = readJson(indexFile, indexFile, CheckpointError);
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== "object" || map === null || Array.isArray(map)) throw fail("has no weight_map object");
   const byShard = new Map<string, Set<string>>();

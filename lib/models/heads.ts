@@ -11,7 +11,7 @@ import { ModelInputs } from "./inputs";
 import { BertModel, EncoderOutput } from "./bert";
 import type { ModelConfig } from "./config";
 
-/** A padded batch as the collator gives it (see lib/data/collate.ts). */
+/** A padded batch as the collator gives it (see lib/data/features/collate.ts). */
 export interface TaskBatch extends ModelInputs {
   /** Class ids (B) or (B·T) with −100 ignored; regression targets (B); multi-hot (B·numLabels). */
   labels?: Int32Array | Float32Array;

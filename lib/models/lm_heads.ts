@@ -7,23 +7,6 @@ import { Module, Parameter } from "../nn/module";
 import { Linear, LayerNorm, Embedding } from "../nn/layers";
 import { ModelConfig, geluMode } from "./config";
 
-/** dense → GELU → LayerNorm → logits = h·Eᵀ + bias with E the word embeddings. */
-export class MaskedLMHead extends Module {
-  readonly dense: Linear;
-  readonly norm: LayerNorm;
-  readonly bias: Parameter;
-  constructor(readonly c: ModelConfig, readonly tied: Embedding, names: { dense: string; norm: string; bias: string }) {
-    super();
-    this.dense = this.child(names.dense, new Linear(c.hiddenSize, c.hiddenSize, true, names.dense));
-    this.norm = this.child(names.norm, new LayerNorm(c.hiddenSize, c.layerNormEps, names.norm));
-    this.bias = this.param(names.bias, [c.vocabSize]);
-  }
-  forward(h: Tensor): Tensor {
-    const t = this.norm.forward(ops.gelu(this.dense.forward(h), geluMode(this.c)));
-    return ops.linear(t, this.tied.weight, this.bias, "lm_head (tied to the word embeddings)");
-  }
-}
-
 /** BERT's head nests as cls.predictions.{transform.{dense, LayerNorm}, bias}. */
 export class BertOnlyMLMHead extends Module {
   readonly predictions: BertLMPredictionHead;

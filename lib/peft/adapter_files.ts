@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CheckpointError, TunekitError } from "../errors";
 import { writeFileAtomicSync } from "../io/atomic";
-import { jsonDepthProblem } from "../io/json_safe";
+import { readJson } from "../io/json_safe";
 import { readSafetensors, saveSafetensors } from "../io/safetensors";
 import { readTorchBin } from "../io/torch_bin";
 import { isFloat32Array } from "../io/dtypes";
@@ -289,21 +289,7 @@ export interface LoadAdapterOptions {
 export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAdapterOptions = {}): LoraSummary {
   const cfgFile = path.join(dir, ADAPTER_CONFIG_NAME);
   if (!fs.existsSync(cfgFile)) throw new CheckpointError(`${dir}: no ${ADAPTER_CONFIG_NAME} (not a PEFT adapter directory?)`);
-  let text: string;
-  try {
-    text = fs.readFileSync(cfgFile, "utf8");
-  } catch (e) {
-    throw new CheckpointError(`cannot read ${cfgFile}: ${(e as Error).message}`);
-  }
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new CheckpointError(`${cfgFile}: ${deep}`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new CheckpointError(`${cfgFile}: not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = parseAdapterConfig(raw, cfgFile);
+  const parsed = parseAdapterConfig(readJson(cfgFile, cfgFile, CheckpointError), cfgFile);
   const { file, tensors } = readAdapterTensors(dir);
   const bad = [...tensors.keys()].filter((k) => !k.startsWith(PEFT_KEY_PREFIX));
   if (bad.length) throw new CheckpointError(`${file}: keys must start with '${PEFT_KEY_PREFIX}' as PEFT saves them; found ${list(bad)}`);

@@ -4,6 +4,7 @@
 // twice and the later record wins.
 import * as fs from "fs";
 import { TunekitError } from "../errors";
+import { tryParseJson } from "../io/json_safe";
 
 export interface StepRecord {
   step: number;
@@ -47,12 +48,9 @@ export function readTrainingLog(file: string): TrainingLog {
     const bad = (msg: string): never => {
       throw new TunekitError(`report: ${where}: ${msg}`);
     };
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      bad(`not valid JSON (${(e as Error).message}): ${line.length > 80 ? line.slice(0, 80) + "…" : line}`);
-    }
+    const parsed = tryParseJson(line);
+    if (!("value" in parsed)) return bad(`${parsed.problem}: ${line.length > 80 ? line.slice(0, 80) + "…" : line}`);
+    const rec = parsed.value;
     if (typeof rec !== "object" || rec === null || Array.isArray(rec)) return bad("expected a JSON object per line");
     const r = rec as Record<string, unknown>;
     if (!Number.isInteger(r.step) || (r.step as number) < 0) bad(`'step' must be a non-negative integer, got ${JSON.stringify(r.step)}`);

@@ -27,7 +27,7 @@ export interface Node {
   saved?: Storage[];
 }
 
-let liveScopes: Tensor[][] = [];
+const liveScopes: Tensor[][] = [];
 
 function checkShape(shape: Shape): void {
   for (const d of shape)
@@ -196,8 +196,4 @@ export function tidy<T>(fn: () => T): T {
   const outer = liveScopes[liveScopes.length - 1];
   if (outer) for (const t of keep) if (scope.includes(t)) outer.push(t);
   return result;
-}
-
-export function resetScopesForTests(): void {
-  liveScopes = [];
 }

@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
-import { jsonDepthProblem } from "../io/json_safe";
+import { parseJson, readJson } from "../io/json_safe";
 
 const STEP_DIR = /^checkpoint-(\d+)$/;
 const LEFTOVER = /^checkpoint-\d+\.(tmp|trash)-(\d+)$/;
@@ -39,7 +39,7 @@ function safetensorsWhole(file: string): boolean {
     if (n > size - 8) return false;
     const json = Buffer.alloc(n);
     if (fs.readSync(fd, json, 0, n, 8) !== n) return false;
-    const header = JSON.parse(json.toString("utf8")) as Record<string, { data_offsets?: [number, number] }>;
+    const header = parseJson(json.toString("utf8"), file) as Record<string, { data_offsets?: [number, number] }>;
     let end = 0;
     for (const [k, v] of Object.entries(header)) if (k !== "__metadata__") end = Math.max(end, v.data_offsets?.[1] ?? 0);
     return 8 + n + end === size;
@@ -54,13 +54,10 @@ function safetensorsWhole(file: string): boolean {
 export function checkpointProblem(dir: string): string | null {
   for (const f of CHECKPOINT_FILES) if (!fs.existsSync(path.join(dir, f))) return `${f} is missing`;
   try {
-    const text = fs.readFileSync(path.join(dir, "trainer_state.json"), "utf8");
-    const deep = jsonDepthProblem(text);
-    if (deep) return `trainer_state.json: ${deep}`;
-    const st = JSON.parse(text);
+    const st = readJson(path.join(dir, "trainer_state.json"), "trainer_state.json") as { step?: unknown } | null;
     if (!Number.isInteger(st?.step)) return "trainer_state.json has no step";
   } catch (e) {
-    return `trainer_state.json does not parse (${(e as Error).message})`;
+    return (e as Error).message;
   }
   for (const f of ["model.safetensors", "optimizer.safetensors"]) if (!safetensorsWhole(path.join(dir, f))) return `${f} is truncated or malformed`;
   return null;
@@ -218,15 +215,7 @@ export function readTrainerState(dir: string): SavedTrainerState {
   const file = path.join(dir, "trainer_state.json");
   if (!fs.existsSync(file)) throw new TunekitError(`resumeFrom: ${dir} is not a tunekit checkpoint (no trainer_state.json)`);
   const bad = (what: string) => new TunekitError(`resumeFrom: ${file}: ${what}`);
-  const text = fs.readFileSync(file, "utf8");
-  const deep = jsonDepthProblem(text);
-  if (deep) throw bad(deep);
-  let st: unknown;
-  try {
-    st = JSON.parse(text);
-  } catch (e) {
-    throw bad(`not valid JSON (${(e as Error).message})`);
-  }
+  const st = readJson(file, `resumeFrom: ${file}`);
   if (!isObject(st)) throw bad(`expected a JSON object, got ${show(st)}`);
   const field = <T>(obj: Record<string, unknown>, name: string, expected: string, ok: (v: unknown) => boolean, where = ""): T => {
     const v = obj[name];

@@ -1,7 +1,7 @@
 // Ready-made Trainer evaluators for the common heads, so a training script does not wire metrics by hand.
 import type { Tensor } from "../tensor/tensor";
 import type { Evaluator } from "./trainer";
-import { ClassificationMetric, RegressionMetric } from "./metrics";
+import { ClassificationMetric, RegressionMetric } from "../metrics";
 
 type Labelled = { labels?: Int32Array | Float32Array };
 

@@ -4,9 +4,9 @@
 // validation loss (and perplexity = exp(loss)) of different evaluations compare the same thing.
 import { TunekitError } from "../errors";
 import type { Tokenizer } from "../data/tokenizer";
-import { collate, Batch, Feature } from "../data/collate";
-import { DataCollatorForLanguageModeling, languageModelingFeatures, maskTokens } from "../data/tasks/lm";
-import { mixSeed } from "../data/tasks/rng";
+import { collate, Batch, Feature } from "../data/features/collate";
+import { DataCollatorForLanguageModeling, languageModelingFeatures, maskTokens } from "../data/features/lm";
+import { mixSeed } from "../data/rng";
 import { ModelForMaskedLM, ModelForCausalLM } from "../models/lm";
 import { Trainer, TrainerOptions, TrainResult } from "./trainer";
 

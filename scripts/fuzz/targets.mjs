@@ -20,7 +20,7 @@ export function loadLib() {
   const d = (m) => require(path.join(ROOT, "dist", m));
   return {
     errors: d("errors"), io: d("io"), files: d("data/files"), tokenizer: d("data/tokenizer"),
-    readers: d("data/tasks/readers"), modelConfig: d("models/config"),
+    readers: d("data/files/readers"), modelConfig: d("models/config"),
   };
 }
 

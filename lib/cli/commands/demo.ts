@@ -4,8 +4,8 @@
 import * as path from "path";
 import { Command } from "commander";
 import { AutoTokenizer } from "../../data/tokenizer";
-import { stratifiedSplit } from "../../data/tasks/batching";
-import type { ClassificationExample } from "../../data/tasks/classification";
+import { stratifiedSplit } from "../../data/files/split";
+import type { ClassificationExample } from "../../data/files/examples";
 import { classify } from "../../pipeline";
 import { AutoModelForSequenceClassification } from "../../models/auto";
 import { readConfig } from "../../io/config";

@@ -8,7 +8,7 @@ import { AutoModelForSequenceClassification, AutoModelForTokenClassification, Au
 import { classify, extractEntities, answerQuestions, similarity } from "../../pipeline";
 import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";
-import { collate } from "../../data/collate";
+import { collate } from "../../data/features/collate";
 import { writeFileAtomicSync } from "../../io/atomic";
 import { int, Action } from "../args";
 import { resolveModel } from "../models";

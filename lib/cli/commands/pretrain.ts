@@ -5,7 +5,7 @@ import * as path from "path";
 import { Command, Option } from "commander";
 import { AutoTokenizer, Tokenizer } from "../../data/tokenizer";
 import { readRecords, readTextCorpus } from "../../data/files";
-import { trainWordPiece } from "../../data/tokenizer_trainer";
+import { trainWordPiece } from "../../data/tokenizer/trainer";
 import { readConfig, parseConfig } from "../../io/config";
 import { AutoModelForMaskedLM, AutoModelForCausalLM } from "../../models/auto";
 import { pretrain } from "../../train/pretrain";

@@ -3,11 +3,11 @@
 // answer's first/last token found through the offsets (the CLS index 0 when the window does not hold the
 // whole answer). Post-processing turns start/end logits back into answer text through the same offsets,
 // the best span over all windows of an example.
-import { squadScores } from "../../train/metrics";
+import { squadScores } from "../../metrics";
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
-import type { EncodedFeature } from "../collate";
-import type { QaExample } from "./readers";
+import type { EncodedFeature } from "./collate";
+import type { QaExample } from "../files/examples";
 import { encodeAll } from "./encode";
 
 export interface QaOptions {

@@ -5,9 +5,9 @@
 // (labels = input ids, -100 on padding; the model shifts them by one).
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
-import { collate, IGNORE_INDEX } from "../collate";
-import type { Batch, Feature } from "../collate";
-import { Rng, mixSeed, checkSeed } from "./rng";
+import { collate, IGNORE_INDEX } from "./collate";
+import type { Batch, Feature } from "./collate";
+import { Rng, mixSeed, checkSeed } from "../rng";
 import { encodeAll } from "./encode";
 
 /** What the collator needs of a tokenizer (a Tokenizer has all of it). */

@@ -4,8 +4,8 @@
 // so one engine (the Rust `tokenizers` package) runs every checkpoint.
 import * as fs from "fs";
 import * as path from "path";
-import { TunekitError } from "../errors";
-import { jsonDepthProblem } from "../io/json_safe";
+import { TunekitError } from "../../errors";
+import { parseJson, readJson } from "../../io/json_safe";
 
 /** Which Hugging Face tokenizer class the folder stands for; it sets default special tokens and model inputs. */
 export type TokenizerFamily = "bert" | "gpt2" | "roberta" | "other";
@@ -96,20 +96,6 @@ function readText(file: string): string {
   }
 }
 
-/** JSON.parse, refusing nesting past MAX_JSON_DEPTH first (see lib/io/json_safe.ts). */
-function parseJson(text: string, file: string): unknown {
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new TunekitError(`malformed JSON in ${file}: ${deep}`);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new TunekitError(`malformed JSON in ${file}: ${(e as Error).message}`);
-  }
-}
-
-function readJson(file: string): unknown {
-  return parseJson(readText(file), file);
-}
 
 function readJsonObject(file: string): Record<string, unknown> {
   if (!exists(file)) return {};

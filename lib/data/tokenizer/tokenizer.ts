@@ -1,23 +1,21 @@
 // AutoTokenizer / Tokenizer: Hugging Face tokenizers from a checkpoint folder, run by the Rust
 // `tokenizers` engine (npm package `tokenizers`, the same code Python's tokenizers runs), with
 // transformers' batch encoding rules (truncation strategies, padding, overflow windows) on top.
-// Why this engine and not @huggingface/tokenizers: lib/data/TOKENIZERS.md.
+// Why this engine and not @huggingface/tokenizers: TOKENIZERS.md (beside this file).
 import * as fs from "fs";
 import * as path from "path";
 import * as engine from "tokenizers";
-import { TunekitError } from "../errors";
+import { TunekitError } from "../../errors";
+import { parseJson } from "../../io/json_safe";
 import {
   loadTokenizerFiles, withAddPrefixSpace, writeFileAtomic, toConfigJson, vocabularyFiles, addedTokensDecoder,
   CLASS_FOR_FAMILY, SPECIAL_TOKEN_KEYS, NO_MAX_LENGTH,
-} from "./tokenizer_files";
-import type { LoadedFiles, TokenizerLoadOptions, SpecialTokenKey, TokenizerFamily, TokenizerSource, TokenizerJson } from "./tokenizer_files";
-import { codePointToUtf16, toUtf16 } from "./tokenizer_offsets";
-import { truncationTargets, windowRanges, windowPairs } from "./tokenizer_truncation";
-import type { TruncationStrategy } from "./tokenizer_truncation";
+} from "./files";
+import type { LoadedFiles, TokenizerLoadOptions, SpecialTokenKey, TokenizerFamily, TokenizerSource, TokenizerJson } from "./files";
+import { codePointToUtf16, toUtf16 } from "./offsets";
+import { truncationTargets, windowRanges, windowPairs } from "./truncation";
+import type { TruncationStrategy } from "./truncation";
 
-export type { TokenizerFamily, TokenizerSource, SpecialTokenKey, TokenizerLoadOptions } from "./tokenizer_files";
-
-export type { TruncationStrategy } from "./tokenizer_truncation";
 export type PaddingStrategy = "longest" | "max_length";
 
 export interface EncodeOptions {
@@ -410,7 +408,7 @@ export class Tokenizer {
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, tjPath);
-    const saved = JSON.parse(text) as TokenizerJson;
+    const saved = parseJson(text, tjPath) as TokenizerJson;
     const written = [tjPath];
     const put = (name: string, data: string) => { writeFileAtomic(path.join(out, name), data); written.push(path.join(out, name)); };
 
@@ -452,7 +450,7 @@ export class Tokenizer {
     const key = prefixSpace ?? false;
     let e = this.engines.get(key);
     if (e && (e.words || !words)) return e as { full: engine.Tokenizer; words: engine.Tokenizer };
-    const parsed = JSON.parse(this.json) as TokenizerJson;
+    const parsed = parseJson(this.json, "tokenizer.json") as TokenizerJson;
     const json = prefixSpace === null || prefixSpace === this.prefixSpace ? parsed : withAddPrefixSpace(parsed, prefixSpace);
     const build = (j: TokenizerJson) => {
       const eng = engine.Tokenizer.fromString(JSON.stringify(j));

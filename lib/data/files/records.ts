@@ -4,17 +4,16 @@
 // can name file:line too.
 import * as fs from "fs";
 import * as path from "path";
-import { TunekitError } from "../errors";
-import { jsonDepthProblem } from "../io/json_safe";
-import { DatasetError, jsonErrorAt } from "./tasks/readers";
+import { DatasetError, TunekitError } from "../../errors";
+import { parseJson, tryParseJson } from "../../io/json_safe";
 import {
   BadRows, checkFile, readText, splitLines, parseDelimited, jsonArrayElementOffsets, linesOfOffsets, show, listNames,
-} from "./files_read";
-import type { BadRow, OnBadRow } from "./files_read";
-import { checkParquetPages } from "./files_parquet";
-import type { ReadPageHeader } from "./files_parquet";
+} from "./read";
+import type { BadRow, OnBadRow } from "./read";
+import { checkParquetPages } from "./parquet";
+import type { ReadPageHeader } from "./parquet";
 
-export type { BadRow } from "./files_read";
+export type { BadRow } from "./read";
 
 export type FileFormat = "csv" | "tsv" | "jsonl" | "json" | "parquet" | "conll" | "squad" | "text";
 export const FILE_FORMATS: readonly FileFormat[] = ["csv", "tsv", "jsonl", "json", "parquet", "conll", "squad", "text"];
@@ -182,14 +181,9 @@ function readJsonLines(t: Table, bad: BadRows): void {
   const seen = new Set<string>();
   splitLines(readText(t.file)).forEach((line, i) => {
     if (line.trim() === "") return;
-    let v: unknown;
-    const deep = jsonDepthProblem(line);
-    if (deep) return bad.add(t.file, i + 1, deep);
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      return bad.add(t.file, i + 1, `not valid JSON (${(e as Error).message}); expected one JSON object per line`);
-    }
+    const r = tryParseJson(line);
+    if (!("value" in r)) return bad.add(t.file, i + 1, r.at < 0 ? r.problem : `${r.problem}; expected one JSON object per line`);
+    const v = r.value;
     if (!isRecord(v)) return bad.add(t.file, i + 1, `expected a JSON object per line, got ${show(v)}`);
     addColumns(t, seen, v);
     t.records.push(v);
@@ -199,15 +193,7 @@ function readJsonLines(t: Table, bad: BadRows): void {
 
 function readJsonArray(t: Table, bad: BadRows): void {
   const text = readText(t.file);
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new DatasetError(`${t.file}: ${deep}`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    const line = text.slice(0, jsonErrorAt(text)).split("\n").length;
-    throw new DatasetError(`${t.file}:${line}: not valid JSON (${(e as Error).message})`);
-  }
+  const doc = parseJson(text, t.file, DatasetError);
   let items: unknown[];
   let key: string | undefined;
   if (Array.isArray(doc)) {
@@ -239,7 +225,7 @@ interface Hyparquet {
   parquetMetadata(buf: ArrayBuffer): unknown;
   parquetSchema(meta: unknown): { children: { element: { name: string } }[] };
   parquetReadObjects(o: { file: ArrayBuffer; metadata?: unknown; rowFormat?: "object" }): Promise<Record<string, unknown>[]>;
-  /** Page-header reader, from hyparquet's column module (see files_parquet.ts). */
+  /** Page-header reader, from hyparquet's column module (see parquet.ts). */
   parquetHeader: ReadPageHeader;
 }
 

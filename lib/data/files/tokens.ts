@@ -1,16 +1,15 @@
 // Token-classification datasets (NER, POS) from CoNLL-style files or from records holding token
 // lists, and question-answering datasets from SQuAD JSON; each with the seeded train / validation split.
 import * as path from "path";
-import { TunekitError } from "../errors";
-import type { TokenClassificationExample } from "./tasks/token_classification";
-import { DatasetError, readSquad } from "./tasks/readers";
-import type { QaExample } from "./tasks/readers";
-import { BadRows, checkFile, listNames, noExamples, readText, show, splitLines } from "./files_read";
-import type { BadRow } from "./files_read";
-import { checkReadOptions, detectFormat, readTable } from "./files_records";
-import type { FileFormat, Table } from "./files_records";
-import { FixedLabels, checkLabelList, labelName, sortedNames } from "./files_labels";
-import { checkSeedOption, checkValidation, splitItems } from "./files_split";
+import { DatasetError, TunekitError } from "../../errors";
+import { readSquad } from "./readers";
+import type { QaExample, TokenClassificationExample } from "./examples";
+import { BadRows, checkFile, listNames, noExamples, readText, show, splitLines } from "./read";
+import type { BadRow } from "./read";
+import { checkReadOptions, detectFormat, readTable } from "./records";
+import type { FileFormat, Table } from "./records";
+import { FixedLabels, checkLabelList, labelName, sortedNames } from "./labels";
+import { checkSeedOption, checkValidation, splitItems } from "./split";
 
 export interface TokenDatasetOptions {
   /** Default: "conll" for .conll/.txt/.tsv/.iob/.bio, else from the extension (jsonl, json, parquet). */

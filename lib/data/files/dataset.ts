@@ -1,16 +1,15 @@
 // A labelled (or unlabelled) text-classification dataset from a file: the text / text-pair / label
 // columns (named, or found), label names ↔ ids, the problem type, and the train / validation split.
-import { TunekitError } from "../errors";
-import type { ProblemType } from "../io/config";
-import { jsonDepthProblem } from "../io/json_safe";
-import type { ClassificationExample } from "./tasks/classification";
-import { DatasetError } from "./tasks/readers";
-import { BadRows, checkFile, listNames, noExamples, show } from "./files_read";
-import type { BadRow } from "./files_read";
-import { checkReadOptions, detectFormat, readTable } from "./files_records";
-import type { ReadOptions, Table } from "./files_records";
-import { FixedLabels, asNumber, checkLabelList, labelName, sortedNames } from "./files_labels";
-import { checkSeedOption, checkValidation, splitItems } from "./files_split";
+import { DatasetError, TunekitError } from "../../errors";
+import type { ProblemType } from "../../io/config";
+import { tryParseJson } from "../../io/json_safe";
+import type { ClassificationExample } from "./examples";
+import { BadRows, checkFile, listNames, noExamples, show } from "./read";
+import type { BadRow } from "./read";
+import { checkReadOptions, detectFormat, readTable } from "./records";
+import type { ReadOptions, Table } from "./records";
+import { FixedLabels, asNumber, checkLabelList, labelName, sortedNames } from "./labels";
+import { checkSeedOption, checkValidation, splitItems } from "./split";
 
 export interface LoadDatasetOptions extends ReadOptions {
   /** Text column. Default: "text", else "sentence", else "sentence1" (with "sentence2" as the pair), else the only column of strings. */
@@ -136,13 +135,8 @@ function labelList(v: unknown): unknown[] | undefined {
   if (typeof v === "string") {
     const s = v.trim();
     if (s.startsWith("[")) {
-      if (jsonDepthProblem(s)) return undefined;
-      try {
-        const a = JSON.parse(s);
-        return Array.isArray(a) ? a : undefined;
-      } catch {
-        return undefined;
-      }
+      const r = tryParseJson(s);
+      return "value" in r && Array.isArray(r.value) ? r.value : undefined;
     }
     return s === "" ? [] : s.split(",").map((x) => x.trim()).filter((x) => x !== "");
   }

@@ -3,8 +3,8 @@
 // cosine-similarity loss compares with cos(u, v), and the raw score is kept for Pearson / Spearman.
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
-import type { EncodedFeature, PairFeature } from "../collate";
-import type { SentencePairExample } from "./readers";
+import type { EncodedFeature, PairFeature } from "./collate";
+import type { SentencePairExample } from "../files/examples";
 import { encodeAll } from "./encode";
 
 export interface SentencePairOptions {

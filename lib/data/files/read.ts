@@ -2,7 +2,9 @@
 // so every row knows the line it starts on, embedded newlines included), the start lines of the
 // elements of a JSON array, and the collector of malformed rows (skip with a record, or fail).
 import * as fs from "fs";
-import { DatasetError, readUtf8 } from "./tasks/readers";
+import { DatasetError } from "../../errors";
+import { parseJson } from "../../io/json_safe";
+import { readUtf8 } from "./readers";
 
 export interface BadRow {
   file: string;
@@ -175,7 +177,7 @@ export function jsonArrayElementOffsets(text: string, key?: string): number[] {
         out.push(s);
         expect = false;
       }
-      if (key !== undefined && depth === 1 && target === -1) lastString = JSON.parse(text.slice(s, i)) as string;
+      if (key !== undefined && depth === 1 && target === -1) lastString = parseJson(text.slice(s, i), "a JSON key") as string;
       continue;
     }
     if (c === 32 || c === 9 || c === 10 || c === 13) {

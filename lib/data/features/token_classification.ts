@@ -4,20 +4,15 @@
 // too (B-X turned into I-X). Predictions are read back per word from the first sub-token.
 // Byte-level BPE (GPT-2, RoBERTa) encodes the words with add_prefix_space, as run_ner loads those tokenizers
 // (add_prefix_space=True): every word, the first one too, is tokenized as it is mid-sentence ("Ġword"), the form the
-// model saw in pre-training. Without it no word gets its space ("SO CC ER" for SOCCER). lib/data/TOKENIZERS.md.
+// model saw in pre-training. Without it no word gets its space ("SO CC ER" for SOCCER). lib/data/tokenizer/TOKENIZERS.md.
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
-import { IGNORE_INDEX } from "../collate";
-import type { EncodedFeature } from "../collate";
+import { IGNORE_INDEX } from "./collate";
+import type { EncodedFeature } from "./collate";
 import { buildLabelMap, checkLabelMap, labelId } from "./labels";
-import type { LabelMap, LabelValue } from "./labels";
+import type { LabelMap } from "./labels";
+import type { TokenClassificationExample } from "../files/examples";
 import { encodeAll } from "./encode";
-
-export interface TokenClassificationExample {
-  words: string[];
-  /** One label per word (e.g. CoNLL NER tags); absent for unlabelled data. */
-  tags?: LabelValue[];
-}
 
 export interface TokenClassificationOptions {
   /** Truncation length, special tokens included (words past it are dropped). Default: modelMaxLength. */

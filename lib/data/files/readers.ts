@@ -4,49 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseCsv, CsvError } from "csv-parse/sync";
-import { TunekitError } from "../../errors";
-import { jsonDepthProblem } from "../../io/json_safe";
-
-export class DatasetError extends TunekitError {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatasetError";
-  }
-}
-
-export interface TextExample {
-  text: string;
-  /** Class id; null where the file has no labels (GLUE test files). */
-  label: number | null;
-}
-
-export interface NerSentence {
-  tokens: string[];
-  pos: string[];
-  chunk: string[];
-  ner: string[];
-}
-
-export interface QaAnswer {
-  text: string;
-  /** JS string (UTF-16) index into the context; the file's answer_start counts code points (Python). */
-  answerStart: number;
-}
-
-export interface QaExample {
-  id: string;
-  title: string;
-  context: string;
-  question: string;
-  answers: QaAnswer[];
-}
-
-export interface SentencePairExample {
-  sentence1: string;
-  sentence2: string;
-  /** Similarity in [0, 5]. */
-  score: number;
-}
+import { DatasetError } from "../../errors";
+import { parseJson } from "../../io/json_safe";
+import type { TextExample, NerSentence, QaExample, SentencePairExample } from "./examples";
 
 /** The file's text (UTF-8, a leading BOM dropped); a line that does not decode is named. */
 export function readUtf8(file: string): string {
@@ -161,70 +121,10 @@ function codePointIndex(s: string, cp: number): number {
   return i;
 }
 
-/** Where JSON.parse failed (V8's message gives no position for some errors): a syntax-only scan of the
- *  JSON grammar that stops at the first character that cannot continue the text. */
-export function jsonErrorAt(t: string): number {
-  let i = 0;
-  const ws = () => { while (i < t.length && " \t\n\r".includes(t[i])) i++; };
-  const stop = (): never => { throw i; };
-  const str = () => {
-    i++; // opening quote
-    while (i < t.length && t[i] !== '"') {
-      if (t.charCodeAt(i) < 0x20) stop();
-      if (t[i] === "\\") {
-        i++;
-        if (t[i] === "u") { if (!/^[0-9a-fA-F]{4}$/.test(t.slice(i + 1, i + 5))) stop(); i += 4; }
-        else if (!'"\\/bfnrt'.includes(t[i] ?? "x")) stop();
-      }
-      i++;
-    }
-    if (i >= t.length) stop();
-    i++;
-  };
-  const value = (): void => {
-    ws();
-    const c = t[i];
-    if (c === "{" || c === "[") {
-      const close = c === "{" ? "}" : "]";
-      i++;
-      ws();
-      if (t[i] === close) { i++; return; }
-      for (;;) {
-        if (c === "{") { ws(); if (t[i] !== '"') stop(); str(); ws(); if (t[i] !== ":") stop(); i++; }
-        value();
-        ws();
-        if (t[i] === ",") { i++; continue; }
-        if (t[i] === close) { i++; return; }
-        stop();
-      }
-    }
-    if (c === '"') return str();
-    const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(t.slice(i, i + 400));
-    if (!m) stop();
-    i += m![0].length;
-  };
-  try {
-    value();
-    ws();
-    return i;
-  } catch (at) {
-    return at as number;
-  }
-}
-
 /** SQuAD v1.1 JSON: {data: [{title, paragraphs: [{context, qas: [{id, question, answers: [{text, answer_start}]}]}]}]}.
  *  Every answer must sit at its answer_start in the context. */
 export function readSquad(file: string): QaExample[] {
-  const text = readUtf8(file);
-  const deep = jsonDepthProblem(text);
-  if (deep) throw new DatasetError(`${file}: ${deep}`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    const line = text.slice(0, jsonErrorAt(text)).split("\n").length;
-    throw new DatasetError(`${file}:${line}: not valid JSON (${(e as Error).message})`);
-  }
+  const doc = parseJson(readUtf8(file), file, DatasetError);
   function bad(where: string, expected: string, got: unknown): never {
     throw new DatasetError(`${file}: ${where}: expected ${expected}, got ${JSON.stringify(got)?.slice(0, 60)}`);
   }

@@ -2,7 +2,7 @@
 // without its level lengths sends its RLE decoder into an endless loop (the read offset becomes NaN), and
 // counts and sizes are allocated as given. Each page of each column chunk is walked here (headers only)
 // and every count and size is bounded by the file's own size.
-import { DatasetError } from "./tasks/readers";
+import { DatasetError } from "../../errors";
 
 /** The parts of hyparquet's metadata and page headers read here. */
 interface ColumnMeta { path_in_schema: string[]; data_page_offset: bigint; dictionary_page_offset?: bigint; total_compressed_size: bigint }

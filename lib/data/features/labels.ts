@@ -1,8 +1,7 @@
 // label ↔ id maps built from the data, as transformers' examples do (run_glue / run_ner: the sorted set of
 // the labels seen), or checked against a map the caller gives (e.g. the one in a checkpoint's config).
 import { TunekitError } from "../../errors";
-
-export type LabelValue = string | number;
+import type { LabelValue } from "../files/examples";
 
 export interface LabelMap {
   /** label (as a string, the config.json key) → id */

@@ -2,7 +2,7 @@
 // splitmix32, so the same seed gives the same batches on every machine and Node version (Math.random
 // cannot be seeded). Streams for (seed, epoch) or (seed, step) are derived with mixSeed, so a resumed
 // run can re-create the stream of any epoch or step without replaying the earlier ones.
-import { TunekitError } from "../../errors";
+import { TunekitError } from "../errors";
 
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;

@@ -2,9 +2,8 @@
 // shared by the text and the token datasets. Classes are named by strings everywhere (the keys of a
 // config's label2id); the names seen in the data are sorted (numerically when every name is an
 // integer, as run_glue sorts them), or fixed by the caller's list in id order.
-import { TunekitError } from "../errors";
-import { DatasetError } from "./tasks/readers";
-import { listNames, show } from "./files_read";
+import { DatasetError, TunekitError } from "../../errors";
+import { listNames, show } from "./read";
 
 const INTEGER = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -2,19 +2,12 @@
 // → ids truncated to maxLength; labels as class ids, floats (regression) or multi-hot vectors.
 import { TunekitError } from "../../errors";
 import type { Tokenizer } from "../tokenizer";
-import type { EncodedFeature } from "../collate";
+import type { EncodedFeature } from "./collate";
 import type { ProblemType } from "../../io/config";
 import { buildLabelMap, checkLabelMap, labelId } from "./labels";
-import type { LabelMap, LabelValue } from "./labels";
+import type { LabelMap } from "./labels";
+import type { ClassificationExample, LabelValue } from "../files/examples";
 import { encodeAll } from "./encode";
-
-export interface ClassificationExample {
-  text: string;
-  textPair?: string;
-  /** single_label_classification: a label (string or number); regression: a number;
-   *  multi_label_classification: the list of labels that apply. Absent (or null) for unlabelled data. */
-  label?: LabelValue | LabelValue[] | null;
-}
 
 export interface ClassificationOptions {
   /** Default "single_label_classification". */

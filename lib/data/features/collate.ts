@@ -1,8 +1,8 @@
-// Features (one tokenized row each, as the task builders in lib/data/tasks make them) → padded batches
+// Features (one tokenized row each, as the task builders in this folder make them) → padded batches
 // the models and heads take. Padding is dynamic: to the longest row of the batch (rounded up to
 // padToMultipleOf), as transformers' DataCollatorWithPadding does, so short batches stay short.
-import { TunekitError } from "../errors";
-import type { ProblemType } from "../io/config";
+import { TunekitError } from "../../errors";
+import type { ProblemType } from "../../io/config";
 
 /** What a feature's `labels` hold: one per sequence (a class id, a float, a multi-hot vector) or one per token. */
 export type LabelKind = ProblemType | "token";

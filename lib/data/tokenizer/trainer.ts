@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { TunekitError } from "../errors";
+import { TunekitError } from "../../errors";
 import { Tokenizer } from "./tokenizer";
 
 const SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];

@@ -1,9 +1,8 @@
 // Plain-text corpora for (continued) pre-training: files or directories of .txt files → texts.
 import * as fs from "fs";
 import * as path from "path";
-import { TunekitError } from "../errors";
-import { DatasetError } from "./tasks/readers";
-import { checkFile, readText, show, splitLines } from "./files_read";
+import { DatasetError, TunekitError } from "../../errors";
+import { checkFile, readText, show, splitLines } from "./read";
 
 export interface TextCorpusOptions {
   /** Drop texts shorter than this many characters (after trimming). Default 1 (drop nothing but empties). */
