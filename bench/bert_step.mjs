@@ -2,6 +2,7 @@
 // batch, and one step as the Trainer takes it (forward + backward with dropout on, global-norm clip at
 // 1.0, AdamW), a LoRA step (r=8 on query and value, the classifier trains), or an inference forward.
 import * as tk from "../dist/index.js";
+import { fullBatchToken } from "./common.mjs";
 
 /** { layers, hidden, heads, inter, vocab } → a BERT sequence classifier with random weights. */
 export function randomBert(m) {
@@ -13,9 +14,20 @@ export function randomBert(m) {
   return tk.AutoModelForSequenceClassification.fromConfig(config, { numLabels: 2, seed: 1 });
 }
 
+/**
+ * FLOPs of one case, counted as matmuls only (2 per multiply-add): per token and layer the four H×H
+ * projections and the two H×I ones, plus Q·Kᵀ and P·V (2·T·H each); pooler and classifier per sequence.
+ * A full step is 3× the forward (backward = dX and dW products); LoRA is 2× (dX only, W frozen; the
+ * rank-8 products are ignored); inference 1×.
+ */
+export function bertFlops({ layers, hidden: H, inter: I }, mode, B, T) {
+  const fwd = B * T * layers * 2 * (4 * H * H + 2 * H * I + 2 * T * H) + B * 2 * (H * H + 2 * H);
+  return fwd * (mode === "full" ? 3 : mode === "lora" ? 2 : 1);
+}
+
 /** B sequences of T tokens, no padding, alternating labels. */
 export function fullBatch(B, T, vocab) {
-  const inputIds = Int32Array.from({ length: B * T }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
+  const inputIds = Int32Array.from({ length: B * T }, (_, i) => fullBatchToken(i, vocab));
   return { inputIds, attentionMask: new Uint8Array(B * T).fill(1), tokenTypeIds: new Int32Array(B * T), batchSize: B, seqLen: T, labels: Int32Array.from({ length: B }, (_, i) => i % 2) };
 }
 

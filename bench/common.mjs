@@ -16,9 +16,18 @@ export function machine(native) {
   return { cpu, cores: os.cpus().length, threads: native.numThreads(), isa: native.isa(), node: process.version, platform: `${process.platform}-${process.arch}` };
 }
 
-/** Median seconds of fn over at least `iters` runs and `time` seconds, measured by tinybench. */
-export async function timeIt(name, fn, { time, iters }) {
-  const bench = new Bench({ time: time * 1000, iterations: iters, warmupIterations: 1, warmupTime: 0 });
+/**
+ * Debian's OpenBLAS (0.3.21) does not recognise newer Xeons and falls back to its Prescott (SSE3) kernels,
+ * ~20 GFLOP/s here: names the nearest core it has for the PyTorch children, unless the caller chose one.
+ */
+export function openblasCoretype(native) {
+  if (!process.env.OPENBLAS_CORETYPE && native.isa() === "avx512") process.env.OPENBLAS_CORETYPE = native.bf16Available() ? "Cooperlake" : "SkylakeX";
+  if (process.env.OPENBLAS_CORETYPE) console.log(`OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} for PyTorch's OpenBLAS`);
+}
+
+/** Median seconds of fn (sync or async) over at least `iters` runs and `time` seconds after `warmup` runs, measured by tinybench. */
+export async function timeIt(name, fn, { time, iters, warmup = 1 }) {
+  const bench = new Bench({ time: time * 1000, iterations: iters, warmupIterations: warmup, warmupTime: 0 });
   bench.add(name, fn);
   await bench.run();
   const r = bench.tasks[0].result;
@@ -37,6 +46,9 @@ export function runTorch(script, config) {
     return null;
   }
 }
+
+/** Token i of bert_step.mjs's fullBatch: bench/infer.mjs feeds the same ids to onnxruntime, torch_train.py's export to PyTorch. */
+export const fullBatchToken = (i, vocab) => 1 + ((i * 7919) % (vocab - 1));
 
 export function table(rows, columns) {
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? "").length)));

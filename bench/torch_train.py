@@ -3,15 +3,18 @@ tunekit's (embeddings, post-LN encoder layers, pooler, classifier), random weigh
 one JSON line with seconds per step and this process's peak RSS. Run by bench/train.mjs with Debian's
 python3-torch (/usr/bin/python3); never needed by the tests.
 
-case: {"mode": "full"|"lora"|"infer"|"gemm", "layers", "hidden", "heads", "inter", "vocab", "batch", "seq",
+case: {"mode": "full"|"lora"|"infer"|"gemm"|"export", "layers", "hidden", "heads", "inter", "vocab", "batch", "seq",
        "threads", "time", "iters", "dtype": "fp32"|"bf16"}
 full: forward + backward + clip_grad_norm_(1.0) + AdamW (every parameter trains);
 lora: r=8, alpha=16, dropout 0.1 on query and value, classifier head trainable, the rest frozen (PEFT SEQ_CLS);
-infer: eval-mode forward under torch.inference_mode().
+infer: eval-mode forward under torch.inference_mode();
+export (bench/infer.mjs): the eval-mode model to ONNX and to a Hugging Face BERT folder, nothing timed.
 Attention is F.scaled_dot_product_attention (HF's default) where torch has it, else HF's eager attention."""
 import json
 import math
+import os
 import resource
+import struct
 import sys
 
 import torch
@@ -94,6 +97,70 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def hf_state_dict(model):
+    """The model's weights under the names of HF's BertForSequenceClassification."""
+    names = {"word": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings", "tok_type": "embeddings.token_type_embeddings",
+             "ln": "embeddings.LayerNorm", "pooler": "pooler.dense"}
+    per_layer = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+                 "attn_out": "attention.output.dense", "ln1": "attention.output.LayerNorm", "inter": "intermediate.dense",
+                 "out": "output.dense", "ln2": "output.LayerNorm"}
+    sd = {}
+    for k, t in model.state_dict().items():
+        mod, leaf = k.rsplit(".", 1)
+        if mod == "classifier":
+            sd[k] = t
+        elif mod.startswith("layers."):
+            _, i, sub = mod.split(".")
+            sd[f"bert.encoder.layer.{i}.{per_layer[sub]}.{leaf}"] = t
+        else:
+            sd[f"bert.{names[mod]}.{leaf}"] = t
+    return sd
+
+
+def save_safetensors(path, tensors):
+    """F32 safetensors as save_pretrained writes them (no safetensors package here)."""
+    header, chunks, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        b = tensors[name].detach().contiguous().float().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(b)]}
+        chunks.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(chunks))
+
+
+def check_batch(B, T, vocab):
+    """bench/bert_step.mjs's fullBatch: token i is 1 + (i·7919 mod (vocab−1)), no padding, one segment."""
+    ids = torch.tensor([1 + (i * 7919) % (vocab - 1) for i in range(B * T)]).view(B, T)
+    return ids, torch.zeros(B, T, dtype=torch.long), torch.ones(B, T, dtype=torch.long)
+
+
+def export(model):
+    """cfg["out"] gets model.onnx (opset 17, batch and sequence dynamic; inputs input_ids, token_type_ids,
+    attention_mask as int64, output logits) and config.json + model.safetensors, the same weights as HF names
+    them; prints this model's logits on fullBatch(B, seq) for each B of cfg["batches"], for the comparison."""
+    model.eval()
+    out_dir = cfg["out"]
+    save_safetensors(os.path.join(out_dir, "model.safetensors"), hf_state_dict(model))
+    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": cfg["vocab"], "hidden_size": cfg["hidden"],
+              "num_hidden_layers": cfg["layers"], "num_attention_heads": cfg["heads"], "intermediate_size": cfg["inter"], "hidden_act": "gelu",
+              "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1,
+              "attention_probs_dropout_prob": 0.1, "pad_token_id": 0, "initializer_range": 0.02, "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
+              "label2id": {"LABEL_0": 0, "LABEL_1": 1}}
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    names = ["input_ids", "token_type_ids", "attention_mask"]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(model, check_batch(2, cfg["seq"], cfg["vocab"]), os.path.join(out_dir, "model.onnx"), opset_version=17,
+                          input_names=names, output_names=["logits"], dynamic_axes=axes)
+        logits = {str(B): model(*check_batch(B, cfg["seq"], cfg["vocab"])).flatten().tolist() for B in cfg["batches"]}
+    print(json.dumps({"torch": torch.__version__, "onnxOpset": 17, "logits": logits}))
+
+
 def main():
     out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if cfg["mode"] == "gemm":  # PyTorch's own GEMM rate: below 100 GFLOP/s it runs the reference BLAS
@@ -102,6 +169,9 @@ def main():
         s = timed(lambda: torch.matmul(a, b, out=c), cfg["time"], cfg["iters"], best=True)
         out.update(seconds=s, gflops=2 * M * N * K / s / 1e9)
         print(json.dumps(out))
+        return
+    if cfg["mode"] == "export":
+        export(Bert(cfg))
         return
     B, T = cfg["batch"], cfg["seq"]
     model = Bert(cfg)

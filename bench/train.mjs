@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import { fileURLToPath } from "node:url";
 import * as tk from "../dist/index.js";
-import { machine, timeIt, runTorch, table, saveResults, fmt, MIN_TORCH_GEMM_GFLOPS } from "./common.mjs";
-import { randomBert, fullBatch, makeStep } from "./bert_step.mjs";
+import { machine, timeIt, runTorch, table, saveResults, fmt, openblasCoretype, MIN_TORCH_GEMM_GFLOPS } from "./common.mjs";
+import { randomBert, fullBatch, makeStep, bertFlops as flops } from "./bert_step.mjs";
 
 const here = fileURLToPath(import.meta.url);
 const argv = process.argv.slice(2);
@@ -36,17 +36,6 @@ const CASES = quick
       ["tiny/full", TINY, "full", 32, 128, 2],
     ];
 const BF16_TARGET = { "base/full": 2.5 };
-
-/**
- * FLOPs of one case, counted as matmuls only (2 per multiply-add): per token and layer the four H×H
- * projections and the two H×I ones, plus Q·Kᵀ and P·V (2·T·H each); pooler and classifier per sequence.
- * A full step is 3× the forward (backward = dX and dW products); LoRA is 2× (dX only, W frozen; the
- * rank-8 products are ignored); inference 1×.
- */
-function flops({ layers, hidden: H, inter: I }, mode, B, T) {
-  const fwd = B * T * layers * 2 * (4 * H * H + 2 * H * I + 2 * T * H) + B * 2 * (H * H + 2 * H);
-  return fwd * (mode === "full" ? 3 : mode === "lora" ? 2 : 1);
-}
 
 /** Child: one case on our side; prints seconds per step and peak RSS as JSON. */
 async function runOurs(c) {
@@ -74,10 +63,7 @@ async function main() {
   console.log(`tunekit training on ${machine(tk.native).cpu}, ${threads} threads, ISA ${tk.native.isa()}, bf16 ${bf16Available ? "available" : "not available"}; measured FMA peak ${fmt(peak)} GFLOP/s (fp32)`);
   console.log(`load average ${load.map((x) => x.toFixed(2)).join(" ")} (the CPU may be shared: compare the ratio, measured in this run, not absolute times)`);
 
-  // Debian's OpenBLAS (0.3.21) does not recognise newer Xeons and falls back to its Prescott (SSE3)
-  // kernels, ~20 GFLOP/s here; name the nearest core it has, unless the caller chose one.
-  if (!process.env.OPENBLAS_CORETYPE && tk.native.isa() === "avx512") process.env.OPENBLAS_CORETYPE = bf16Available ? "Cooperlake" : "SkylakeX";
-  if (process.env.OPENBLAS_CORETYPE) console.log(`OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} for PyTorch's OpenBLAS`);
+  openblasCoretype(tk.native);
   const gemmShape = quick ? [64, 64, 64] : [2048, 768, 3072];
   const tg = runTorch("torch_train.py", { mode: "gemm", shape: gemmShape, threads, time: quick ? 0 : 2, iters: quick ? 1 : 5 });
   const torchGemm = tg?.gflops ?? 0;
