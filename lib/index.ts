@@ -20,7 +20,11 @@ export { BaseModel, ModelForMaskedLM, ModelForCausalLM } from "./models/lm";
 export type { ModelInputs } from "./models/inputs";
 // ---- training ----
 export { Trainer, permutation } from "./train/trainer";
-export type { TrainerOptions, TrainResult, Evaluator, TrainerEvents, TrainableModel, Metrics } from "./train/trainer";
+export type { TrainerOptions, TrainResult, Evaluator, TrainableModel, Metrics } from "./train/trainer";
+export { TrainerControl, CallbackHandler, DefaultFlowCallback, EarlyStoppingCallback, EventsCallback, TRAINER_EVENTS } from "./train/callbacks";
+export type { TrainerCallback, TrainerEvent, TrainerEvents, CallbackFunction, CallbackKwargs, CallbackOrClass, TrainerArgs, LogRecord } from "./train/callbacks";
+export { ProgressCallback, JsonLinesCallback } from "./train/progress";
+export type { TrainerState, SavedTrainerState, TrainingArgsRecord } from "./train/trainer_state";
 export { AdamW, paramGroups, gradNorm, layerOf } from "./train/optimizer";
 export type { ParamGroup } from "./train/optimizer";
 export { freeze, unfreezeTop, trainableCount, parameterCount } from "./train/strategies";

@@ -97,9 +97,9 @@ describe("isolation of training runs and threads (the embedded brown-bert)", () 
     await new Trainer(optsA(aloneA)).train();
     await new Trainer(optsB(aloneB)).train();
 
-    // Interleave: after each step of A, B runs exactly one step. train() has no await inside, so
-    // calling it runs synchronously; B's onStep pauses it by throwing, and the next train() call
-    // continues from B's state. Dropout is on in both: their generators and buffers must not mix.
+    // Interleave: after each step of A, B runs exactly one step. train() runs its first step
+    // synchronously (it yields only after a step); B's onStep pauses it by throwing, and the next train()
+    // call continues from B's state. Dropout is on in both: their generators and buffers must not mix.
     const a = await load(), b = await load();
     class Pause extends Error {}
     let bSteps = 0;

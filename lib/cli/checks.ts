@@ -5,7 +5,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
 import { readConfig, ModelConfig } from "../io/config";
-import { checkpointProblem, readTrainerState } from "../train/checkpoints";
+import { checkpointProblem } from "../train/checkpoints";
+import { readTrainerState } from "../train/trainer_state";
 import type { DataFlags, MethodFlags, ModelFlags, TaskName, TrainerFlags } from "./args";
 import { validationOf } from "./args";
 

@@ -1,11 +1,21 @@
-// Checkpoint directories on disk: how one appears (whole, by rename), how one goes away (renamed out
-// of the way first, then deleted), and which one a resumed run picks (the newest complete one).
-// A process killed at any moment leaves every `checkpoint-N` either complete or absent; leftovers
-// carry a `.tmp-PID` or `.trash-PID` suffix and are swept by the next save.
+// Trainer checkpoints on disk: what one holds and how a run is saved into one and resumed from it
+// (saveTrainerCheckpoint / loadTrainerCheckpoint); how a directory appears (whole, by rename), how one
+// goes away (renamed out of the way first, then deleted), and which one a resumed run picks (the newest
+// complete one). A process killed at any moment leaves every `checkpoint-N` either complete or absent;
+// leftovers carry a `.tmp-PID` or `.trash-PID` suffix and are swept by the next save.
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
 import { parseJson, readJson } from "../io/json_safe";
+import { saveSafetensors, readSafetensors } from "../io/safetensors";
+import { writeFileAtomicSync } from "../io/atomic";
+import { saveConfig } from "../io/config";
+import { assertFinite } from "../tensor/finite";
+import { Storage, allocate } from "../tensor/storage";
+import type { PreTrainedModel } from "../models/pretrained";
+import type { AdamW } from "./optimizer";
+import type { LossScaler } from "./loss_scaler";
+import { readTrainerState, TrainerState, TrainingArgsRecord } from "./trainer_state";
 
 const STEP_DIR = /^checkpoint-(\d+)$/;
 const LEFTOVER = /^checkpoint-\d+\.(tmp|trash)-(\d+)$/;
@@ -143,116 +153,79 @@ export function writeCheckpointDir(dir: string, write: (tmp: string) => void): v
   fsyncDir(parent);
 }
 
-/** HF TrainingArguments names of the options a checkpoint records (trainer_state.json "training_args"). */
-export interface TrainingArgsRecord {
-  learning_rate: number;
-  num_train_epochs: number;
-  max_steps: number;
-  per_device_train_batch_size: number;
-  gradient_accumulation_steps: number;
-  weight_decay: number;
-  adam_beta1: number;
-  adam_beta2: number;
-  adam_epsilon: number;
-  max_grad_norm: number;
-  lr_scheduler_type: string;
-  warmup_ratio: number;
-  warmup_steps: number;
+
+/** What a Trainer checkpoint saves and a resume restores. */
+export interface TrainerRun {
+  model: PreTrainedModel;
+  optimizer: AdamW;
+  scaler: LossScaler | null;
+  state: TrainerState;
+  /** The weights of the best evaluation so far (loadBestModelAtEnd), on the model's device; null before one. */
+  bestWeights: Map<string, Storage> | null;
   seed: number;
+  trainingArgs: TrainingArgsRecord;
 }
 
-/** trainer_state.json of a Trainer checkpoint, checked field by field (readTrainerState). */
-export interface SavedTrainerState {
-  step: number;
-  epoch: number;
-  batchInEpoch: number;
-  genOffset: number;
-  bestMetric: number | null;
-  bestStep: number | null;
-  patience: number;
-  history: Record<string, number | number[][]>[];
-  skipped: number;
-  optimizerStep: number;
-  seed?: number;
-  lossScaler?: { scale: number; growthTracker: number };
-  /** Absent in checkpoints written before it was recorded. */
-  training_args?: Partial<TrainingArgsRecord>;
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-const show = (v: unknown): string => {
-  if (v === undefined) return "missing";
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-};
-
-/** The range each recorded training argument must lie in (the Trainer's own option checks). */
-const TRAINING_ARGS: Record<keyof TrainingArgsRecord, [string, (v: unknown) => boolean]> = {
-  learning_rate: ["a number > 0", (v) => isFiniteNumber(v) && v > 0],
-  num_train_epochs: ["an integer >= 1", (v) => isCount(v) && v >= 1],
-  max_steps: ["an integer >= -1 (-1: none)", (v) => Number.isSafeInteger(v) && (v as number) >= -1],
-  per_device_train_batch_size: ["an integer >= 1", (v) => isCount(v) && v >= 1],
-  gradient_accumulation_steps: ["an integer >= 1", (v) => isCount(v) && v >= 1],
-  weight_decay: ["a number >= 0", (v) => isFiniteNumber(v) && v >= 0],
-  adam_beta1: ["a number in [0, 1)", (v) => isFiniteNumber(v) && v >= 0 && v < 1],
-  adam_beta2: ["a number in [0, 1)", (v) => isFiniteNumber(v) && v >= 0 && v < 1],
-  adam_epsilon: ["a number > 0", (v) => isFiniteNumber(v) && v > 0],
-  max_grad_norm: ["a number >= 0", (v) => isFiniteNumber(v) && v >= 0],
-  lr_scheduler_type: ["a schedule name", (v) => typeof v === "string" && v.length > 0],
-  warmup_ratio: ["a number in [0, 1]", (v) => isFiniteNumber(v) && v >= 0 && v <= 1],
-  warmup_steps: ["an integer >= 0", isCount],
-  seed: ["an integer", Number.isSafeInteger],
-};
+const f32 = (v: Float32Array) => ({ dtype: "F32" as const, shape: [v.length], data: v });
 
 /**
- * Reads dir/trainer_state.json without trusting it: nesting is bounded before parsing (json_safe), and
- * every field is checked for type and range, so a damaged or hand-edited file stops a resume with the
- * file, the field and what was expected instead of training on from nonsense.
+ * Writes weights, optimizer state and trainer state (step, data position, dropout RNG, best metric,
+ * loss scale) into a temporary directory and renames it into place: a crash never leaves half a
+ * checkpoint. Refuses (NonFiniteError) before writing anything when a weight or an optimizer moment
+ * holds NaN or Infinity, so a resumed run never starts from poisoned weights.
  */
-export function readTrainerState(dir: string): SavedTrainerState {
-  const file = path.join(dir, "trainer_state.json");
-  if (!fs.existsSync(file)) throw new TunekitError(`resumeFrom: ${dir} is not a tunekit checkpoint (no trainer_state.json)`);
-  const bad = (what: string) => new TunekitError(`resumeFrom: ${file}: ${what}`);
-  const st = readJson(file, `resumeFrom: ${file}`);
-  if (!isObject(st)) throw bad(`expected a JSON object, got ${show(st)}`);
-  const field = <T>(obj: Record<string, unknown>, name: string, expected: string, ok: (v: unknown) => boolean, where = ""): T => {
-    const v = obj[name];
-    if (!ok(v)) throw bad(`field "${where}${name}" is ${show(v)}; expected ${expected}`);
-    return v as T;
-  };
-  const count = (name: string) => field<number>(st, name, "an integer >= 0", isCount);
-  const step = count("step");
-  const upToStep = (name: string) => field<number>(st, name, `an integer in 0..${step} (step)`, (v) => isCount(v) && v <= step);
-  const out: SavedTrainerState = {
-    step,
-    epoch: count("epoch"),
-    batchInEpoch: count("batchInEpoch"),
-    genOffset: count("genOffset"),
-    // A NaN metric is written as null by JSON.stringify: null stands for "none yet" as well.
-    bestMetric: field(st, "bestMetric", "a finite number or null", (v) => v === null || isFiniteNumber(v)),
-    bestStep: field(st, "bestStep", `an integer in 0..${step} (step) or null`, (v) => v === null || (isCount(v) && v <= step)),
-    patience: count("patience"),
-    history: field(st, "history", "an array of evaluation records (objects of numbers)",
-      (v) => Array.isArray(v) && v.every((r) => isObject(r) && Object.values(r).every((x) => x === null || typeof x === "number" || Array.isArray(x)))),
-    skipped: upToStep("skipped"),
-    optimizerStep: upToStep("optimizerStep"),
-  };
-  if (st.seed !== undefined) out.seed = field(st, "seed", "an integer", Number.isSafeInteger);
-  if (st.lossScaler !== undefined && st.lossScaler !== null) {
-    const ls = field<Record<string, unknown>>(st, "lossScaler", "an object { scale, growthTracker }", isObject);
-    out.lossScaler = {
-      scale: field(ls, "scale", "a finite number > 0", (v) => isFiniteNumber(v) && v > 0, "lossScaler."),
-      growthTracker: field(ls, "growthTracker", "an integer >= 0", isCount, "lossScaler."),
-    };
+export function saveTrainerCheckpoint(dir: string, run: TrainerRun): void {
+  const { model, optimizer, state: s } = run;
+  // The whole state (LoRA factors included), not a publishable checkpoint: savePretrained refuses adapters.
+  const weights = model.stateDict();
+  const moments = optimizer.stateTensors();
+  assertFinite(`saveCheckpoint(${dir})`, weights);
+  assertFinite(`saveCheckpoint(${dir}) optimizer state`, moments);
+  writeCheckpointDir(dir, (tmp) => {
+    saveSafetensors(path.join(tmp, "model.safetensors"), weights);
+    saveConfig(tmp, { ...model.config, architectures: [model.architecture] }, { dtype: "F32" }); // the weights just written
+    if (run.bestWeights) // so a resumed run can still load the best model at the end
+      saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...run.bestWeights].map(([k, v]) => [k, f32(Float32Array.from(v.toHost()))])));
+    saveSafetensors(path.join(tmp, "optimizer.safetensors"), new Map([...moments].map(([k, v]) => [k, f32(v)])));
+    // Last: checkpointProblem() treats a directory without it as incomplete.
+    const st = { step: s.step, epoch: s.epoch, batchInEpoch: s.batchInEpoch, genOffset: model.gen.offset, bestMetric: s.bestMetric, bestStep: s.bestStep,
+      patience: s.patience, history: s.history, skipped: s.skipped, optimizerStep: optimizer.step, seed: run.seed, lossScaler: run.scaler?.state(),
+      training_args: run.trainingArgs };
+    writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify(st, null, 2)));
+  });
+}
+
+/**
+ * Restores a run from dir into run's model, optimizer and loss scaler (trainer_state.json checked by
+ * readTrainerState first); returns the saved state and best weights. microBatchesPerEpoch is this
+ * run's, which the saved data position must fit.
+ */
+export function loadTrainerCheckpoint(dir: string, run: Omit<TrainerRun, "state" | "bestWeights" | "seed">, microBatchesPerEpoch: number):
+  { state: Omit<TrainerState, "maxSteps">; bestWeights: Map<string, Storage> | null } {
+  const st = readTrainerState(dir);
+  if (st.batchInEpoch > microBatchesPerEpoch)
+    throw new TunekitError(`resumeFrom: ${path.join(dir, "trainer_state.json")}: field "batchInEpoch" is ${st.batchInEpoch}; expected an integer in 0..${microBatchesPerEpoch} (micro-batches per epoch of this training set: is it the same data and batchSize?)`);
+  // As HF's compare_trainer_and_checkpoint_args: a different setting resumes, with a warning, since it no longer continues the same run.
+  const now = run.trainingArgs as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(st.training_args ?? {}))
+    if (now[k] !== v) console.warn(`tunekit: resumeFrom ${dir}: training argument ${k} is ${JSON.stringify(now[k])} here but ${JSON.stringify(v)} in the checkpoint; the run will not continue exactly`);
+  const { model } = run;
+  model.loadStateDict(readSafetensors(path.join(dir, "model.safetensors")).tensors, `resumeFrom: ${dir}/model.safetensors`);
+  const opt = readSafetensors(path.join(dir, "optimizer.safetensors")).tensors;
+  run.optimizer.loadStateTensors(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), st.optimizerStep);
+  const bestFile = path.join(dir, "best.safetensors");
+  let bestWeights: Map<string, Storage> | null = null;
+  if (fs.existsSync(bestFile)) {
+    const params = new Map(model.namedParameters());
+    bestWeights = new Map();
+    for (const [k, v] of readSafetensors(bestFile).tensors) {
+      const p = params.get(k);
+      if (!p || p.size !== v.data.length) throw new TunekitError(`resumeFrom: ${bestFile}: tensor '${k}' ${p ? `has ${v.data.length} values, expected ${p.size}` : "is not a parameter of this model"}`);
+      bestWeights.set(k, allocate(p.size, p.device).copyFrom(v.data));
+    }
   }
-  if (st.training_args !== undefined) {
-    const ta = field<Record<string, unknown>>(st, "training_args", "an object of HF TrainingArguments values", isObject);
-    const args: Partial<TrainingArgsRecord> = {};
-    for (const [name, [expected, ok]] of Object.entries(TRAINING_ARGS))
-      if (ta[name] !== undefined) (args as Record<string, unknown>)[name] = field(ta, name, expected, ok, "training_args.");
-    out.training_args = args;
-  }
-  return out;
+  if (run.scaler && st.lossScaler) run.scaler.load(st.lossScaler);
+  model.gen.offset = st.genOffset;
+  const { step, epoch, batchInEpoch, genOffset, bestMetric, bestStep, patience, history, skipped } = st;
+  return { state: { step, epoch, batchInEpoch, genOffset, bestMetric, bestStep, patience, history, skipped }, bestWeights };
 }

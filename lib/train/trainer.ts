@@ -1,208 +1,51 @@
 // The Trainer: epochs or max steps over shuffled, dynamically padded batches; gradient accumulation
 // that equals one large batch; global-norm clipping; a schedule; evaluation with streaming metrics;
-// early stopping and the best checkpoint; resumable checkpoints; a progress bar and a JSON-lines log.
-import * as fs from "fs";
+// the best checkpoint; resumable checkpoints (checkpoints.ts). The loop fires HF's TrainerCallback
+// events (callbacks.ts): the default flow, early stopping, the progress bar and the JSON-lines log
+// (progress.ts) are callbacks, and train() yields to the event loop after every step.
 import * as path from "path";
-import { SingleBar, Presets } from "cli-progress";
 import { TunekitError } from "../errors";
 import { native } from "../native";
 import type { MatmulPrecision } from "../native";
-import { Tensor, tidy } from "../tensor/tensor";
+import { tidy } from "../tensor/tensor";
 import { Storage, acquire, allocate, release } from "../tensor/storage";
 import { Parameter } from "../nn/module";
 import { noGrad, backward } from "../tensor/autograd";
-import { assertFinite, firstNonFinite } from "../tensor/finite";
-import { PreTrainedModel } from "../models/pretrained";
-import type { ForwardOptions } from "../models/heads";
-import { saveSafetensors, readSafetensors } from "../io/safetensors";
-import { writeFileAtomicSync } from "../io/atomic";
-import { saveConfig } from "../io/config";
-import { AdamW, paramGroups, gradNorm } from "./optimizer";
-import { freeze, unfreezeTop, trainableCount, FreezeOptions } from "./strategies";
-import { LossScaler, LossScalerOptions } from "./loss_scaler";
-import { writeCheckpointDir, removeCheckpoint, listCheckpoints, latestCheckpoint, readTrainerState, TrainingArgsRecord } from "./checkpoints";
+import { firstNonFinite } from "../tensor/finite";
+import { AdamW, paramGroups } from "./optimizer";
+import { freeze, unfreezeTop, trainableCount } from "./strategies";
+import { LossScaler } from "./loss_scaler";
+import { saveTrainerCheckpoint, loadTrainerCheckpoint, removeCheckpoint, listCheckpoints, latestCheckpoint } from "./checkpoints";
+import type { TrainerState, TrainingArgsRecord } from "./trainer_state";
 import { getScheduler, warmupStepsFromRatio, LrSchedule, ScheduleName } from "./schedules";
+import { CallbackHandler, CallbackKwargs, CallbackOrClass, DefaultFlowCallback, EarlyStoppingCallback, EventsCallback, LogRecord, TrainerArgs, TrainerCallback,
+  TrainerControl, TrainerEvent } from "./callbacks";
+import { ProgressCallback, JsonLinesCallback } from "./progress";
+import { checkOptions, moveModel, permutation, Metrics, TrainerOptions, TrainResult } from "./trainer_options";
 
-/** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
-export type TrainableModel<B> = PreTrainedModel & {
-  forward(b: B, o?: ForwardOptions): { loss?: Tensor; logits: Tensor };
-  lossCount(b: B): number;
-};
-
-/** Streaming evaluation: update() per batch (never holding all logits), compute() at the end. */
-export interface Evaluator<B> {
-  update(output: { logits: Tensor; loss?: Tensor }, batch: B): void;
-  compute(): Record<string, number | number[][]>;
-}
-
-export type Metrics = Record<string, number | number[][]>;
-
-export interface TrainerEvents {
-  onStep?(s: { step: number; epoch: number; loss: number; lr: number; gradNorm: number }): void;
-  onEvaluate?(s: { step: number; epoch: number; metrics: Metrics }): void;
-  onEpochEnd?(s: { epoch: number }): void;
-  onSave?(s: { step: number; dir: string }): void;
-}
-
-export interface TrainerOptions<F, B> {
-  model: TrainableModel<B>;
-  train: F[];
-  eval?: F[];
-  /** Pads a list of features into a batch (dynamic padding to the longest). */
-  collate(features: F[]): B;
-  evaluator?: () => Evaluator<B>;
-  learningRate?: number;
-  epochs?: number;
-  /** Stop after this many optimizer steps (overrides epochs when set). */
-  maxSteps?: number;
-  batchSize?: number;
-  evalBatchSize?: number;
-  gradientAccumulationSteps?: number;
-  warmupRatio?: number;
-  warmupSteps?: number;
-  weightDecay?: number;
-  /** AdamW's β1 (HF's adam_beta1), in [0, 1). Default 0.9. */
-  adamBeta1?: number;
-  /** AdamW's β2 (HF's adam_beta2), in [0, 1). Default 0.999. */
-  adamBeta2?: number;
-  /** AdamW's ε (HF's adam_epsilon), > 0. Default 1e-8. */
-  adamEpsilon?: number;
-  scheduler?: ScheduleName;
-  /** Global-norm clipping (0 = off). Default 1.0 as HF. */
-  maxGradNorm?: number;
-  seed?: number;
-  evalStrategy?: "epoch" | "steps" | "no";
-  evalSteps?: number;
-  /** Metric that picks the best checkpoint and drives early stopping (default "loss", lower is better). */
-  metricForBestModel?: string;
-  greaterIsBetter?: boolean;
-  loadBestModelAtEnd?: boolean;
-  earlyStoppingPatience?: number;
-  /** Checkpoint every N optimizer steps into outputDir/checkpoint-N (0 = never). */
-  saveSteps?: number;
-  outputDir?: string;
-  /** Keep at most this many step checkpoints (oldest removed). */
-  saveTotalLimit?: number;
-  /**
-   * A checkpoint directory written by this Trainer: training continues exactly where it stopped.
-   * "latest": the newest complete checkpoint in outputDir, or a fresh start when there is none
-   * (what a run restarted after a crash wants).
-   */
-  resumeFrom?: string;
-  /** JSON-lines log of every step and evaluation. */
-  logFile?: string;
-  /** Progress bar on a TTY, plain lines otherwise, both on stderr (stdout stays the caller's); false for silence. */
-  progress?: boolean;
-  events?: TrainerEvents;
-  // Strategies.
-  freeze?: FreezeOptions;
-  /** ULMFiT: the head first, then one more layer group from the top each epoch. */
-  gradualUnfreezing?: boolean;
-  /** Discriminative learning rates: layer l trains at lr·ξ^(L−l). */
-  layerDecay?: number;
-  /** L2-SP: λ/2·‖θ − θ_pre‖² toward the weights training started from. */
-  l2sp?: number;
-  /** What a non-finite loss or gradient does: skip the step (default) or stop. */
-  onNonFinite?: "skip" | "stop";
-  /**
-   * Matrix products (linear layers, LoRA's frozen base) in bfloat16 with fp32 accumulation, on CPUs with
-   * AVX512-BF16 (AMX tiles where present); master weights, gradients, optimizer state and every other op
-   * stay float32. Where the CPU lacks bf16 this trains in float32 (TrainResult.precision says which ran).
-   */
-  bf16?: boolean;
-  /**
-   * Dynamic loss scaling for fp16/bf16-style training (torch.amp.GradScaler): true for torch's
-   * defaults, or the options. A step whose scaled gradients overflow is skipped and backs the scale off.
-   */
-  lossScaling?: boolean | LossScalerOptions;
-}
-
-export interface TrainResult {
-  steps: number;
-  epochs: number;
-  trainLoss: number;
-  bestMetric: number | null;
-  bestStep: number | null;
-  history: Record<string, number | number[][]>[];
-  seconds: number;
-  trainableParameters: number;
-  skippedSteps: number;
-  /** What the matrix products ran in ("bf16" only with the bf16 option on a CPU that has it). */
-  precision: MatmulPrecision;
-}
-
-/** Seeded permutation (xorshift + Fisher–Yates): the data order of an epoch depends on (seed, epoch) only. */
-export function permutation(n: number, seed: number): number[] {
-  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 4294967296;
-  };
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
-}
-
-interface State {
-  step: number;
-  epoch: number;
-  /** Micro-batches of the current epoch already consumed. */
-  batchInEpoch: number;
-  genOffset: number;
-  bestMetric: number | null;
-  bestStep: number | null;
-  patience: number;
-  history: Record<string, number | number[][]>[];
-  skipped: number;
-}
-
-/** Progress and evaluation lines go to stderr, like the bar: a program's stdout (a CLI's --json) stays its own. */
-function progressLine(s: string): void {
-  process.stderr.write(s + "\n");
-}
-
-/** Every numeric option checked before any work: a bad value is a TunekitError naming it, never a NaN later. */
-function checkOptions(o: Record<string, unknown>): void {
-  const rules: [string, string, (v: number) => boolean][] = [
-    ["batchSize", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
-    ["gradientAccumulationSteps", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
-    ["epochs", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
-    ["maxSteps", "a positive integer", (v) => Number.isInteger(v) && v >= 1],
-    ["learningRate", "> 0", (v) => v > 0 && Number.isFinite(v)],
-    ["weightDecay", ">= 0", (v) => v >= 0 && Number.isFinite(v)],
-    ["maxGradNorm", ">= 0 (0 = no clipping)", (v) => v >= 0 && Number.isFinite(v)],
-    ["warmupRatio", "in [0, 1]", (v) => v >= 0 && v <= 1],
-    ["warmupSteps", "an integer >= 0", (v) => Number.isInteger(v) && v >= 0],
-    ["seed", "an integer", (v) => Number.isSafeInteger(v)],
-    // torch.optim.AdamW's ranges, except ε: 0 would divide 0 by 0 for a parameter whose gradient is still 0.
-    ["adamBeta1", "in [0, 1)", (v) => v >= 0 && v < 1],
-    ["adamBeta2", "in [0, 1)", (v) => v >= 0 && v < 1],
-    ["adamEpsilon", "> 0", (v) => v > 0 && Number.isFinite(v)],
-  ];
-  for (const [k, expected, ok] of rules) {
-    const v = o[k];
-    if (v === undefined) continue;
-    if (typeof v !== "number" || !ok(v)) throw new TunekitError(`Trainer: ${k} must be ${expected}, got ${typeof v === "number" ? v : JSON.stringify(v)}`);
-  }
-}
+// The types a Trainer takes and returns live in trainer_options.ts; they are imported from here as well.
+export { permutation } from "./trainer_options";
+export type { TrainableModel, Evaluator, Metrics, TrainerOptions, TrainResult } from "./trainer_options";
+export type { TrainerEvents } from "./callbacks";
 
 export class Trainer<F, B> {
   readonly o: Required<Pick<TrainerOptions<F, B>, "learningRate" | "epochs" | "batchSize" | "gradientAccumulationSteps" | "weightDecay" | "maxGradNorm" | "seed" | "scheduler" | "adamBeta1" | "adamBeta2" | "adamEpsilon">> & TrainerOptions<F, B>;
   readonly optimizer: AdamW;
-  private state: State;
+  /** Where the run stands (HF's TrainerState); callbacks read it. */
+  state: TrainerState;
+  /** What the loop does next; callbacks set its flags (HF's TrainerControl). */
+  control = new TrainerControl();
+  /** The callbacks, built-in ones first (DefaultFlowCallback, then those the options ask for). */
+  readonly callbackHandler: CallbackHandler;
   /** L2-SP's anchor: −(the starting weights) of each trainable parameter, on its device. */
   private readonly pretrained: Map<Parameter, Storage> = new Map();
-  private bestWeights: Map<string, Float32Array> | null = null;
-  private log: number | null = null;
+  /** The weights of the best evaluation (loadBestModelAtEnd), on the model's device. */
+  private bestWeights: Map<string, Storage> | null = null;
   /** The data order of one epoch, built once per epoch (not once per micro-batch). */
   private order: { epoch: number; indices: number[] } | null = null;
   /** Present when lossScaling is on. */
   readonly scaler: LossScaler | null;
+  private training = false;
 
   constructor(options: TrainerOptions<F, B>) {
     const o = {
@@ -218,6 +61,7 @@ export class Trainer<F, B> {
     if (o.bf16 && !native.bf16Available() && o.progress !== false)
       console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
+    if (o.device !== undefined) moveModel(model, o.device);
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
     // A statically frozen parameter is outside the optimizer (no gradient, no state); gradual
     // unfreezing makes every parameter trainable in turn, so they are all inside.
@@ -236,12 +80,44 @@ export class Trainer<F, B> {
         this.pretrained.set(p, neg);
       }
     this.scaler = o.lossScaling ? new LossScaler(o.lossScaling === true ? {} : o.lossScaling) : null;
-    this.state = { step: 0, epoch: 0, batchInEpoch: 0, genOffset: 0, bestMetric: null, bestStep: null, patience: 0, history: [], skipped: 0 };
-    if (o.resumeFrom === "latest") {
+    this.state = { step: 0, epoch: 0, batchInEpoch: 0, genOffset: 0, bestMetric: null, bestStep: null, patience: 0, history: [], skipped: 0, maxSteps: this.totalSteps };
+    let resumeDir: string | null = o.resumeFrom ?? null;
+    if (resumeDir === "latest") {
       if (!o.outputDir) throw new TunekitError('Trainer: resumeFrom "latest" needs outputDir (where the checkpoints are)');
-      const dir = latestCheckpoint(o.outputDir);
-      if (dir) this.resume(dir);
-    } else if (o.resumeFrom) this.resume(o.resumeFrom);
+      resumeDir = latestCheckpoint(o.outputDir);
+    }
+    if (resumeDir) {
+      const r = loadTrainerCheckpoint(resumeDir, { model, optimizer: this.optimizer, scaler: this.scaler, trainingArgs: this.trainingArgs() }, this.microBatchesPerEpoch);
+      this.state = { ...r.state, maxSteps: this.totalSteps };
+      this.bestWeights = r.bestWeights;
+    }
+    this.callbackHandler = new CallbackHandler([
+      DefaultFlowCallback,
+      ...(o.progress !== false ? [new ProgressCallback()] : []),
+      ...(o.logFile ? [new JsonLinesCallback(o.logFile, !!o.resumeFrom)] : []),
+      ...(o.earlyStoppingPatience !== undefined ? [new EarlyStoppingCallback(o.earlyStoppingPatience)] : []),
+      ...(o.events ? [new EventsCallback(o.events)] : []),
+      ...(o.callbacks ?? []),
+    ]);
+    this.fire("onInitEnd");
+  }
+
+  /** Adds a callback (an instance, or a class to instantiate) after the others (HF's add_callback). */
+  addCallback(callback: CallbackOrClass): void {
+    this.callbackHandler.add(callback);
+  }
+  /** Removes the callback, or the first instance of a class, and returns it; null when absent (HF's pop_callback). */
+  popCallback(callback: CallbackOrClass): TrainerCallback | null {
+    return this.callbackHandler.pop(callback);
+  }
+  /** Removes the callback, or the first instance of a class (HF's remove_callback). */
+  removeCallback(callback: CallbackOrClass): void {
+    this.callbackHandler.pop(callback);
+  }
+
+  private fire(event: TrainerEvent, extra: Partial<CallbackKwargs> = {}): void {
+    const kwargs: CallbackKwargs = { trainer: this as unknown as Trainer<unknown, unknown>, model: this.o.model, optimizer: this.optimizer, ...extra };
+    this.control = this.callbackHandler.call(event, this.o as unknown as TrainerArgs, this.state, this.control, kwargs);
   }
 
   get microBatchesPerEpoch(): number {
@@ -283,118 +159,155 @@ export class Trainer<F, B> {
     };
   }
 
-  private write(record: Record<string, unknown>): void {
-    if (!this.o.logFile) return;
-    if (this.log === null) {
-      fs.mkdirSync(path.dirname(path.resolve(this.o.logFile)), { recursive: true });
-      this.log = fs.openSync(this.o.logFile, this.o.resumeFrom ? "a" : "w");
+  /** What this run's matrix products run in: "bf16" only with the bf16 option on a CPU that has it. */
+  get precision(): MatmulPrecision {
+    return this.o.bf16 && native.bf16Available() ? "bf16" : "fp32";
+  }
+
+  /**
+   * Runs fn at this run's GEMM precision and restores the process-wide one before returning. fn never
+   * awaits, and the GEMM bindings read the precision when called, so nothing else in the process (a
+   * pipeline, another Trainer) ever runs at this run's precision, however their awaits interleave.
+   */
+  private atPrecision<T>(fn: () => T): T {
+    const before = native.matmulPrecision(), mine = this.precision;
+    if (before === mine) return fn();
+    native.setMatmulPrecision(mine);
+    try {
+      return fn();
+    } finally {
+      native.setMatmulPrecision(before);
     }
-    fs.writeSync(this.log, JSON.stringify(record) + "\n");
   }
 
-  /** Sets the GEMM precision the bf16 option asks for; returns what restores the caller's. */
-  private usePrecision(): () => void {
-    const before = native.matmulPrecision();
-    native.setMatmulPrecision(this.o.bf16 ? "bf16" : "fp32");
-    return () => native.setMatmulPrecision(before);
-  }
-
-  /** Trains to the end (or early stop). Returns the summary; the model holds the final (or best) weights. */
+  /**
+   * Trains to the end (or until a callback stops it). Returns the summary; the model holds the final
+   * (or best) weights. Between steps it yields to the event loop, so timers, I/O and other awaits
+   * (a server, a UI, inference on another model) go on while it trains.
+   */
   async train(): Promise<TrainResult> {
-    const restore = this.usePrecision();
+    if (this.training) throw new TunekitError("Trainer.train: this Trainer is already training (await the train() in progress first)");
+    this.training = true;
     try {
-      return await this.trainLoop();
+      const t0 = Date.now();
+      let losses: { sum: number; n: number };
+      try {
+        losses = await this.loop();
+      } catch (e) {
+        try {
+          this.fire("onTrainEnd", { error: e });
+        } catch {
+          // the first error is the one to report
+        }
+        throw e;
+      }
+      const o = this.o, model = o.model, s = this.state;
+      if (o.loadBestModelAtEnd && this.bestWeights)
+        for (const [name, p] of model.namedParameters()) {
+          const w = this.bestWeights.get(name);
+          if (w) p.storage.copyFromStorage(w);
+        }
+      model.eval();
+      this.fire("onTrainEnd");
+      return {
+        steps: s.step, epochs: s.epoch, trainLoss: losses.n ? losses.sum / losses.n : NaN, bestMetric: s.bestMetric, bestStep: s.bestStep,
+        history: s.history, seconds: (Date.now() - t0) / 1000, trainableParameters: trainableCount(model), skippedSteps: s.skipped, precision: this.precision,
+      };
     } finally {
-      restore();
+      this.training = false;
     }
   }
 
-  private async trainLoop(): Promise<TrainResult> {
+  /** The epochs and steps; returns the summed loss of the steps not skipped. */
+  private async loop(): Promise<{ sum: number; n: number }> {
     const o = this.o, model = o.model, s = this.state;
-    const t0 = Date.now();
-    const total = this.totalSteps;
-    const tty = o.progress !== false && process.stderr.isTTY;
-    const bar = tty ? new SingleBar({ format: "{bar} {value}/{total} | epoch {epoch} | loss {loss} | lr {lr} | {speed} it/s | ETA {eta_formatted}", hideCursor: true }, Presets.shades_classic) : null;
-    bar?.start(total, s.step, { epoch: s.epoch + 1, loss: "-", lr: "-", speed: "-" });
-    let lossSum = 0, lossN = 0, lastLine = Date.now();
+    let sum = 0, n = 0;
     model.gen.offset = Math.max(model.gen.offset, s.genOffset);
-    let stop = false;
-    try {
-      while (!stop && s.step < total && s.epoch < (o.maxSteps ? Number.MAX_SAFE_INTEGER : o.epochs)) {
-        if (o.gradualUnfreezing) unfreezeTop(model, s.epoch);
-        model.train();
-        const perEpoch = this.microBatchesPerEpoch;
-        while (s.batchInEpoch < perEpoch && s.step < total) {
-          const accum = Math.min(o.gradientAccumulationSteps, perEpoch - s.batchInEpoch);
-          const batches: B[] = [];
-          for (let k = 0; k < accum; k++) batches.push(this.batchAt(s.epoch, s.batchInEpoch + k));
-          const count = batches.reduce((n, b) => n + model.lossCount(b), 0);
-          let stepLoss = 0;
-          for (const b of batches) {
-            const l = tidy(() => {
-              const out = model.forward(b, { lossDivisor: Math.max(count, 1), lossOnly: true });
-              if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
-              const v = out.loss.item();
-              // With loss scaling the backward starts from `scale` instead of 1: every gradient is scaled.
-              if (this.scaler) backward(out.loss, new Float32Array([this.scaler.scale]));
-              else out.loss.backward();
-              return v;
-            });
-            stepLoss += l;
-          }
-          s.batchInEpoch += accum;
-          const result = this.optimizerStep(stepLoss);
-          s.step++;
-          if (result.skipped) {
-            s.skipped++;
-            // A scaled gradient that overflowed is loss scaling at work (the scale backs off), not a fault.
-            if (!result.overflow) {
-              if (o.onNonFinite === "stop") throw new TunekitError(`Trainer: step ${s.step}: ${result.reason}; stopping (onNonFinite: "stop")`);
-              console.warn(`tunekit: step ${s.step} skipped: ${result.reason}`);
-            }
-          } else {
-            lossSum += stepLoss;
-            lossN++;
-          }
-          const rec = { step: s.step, epoch: s.epoch + s.batchInEpoch / perEpoch, loss: stepLoss, lr: result.lr, grad_norm: result.norm };
-          this.write(rec);
-          o.events?.onStep?.({ step: s.step, epoch: rec.epoch, loss: stepLoss, lr: result.lr, gradNorm: result.norm });
-          const elapsed = (Date.now() - t0) / 1000;
-          if (bar) bar.update(s.step, { epoch: s.epoch + 1, loss: stepLoss.toFixed(4), lr: result.lr.toExponential(2), speed: (s.step / elapsed).toFixed(2) });
-          else if (o.progress !== false && (Date.now() - lastLine > 10000 || s.step === total)) {
-            lastLine = Date.now();
-            progressLine(`step ${s.step}/${total} epoch ${s.epoch + 1} loss ${stepLoss.toFixed(4)} lr ${result.lr.toExponential(2)} ${(s.step / elapsed).toFixed(2)} it/s`);
-          }
-          if (o.evalStrategy === "steps" && o.evalSteps && s.step % o.evalSteps === 0) stop = this.evaluateAndTrack();
-          if (o.saveSteps && o.outputDir && s.step % o.saveSteps === 0) this.saveCheckpoint(path.join(o.outputDir, `checkpoint-${s.step}`));
-          if (stop) break;
-        }
-        if (s.batchInEpoch >= perEpoch) {
-          o.events?.onEpochEnd?.({ epoch: s.epoch });
-          const evalNow = (o.evalStrategy ?? (o.eval ? "epoch" : "no")) === "epoch";
-          s.epoch++;
-          s.batchInEpoch = 0;
-          if (evalNow && !stop) stop = this.evaluateAndTrack();
-        }
+    this.fire("onTrainBegin");
+    while (!this.control.shouldTrainingStop && s.step < s.maxSteps && s.epoch < (o.maxSteps ? Number.MAX_SAFE_INTEGER : o.epochs)) {
+      if (o.gradualUnfreezing) unfreezeTop(model, s.epoch);
+      model.train();
+      this.fire("onEpochBegin");
+      const perEpoch = this.microBatchesPerEpoch;
+      while (s.batchInEpoch < perEpoch && s.step < s.maxSteps) {
+        this.fire("onStepBegin");
+        const { record, skipped } = this.trainingStep(perEpoch);
+        if (!skipped) sum += record.loss, n++;
+        this.fire("onStepEnd");
+        this.logSaveEvaluate(record);
+        // Other work (timers, I/O, awaits elsewhere) runs here, between steps, never inside one.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.control.shouldTrainingStop || this.control.shouldEpochStop) break;
       }
-    } finally {
-      bar?.stop();
-      if (this.log !== null) fs.closeSync(this.log), (this.log = null);
-    }
-    if (o.loadBestModelAtEnd && this.bestWeights) {
-      for (const [name, p] of model.namedParameters()) {
-        const w = this.bestWeights.get(name);
-        if (w) p.copyFrom(w);
+      if (this.control.shouldEpochStop) s.batchInEpoch = perEpoch; // the rest of the epoch is skipped
+      if (s.batchInEpoch >= perEpoch) {
+        s.epoch++;
+        s.batchInEpoch = 0;
+        this.fire("onEpochEnd");
+        this.logSaveEvaluate(null);
       }
     }
-    model.eval();
-    return {
-      steps: s.step, epochs: s.epoch, trainLoss: lossN ? lossSum / lossN : NaN, bestMetric: s.bestMetric, bestStep: s.bestStep,
-      history: s.history, seconds: (Date.now() - t0) / 1000, trainableParameters: trainableCount(model), skippedSteps: s.skipped,
-      precision: native.matmulPrecision(),
-    };
+    return { sum, n };
   }
 
+  /** One optimizer step over its micro-batches; returns its log record and whether it was skipped. */
+  private trainingStep(perEpoch: number): { record: LogRecord & { loss: number }; skipped: boolean } {
+    const o = this.o, model = o.model, s = this.state;
+    const accum = Math.min(o.gradientAccumulationSteps, perEpoch - s.batchInEpoch);
+    const batches: B[] = [];
+    for (let k = 0; k < accum; k++) batches.push(this.batchAt(s.epoch, s.batchInEpoch + k));
+    const count = batches.reduce((c, b) => c + model.lossCount(b), 0);
+    let stepLoss = 0;
+    batches.forEach((b, k) => {
+      stepLoss += this.atPrecision(() => tidy(() => {
+        const out = model.forward(b, { lossDivisor: Math.max(count, 1), lossOnly: true });
+        if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
+        const v = out.loss.item();
+        // With loss scaling the backward starts from `scale` instead of 1: every gradient is scaled.
+        if (this.scaler) backward(out.loss, new Float32Array([this.scaler.scale]));
+        else out.loss.backward();
+        return v;
+      }));
+      if (k < accum - 1) this.fire("onSubstepEnd");
+    });
+    s.batchInEpoch += accum;
+    this.fire("onPreOptimizerStep");
+    const result = this.optimizerStep(stepLoss);
+    this.fire("onOptimizerStep");
+    this.optimizer.zeroGrad();
+    model.zeroGrad(); // parameters outside the optimizer (none in a normal run)
+    s.step++;
+    if (result.skipped) {
+      s.skipped++;
+      // A scaled gradient that overflowed is loss scaling at work (the scale backs off), not a fault.
+      if (!result.overflow) {
+        if (o.onNonFinite === "stop") throw new TunekitError(`Trainer: step ${s.step}: ${result.reason}; stopping (onNonFinite: "stop")`);
+        console.warn(`tunekit: step ${s.step} skipped: ${result.reason}`);
+      }
+    }
+    return { record: { step: s.step, epoch: s.epoch + s.batchInEpoch / perEpoch, loss: stepLoss, lr: result.lr, grad_norm: result.norm }, skipped: result.skipped };
+  }
+
+  /** Does what the control asks after a step (its record given) or an epoch (HF's _maybe_log_save_evaluate). */
+  private logSaveEvaluate(record: LogRecord | null): void {
+    if (this.control.shouldLog && record) this.fire("onLog", { logs: record });
+    if (this.control.shouldEvaluate) {
+      if (!this.o.eval?.length) throw new TunekitError("Trainer: control.shouldEvaluate is set, but there is no eval set (the eval option) to evaluate on");
+      const metrics = this.evaluate();
+      const s = this.state;
+      const record = { step: s.step, epoch: s.epoch, ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`eval_${k}`, v])) };
+      s.history.push(record);
+      this.fire("onLog", { logs: record });
+      this.trackBest(metrics);
+      this.fire("onEvaluate", { metrics });
+    }
+    if (this.control.shouldSave) {
+      if (!this.o.outputDir) throw new TunekitError("Trainer: control.shouldSave is set, but there is no outputDir to write the checkpoint in");
+      const dir = path.join(this.o.outputDir, `checkpoint-${this.state.step}`);
+      this.saveCheckpoint(dir);
+      this.fire("onSave", { checkpoint: dir });
+    }
+  }
   /** L2-SP, clipping, the non-finite check and the AdamW update of one optimizer step. */
   private optimizerStep(loss: number): { lr: number; norm: number; skipped: boolean; overflow?: boolean; reason?: string } {
     const o = this.o, model = o.model, s = this.state;
@@ -436,20 +349,13 @@ export class Trainer<F, B> {
       this.optimizer.update(lr / o.learningRate, clip / unscale);
     }
     this.scaler?.update(skipped);
-    opt.zeroGrad();
-    model.zeroGrad(); // parameters outside the optimizer (none in a normal run)
     s.genOffset = model.gen.offset;
     return { lr, norm, skipped, overflow, reason };
   }
 
-  /** Evaluates on the eval set: mean loss plus the evaluator's metrics. */
+  /** Evaluates on the eval set (or `features`): mean loss plus the evaluator's metrics, at this run's precision. */
   evaluate(features: F[] = this.o.eval ?? []): Metrics {
-    const restore = this.usePrecision();
-    try {
-      return this.evaluateAll(features);
-    } finally {
-      restore();
-    }
+    return this.atPrecision(() => this.evaluateAll(features));
   }
 
   private evaluateAll(features: F[]): Metrics {
@@ -478,82 +384,42 @@ export class Trainer<F, B> {
     return { loss: count ? lossSum / count : NaN, ...(ev ? ev.compute() : {}) };
   }
 
-  private evaluateAndTrack(): boolean {
+  /** Updates the best metric, its step and weights, and the patience count from an evaluation (HF's _determine_best_metric). */
+  private trackBest(metrics: Metrics): void {
     const o = this.o, s = this.state;
-    if (!o.eval?.length) return false;
-    const metrics = this.evaluate();
-    const rec = { step: s.step, epoch: s.epoch, ...Object.fromEntries(Object.entries(metrics).map(([k, v]) => [`eval_${k}`, v])) };
-    s.history.push(rec);
-    this.write(rec);
-    o.events?.onEvaluate?.({ step: s.step, epoch: s.epoch, metrics });
-    if (o.progress !== false) progressLine(`eval @ step ${s.step}: ${Object.entries(metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${Number.isInteger(v) ? v : (v as number).toFixed(4)}`).join(", ")}`);
     const key = o.metricForBestModel ?? "loss";
     const value = metrics[key];
     if (typeof value !== "number") throw new TunekitError(`Trainer: metricForBestModel '${key}' is not among the metrics: ${Object.keys(metrics).join(", ")}`);
     const greater = o.greaterIsBetter ?? key !== "loss";
-    const better = s.bestMetric === null || (greater ? value > s.bestMetric : value < s.bestMetric);
-    if (better) {
-      s.bestMetric = value;
-      s.bestStep = s.step;
-      s.patience = 0;
-      if (o.loadBestModelAtEnd) {
-        this.bestWeights = new Map();
-        for (const [name, p] of o.model.namedParameters()) if (p.requiresGrad || o.gradualUnfreezing) this.bestWeights.set(name, Float32Array.from(p.toHost()));
-      }
-      return false;
+    if (s.bestMetric !== null && !(greater ? value > s.bestMetric : value < s.bestMetric)) {
+      s.patience++;
+      return;
     }
-    s.patience++;
-    return o.earlyStoppingPatience !== undefined && s.patience >= o.earlyStoppingPatience;
+    s.bestMetric = value;
+    s.bestStep = s.step;
+    s.patience = 0;
+    if (!o.loadBestModelAtEnd) return;
+    // Kept on the model's device, in buffers reused at each improvement.
+    const best = this.bestWeights ?? new Map<string, Storage>();
+    for (const [name, p] of o.model.namedParameters()) if (p.requiresGrad || o.gradualUnfreezing) {
+      let w = best.get(name);
+      if (w?.length !== p.size || w.device !== p.device) best.set(name, (w = allocate(p.size, p.device)));
+      w.copyFromStorage(p.storage);
+    }
+    this.bestWeights = best;
   }
 
   /**
-   * Writes weights, optimizer state and trainer state (step, data position, dropout RNG, best metric,
-   * loss scale) into a temporary directory and renames it into place (checkpoints.ts): a crash never
-   * leaves half a checkpoint. Refuses (NonFiniteError) before writing anything when a weight or an
-   * optimizer moment holds NaN or Infinity, so a resumed run never starts from poisoned weights.
+   * Writes a checkpoint of the run into dir (saveTrainerCheckpoint: whole or not at all, refused for
+   * non-finite weights), then removes the oldest of outputDir's beyond saveTotalLimit.
    */
   saveCheckpoint(dir: string): void {
-    const s = this.state, model = this.o.model;
-    // The whole state (LoRA factors included), not a publishable checkpoint: savePretrained refuses adapters.
-    const weights = model.stateDict();
-    const moments = this.optimizer.stateTensors();
-    assertFinite(`saveCheckpoint(${dir})`, weights);
-    assertFinite(`saveCheckpoint(${dir}) optimizer state`, moments);
-    writeCheckpointDir(dir, (tmp) => {
-      saveSafetensors(path.join(tmp, "model.safetensors"), weights);
-      saveConfig(tmp, { ...model.config, architectures: [model.architecture] }, { dtype: "F32" }); // the weights just written
-      if (this.bestWeights)  // so a resumed run can still load the best model at the end
-        saveSafetensors(path.join(tmp, "best.safetensors"), new Map([...this.bestWeights].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
-      saveSafetensors(path.join(tmp, "optimizer.safetensors"), new Map([...moments].map(([k, v]) => [k, { dtype: "F32" as const, shape: [v.length], data: v }])));
-      // Last: checkpointProblem() treats a directory without it as incomplete.
-      const st = { ...s, genOffset: model.gen.offset, optimizerStep: this.optimizer.step, seed: this.o.seed, lossScaler: this.scaler?.state(),
-        training_args: this.trainingArgs() };
-      writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify(st, null, 2)));
-    });
-    this.o.events?.onSave?.({ step: s.step, dir });
-    if (this.o.saveTotalLimit && this.o.outputDir) {
-      const olds = listCheckpoints(this.o.outputDir);
-      for (const d of olds.slice(0, Math.max(0, olds.length - this.o.saveTotalLimit))) removeCheckpoint(d);
+    const o = this.o;
+    saveTrainerCheckpoint(dir, { model: o.model, optimizer: this.optimizer, scaler: this.scaler, state: this.state, bestWeights: this.bestWeights,
+      seed: o.seed, trainingArgs: this.trainingArgs() });
+    if (o.saveTotalLimit && o.outputDir) {
+      const olds = listCheckpoints(o.outputDir);
+      for (const d of olds.slice(0, Math.max(0, olds.length - o.saveTotalLimit))) removeCheckpoint(d);
     }
-  }
-
-  private resume(dir: string): void {
-    const st = readTrainerState(dir);
-    const perEpoch = this.microBatchesPerEpoch;
-    if (st.batchInEpoch > perEpoch)
-      throw new TunekitError(`resumeFrom: ${path.join(dir, "trainer_state.json")}: field "batchInEpoch" is ${st.batchInEpoch}; expected an integer in 0..${perEpoch} (micro-batches per epoch of this training set: is it the same data and batchSize?)`);
-    // As HF's compare_trainer_and_checkpoint_args: a different setting resumes, with a warning, since it no longer continues the same run.
-    const now = this.trainingArgs() as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(st.training_args ?? {}))
-      if (now[k] !== v) console.warn(`tunekit: resumeFrom ${dir}: training argument ${k} is ${JSON.stringify(now[k])} here but ${JSON.stringify(v)} in the checkpoint; the run will not continue exactly`);
-    const model = this.o.model;
-    model.loadStateDict(readSafetensors(path.join(dir, "model.safetensors")).tensors, `resumeFrom: ${dir}/model.safetensors`);
-    const opt = readSafetensors(path.join(dir, "optimizer.safetensors")).tensors;
-    this.optimizer.loadStateTensors(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), st.optimizerStep);
-    const best = path.join(dir, "best.safetensors");
-    if (fs.existsSync(best)) this.bestWeights = new Map([...readSafetensors(best).tensors].map(([k, v]) => [k, v.data as Float32Array]));
-    this.state = { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, genOffset: st.genOffset, bestMetric: st.bestMetric, bestStep: st.bestStep, patience: st.patience, history: st.history, skipped: st.skipped };
-    if (this.scaler && st.lossScaler) this.scaler.load(st.lossScaler);
-    model.gen.offset = st.genOffset;
   }
 }
