@@ -73,6 +73,24 @@ suite(have ? "the device path (CUDA backend)" : `the device path [skipped: ${rea
     expect(r.oom.message).toMatch(/smaller batch size .* bf16 weights .* LoRA/);
     expect(r.oom.worksAfter).toBe(true);
   });
+  test("the CLI trains, evaluates and predicts with --device cuda as it does on the CPU", () => {
+    const bin = path.join(root, "bin", "tunekit.js"), data = path.join(__dirname, "fixtures", "data", "reviews.csv");
+    const cli = (args: string[]) => JSON.parse(execFileSync(process.execPath, [bin, ...args, "--json"], {
+      env: { ...process.env, TUNEKIT_CUDA_LIB: lib }, encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "ignore"], timeout: 300_000,
+    }));
+    const out = fs.mkdtempSync(path.join(require("os").tmpdir(), "tk-cli-device-"));
+    const train = (device: string) => cli(["train", "--data", data, "--max-steps", "3", "--batch-size", "4", "--no-progress", "--no-report", "--device", device, "--out", path.join(out, device)]);
+    const cpu = train("cpu"), cuda = train("cuda");
+    expect(Math.abs(cuda.metrics.loss - cpu.metrics.loss)).toBeLessThan(1e-4);
+    expect(cuda.metrics.confusion_matrix).toEqual(cpu.metrics.confusion_matrix);
+    const evalCuda = cli(["eval", "--model", path.join(out, "cuda"), "--data", data, "--device", "cuda"]);
+    const evalCpu = cli(["eval", "--model", path.join(out, "cuda"), "--data", data]);
+    expect(Math.abs(evalCuda.metrics.loss - evalCpu.metrics.loss)).toBeLessThan(1e-5);
+    const p = (device: string) => cli(["predict", "--model", path.join(out, "cuda"), "a gorgeous, witty film", "--device", device])[0].scores[0].score;
+    expect(Math.abs(p("cuda") - p("cpu"))).toBeLessThan(1e-5);
+    fs.rmSync(out, { recursive: true, force: true });
+  }, 600_000);
+
   test("two runs on the device are bit-identical", () => {
     expect(r.repeat.sameLosses).toBe(true);
     expect(r.repeat.maxWeightDiff).toBe(0);

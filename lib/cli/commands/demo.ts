@@ -71,7 +71,7 @@ async function demo(flags: DemoFlags): Promise<void> {
   tok.padTokenId ?? 0);
   const trainer: TrainerFlags = {
     validation: "", epochs: flags.epochs, batchSize: flags.batchSize, gradAccum: 1, warmupRatio: 0.1, weightDecay: 0.01, scheduler: "linear",
-    maxGradNorm: 1, seed: flags.seed, evalStrategy: "epoch", loadBest: true, progress: flags.progress, onNonFinite: "skip", metric: "f1",
+    maxGradNorm: 1, seed: flags.seed, evalStrategy: "epoch", loadBest: true, progress: flags.progress, onNonFinite: "skip", metric: "f1", device: "cpu",
   };
   const method: MethodFlags = { method: "full", freezeLayers: 0, loraR: 8, loraAlpha: 16, loraDropout: 0.1, loraBias: "none" };
   const runs: RunResult[] = [];

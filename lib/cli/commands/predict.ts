@@ -17,7 +17,7 @@ import { defaultDocStride } from "../tasks";
 import { sentenceTransformerPooling } from "../similarity";
 import { output, table, clip, fmt } from "../print";
 
-interface InputFlags { data?: string; text?: string; textPair?: string; question?: string; context?: string; maxLength?: number; docStride?: number; batchSize: number; json?: boolean; output?: string }
+interface InputFlags { device: "cpu" | "cuda"; data?: string; text?: string; textPair?: string; question?: string; context?: string; maxLength?: number; docStride?: number; batchSize: number; json?: boolean; output?: string }
 
 /** Texts from positional arguments, or a column of --data. */
 async function inputs(texts: string[], f: InputFlags, columns: string[]): Promise<Record<string, string>[]> {
@@ -55,7 +55,7 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
   if (task === "qa") {
     if (texts.length) throw new TunekitError("a QA model reads questions and contexts from --data (columns --question and --context), not from arguments");
     const rows = await inputs([], f, [f.question ?? "question", f.context ?? "context"]);
-    const model = await AutoModelForQuestionAnswering.fromPretrained(dir, { warn: null });
+    const model = (await AutoModelForQuestionAnswering.fromPretrained(dir, { warn: null })).to(f.device);
     const answers = await answerQuestions(model, tok, rows.map((r) => ({ question: r[f.question ?? "question"], context: r[f.context ?? "context"] })),
       { ...o, docStride: f.docStride ?? defaultDocStride(o.maxLength) });
     const q = f.question ?? "question";
@@ -68,7 +68,7 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
     const [c1, c2] = [textColumn(f, "sentence1"), f.textPair ?? "sentence2"];
     if (texts.length % 2) throw new TunekitError(`a sentence encoder compares pairs: give an even number of texts (pairs one after the other), got ${texts.length}`);
     const rows = texts.length ? Array.from({ length: texts.length / 2 }, (_, i) => ({ [c1]: texts[2 * i], [c2]: texts[2 * i + 1] })) : await inputs([], f, [c1, c2]);
-    const model = await AutoSentenceEncoder.fromPretrained(dir, { warn: null, pooling: sentenceTransformerPooling(dir)! });
+    const model = (await AutoSentenceEncoder.fromPretrained(dir, { warn: null, pooling: sentenceTransformerPooling(dir)! })).to(f.device);
     const cos = await similarity(model, tok, rows.map((r) => [r[c1], r[c2]]), o);
     const res = rows.map((r, i) => ({ sentence1: r[c1], sentence2: r[c2], similarity: cos[i] }));
     if (!writeRows(f, res)) out.line(table(res.map((r) => [r.similarity.toFixed(4), clip(r.sentence1, 40), clip(r.sentence2, 40)]), ["cosine", "sentence 1", "sentence 2"]));
@@ -80,14 +80,14 @@ async function predict(texts: string[], f: InputFlags & { model: string; top?: n
   const rows = await inputs(texts, f, [col]);
   const list = rows.map((r) => r[col]);
   if (task === "token-classification") {
-    const model = await AutoModelForTokenClassification.fromPretrained(dir, { warn: null });
+    const model = (await AutoModelForTokenClassification.fromPretrained(dir, { warn: null })).to(f.device);
     const ents = await extractEntities(model, tok, list, o);
     const res = list.map((text, i) => ({ text, entities: ents[i] }));
     if (!writeRows(f, res)) for (const r of res) out.line(`${clip(r.text, 80)}\n  ${r.entities.map((e) => `${e.text} [${e.entity}] ${fmt(e.score)}`).join("; ") || "(no entities)"}`);
     out.result(res);
     return;
   }
-  const model = await AutoModelForSequenceClassification.fromPretrained(dir, { warn: null });
+  const model = (await AutoModelForSequenceClassification.fromPretrained(dir, { warn: null })).to(f.device);
   const preds = await classify(model, tok, list, o);
   const res = list.map((text, i) => ({ text, label: preds[i].label, score: preds[i].score, scores: preds[i].scores }));
   if (!writeRows(f, res)) out.line(table(res.map((r) => [r.label, r.score.toFixed(4), clip(r.text, 80)]), ["label", "score", "text"]));
@@ -115,7 +115,7 @@ async function embedCmd(texts: string[], flags: InputFlags & { model: string; po
   const tok = await AutoTokenizer.fromPretrained(dir);
   const col = textColumn(f);
   const list = (await inputs(texts, f, [col])).map((r) => r[col]);
-  const model = await AutoModel.fromPretrained(dir, { warn: null });
+  const model = (await AutoModel.fromPretrained(dir, { warn: null })).to(f.device);
   model.eval();
   const H = readConfig(dir).hiddenSize;
   const maxLength = f.maxLength ?? savedMaxLength(tok.modelMaxLength, dir);
@@ -169,7 +169,8 @@ export function registerPredict(program: Command, run: (fn: Action) => Action): 
     .option("--max-length <n>", "tokens per text (default: the tokenizer's model_max_length, which `tunekit train` sets to the length the model was trained with)", int(8))
     .option("--batch-size <n>", "texts per batch", int(1), 32)
     .option("-o, --output <file>", "write results to a file (JSON lines; embed: .npy too)")
-    .option("--json", "one JSON document on stdout (everything else on stderr)");
+    .option("--json", "one JSON document on stdout (everything else on stderr)")
+    .addOption(new Option("--device <device>", "where the model runs: cpu, or cuda (needs the CUDA library)").choices(["cpu", "cuda"]).default("cpu"));
   inputOpts(program.command("predict [texts...]").description("run a fine-tuned classifier, tagger, QA model or sentence encoder (the task comes from the model)"))
     .option("--text <column>", "text column of --data (default: text; sentence encoder: sentence1)")
     .option("--text-pair <column>", "sentence encoder: second text column of --data (default: sentence2)")

@@ -72,7 +72,7 @@ export function scalars(m: Record<string, unknown>): Record<string, number> {
   return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number").map(([k, v]) => [k, Number((v as number).toFixed(4))]));
 }
 
-type EvalFlags = Omit<ModelFlags, "task"> & DataFlags & { json?: boolean; errors: number; batchSize: number };
+type EvalFlags = Omit<ModelFlags, "task"> & DataFlags & { json?: boolean; errors: number; batchSize: number; device: "cpu" | "cuda" };
 
 const TASK_OF_ARCH: [RegExp, TaskName][] = [[/ForSequenceClassification$/, "classification"], [/ForTokenClassification$/, "token-classification"], [/ForQuestionAnswering$/, "qa"]];
 
@@ -111,7 +111,7 @@ async function evaluate(flags: EvalFlags): Promise<void> {
   // Every row is evaluated: the file is read as a validation set of its own.
   const task = await loadTask(tok, { ...flags, task: taskName, maxLength, docStride: flags.docStride ?? (taskName === "qa" ? defaultDocStride(maxLength) : undefined),
     pooling: sentenceTransformerPooling(dir) ?? undefined, validation: flags.data }, labels);
-  const model = await task.createModel(dir, { random: false, seed: 42 });
+  const model = (await task.createModel(dir, { random: false, seed: 42 })).to(flags.device);
   model.eval();
   const ev = task.evaluator();
   let loss = 0, n = 0;
@@ -211,6 +211,7 @@ Examples:
     .option("--doc-stride <n>", "qa: context tokens shared by consecutive windows (default: min(128, max-length / 3))", int(0))
     .option("--batch-size <n>", "examples per batch", int(1), 32)
     .option("--errors <k>", "classification: the k most confidently misclassified examples to list (0: none)", int(0), 10)
+    .addOption(new Option("--device <device>", "where the model runs: cpu, or cuda (needs the CUDA library)").choices(["cpu", "cuda"]).default("cpu"))
     .option("--json", "one JSON document on stdout (everything else on stderr)")
     .addHelpText("after", `
 Examples:
