@@ -5,6 +5,9 @@
 // (gemm_serial repacks both operands per call: on a 64x128x64 tile it reached ~105 GFLOP/s on one Zen 5
 // core against ~205 for these kernels).
 // The backward recomputes P tile by tile from the saved log-sum-exp (FlashAttention-2, Algorithm 2).
+// Grouped-query attention: the query heads of one kv head are adjacent, so the forward packs a kv head
+// once for all of them, and the backward gives a thread a kv head whole, summing its query heads' dK,
+// dV in head order (deterministic). Causal and sliding-window limits skip whole key tiles.
 // GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics (max, reductions, unpacks) as
 // uninitialised.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -139,6 +142,21 @@ inline uint64_t element(const AttentionArgs& a, int64_t b, int64_t h, int64_t i,
   return ((static_cast<uint64_t>(b) * a.H + h) * a.Tq + i) * a.Tk + j;
 }
 
+inline int64_t kv_heads(const AttentionArgs& a) { return a.Hkv > 0 ? a.Hkv : a.H; }
+
+// Keys [*lo, *hi) that queries [i0, i0 + mq) may see within [k0, k1) (causal and window limits);
+// *lo rounded down to a key tile of the range starting at k0. Empty when *lo >= *hi.
+inline void visible_keys(const AttentionArgs& a, int64_t i0, int64_t mq, int64_t k0, int64_t k1, int64_t* lo, int64_t* hi) {
+  const int64_t p0 = a.q_offset + i0;  // key position of the first query
+  *hi = a.causal ? std::min(k1, p0 + mq) : k1;
+  const int64_t first = a.window > 0 ? std::max(k0, p0 - a.window + 1) : k0;
+  *lo = k0 + (first - k0) / BK * BK;
+}
+
+// mask_row's limits for query i against the key tile at j0: [lo, lim), relative to j0.
+inline int64_t row_lo(const AttentionArgs& a, int64_t i, int64_t j0) { return a.window > 0 ? a.q_offset + i - a.window + 1 - j0 : 0; }
+inline int64_t row_lim(const AttentionArgs& a, int64_t i, int64_t j0, int64_t nkp) { return a.causal ? a.q_offset + i - j0 + 1 : nkp; }
+
 // Bump allocator over one per-thread scratch slot; every buffer starts on a 64-byte line.
 struct Carve {
   float* base;
@@ -164,8 +182,10 @@ void key_bias(const AttentionArgs& a, int64_t b, int64_t k0, int64_t nkp, float*
   }
 }
 
-// Masked scores of one row: s += bias; keys past `lim` (causal) get -inf. Returns the row max.
-inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lim) {
+// Masked scores of one row: s += bias; keys before `lo` (sliding window) and from `lim` on (causal)
+// get -inf. Returns the row max.
+inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lo, int64_t lim) {
+  for (int64_t j = 0; j < std::min(lo, nkp); j++) s[j] = kNegInf;
   for (int64_t j = std::max<int64_t>(lim, 0); j < nkp; j++) s[j] = kNegInf;
   V mx = V::set1(kNegInf);
   for (int64_t j = 0; j < nkp; j += V::W) {
@@ -292,9 +312,10 @@ struct Forward {
     live = reinterpret_cast<uint8_t*>(c.take(sizes[8]));
   }
 
-  void pack(int64_t b, int64_t h) {
-    pack_transposed(a.k, a.ldk, a, b, h, 0, a.Tk, a.scale * kLog2e, Kt);
-    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, h, 0, a.Tk, Dp, Vn);
+  // Keys and values of kv head kvh of batch row b.
+  void pack(int64_t b, int64_t kvh) {
+    pack_transposed(a.k, a.ldk, a, b, kvh, 0, a.Tk, a.scale * kLog2e, Kt);
+    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, kvh, 0, a.Tk, Dp, Vn);
     key_bias(a, b, 0, Tkp, bias, live);
   }
 
@@ -304,15 +325,15 @@ struct Forward {
     std::fill(O, O + mq * Dp, 0.f);
     std::fill(m, m + mq, kNegInf);
     std::fill(l, l + mq, 0.f);
-    const int64_t kend = a.causal ? std::min(a.Tk, i0 + mq) : a.Tk;
-    for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+    int64_t kbeg, kend;
+    visible_keys(a, i0, mq, 0, a.Tk, &kbeg, &kend);
+    for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
       if (!live[j0 / BK]) continue;
       const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
       tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0 / BK * D * LD, LD, S, LD, false);
       for (int64_t r = 0; r < mq; r++) {
         float* s = S + r * LD;
-        const int64_t lim = a.causal ? i0 + r - j0 + 1 : nkp;
-        const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, lim));
+        const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, row_lo(a, i0 + r, j0), row_lim(a, i0 + r, j0, nkp)));
         if (m_new == kNegInf) {  // no key yet for this row
           std::fill(s, s + nk, 0.f);
           continue;
@@ -386,19 +407,43 @@ struct Backward {
     live = reinterpret_cast<uint8_t*>(c.take(sizes[14]));
   }
 
-  // Gradients of head (b, h) through keys [k0, k1): dk, dv of those keys, and the part of dq they
-  // contribute, written (scaled) to dq_out rows with stride ld_out (the real dq, or a partial buffer).
-  void run(int64_t b, int64_t h, int64_t k0, int64_t k1, float* dq_out, int64_t ld_out) {
-    const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W);
-    pack_transposed(a.k, a.ldk, a, b, h, k0, nk_all, a.scale * kLog2e, Kt);
-    pack_transposed(a.v, a.ldv, a, b, h, k0, nk_all, 1.f, Vt);
-    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, h, k0, nk_all, Dp, Kn);
+  // Gradients through keys [k0, k1) of kv head kvh of batch row b: dk, dv of those keys (summed over
+  // the group's query heads in head order), and the part of each query head's dq they contribute:
+  // written in place with one part, else to partial[(b·H + h)·parts + p] (summed afterwards).
+  void run(int64_t b, int64_t kvh, int64_t k0, int64_t k1, int64_t p, int64_t parts, float* partial) {
+    const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W), R = a.H / kv_heads(a);
+    pack_transposed(a.k, a.ldk, a, b, kvh, k0, nk_all, a.scale * kLog2e, Kt);
+    pack_transposed(a.v, a.ldv, a, b, kvh, k0, nk_all, 1.f, Vt);
+    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, kvh, k0, nk_all, Dp, Kn);
     key_bias(a, b, k0, nkp_all, bias, live);
     std::fill(dK, dK + nk_all * Dp, 0.f);
     std::fill(dV, dV + nk_all * Dp, 0.f);
+    for (int64_t h = kvh * R; h < (kvh + 1) * R; h++) {
+      if (parts == 1) head(b, h, k0, k1, Kr, g.dq + b * a.Tq * g.lddq + h * D, g.lddq);
+      else head(b, h, k0, k1, Kr, partial + ((b * a.H + h) * parts + p) * a.Tq * D, D);
+    }
+    for (int64_t j = 0; j < nk_all; j++) {
+      float* dk = g.dk + (b * a.Tk + k0 + j) * g.lddk + kvh * D;
+      float* dv = g.dv + (b * a.Tk + k0 + j) * g.lddv + kvh * D;
+      for (int64_t d = 0; d < D; d++) {
+        dk[d] = dK[j * Dp + d] * a.scale;
+        dv[d] = dV[j * Dp + d];
+      }
+    }
+  }
 
+  // Query head h against the packed keys [k0, k1): adds to dK, dV; writes its dq share (scaled) to
+  // dq_out rows with stride ld_out.
+  void head(int64_t b, int64_t h, int64_t k0, int64_t k1, const Rows& Kr, float* dq_out, int64_t ld_out) {
+    const int64_t D = a.D;
     for (int64_t i0 = 0; i0 < a.Tq; i0 += BQ) {
       const int64_t mq = std::min(BQ, a.Tq - i0);
+      int64_t kbeg, kend;
+      visible_keys(a, i0, mq, k0, k1, &kbeg, &kend);
+      if (kbeg >= kend) {  // these queries see no key of the range
+        for (int64_t r = 0; r < mq; r++) std::fill(dq_out + (i0 + r) * ld_out, dq_out + (i0 + r) * ld_out + D, 0.f);
+        continue;
+      }
       const Rows Qr = rows(a.q, a.ldq, a.Tq, a.H, D, b, h, i0, mq, Dp, Q);
       const Rows dOr = rows(g.dout, g.lddo, a.Tq, a.H, D, b, h, i0, mq, Dp, dO);
       for (int64_t r = 0; r < mq; r++) {
@@ -410,8 +455,7 @@ struct Backward {
         lse2[r] = a.lse[(b * a.H + h) * a.Tq + i0 + r] * kLog2e;
       }
       std::fill(dQ, dQ + mq * Dp, 0.f);
-      const int64_t kend = a.causal ? std::min(k1, i0 + mq) : k1;
-      for (int64_t j0 = k0; j0 < kend; j0 += BK) {
+      for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
         const int64_t jr = j0 - k0;  // offset in the packed range
         if (!live[jr / BK]) continue;
         const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
@@ -425,7 +469,7 @@ struct Backward {
             std::fill(dp, dp + nkp, 0.f);
             continue;
           }
-          mask_row(s, bias + jr, nkp, a.causal ? i0 + r - j0 + 1 : nkp);
+          mask_row(s, bias + jr, nkp, row_lo(a, i0 + r, j0), row_lim(a, i0 + r, j0, nkp));
           const V L = V::set1(lse2[r]), Dr = V::set1(Di[r]);
           if (a.dropout_p > 0.f) {
             dropout_mult(a, element(a, b, h, i0 + r, j0), nk, mult);
@@ -452,14 +496,6 @@ struct Backward {
         for (int64_t d = 0; d < D; d++) dst[d] = dQ[r * Dp + d] * a.scale;
       }
     }
-    for (int64_t j = 0; j < nk_all; j++) {
-      float* dk = g.dk + (b * a.Tk + k0 + j) * g.lddk + h * D;
-      float* dv = g.dv + (b * a.Tk + k0 + j) * g.lddv + h * D;
-      for (int64_t d = 0; d < D; d++) {
-        dk[d] = dK[j * Dp + d] * a.scale;
-        dv[d] = dV[j * Dp + d];
-      }
-    }
   }
 };
 
@@ -473,12 +509,13 @@ void attention_forward(const AttentionArgs& a) {
       a.B * a.H * nqt,
       [&](int64_t t0, int64_t t1) {
         Forward f(a);
+        const int64_t R = a.H / kv_heads(a);
         int64_t packed = -1;
         for (int64_t t = t0; t < t1; t++) {
-          const int64_t bh = t / nqt, b = bh / a.H, h = bh % a.H;
-          if (bh != packed) {
-            f.pack(b, h);
-            packed = bh;
+          const int64_t bh = t / nqt, b = bh / a.H, h = bh % a.H, bg = bh / R;  // bg = b·Hkv + kv head
+          if (bg != packed) {
+            f.pack(b, h / R);
+            packed = bg;
           }
           f.query_tile(b, h, (t % nqt) * BQ);
         }
@@ -489,12 +526,13 @@ void attention_forward(const AttentionArgs& a) {
 void attention_backward(const AttentionBackwardArgs& g) {
   const AttentionArgs& a = g.fwd;
   if (a.B <= 0 || a.H <= 0 || a.Tq <= 0) return;
-  const int64_t BH = a.B * a.H, D = a.D;
+  const int64_t BH = a.B * a.H, D = a.D, Hkv = kv_heads(a), BG = a.B * Hkv;
   const int64_t ntk = (a.Tk + BK - 1) / BK;
   const int nt = 10.0 * a.B * a.H * a.Tq * a.Tk * a.D < kThreadFlops ? 1 : num_threads();
-  // Heads go to threads whole; with fewer heads than threads each head's keys are split too, every
-  // part writing its share of dq to a buffer that is summed afterwards in a fixed order.
-  const int64_t parts = BH >= nt || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (nt + BH - 1) / BH);
+  // KV heads go to threads whole, with their query heads; with fewer kv heads than threads each one's
+  // keys are split too, every part writing its share of dq to a buffer that is summed afterwards in a
+  // fixed order.
+  const int64_t parts = BG >= nt || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (nt + BG - 1) / BG);
   const auto key_range = [&](int64_t p, int64_t* k0, int64_t* k1) {
     *k0 = ntk * p / parts * BK;
     *k1 = std::min(a.Tk, ntk * (p + 1) / parts * BK);
@@ -506,7 +544,7 @@ void attention_backward(const AttentionBackwardArgs& g) {
   }
   std::vector<float> partial(parts > 1 ? BH * parts * a.Tq * D : 0);
   parallel_for(
-      BH * parts,
+      BG * parts,
       [&](int64_t t0, int64_t t1) {
         int64_t most = 0;
         for (int64_t p = 0; p < parts; p++) {
@@ -516,13 +554,10 @@ void attention_backward(const AttentionBackwardArgs& g) {
         }
         Backward w(g, most);
         for (int64_t t = t0; t < t1; t++) {
-          const int64_t bh = t / parts, p = t % parts, b = bh / a.H, h = bh % a.H;
+          const int64_t bg = t / parts, p = t % parts;
           int64_t k0, k1;
           key_range(p, &k0, &k1);
-          if (parts == 1)
-            w.run(b, h, k0, k1, g.dq + b * a.Tq * g.lddq + h * D, g.lddq);
-          else
-            w.run(b, h, k0, k1, partial.data() + (bh * parts + p) * a.Tq * D, D);
+          w.run(bg / Hkv, bg % Hkv, k0, k1, p, parts, partial.data());
         }
       },
       nt);
