@@ -3,7 +3,8 @@
 // for all H / Hkv query heads of the kv head (grouped-query attention) and leaves, per query head, a
 // partial softmax: the chunk's max score, the sum of exp(score − max) and the weighted values. The
 // partials are merged in chunk order afterwards, so the result does not depend on the thread count
-// and batch 1 still spreads over every core.
+// and batch 1 still spreads over every core. The products are the fused attention's register tiles
+// (tiles.h): with the group's query heads as the rows of one operand, each key is read once.
 // GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics as uninitialised.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -15,15 +16,15 @@
 #include "tunekit/ops.h"
 #include "simd.h"
 #include "threadpool.h"
-#include "vtail.h"
+#include "tiles.h"
 
 namespace tk {
 namespace TK_ISA {
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+using namespace tiles;  // tile_gemm, transpose_block, round_up
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Per (b, h, chunk): m, l, then D weighted values.
 struct Partials {
@@ -39,80 +40,84 @@ inline void key_span(const AttentionDecodeArgs& a, int64_t b, int64_t* lo, int64
   *lo = a.window > 0 ? std::max<int64_t>(0, len - a.window) : 0;
 }
 
-// One task: keys [j0, j1) of kv head g of batch row b, for its R query heads.
+// Keys [j0, j0 + n) of kv head g of batch row b, transposed and times `mul`, into Kt [D][ldt]; the
+// columns up to the next multiple of 16 are zero (the products read whole vectors).
+void pack_keys(const AttentionDecodeArgs& a, int64_t b, int64_t g, int64_t j0, int64_t n, float mul, float* Kt, int64_t ldt) {
+  const int64_t D = a.D;
+  const float* base = a.k + (b * a.Tmax + j0) * a.ldk + g * D;
+  for (int64_t c0 = 0; c0 < n; c0 += 16) {
+    const int64_t m = std::min<int64_t>(16, n - c0);
+    int64_t d0 = 0;
+    if (m == 16)
+      for (; d0 + TB <= D; d0 += TB)
+        for (int64_t r = 0; r < 16; r += TB) transpose_block(base + (c0 + r) * a.ldk + d0, a.ldk, Kt + d0 * ldt + c0 + r, ldt, mul);
+    for (int64_t d = d0; d < D; d++) {
+      float* out = Kt + d * ldt + c0;
+      for (int64_t r = 0; r < m; r++) out[r] = base[(c0 + r) * a.ldk + d] * mul;
+      for (int64_t r = m; r < 16; r++) out[r] = 0.f;
+    }
+  }
+}
+
+// One task: keys [j0, j1) of kv head g of batch row b, for its R query heads (adjacent in q, so they
+// are one R x D operand): S = Q·Kᵀ·scale, masked, P = exp(S − max), O = P·V, with the attention kernels'
+// register-tiled products.
 void chunk_task(const AttentionDecodeArgs& a, int64_t R, int64_t chunk, const Partials& out, int64_t b, int64_t g,
                 int64_t c) {
-  const int64_t D = a.D, Dp = round_up(D, V::W), Cp = round_up(chunk, V::W);
+  const int64_t D = a.D, Dp = round_up(D, V::W), Cp = round_up(chunk, 16);
   int64_t lo, hi;
   key_span(a, b, &lo, &hi);
-  const int64_t j0 = std::max(c * chunk, lo), j1 = std::min((c + 1) * chunk, hi), n = std::max<int64_t>(0, j1 - j0);
-  float* Q = scratch(2, R * Dp + R * Cp + R * Dp);  // scaled queries, scores, weighted values
-  float* S = Q + R * Dp;
-  float* O = S + R * Cp;
-  for (int64_t r = 0; r < R; r++) {
-    const float* q = a.q + b * a.ldq + (g * R + r) * D;
-    for (int64_t d = 0; d < Dp; d++) Q[r * Dp + d] = d < D ? q[d] * a.scale : 0.f;
-  }
-  // Scores: one key row against each query head of the group.
-  const int64_t tail = D % V::W, full = D - tail;
-  for (int64_t jj = 0; jj < n; jj++) {
-    const int64_t j = j0 + jj;
-    if (a.key_mask && !a.key_mask[b * a.Tk + j]) {
-      for (int64_t r = 0; r < R; r++) S[r * Cp + jj] = kNegInf;
-      continue;
-    }
-    const float* k = a.k + (b * a.Tmax + j) * a.ldk + g * D;
+  const int64_t j0 = std::max(c * chunk, lo), n = std::max<int64_t>(0, std::min((c + 1) * chunk, hi) - j0);
+  if (n == 0) {  // no visible key in this chunk
     for (int64_t r = 0; r < R; r++) {
-      const float* q = Q + r * Dp;
-      V s0 = V::zero(), s1 = V::zero();
-      int64_t d = 0;
-      for (; d + 2 * V::W <= full; d += 2 * V::W) {
-        s0 = fma(V::load(q + d), V::load(k + d), s0);
-        s1 = fma(V::load(q + d + V::W), V::load(k + d + V::W), s1);
-      }
-      for (; d < full; d += V::W) s0 = fma(V::load(q + d), V::load(k + d), s0);
-      if (tail) s1 = fma(V::load(q + d), load_part(k + d, tail, 0.f), s1);
-      S[r * Cp + jj] = reduce_add(s0 + s1);
+      float* part = out.at(b * a.H + g * R + r, c);
+      part[0] = kNegInf;
+      part[1] = 0.f;
     }
+    return;
   }
-  std::fill(O, O + R * Dp, 0.f);
+  const int64_t np = round_up(n, V::W);
+  float* Kt = scratch(2, D * Cp + R * Cp + R * Dp + (D == Dp ? 0 : chunk * Dp));
+  float* S = Kt + D * Cp;
+  float* O = S + R * Cp;
+  float* Vn = O + R * Dp;
+  pack_keys(a, b, g, j0, n, a.scale, Kt, Cp);
+  tile_gemm<false>(R, np, D, a.q + b * a.ldq + g * R * D, D, Kt, Cp, S, Cp, false);
   for (int64_t r = 0; r < R; r++) {
     float* s = S + r * Cp;
-    float* part = out.at((b * a.H) + g * R + r, c);
+    float* part = out.at(b * a.H + g * R + r, c);
+    for (int64_t jj = 0; jj < np; jj++)
+      if (jj >= n || (a.key_mask && !a.key_mask[b * a.Tk + j0 + jj])) s[jj] = kNegInf;
     float m = kNegInf;
     for (int64_t jj = 0; jj < n; jj++) m = std::max(m, s[jj]);
-    if (m == kNegInf) {  // no visible key in this chunk: weights 0
-      std::fill(s, s + n, 0.f);
-      part[0] = kNegInf;
+    part[0] = m;
+    if (m == kNegInf) {  // every key of the chunk is padding: weights 0
+      std::fill(s, s + np, 0.f);
       part[1] = 0.f;
       continue;
     }
-    for (int64_t jj = n; jj < round_up(n, V::W); jj++) s[jj] = kNegInf;
     const V mv = V::set1(m);
     V l = V::zero();
-    for (int64_t jj = 0; jj < n; jj += V::W) {
+    for (int64_t jj = 0; jj < np; jj += V::W) {
       const V p = vexp(V::load(s + jj) - mv);  // masked keys: exactly 0
       p.store(s + jj);
       l = l + p;
     }
-    part[0] = m;
     part[1] = reduce_add(l);
   }
-  // Weighted values: each value row once, for every query head of the group.
-  for (int64_t jj = 0; jj < n; jj++) {
-    const float* v = a.v + (b * a.Tmax + j0 + jj) * a.ldv + g * D;
-    for (int64_t d = 0; d < Dp; d += V::W) {
-      const V vv = d < full ? V::load(v + d) : load_part(v + d, tail, 0.f);
-      for (int64_t r = 0; r < R; r++) {
-        float* o = O + r * Dp + d;
-        fma(V::set1(S[r * Cp + jj]), vv, V::load(o)).store(o);
-      }
+  // Values of the chunk as n rows of Dp floats: the cache itself when D is a multiple of the vector width.
+  const float* v = a.v + (b * a.Tmax + j0) * a.ldv + g * D;
+  int64_t ldv = a.ldv;
+  if (D != Dp) {
+    for (int64_t jj = 0; jj < n; jj++) {
+      std::copy(v + jj * a.ldv, v + jj * a.ldv + D, Vn + jj * Dp);
+      std::fill(Vn + jj * Dp + D, Vn + (jj + 1) * Dp, 0.f);
     }
+    v = Vn;
+    ldv = Dp;
   }
-  for (int64_t r = 0; r < R; r++) {
-    float* part = out.at((b * a.H) + g * R + r, c);
-    std::copy(O + r * Dp, O + r * Dp + D, part + 2);
-  }
+  tile_gemm<false>(R, Dp, n, S, Cp, v, ldv, O, Dp, false);
+  for (int64_t r = 0; r < R; r++) std::copy(O + r * Dp, O + r * Dp + D, out.at(b * a.H + g * R + r, c) + 2);
 }
 
 }  // namespace
