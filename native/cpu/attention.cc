@@ -91,12 +91,14 @@ inline int64_t kv_heads(const AttentionArgs& a) { return a.Hkv > 0 ? a.Hkv : a.H
 inline void visible_keys(const AttentionArgs& a, int64_t i0, int64_t mq, int64_t k0, int64_t k1, int64_t* lo, int64_t* hi) {
   const int64_t p0 = a.q_offset + i0;  // key position of the first query
   *hi = a.causal ? std::min(k1, p0 + mq) : k1;
-  const int64_t first = a.window > 0 ? std::max(k0, p0 - a.window + 1) : k0;
+  const int64_t first = a.causal && a.window > 0 ? std::max(k0, p0 - a.window + 1) : k0;
   *lo = k0 + (first - k0) / BK * BK;
 }
 
 // mask_row's limits for query i against the key tile at j0: [lo, lim), relative to j0.
-inline int64_t row_lo(const AttentionArgs& a, int64_t i, int64_t j0) { return a.window > 0 ? a.q_offset + i - a.window + 1 - j0 : 0; }
+inline int64_t row_lo(const AttentionArgs& a, int64_t i, int64_t j0) {
+  return a.causal && a.window > 0 ? a.q_offset + i - a.window + 1 - j0 : 0;
+}
 inline int64_t row_lim(const AttentionArgs& a, int64_t i, int64_t j0, int64_t nkp) { return a.causal ? a.q_offset + i - j0 + 1 : nkp; }
 
 // Bump allocator over one per-thread scratch slot; every buffer starts on a 64-byte line.
@@ -419,10 +421,11 @@ void attention_backward(const AttentionBackwardArgs& g) {
   const int64_t BH = a.B * a.H, D = a.D, Hkv = kv_heads(a), BG = a.B * Hkv;
   const int64_t ntk = (a.Tk + BK - 1) / BK;
   const int nt = 10.0 * a.B * a.H * a.Tq * a.Tk * a.D < kThreadFlops ? 1 : num_threads();
-  // KV heads go to threads whole, with their query heads; with fewer kv heads than threads each one's
+  // KV heads go to threads whole, with their query heads; with fewer than kUnits kv heads each one's
   // keys are split too, every part writing its share of dq to a buffer that is summed afterwards in a
-  // fixed order.
-  const int64_t parts = BG >= nt || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (nt + BG - 1) / BG);
+  // fixed order. The split depends on the shape only, so the result is the same for any thread count.
+  constexpr int64_t kUnits = 16;
+  const int64_t parts = BG >= kUnits || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (kUnits + BG - 1) / BG);
   const auto key_range = [&](int64_t p, int64_t* k0, int64_t* k1) {
     *k0 = ntk * p / parts * BK;
     *k1 = std::min(a.Tk, ntk * (p + 1) / parts * BK);

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
 
 #include "tunekit/ops.h"
 #include "simd.h"
@@ -126,8 +126,9 @@ void attention_decode(const AttentionDecodeArgs& a) {
   if (a.B <= 0 || a.H <= 0) return;
   const int64_t D = a.D, Hkv = a.Hkv > 0 ? a.Hkv : a.H, R = a.H / Hkv;
   const int64_t chunk = decode_chunk(a.Tk), nch = std::max<int64_t>(1, (a.Tk + chunk - 1) / chunk);
-  std::vector<float> buf(a.B * a.H * nch * (D + 2));
-  const Partials parts{nch, D, buf.data()};
+  // Every (b, h, chunk) gets m and l; its D values only where l > 0 (the merge reads no others).
+  std::unique_ptr<float[]> buf(new float[a.B * a.H * nch * (D + 2)]);
+  const Partials parts{nch, D, buf.get()};
   const bool small = 2.0 * a.B * a.H * a.Tk * D < 2e5;
   parallel_for(
       a.B * Hkv * nch,
