@@ -8,6 +8,9 @@
 // so a row's scores sit in 16 lanes of one warp (shuffle reductions) and shared reads are conflict-free
 // (rows padded to DMAX + 1). Head dims up to 256; tiles are sized to fit 99 KB of shared memory (sm_86+).
 // Dropout uses Philox element ((b·H + h)·Tq + i)·Tk + j, the CPU's indexing, so masks are identical.
+// Grouped-query attention: query head h reads kv head h / (H / Hkv); the dK/dV kernel has a block per
+// (kv head, key tile) that loops over the group's query heads in order, so their sum is deterministic.
+// Causal, sliding-window and query-offset limits bound the tile loops (whole tiles skipped).
 #include <algorithm>
 #include <vector>
 
@@ -48,8 +51,22 @@ __device__ __forceinline__ void load_rows(float* dst, const float* src, int64_t 
   }
 }
 
+__host__ __device__ __forceinline__ int64_t kv_heads(const AttentionArgs& a) { return a.Hkv > 0 ? a.Hkv : a.H; }
+
+// Key j visible to query i: padding, causal (queries at key positions q_offset + i), sliding window.
 __device__ __forceinline__ bool key_ok(const AttentionArgs& a, int64_t b, int64_t i, int64_t j) {
-  return j < a.Tk && (!a.key_mask || a.key_mask[b * a.Tk + j]) && (!a.causal || j <= i);
+  const int64_t qi = a.q_offset + i;
+  return j < a.Tk && (!a.key_mask || a.key_mask[b * a.Tk + j]) && (!a.causal || j <= qi) &&
+         (!a.causal || a.window <= 0 || j > qi - a.window);
+}
+
+// Key tiles [*j_begin, *j_end) (j_begin a multiple of BK) that queries [i0, i0 + nq) may see.
+template <int BK>
+__device__ __forceinline__ void key_tiles(const AttentionArgs& a, int64_t i0, int64_t nq, int64_t* j_begin, int64_t* j_end) {
+  const int64_t p0 = a.q_offset + i0;
+  *j_end = a.causal ? (a.Tk < p0 + nq ? a.Tk : p0 + nq) : a.Tk;
+  const int64_t first = a.causal && a.window > 0 ? p0 - a.window + 1 : 0;
+  *j_begin = first > 0 ? first / BK * BK : 0;
 }
 
 // 1/(1-p) when Philox element e is kept, else 0.
@@ -76,6 +93,7 @@ __global__ void __launch_bounds__(kBlock) attn_forward_kernel(AttentionArgs a) {
   float* Ps = Vs + BK * LD;    // [BQ][LDP]: dropped-out probabilities of this key tile
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4, D = static_cast<int>(a.D);
   const int64_t bh = blockIdx.x, b = bh / a.H, h = bh % a.H, i0 = int64_t(blockIdx.y) * BQ;
+  const int64_t hk = h / (a.H / kv_heads(a));  // kv head
   const int nq = static_cast<int>(a.Tq - i0 < BQ ? a.Tq - i0 : BQ);
   const float keep = a.dropout_p > 0.f ? 1.f / (1.f - a.dropout_p) : 1.f;
   load_rows<BQ, DMAX>(Qs, a.q, a.ldq, b * a.Tq + i0, nq, h * a.D, D, a.scale * kLog2e);
@@ -88,12 +106,13 @@ __global__ void __launch_bounds__(kBlock) attn_forward_kernel(AttentionArgs a) {
 #pragma unroll
     for (int dd = 0; dd < RD; dd++) o[ii][dd] = 0.f;
   }
-  const int64_t kend = a.causal ? (a.Tk < i0 + BQ ? a.Tk : i0 + BQ) : a.Tk;
-  for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+  int64_t kbeg, kend;
+  key_tiles<BK>(a, i0, BQ, &kbeg, &kend);
+  for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
     const int nk = static_cast<int>(a.Tk - j0 < BK ? a.Tk - j0 : BK);
     __syncthreads();  // the previous tile's Ks, Vs, Ps are consumed
-    load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, h * a.D, D, 1.f);
-    load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, h * a.D, D, 1.f);
+    load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
+    load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
     __syncthreads();
 
     float s[RQ][RK];
@@ -254,7 +273,8 @@ __device__ __forceinline__ void load_queries(const AttentionBackwardArgs& g, con
   }
 }
 
-// dK, dV of BK keys (block y) of head (b, h) = block x: Σ over query tiles of P̃ᵀ dO and dSᵀ Q.
+// dK, dV of BK keys (block y) of kv head (b, hk) = block x: Σ over the group's query heads, in order, and
+// their query tiles of P̃ᵀ dO and dSᵀ Q.
 template <int BQ, int BK, int DMAX>
 __global__ void __launch_bounds__(kBlock) attn_dkdv_kernel(AttentionBackwardArgs g, const float* delta) {
   constexpr int LD = DMAX + 1, LDP = BK + 1, RK = BK / 16, RD = DMAX / 16;
@@ -269,18 +289,25 @@ __global__ void __launch_bounds__(kBlock) attn_dkdv_kernel(AttentionBackwardArgs
   float* lse2 = dSs + BQ * LDP; // [BQ]
   float* dl = lse2 + BQ;        // [BQ]
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4, D = static_cast<int>(a.D);
-  const int64_t bh = blockIdx.x, b = bh / a.H, h = bh % a.H, j0 = int64_t(blockIdx.y) * BK;
+  const int64_t Hkv = kv_heads(a), R = a.H / Hkv;
+  const int64_t b = blockIdx.x / Hkv, hk = blockIdx.x % Hkv, j0 = int64_t(blockIdx.y) * BK;
   const int nk = static_cast<int>(a.Tk - j0 < BK ? a.Tk - j0 : BK);
-  load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, h * a.D, D, 1.f);
-  load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, h * a.D, D, 1.f);
+  load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
+  load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
 
   float dk[RK][RD], dv[RK][RD];
 #pragma unroll
   for (int r = 0; r < RK; r++)
 #pragma unroll
     for (int c = 0; c < RD; c++) dk[r][c] = dv[r][c] = 0.f;
-  const int64_t ibegin = a.causal ? j0 / BQ * BQ : 0;  // earlier queries see none of these keys
-  for (int64_t i0 = ibegin; i0 < a.Tq; i0 += BQ) {
+  // Queries that may see these keys: causal, i >= j0 − q_offset; window, i < j0 + BK − 1 + window − q_offset.
+  const int64_t first = a.causal ? j0 - a.q_offset : 0;
+  const int64_t ibegin = first > 0 ? first / BQ * BQ : 0;
+  const int64_t last = a.causal && a.window > 0 ? j0 + BK - 1 + a.window - a.q_offset : a.Tq;
+  const int64_t iend = last < a.Tq ? last : a.Tq;
+  const int64_t ntiles = iend > ibegin ? (iend - ibegin + BQ - 1) / BQ : 0;
+  for (int64_t t = 0; t < R * ntiles; t++) {  // the group's query heads in order, each over its query tiles
+    const int64_t h = hk * R + t / ntiles, i0 = ibegin + t % ntiles * BQ, bh = b * a.H + h;
     __syncthreads();  // the previous query tile is consumed
     load_queries<BQ, DMAX>(g, delta, bh, b, h, i0, Qs, dOs, lse2, dl);
     __syncthreads();
@@ -312,8 +339,8 @@ __global__ void __launch_bounds__(kBlock) attn_dkdv_kernel(AttentionBackwardArgs
   for (int r = 0; r < RK; r++) {
     const int64_t j = j0 + ty + 16 * r;
     if (j >= a.Tk) continue;
-    float* dkr = g.dk + (b * a.Tk + j) * g.lddk + h * a.D;
-    float* dvr = g.dv + (b * a.Tk + j) * g.lddv + h * a.D;
+    float* dkr = g.dk + (b * a.Tk + j) * g.lddk + hk * a.D;
+    float* dvr = g.dv + (b * a.Tk + j) * g.lddv + hk * a.D;
 #pragma unroll
     for (int c = 0; c < RD; c++) {
       const int d = tx + 16 * c;
@@ -340,6 +367,7 @@ __global__ void __launch_bounds__(kBlock) attn_dq_kernel(AttentionBackwardArgs g
   float* dl = lse2 + BQ;        // [BQ]
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4, D = static_cast<int>(a.D);
   const int64_t bh = blockIdx.x, b = bh / a.H, h = bh % a.H, i0 = int64_t(blockIdx.y) * BQ;
+  const int64_t hk = h / (a.H / kv_heads(a));
   load_queries<BQ, DMAX>(g, delta, bh, b, h, i0, Qs, dOs, lse2, dl);
 
   float dq[RQ][RD];
@@ -347,12 +375,13 @@ __global__ void __launch_bounds__(kBlock) attn_dq_kernel(AttentionBackwardArgs g
   for (int ii = 0; ii < RQ; ii++)
 #pragma unroll
     for (int c = 0; c < RD; c++) dq[ii][c] = 0.f;
-  const int64_t kend = a.causal ? (a.Tk < i0 + BQ ? a.Tk : i0 + BQ) : a.Tk;
-  for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+  int64_t kbeg, kend;
+  key_tiles<BK>(a, i0, BQ, &kbeg, &kend);
+  for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
     const int nk = static_cast<int>(a.Tk - j0 < BK ? a.Tk - j0 : BK);
     __syncthreads();  // the previous key tile is consumed
-    load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, h * a.D, D, 1.f);
-    load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, h * a.D, D, 1.f);
+    load_rows<BK, DMAX>(Ks, a.k, a.ldk, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
+    load_rows<BK, DMAX>(Vs, a.v, a.ldv, b * a.Tk + j0, nk, hk * a.D, D, 1.f);
     __syncthreads();
     tile_grads<BQ, BK, DMAX>(a, bh, b, i0, j0, Qs, dOs, Ks, Vs, lse2, dl, nullptr, dSs);
     __syncthreads();
@@ -419,7 +448,7 @@ void backward_impl(const AttentionBackwardArgs& g, const float* delta) {
   if (a.Tk > 0) {
     constexpr int BQ = Tiles<DMAX>::KQ, BK = Tiles<DMAX>::KK;
     const size_t smem = sizeof(float) * ((2 * BK + 2 * BQ) * LD + 2 * BQ * (BK + 1) + 2 * BQ);
-    const dim3 grid(static_cast<unsigned>(a.B * a.H), tiles(a.Tk, BK, "attention_backward"));
+    const dim3 grid(static_cast<unsigned>(a.B * kv_heads(a)), tiles(a.Tk, BK, "attention_backward"));
     opt_in_smem("attention_backward", attn_dkdv_kernel<BQ, BK, DMAX>, smem);
     attn_dkdv_kernel<BQ, BK, DMAX><<<grid, kBlock, smem>>>(g, delta);
     check_launch("attention_backward");

@@ -50,7 +50,14 @@
   X(dot_forward)          \
   X(axpby)                \
   X(fill)                 \
-  X(convert)
+  X(convert)              \
+  X(rmsnorm_forward)      \
+  X(rmsnorm_backward)     \
+  X(rope_forward)         \
+  X(rope_backward)        \
+  X(swiglu_forward)       \
+  X(swiglu_backward)      \
+  X(attention_decode)
 
 namespace tk {
 namespace cuda {

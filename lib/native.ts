@@ -140,12 +140,14 @@ export interface EmbeddingBackwardArgs { N: number; C: number; ids: IBuf; dout: 
 // ---- attention (native/binding/attention.cc) ----------------------------------------------------
 
 /**
- * Fused attention over (B, T, H, D) tensors whose tokens are `ld*` floats apart (default H·D), so q, k, v
- * can be views into one packed qkv projection [B, T, 3·H·D] with ld = 3·H·D. See AttentionArgs in
- * include/tunekit/ops.h.
+ * Fused attention over (B, T, heads, D) tensors whose tokens are `ld*` floats apart (default heads·D; q
+ * and o have H heads, k and v Hkv), so q, k, v can be views into one packed qkv projection
+ * [B, T, (H + 2·Hkv)·D] with ld = (H + 2·Hkv)·D. See AttentionArgs in include/tunekit/ops.h.
  */
 export interface AttentionForwardArgs {
   B: number; H: number; Tq: number; Tk: number; D: number;
+  /** Key/value heads (grouped-query attention), a divisor of H; query head h reads kv head h / (H / Hkv). Default H. */
+  Hkv?: number;
   q: Buf; k: Buf; v: Buf;
   /** Output (B, Tq, H, D). */
   o: Buf;
@@ -154,8 +156,12 @@ export interface AttentionForwardArgs {
   ldq?: number; ldk?: number; ldv?: number; ldo?: number;
   /** (B, Tk): 1 = attend, 0 = padding. */
   keyMask?: U8Buf;
-  /** Key j > query i is masked. */
+  /** Key j > queryOffset + i is masked. */
   causal?: boolean;
+  /** With causal: key j is also masked when queryOffset + i − j >= window (Mistral's sliding_window). 0 (default): none. */
+  window?: number;
+  /** With causal: the key position of query 0 (Tk − Tq puts the queries at the end of the keys, after a KV cache). Default 0. */
+  queryOffset?: number;
   /** Default 1/sqrt(D). */
   scale?: number;
   /** Dropout on the probabilities, in [0, 1): Philox element ((b·H + h)·Tq + i)·Tk + j of (seed, offset), integers up to 2^53. */
@@ -261,7 +267,100 @@ export interface NativeAddon {
   attentionBackwardAsync(a: AttentionBackwardArgs): Promise<void>;
 }
 
+/**
+ * One query token per (batch, head) against a KV cache (inference; no backward): o = softmax(q·Kᵀ·scale)·V.
+ * q (B, H, D) with ldq floats between batch rows (default H·D); k, v caches (B, Tmax, Hkv, D) with ldk / ldv
+ * floats between tokens (default Hkv·D) and Tmax (default Tk) tokens per batch row, of which keys [0, Tk)
+ * are read; o (B, H, D), ldo. Keys are split into chunks merged in a fixed order (flash-decoding).
+ */
+export interface AttentionDecodeArgs {
+  B: number; H: number; Tk: number; D: number;
+  /** Default H; a divisor of H. */
+  Hkv?: number;
+  Tmax?: number;
+  q: Buf; k: Buf; v: Buf; o: Buf;
+  ldq?: number; ldk?: number; ldv?: number; ldo?: number;
+  /** (B) int32: batch row b sees keys [0, lengths[b]), each in [0, Tk]. Default Tk for every row. */
+  lengths?: IBuf | null;
+  /** (B, Tk): 1 = attend, 0 = padding (left-padded batches). */
+  keyMask?: U8Buf | null;
+  /** > 0: the query, at position length − 1, sees keys j > length − 1 − window. Default 0 (none). */
+  window?: number;
+  /** Default 1/sqrt(D). */
+  scale?: number;
+}
+
+// Merged into NativeAddon below (interface declarations of one name merge).
+export interface NativeAddon {
+  attentionDecode(a: AttentionDecodeArgs): void;
+  attentionDecodeAsync(a: AttentionDecodeArgs): Promise<void>;
+}
+
 // ---- end attention -------------------------------------------------------------------------------
+// ---- decoder (native/binding/decoder.cc) --------------------------------------------------------
+
+/**
+ * RMSNorm (LlamaRMSNorm, float32) over the last dim C: y = x·rstd·weight, rstd = 1/sqrt(mean(x²) + eps)
+ * (rows) saved for the backward. Rows come in groups of G side by side: row r is at (r / G)·ldx + (r % G)·C
+ * (default G = 1, ldx = G·C), so G = heads, C = head_dim, ldx = the packed projection's width normalises
+ * each head of q in place of a copy (Qwen3's q_norm / k_norm). rows is a multiple of G.
+ */
+export interface RmsNormForwardArgs {
+  rows: number; C: number;
+  /** Default 1e-6 (rms_norm_eps). */
+  eps?: number;
+  x: Buf; weight?: Buf | null;
+  y: Buf; rstd: Buf;
+  G?: number; ldx?: number; ldy?: number;
+}
+/** dx (layout of x, lddx) overwritten; dweight (C) accumulated (+=), the same bits for any thread count. Each optional. */
+export interface RmsNormBackwardArgs {
+  rows: number; C: number;
+  x: Buf; weight?: Buf | null; rstd: Buf; dy: Buf;
+  dx?: Buf | null; dweight?: Buf | null;
+  G?: number; ldx?: number; lddy?: number; lddx?: number;
+}
+/**
+ * Rotary position embedding in place on x (B, T, H, D), tokens ld floats apart (default H·D; q and k of
+ * a packed [q | k | v] projection are H + Hkv adjacent heads), HF's rotate_half convention. cos, sin are
+ * (P, D/2) tables; token (b, t) uses row positions[b·T + t]. ropeBackward rotates a gradient by −θ.
+ */
+export interface RopeArgs {
+  B: number; T: number; H: number; D: number; P: number;
+  x: Buf; ld?: number;
+  cos: Buf; sin: Buf;
+  positions: IBuf;
+}
+/** y (rows, C) = silu(gate)·up; leading dims default C (a fused [gate | up]: ldg = ldu = 2·C, up = gate + C). */
+export interface SwigluForwardArgs {
+  rows: number; C: number;
+  gate: Buf; up: Buf; y: Buf;
+  ldg?: number; ldu?: number; ldy?: number;
+}
+/** dgate = dy·up·silu'(gate), dup = dy·silu(gate), overwritten, each optional (they may interleave in one buffer). */
+export interface SwigluBackwardArgs {
+  rows: number; C: number;
+  gate: Buf; up: Buf; dy: Buf;
+  dgate?: Buf | null; dup?: Buf | null;
+  ldg?: number; ldu?: number; lddy?: number; lddg?: number; lddu?: number;
+}
+
+// Merged into NativeAddon below (interface declarations of one name merge).
+export interface NativeAddon {
+  rmsNormForward(a: RmsNormForwardArgs): void;
+  rmsNormForwardAsync(a: RmsNormForwardArgs): Promise<void>;
+  rmsNormBackward(a: RmsNormBackwardArgs): void;
+  rmsNormBackwardAsync(a: RmsNormBackwardArgs): Promise<void>;
+  ropeForward(a: RopeArgs): void;
+  ropeForwardAsync(a: RopeArgs): Promise<void>;
+  ropeBackward(a: RopeArgs): void;
+  ropeBackwardAsync(a: RopeArgs): Promise<void>;
+  swigluForward(a: SwigluForwardArgs): void;
+  swigluForwardAsync(a: SwigluForwardArgs): Promise<void>;
+  swigluBackward(a: SwigluBackwardArgs): void;
+  swigluBackwardAsync(a: SwigluBackwardArgs): Promise<void>;
+}
+// ---- end decoder ---------------------------------------------------------------------------------
 
 /** A device with a backend: the CPU, or the CUDA library when one is built and a GPU is present. */
 export type Device = "cpu" | "cuda";

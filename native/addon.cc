@@ -218,6 +218,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_optim(env, exports);
   init_lora(env, exports);
   init_heads(env, exports);
+  init_decoder(env, exports);
   return exports;
 }
 

@@ -651,6 +651,162 @@ void check_memory(Check& c) {
   }
 }
 
+// ---- attention with grouped-query heads, sliding window, query offset ------------------------------
+void check_attention_gqa(Check& c) {
+  struct Case { const char* name; int64_t B, H, Hkv, Tq, Tk, D, window, q_offset; float p; bool mask, packed; };
+  const Case cases[] = {
+      {"attention GQA 3:1 causal packed", 2, 6, 2, 70, 70, 64, 0, 0, 0.f, true, true},
+      {"attention MQA window 40 dropout", 1, 4, 1, 150, 150, 32, 40, 0, 0.1f, false, false},
+      {"attention GQA offset (after a cache)", 2, 4, 2, 20, 150, 48, 0, 130, 0.f, true, false},
+      {"attention window + offset D=100", 1, 2, 1, 33, 200, 100, 70, 167, 0.f, false, true},
+  };
+  for (const Case& k : cases) {
+    const int64_t QD = k.H * k.D, KD = k.Hkv * k.D;
+    // packed: [q | k | v] rows of (H + 2·Hkv)·D, as from a fused projection, gradients likewise.
+    const int64_t ld = k.packed ? QD + 2 * KD : 0, ldq = k.packed ? ld : QD, ldkv = k.packed ? ld : KD;
+    const int64_t koff = k.packed ? QD : 0, voff = k.packed ? QD + KD : 0;
+    TensorF q = c.normal(k.B * k.Tq * ldq), kk = c.normal(k.B * k.Tk * ldkv), v = c.normal(k.B * k.Tk * ldkv);
+    TensorF dout = c.normal(k.B * k.Tq * QD);
+    std::vector<uint8_t> mask_host(k.B * k.Tk, 1);
+    if (k.mask)
+      for (int64_t i = 0; i < k.B * k.Tk; i++) mask_host[i] = i % 5 == 1 ? 0 : 1;
+    Tensor<uint8_t> mask = c.tensor(mask_host);
+    TensorF o = c.output(k.B * k.Tq * QD), lse = c.output(k.B * k.H * k.Tq);
+    std::vector<float> zq(k.B * k.Tq * ldq, 0.f), zkv(k.B * k.Tk * ldkv, 0.f);
+    TensorF dq = c.tensor(zq), dk = c.tensor(zkv), dv = c.tensor(zkv);
+    auto forward = [&](AttentionArgs& a, int s) {
+      a.B = k.B; a.H = k.H; a.Hkv = k.Hkv; a.Tq = k.Tq; a.Tk = k.Tk; a.D = k.D;
+      a.ldq = ldq; a.ldk = ldkv; a.ldv = ldkv; a.ldo = QD;
+      a.causal = 1; a.window = k.window; a.q_offset = k.q_offset; a.scale = 1.f / std::sqrt(static_cast<float>(k.D));
+      a.dropout_p = k.p; a.seed = 5; a.offset = 99;
+      a.q = q[s]; a.k = kk[s] + koff; a.v = v[s] + voff; a.o = o[s]; a.lse = lse[s];
+      a.key_mask = k.mask ? mask[s] : nullptr;
+    };
+    c.run<TK_OP_attention_forward>(forward);
+    c.run<TK_OP_attention_backward>([&](AttentionBackwardArgs& g, int s) {
+      forward(g.fwd, s);
+      g.dout = dout[s]; g.lddo = QD;
+      g.dq = dq[s]; g.lddq = ldq; g.dk = dk[s] + koff; g.lddk = ldkv; g.dv = dv[s] + voff; g.lddv = ldkv;
+    });
+    const std::string n = k.name;
+    c.compare(TK_OP_attention_forward, n + " forward o", o, kFloat);
+    c.compare(TK_OP_attention_forward, n + " forward lse", lse, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dq", dq, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dk", dk, kFloat);
+    c.compare(TK_OP_attention_backward, n + " backward dv", dv, kFloat);
+  }
+}
+
+// ---- rmsnorm_forward, rmsnorm_backward ---------------------------------------------------------------
+void check_rmsnorm(Check& c) {
+  // G > 1: heads of a packed row (Qwen3's q_norm), ld wider than G·C.
+  struct Case { int64_t rows, C, G, ld; bool weight; };
+  for (const Case& k : {Case{13, 300, 1, 300, true}, Case{300, 7, 1, 7, false}, Case{40, 64, 4, 384, true}, Case{9, 1025, 1, 1025, true}}) {
+    const int64_t n = k.rows * k.C, span = (k.rows / k.G - 1) * k.ld + k.G * k.C;
+    TensorF x = c.normal(span, 2.f), w = c.normal(k.C), dy = c.normal(n), y = c.output(n), rstd = c.output(k.rows);
+    TensorF dx = c.tensor(std::vector<float>(span, 0.f)), dw = c.normal(k.C);
+    c.run<TK_OP_rmsnorm_forward>([&](RmsNormArgs& a, int s) {
+      a.rows = k.rows; a.C = k.C; a.G = k.G; a.eps = 1e-6f; a.x = x[s]; a.ldx = k.ld;
+      a.weight = k.weight ? w[s] : nullptr; a.y = y[s]; a.ldy = k.G * k.C; a.rstd = rstd[s];
+    });
+    c.run<TK_OP_rmsnorm_backward>([&](RmsNormBackwardArgs& a, int s) {
+      a.rows = k.rows; a.C = k.C; a.G = k.G; a.x = x[s]; a.ldx = k.ld; a.weight = k.weight ? w[s] : nullptr;
+      a.rstd = rstd[s]; a.dy = dy[s]; a.lddy = k.G * k.C; a.dx = dx[s]; a.lddx = k.ld; a.dweight = dw[s];
+    });
+    const std::string name = "rmsnorm rows=" + std::to_string(k.rows) + " C=" + std::to_string(k.C) + " G=" + std::to_string(k.G);
+    c.compare(TK_OP_rmsnorm_forward, name + " forward y", y, kFloat);
+    c.compare(TK_OP_rmsnorm_forward, name + " forward rstd", rstd, kFloat);
+    c.compare(TK_OP_rmsnorm_backward, name + " backward dx", dx, kFloat);
+    c.compare(TK_OP_rmsnorm_backward, name + " backward dweight", dw, kFloat);
+  }
+}
+
+// ---- rope_forward, rope_backward ----------------------------------------------------------------------
+void check_rope(Check& c) {
+  // ld > H·D: q and k of a packed [q | k | v] row, the v columns left alone.
+  struct Case { int64_t B, T, H, D, ld, P; };
+  for (const Case& k : {Case{2, 37, 3, 64, 320, 50}, Case{1, 5, 1, 2, 2, 5}, Case{3, 9, 5, 130, 650, 9}}) {
+    const int64_t half = k.D / 2, n = k.B * k.T * k.ld;
+    std::vector<float> cs(k.P * half), sn(k.P * half);
+    for (int64_t p = 0; p < k.P; p++)
+      for (int64_t d = 0; d < half; d++) {
+        const double angle = p * std::pow(10000.0, -2.0 * d / k.D);
+        cs[p * half + d] = static_cast<float>(std::cos(angle));
+        sn[p * half + d] = static_cast<float>(std::sin(angle));
+      }
+    std::vector<int32_t> pos(k.B * k.T);
+    for (size_t i = 0; i < pos.size(); i++) pos[i] = static_cast<int32_t>((i * 7 + 3) % k.P);
+    TensorF cost = c.tensor(cs), sint = c.tensor(sn);
+    Tensor<int32_t> post = c.tensor(pos);
+    const std::vector<float> x0 = c.rng.normal(n);
+    TensorF x = c.tensor(x0), g = c.tensor(x0);
+    auto fill = [&](RopeArgs& a, const TensorF& t, int s) {
+      a.B = k.B; a.T = k.T; a.H = k.H; a.D = k.D; a.P = k.P; a.x = t[s]; a.ld = k.ld;
+      a.cos = cost[s]; a.sin = sint[s]; a.pos = post[s];
+    };
+    c.run<TK_OP_rope_forward>([&](RopeArgs& a, int s) { fill(a, x, s); });
+    c.run<TK_OP_rope_backward>([&](RopeArgs& a, int s) { fill(a, g, s); });
+    const std::string name = "rope D=" + std::to_string(k.D) + " ld=" + std::to_string(k.ld);
+    c.compare(TK_OP_rope_forward, name + " forward", x, kFloat);
+    c.compare(TK_OP_rope_backward, name + " backward", g, kFloat);
+  }
+}
+
+// ---- swiglu_forward, swiglu_backward ------------------------------------------------------------------
+void check_swiglu(Check& c) {
+  // fused: gate and up are the halves of one [gate | up] row, dgate and dup of one gradient row.
+  struct Case { int64_t rows, C; bool fused; };
+  for (const Case& k : {Case{33, 130, true}, Case{5, 1001, false}, Case{1, 1, false}}) {
+    const int64_t ld = k.fused ? 2 * k.C : k.C, n = k.rows * ld;
+    std::vector<float> g0 = c.rng.normal(n, 4.f);
+    g0[0] = 100.f;
+    if (n > 1) g0[1] = -100.f;  // saturated gates
+    TensorF gate = c.tensor(g0), upt = c.normal(n), dy = c.normal(k.rows * k.C), y = c.output(k.rows * k.C);
+    TensorF dgu = c.output(n), dup = c.output(n);
+    const int64_t uoff = k.fused ? k.C : 0;
+    c.run<TK_OP_swiglu_forward>([&](SwigluArgs& a, int s) {
+      a.rows = k.rows; a.C = k.C; a.gate = gate[s]; a.ldg = ld; a.up = (k.fused ? gate[s] : upt[s]) + uoff; a.ldu = ld;
+      a.y = y[s]; a.ldy = k.C;
+    });
+    c.run<TK_OP_swiglu_backward>([&](SwigluBackwardArgs& a, int s) {
+      a.rows = k.rows; a.C = k.C; a.gate = gate[s]; a.ldg = ld; a.up = (k.fused ? gate[s] : upt[s]) + uoff; a.ldu = ld;
+      a.dy = dy[s]; a.lddy = k.C; a.dgate = dgu[s]; a.lddg = ld; a.dup = (k.fused ? dgu[s] : dup[s]) + uoff; a.lddu = ld;
+    });
+    const std::string name = "swiglu rows=" + std::to_string(k.rows) + " C=" + std::to_string(k.C) + (k.fused ? " fused" : "");
+    c.compare(TK_OP_swiglu_forward, name + " forward", y, kFloat);  // expf against the CPU's exp
+    c.compare(TK_OP_swiglu_backward, name + " backward dgate" + (k.fused ? " | dup" : ""), dgu, kFloat);
+    if (!k.fused) c.compare(TK_OP_swiglu_backward, name + " backward dup", dup, kFloat);
+  }
+}
+
+// ---- attention_decode -----------------------------------------------------------------------------------
+void check_attention_decode(Check& c) {
+  struct Case { const char* name; int64_t B, H, Hkv, Tk, Tmax, D, window; bool lengths, mask; int64_t ld_pad; };
+  const Case cases[] = {
+      {"attention_decode B=1 GQA 7:1 D=64", 1, 14, 2, 512, 512, 64, 0, false, false, 0},
+      {"attention_decode lengths + mask + window, strided", 3, 4, 2, 700, 701, 40, 100, true, true, 8},
+      {"attention_decode MHA D=160 one chunk", 2, 2, 2, 33, 40, 160, 0, true, false, 0},
+      {"attention_decode one key", 1, 1, 1, 1, 1, 1, 0, false, false, 0},
+  };
+  for (const Case& k : cases) {
+    const int64_t ldq = k.H * k.D + k.ld_pad, ldkv = k.Hkv * k.D + k.ld_pad, ldo = k.H * k.D;
+    TensorF q = c.normal(k.B * ldq), kk = c.normal(k.B * k.Tmax * ldkv), v = c.normal(k.B * k.Tmax * ldkv), o = c.output(k.B * ldo);
+    std::vector<int32_t> len(k.B);
+    for (int64_t b = 0; b < k.B; b++) len[b] = static_cast<int32_t>(b == 2 ? 0 : k.Tk - b * k.Tk / 3);  // row 2: empty
+    std::vector<uint8_t> m(k.B * k.Tk);
+    for (int64_t i = 0; i < k.B * k.Tk; i++) m[i] = i % k.Tk < 5 || i % 7 == 3 ? 0 : 1;  // left padding and holes
+    Tensor<int32_t> lengths = c.tensor(len);
+    Tensor<uint8_t> mask = c.tensor(m);
+    c.run<TK_OP_attention_decode>([&](AttentionDecodeArgs& a, int s) {
+      a.B = k.B; a.H = k.H; a.Hkv = k.Hkv; a.Tk = k.Tk; a.Tmax = k.Tmax; a.D = k.D;
+      a.q = q[s]; a.ldq = ldq; a.k = kk[s]; a.ldk = ldkv; a.v = v[s]; a.ldv = ldkv; a.o = o[s]; a.ldo = ldo;
+      a.lengths = k.lengths ? lengths[s] : nullptr; a.key_mask = k.mask ? mask[s] : nullptr; a.window = k.window;
+      a.scale = 1.f / std::sqrt(static_cast<float>(k.D));
+    });
+    c.compare(TK_OP_attention_decode, k.name, o, kFloat);
+  }
+}
+
 // Every section and the ops it runs; a section runs when the CUDA backend supports all of them.
 struct Section {
   std::vector<int> ops;
@@ -681,6 +837,11 @@ const Section kSections[] = {
     {{TK_OP_dot_forward}, check_dot},
     {{TK_OP_axpby}, check_axpby},
     {{TK_OP_fill, TK_OP_convert}, check_memory},
+    {{TK_OP_attention_forward, TK_OP_attention_backward}, check_attention_gqa},
+    {{TK_OP_rmsnorm_forward, TK_OP_rmsnorm_backward}, check_rmsnorm},
+    {{TK_OP_rope_forward, TK_OP_rope_backward}, check_rope},
+    {{TK_OP_swiglu_forward, TK_OP_swiglu_backward}, check_swiglu},
+    {{TK_OP_attention_decode}, check_attention_decode},
 };
 
 }  // namespace

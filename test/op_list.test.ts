@@ -90,6 +90,12 @@ function calls(): Record<string, Call[]> {
     const fn = (native as unknown as Record<string, (a: A) => unknown>)[binding];
     return { binding, sync: () => { const a = make(); fn(a); check(a); } };
   }
+  const rmsnorm = () => ({ rows: 1, C: 2, x: f32(3, 4), y: f32(0, 0), rstd: f32(0) });
+  const rmsnormBackward = () => ({ rows: 1, C: 2, x: f32(3, 4), rstd: f32(0.2), dy: f32(1, 0), dweight: f32(0, 0) });
+  const rope = () => ({ B: 1, T: 1, H: 1, D: 2, P: 1, x: f32(1, 0), cos: f32(0), sin: f32(1), positions: Int32Array.from([0]) });
+  const swiglu = () => ({ rows: 1, C: 1, gate: f32(0), up: f32(5), y: f32(9) });
+  const swigluBackward = () => ({ rows: 1, C: 1, gate: f32(0), up: f32(2), dy: f32(1), dgate: f32(9) });
+  const attentionDecode = () => ({ B: 1, H: 1, Tk: 1, D: 1, q: f32(1), k: f32(1), v: f32(3), o: f32(0) });
   const fill = () => ({ x: f32(1, 2), bits: 0x40400000 }); // 3.0f
   const convert = () => ({ src: f32(1.5, -2), dst: new Uint16Array(2) }); // f32 → bf16
   return {
@@ -135,6 +141,13 @@ function calls(): Record<string, Call[]> {
     bce_backward: [both("bceBackward", lossBackward, (a) => expect(a.dx[0]).toBeCloseTo(2 * (1 / (1 + Math.exp(-3)) - 1), 6))],
     dot_forward: [both("dotForward", dotForward, (a) => expect(a.y[0]).toBe(11))],
     axpby: [both("axpby", axpby, (a) => expect(a.y[0]).toBe(-5))],
+    rmsnorm_forward: [both("rmsNormForward", rmsnorm, (a) => expect(a.rstd[0]).toBeCloseTo(1 / Math.sqrt(12.5 + 1e-6), 6))],
+    rmsnorm_backward: [both("rmsNormBackward", rmsnormBackward, (a) => expect(a.dweight[0]).toBeCloseTo(0.6, 6))],
+    rope_forward: [both("ropeForward", rope, (a) => expect(Array.from(a.x)).toEqual([0, 1]))],
+    rope_backward: [both("ropeBackward", rope, (a) => expect(Array.from(a.x)).toEqual([0, -1]))],
+    swiglu_forward: [both("swigluForward", swiglu, (a) => expect(a.y[0]).toBe(0))],
+    swiglu_backward: [both("swigluBackward", swigluBackward, (a) => expect(a.dgate[0]).toBe(1))],
+    attention_decode: [both("attentionDecode", attentionDecode, (a) => expect(a.o[0]).toBe(3))],
   };
 }
 

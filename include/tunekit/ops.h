@@ -60,7 +60,14 @@
   X(dot_forward, const DotArgs)                           \
   X(axpby, const AxpbyArgs)                               \
   X(fill, const FillArgs)                                 \
-  X(convert, const ConvertArgs)
+  X(convert, const ConvertArgs)                           \
+  X(rmsnorm_forward, const RmsNormArgs)                   \
+  X(rmsnorm_backward, const RmsNormBackwardArgs)          \
+  X(rope_forward, const RopeArgs)                         \
+  X(rope_backward, const RopeArgs)                        \
+  X(swiglu_forward, const SwigluArgs)                     \
+  X(swiglu_backward, const SwigluBackwardArgs)            \
+  X(attention_decode, const AttentionDecodeArgs)
 
 // Op ids: the index of an op's slot in every backend's table; they cross the dlopen boundary as int.
 #define TK_OP_ID(name, Args) TK_OP_##name,
@@ -114,10 +121,16 @@ struct GemmArgs {
 };
 
 // Fused attention, flash style: O = softmax(Q Kᵀ·scale + masks) V, never materialising Tq x Tk.
-// Q is (B, Tq, H, D) with ldq floats between consecutive tokens (so a packed qkv projection of
-// width 3·H·D can be read in place); K, V are (B, Tk, H, D) with ldk / ldv; O is (B, Tq, H, D) with ldo.
-// key_mask: (B, Tk) bytes, 1 = attend, 0 = padding; may be null. causal: key j > query i is masked
-// (queries and keys aligned at position 0). A row with no key left gives O = 0 and lse = -inf.
+// Q is (B, Tq, H, D) with ldq floats between consecutive tokens (so a packed qkv projection can be read
+// in place); K, V are (B, Tk, Hkv, D) with ldk / ldv; O is (B, Tq, H, D) with ldo.
+// Grouped-query attention: query head h reads kv head h / (H / Hkv); H is a multiple of Hkv, and
+// Hkv = 0 means Hkv = H (multi-head attention).
+// key_mask: (B, Tk) bytes, 1 = attend, 0 = padding; may be null. causal: query i sits at key position
+// q_offset + i and key j > q_offset + i is masked (q_offset = 0: queries and keys aligned at position 0;
+// q_offset = Tk - Tq: the queries are the last Tq of the Tk keys, as in prefill after a KV cache).
+// window > 0 (with causal only): key j is also masked when q_offset + i - j >= window (Mistral's
+// sliding window, HF's `kv_idx > q_idx - sliding_window`). A row with no key left gives O = 0 and
+// lse = -inf.
 // Dropout on the probabilities: element (b, h, i, j) uses Philox element
 // ((b·H + h)·Tq + i)·Tk + j, kept when uniform >= p, scaled by 1/(1-p).
 struct AttentionArgs {
@@ -131,10 +144,14 @@ struct AttentionArgs {
   int causal = 0;
   float scale = 1.f;
   float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
+  int64_t Hkv = 0;       // kv heads (0: H)
+  int64_t window = 0;    // sliding window (0: none)
+  int64_t q_offset = 0;  // key position of query 0 (causal)
 };
 
 // Backward of the above: reads q, k, v, o, lse (as the forward left them) and dO (layout of O, lddo);
-// OVERWRITES dq, dk, dv (layouts of q, k, v with lddq, lddk, lddv).
+// OVERWRITES dq, dk, dv (layouts of q, k, v with lddq, lddk, lddv). With grouped-query attention dk, dv
+// of a kv head sum the contributions of its H / Hkv query heads in head order (deterministic).
 struct AttentionBackwardArgs {
   AttentionArgs fwd;
   const float* dout = nullptr; int64_t lddo = 0;
@@ -419,6 +436,98 @@ struct ConvertArgs {
   const void* src = nullptr; int src_dtype = TK_F32;
   void* dst = nullptr; int dst_dtype = TK_F32;
 };
+
+// ---- decoder ops (native/cpu/decoder.cc, attention_decode.cc; cuda/decoder.cu, attention_decode.cu) ----
+
+// RMSNorm over the last dim C (LlamaRMSNorm, in float32): y = x·rstd·weight with
+// rstd = 1/sqrt(mean(x²) + eps), saved per row for the backward. weight (C) may be null (then 1).
+// Rows come in groups of G that sit side by side: row r is at x + (r / G)·ldx + (r % G)·C (likewise
+// y with ldy), so G = 1, ldx = C is a plain (rows, C) matrix and G = heads, C = head_dim, ldx = the
+// width of a packed [q | k | v] projection normalises each head of q (Qwen3's q_norm) in place of a copy.
+struct RmsNormArgs {
+  int64_t rows = 0, C = 0, G = 1;
+  float eps = 1e-6f;
+  const float* x = nullptr; int64_t ldx = 0;
+  const float* weight = nullptr;
+  float* y = nullptr; int64_t ldy = 0;
+  float* rstd = nullptr;  // (rows)
+};
+// x̂ = x·rstd, g = dy·weight: dx = rstd·(g - x̂·mean(g·x̂)) OVERWRITTEN (may be null), dweight += Σ dy·x̂
+// over rows, ACCUMULATED (may be null), summed in a fixed partition of the rows (the same bits for any
+// thread count). dy, dx in the grouped layout of x with lddy, lddx.
+struct RmsNormBackwardArgs {
+  int64_t rows = 0, C = 0, G = 1;
+  const float* x = nullptr; int64_t ldx = 0;
+  const float* weight = nullptr;
+  const float* rstd = nullptr;
+  const float* dy = nullptr; int64_t lddy = 0;
+  float* dx = nullptr; int64_t lddx = 0;
+  float* dweight = nullptr;
+};
+
+// Rotary position embedding in place on x (B, T, H, D), ld floats between tokens (a slice of a packed
+// [q | k | v] projection: q and k together are H + Hkv adjacent heads), HF's rotate_half convention
+// (the two halves of D rotate together, not interleaved pairs): for token (b, t) at position
+// p = pos[b·T + t] and d < D/2,
+//   x[d] ← x[d]·cos[p][d] − x[d + D/2]·sin[p][d],   x[d + D/2] ← x[d + D/2]·cos[p][d] + x[d]·sin[p][d].
+// cos, sin: (P, D/2) tables the caller computes (rope_theta, rope_scaling, attention scaling folded in);
+// every pos in [0, P); D even. rope_backward rotates a gradient in place by −θ (the transpose).
+struct RopeArgs {
+  int64_t B = 0, T = 0, H = 0, D = 0, P = 0;
+  float* x = nullptr; int64_t ld = 0;
+  const float* cos = nullptr; const float* sin = nullptr;
+  const int32_t* pos = nullptr;  // (B·T)
+};
+
+// y (rows, C) = silu(gate)·up (LlamaMLP's act_fn(gate_proj(x)) * up_proj(x)); gate, up, y each with its
+// leading dimension, so a fused [gate | up] projection is read in place (ldg = ldu = 2·C, up = gate + C).
+// y overlaps neither input.
+struct SwigluArgs {
+  int64_t rows = 0, C = 0;
+  const float* gate = nullptr; int64_t ldg = 0;
+  const float* up = nullptr; int64_t ldu = 0;
+  float* y = nullptr; int64_t ldy = 0;
+};
+// dgate = dy·up·σ(gate)·(1 + gate·(1 − σ(gate))), dup = dy·silu(gate), OVERWRITTEN (either may be null),
+// with their own leading dimensions (a fused [dgate | dup] gradient).
+struct SwigluBackwardArgs {
+  int64_t rows = 0, C = 0;
+  const float* gate = nullptr; int64_t ldg = 0;
+  const float* up = nullptr; int64_t ldu = 0;
+  const float* dy = nullptr; int64_t lddy = 0;
+  float* dgate = nullptr; int64_t lddg = 0;
+  float* dup = nullptr; int64_t lddu = 0;
+};
+
+// Decoding attention (inference, no backward): one query token per (batch, head) against a KV cache,
+// o = softmax(q Kᵀ·scale) V. q (B, H, D) with ldq floats between batch rows (a token row of a packed
+// projection); caches k, v (B, Tmax, Hkv, D) with ldk / ldv floats between tokens and Tmax tokens per
+// batch row, of which keys [0, Tk) are read; query head h reads kv head h / (H / Hkv). o (B, H, D), ldo.
+// lengths (B int32, may be null): batch row b sees keys [0, lengths[b]) (each in [0, Tk]); else Tk.
+// key_mask (B, Tk bytes, may be null): 0 = padding (left-padded batches). window > 0: the query is the
+// last key of its row (position len_b − 1) and sees keys j > len_b − 1 − window. A row with no key gives 0.
+// The keys are cut into chunks whose size depends only on Tk; each chunk's softmax is partial (max,
+// sum, weighted values) and the chunks are merged in order (flash-decoding), so batch 1 spreads over
+// every core and the result is the same for any thread count.
+struct AttentionDecodeArgs {
+  int64_t B = 0, H = 0, Hkv = 0, Tk = 0, Tmax = 0, D = 0;
+  const float* q = nullptr; int64_t ldq = 0;
+  const float* k = nullptr; int64_t ldk = 0;
+  const float* v = nullptr; int64_t ldv = 0;
+  float* o = nullptr; int64_t ldo = 0;
+  const int32_t* lengths = nullptr;
+  const uint8_t* key_mask = nullptr;
+  int64_t window = 0;
+  float scale = 1.f;
+};
+
+// Keys per chunk of attention_decode for Tk keys: a multiple of 16, at least 64, at most 64 chunks
+// (both backends use it, so they split alike).
+inline int64_t decode_chunk(int64_t Tk) {
+  int64_t c = (Tk + 63) / 64;
+  c = (c + 15) / 16 * 16;
+  return c < 64 ? 64 : c;
+}
 
 // OpArgs<TK_OP_gemm>::type is `const GemmArgs`: the args type of an op id, for type-checked calls.
 template <int op>

@@ -183,6 +183,11 @@ F32 Args::f32_opt(const char* name, int64_t need) {
 I32 Args::i32(const char* name, int64_t need) {
   return typed<I32>(*this, get(name, true), name, napi_int32_array, "an Int32Array", need);
 }
+I32 Args::i32_opt(const char* name, int64_t need) {
+  Napi::Value v = get(name, false);
+  if (v.IsUndefined() || v.IsNull()) return I32{};
+  return typed<I32>(*this, v, name, napi_int32_array, "an Int32Array", need);
+}
 U8 Args::u8_opt(const char* name, int64_t need) {
   Napi::Value v = get(name, false);
   if (v.IsUndefined() || v.IsNull()) return U8{};

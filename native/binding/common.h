@@ -41,6 +41,7 @@ class Args {
   F32 f32(const char* name, int64_t need);
   F32 f32_opt(const char* name, int64_t need);
   I32 i32(const char* name, int64_t need);
+  I32 i32_opt(const char* name, int64_t need);
   U8 u8_opt(const char* name, int64_t need);
   // JS Arrays (multi-tensor ops): of Float32Arrays (element i is named "name[i]" in errors), of numbers.
   std::vector<F32> f32_list(const char* name);
@@ -100,6 +101,7 @@ void init_attention(Napi::Env env, Napi::Object exports);
 void init_layers(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_lora(Napi::Env env, Napi::Object exports);
+void init_decoder(Napi::Env env, Napi::Object exports);
 
 std::string shape_str(std::initializer_list<int64_t> dims);
 

@@ -5,6 +5,9 @@
 // (gemm_serial repacks both operands per call: on a 64x128x64 tile it reached ~105 GFLOP/s on one Zen 5
 // core against ~205 for these kernels).
 // The backward recomputes P tile by tile from the saved log-sum-exp (FlashAttention-2, Algorithm 2).
+// Grouped-query attention: the query heads of one kv head are adjacent, so the forward packs a kv head
+// once for all of them, and the backward gives a thread a kv head whole, summing its query heads' dK,
+// dV in head order (deterministic). Causal and sliding-window limits skip whole key tiles.
 // GCC 12 flags the _mm512_undefined_* inside AVX-512 intrinsics (max, reductions, unpacks) as
 // uninitialised.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -21,10 +24,13 @@
 #include "philox.h"
 #include "simd.h"
 #include "threadpool.h"
+#include "tiles.h"
 
 namespace tk {
 namespace TK_ISA {
 namespace {
+
+using namespace tiles;  // tile_gemm, transpose_block, round_up
 
 constexpr int64_t BQ = 64;   // queries per tile
 constexpr int64_t BK = 128;  // keys per tile (a multiple of 16, so of every V::W)
@@ -33,67 +39,6 @@ constexpr int64_t BK = 128;  // keys per tile (a multiple of 16, so of every V::
 constexpr int64_t LD = BK + 16;
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-#if defined(__AVX512F__)
-constexpr int MR = 6, NV = 4;  // 24 accumulators + 4 B vectors + 1 broadcast of 32 registers
-#elif defined(__AVX2__)
-constexpr int MR = 6, NV = 2;  // 12 + 2 + 1 of 16
-#else
-constexpr int MR = 4, NV = 4;
-#endif
-
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-// C (R x NVv·W) (+)= op(A) (R x K) · B (K x NVv·W); op(A)(i, k) = TA ? a[k·lda + i] : a[i·lda + k].
-template <bool TA, int R, int NVv>
-void micro(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
-           float* __restrict c, int64_t ldc, bool acc) {
-  V r[R][NVv];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; i++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NVv; v++) r[i][v] = acc ? V::load(c + i * ldc + v * V::W) : V::zero();
-  for (int64_t k = 0; k < K; k++) {
-    V bv[NVv];
-#pragma GCC unroll 4
-    for (int v = 0; v < NVv; v++) bv[v] = V::load(b + v * V::W);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; i++) {
-      const V ai = V::set1(TA ? a[i] : a[i * lda]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NVv; v++) r[i][v] = fma(ai, bv[v], r[i][v]);
-    }
-    a += TA ? lda : 1;
-    b += ldb;
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < R; i++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NVv; v++) r[i][v].store(c + i * ldc + v * V::W);
-}
-
-using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
-
-template <bool TA, std::size_t... I>
-constexpr std::array<MicroFn, MR * NV> micro_table(std::index_sequence<I...>) {
-  return {{&micro<TA, static_cast<int>(I / NV) + 1, static_cast<int>(I % NV) + 1>...}};
-}
-
-// C (M x N) (+)= op(A) (M x K) · B (K x N) on the calling thread; N is a multiple of V::W (the packed
-// operands are padded). Column panels of B stay in L1 while the rows of A stream past.
-template <bool TA>
-void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-               int64_t ldc, bool acc) {
-  static constexpr std::array<MicroFn, MR * NV> table = micro_table<TA>(std::make_index_sequence<MR * NV>());
-  const int64_t nvec = N / V::W;
-  for (int64_t j = 0; j < nvec; j += NV) {
-    const int64_t nv = std::min<int64_t>(NV, nvec - j);
-    for (int64_t i = 0; i < M; i += MR) {
-      const int64_t mr = std::min<int64_t>(MR, M - i);
-      table[(mr - 1) * NV + nv - 1](K, a + (TA ? i : i * lda), lda, b + j * V::W, ldb, c + i * ldc + j * V::W, ldc, acc);
-    }
-  }
-}
 
 // 2^x for x <= 0, exactly 0 below -126 (so masked scores, -inf, give P = 0 on every ISA): Cephes
 // exp2f's polynomial on x - round(x).
@@ -139,6 +84,23 @@ inline uint64_t element(const AttentionArgs& a, int64_t b, int64_t h, int64_t i,
   return ((static_cast<uint64_t>(b) * a.H + h) * a.Tq + i) * a.Tk + j;
 }
 
+inline int64_t kv_heads(const AttentionArgs& a) { return a.Hkv > 0 ? a.Hkv : a.H; }
+
+// Keys [*lo, *hi) that queries [i0, i0 + mq) may see within [k0, k1) (causal and window limits);
+// *lo rounded down to a key tile of the range starting at k0. Empty when *lo >= *hi.
+inline void visible_keys(const AttentionArgs& a, int64_t i0, int64_t mq, int64_t k0, int64_t k1, int64_t* lo, int64_t* hi) {
+  const int64_t p0 = a.q_offset + i0;  // key position of the first query
+  *hi = a.causal ? std::min(k1, p0 + mq) : k1;
+  const int64_t first = a.causal && a.window > 0 ? std::max(k0, p0 - a.window + 1) : k0;
+  *lo = k0 + (first - k0) / BK * BK;
+}
+
+// mask_row's limits for query i against the key tile at j0: [lo, lim), relative to j0.
+inline int64_t row_lo(const AttentionArgs& a, int64_t i, int64_t j0) {
+  return a.causal && a.window > 0 ? a.q_offset + i - a.window + 1 - j0 : 0;
+}
+inline int64_t row_lim(const AttentionArgs& a, int64_t i, int64_t j0, int64_t nkp) { return a.causal ? a.q_offset + i - j0 + 1 : nkp; }
+
 // Bump allocator over one per-thread scratch slot; every buffer starts on a 64-byte line.
 struct Carve {
   float* base;
@@ -164,8 +126,10 @@ void key_bias(const AttentionArgs& a, int64_t b, int64_t k0, int64_t nkp, float*
   }
 }
 
-// Masked scores of one row: s += bias; keys past `lim` (causal) get -inf. Returns the row max.
-inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lim) {
+// Masked scores of one row: s += bias; keys before `lo` (sliding window) and from `lim` on (causal)
+// get -inf. Returns the row max.
+inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lo, int64_t lim) {
+  for (int64_t j = 0; j < std::min(lo, nkp); j++) s[j] = kNegInf;
   for (int64_t j = std::max<int64_t>(lim, 0); j < nkp; j++) s[j] = kNegInf;
   V mx = V::set1(kNegInf);
   for (int64_t j = 0; j < nkp; j += V::W) {
@@ -175,58 +139,6 @@ inline float mask_row(float* s, const float* bias, int64_t nkp, int64_t lim) {
   }
   return reduce_max(mx);
 }
-
-// dst[c·ldd + r] = mul · src[r·ld + c] for a TB x TB block, in registers.
-#if defined(__AVX512F__)
-constexpr int TB = 16;
-inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
-  const __m512 m = _mm512_set1_ps(mul);
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; i++) r[i] = _mm512_mul_ps(_mm512_loadu_ps(src + i * ld), m);
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4)
-    for (int j = 0; j < 2; j++) {
-      const __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
-      r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-      r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; j++) {
-      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; j++) {
-    _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88));
-    _mm512_storeu_ps(dst + (j + 8) * ldd, _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd));
-  }
-}
-#elif defined(__AVX2__)
-constexpr int TB = 8;
-inline void transpose_block(const float* src, int64_t ld, float* dst, int64_t ldd, float mul) {
-  const __m256 m = _mm256_set1_ps(mul);
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; i++) r[i] = _mm256_mul_ps(_mm256_loadu_ps(src + i * ld), m);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4)
-    for (int j = 0; j < 2; j++) {
-      r[i + 2 * j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-      r[i + 2 * j + 1] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-  for (int j = 0; j < 4; j++) {
-    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-  }
-}
-#else
-constexpr int TB = 1;
-inline void transpose_block(const float* src, int64_t, float* dst, int64_t, float mul) { *dst = *src * mul; }
-#endif
 
 // Keys [k0, k0 + nk) of head (b, h) of a (B, Tk, H, D) tensor, transposed and times `mul`, in key
 // tiles: tile t is [D][LD] at dst + t·D·LD. Keys past nk up to a multiple of 16 are zero (the products
@@ -292,9 +204,10 @@ struct Forward {
     live = reinterpret_cast<uint8_t*>(c.take(sizes[8]));
   }
 
-  void pack(int64_t b, int64_t h) {
-    pack_transposed(a.k, a.ldk, a, b, h, 0, a.Tk, a.scale * kLog2e, Kt);
-    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, h, 0, a.Tk, Dp, Vn);
+  // Keys and values of kv head kvh of batch row b.
+  void pack(int64_t b, int64_t kvh) {
+    pack_transposed(a.k, a.ldk, a, b, kvh, 0, a.Tk, a.scale * kLog2e, Kt);
+    Vr = rows(a.v, a.ldv, a.Tk, a.H, a.D, b, kvh, 0, a.Tk, Dp, Vn);
     key_bias(a, b, 0, Tkp, bias, live);
   }
 
@@ -304,15 +217,15 @@ struct Forward {
     std::fill(O, O + mq * Dp, 0.f);
     std::fill(m, m + mq, kNegInf);
     std::fill(l, l + mq, 0.f);
-    const int64_t kend = a.causal ? std::min(a.Tk, i0 + mq) : a.Tk;
-    for (int64_t j0 = 0; j0 < kend; j0 += BK) {
+    int64_t kbeg, kend;
+    visible_keys(a, i0, mq, 0, a.Tk, &kbeg, &kend);
+    for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
       if (!live[j0 / BK]) continue;
       const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
       tile_gemm<false>(mq, nkp, D, q, a.ldq, Kt + j0 / BK * D * LD, LD, S, LD, false);
       for (int64_t r = 0; r < mq; r++) {
         float* s = S + r * LD;
-        const int64_t lim = a.causal ? i0 + r - j0 + 1 : nkp;
-        const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, lim));
+        const float m_new = std::max(m[r], mask_row(s, bias + j0, nkp, row_lo(a, i0 + r, j0), row_lim(a, i0 + r, j0, nkp)));
         if (m_new == kNegInf) {  // no key yet for this row
           std::fill(s, s + nk, 0.f);
           continue;
@@ -386,19 +299,43 @@ struct Backward {
     live = reinterpret_cast<uint8_t*>(c.take(sizes[14]));
   }
 
-  // Gradients of head (b, h) through keys [k0, k1): dk, dv of those keys, and the part of dq they
-  // contribute, written (scaled) to dq_out rows with stride ld_out (the real dq, or a partial buffer).
-  void run(int64_t b, int64_t h, int64_t k0, int64_t k1, float* dq_out, int64_t ld_out) {
-    const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W);
-    pack_transposed(a.k, a.ldk, a, b, h, k0, nk_all, a.scale * kLog2e, Kt);
-    pack_transposed(a.v, a.ldv, a, b, h, k0, nk_all, 1.f, Vt);
-    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, h, k0, nk_all, Dp, Kn);
+  // Gradients through keys [k0, k1) of kv head kvh of batch row b: dk, dv of those keys (summed over
+  // the group's query heads in head order), and the part of each query head's dq they contribute:
+  // written in place with one part, else to partial[(b·H + h)·parts + p] (summed afterwards).
+  void run(int64_t b, int64_t kvh, int64_t k0, int64_t k1, int64_t p, int64_t parts, float* partial) {
+    const int64_t D = a.D, nk_all = k1 - k0, nkp_all = round_up(nk_all, V::W), R = a.H / kv_heads(a);
+    pack_transposed(a.k, a.ldk, a, b, kvh, k0, nk_all, a.scale * kLog2e, Kt);
+    pack_transposed(a.v, a.ldv, a, b, kvh, k0, nk_all, 1.f, Vt);
+    const Rows Kr = rows(a.k, a.ldk, a.Tk, a.H, D, b, kvh, k0, nk_all, Dp, Kn);
     key_bias(a, b, k0, nkp_all, bias, live);
     std::fill(dK, dK + nk_all * Dp, 0.f);
     std::fill(dV, dV + nk_all * Dp, 0.f);
+    for (int64_t h = kvh * R; h < (kvh + 1) * R; h++) {
+      if (parts == 1) head(b, h, k0, k1, Kr, g.dq + b * a.Tq * g.lddq + h * D, g.lddq);
+      else head(b, h, k0, k1, Kr, partial + ((b * a.H + h) * parts + p) * a.Tq * D, D);
+    }
+    for (int64_t j = 0; j < nk_all; j++) {
+      float* dk = g.dk + (b * a.Tk + k0 + j) * g.lddk + kvh * D;
+      float* dv = g.dv + (b * a.Tk + k0 + j) * g.lddv + kvh * D;
+      for (int64_t d = 0; d < D; d++) {
+        dk[d] = dK[j * Dp + d] * a.scale;
+        dv[d] = dV[j * Dp + d];
+      }
+    }
+  }
 
+  // Query head h against the packed keys [k0, k1): adds to dK, dV; writes its dq share (scaled) to
+  // dq_out rows with stride ld_out.
+  void head(int64_t b, int64_t h, int64_t k0, int64_t k1, const Rows& Kr, float* dq_out, int64_t ld_out) {
+    const int64_t D = a.D;
     for (int64_t i0 = 0; i0 < a.Tq; i0 += BQ) {
       const int64_t mq = std::min(BQ, a.Tq - i0);
+      int64_t kbeg, kend;
+      visible_keys(a, i0, mq, k0, k1, &kbeg, &kend);
+      if (kbeg >= kend) {  // these queries see no key of the range
+        for (int64_t r = 0; r < mq; r++) std::fill(dq_out + (i0 + r) * ld_out, dq_out + (i0 + r) * ld_out + D, 0.f);
+        continue;
+      }
       const Rows Qr = rows(a.q, a.ldq, a.Tq, a.H, D, b, h, i0, mq, Dp, Q);
       const Rows dOr = rows(g.dout, g.lddo, a.Tq, a.H, D, b, h, i0, mq, Dp, dO);
       for (int64_t r = 0; r < mq; r++) {
@@ -410,8 +347,7 @@ struct Backward {
         lse2[r] = a.lse[(b * a.H + h) * a.Tq + i0 + r] * kLog2e;
       }
       std::fill(dQ, dQ + mq * Dp, 0.f);
-      const int64_t kend = a.causal ? std::min(k1, i0 + mq) : k1;
-      for (int64_t j0 = k0; j0 < kend; j0 += BK) {
+      for (int64_t j0 = kbeg; j0 < kend; j0 += BK) {
         const int64_t jr = j0 - k0;  // offset in the packed range
         if (!live[jr / BK]) continue;
         const int64_t nk = std::min(BK, kend - j0), nkp = round_up(nk, V::W);  // causal: up to the diagonal
@@ -425,7 +361,7 @@ struct Backward {
             std::fill(dp, dp + nkp, 0.f);
             continue;
           }
-          mask_row(s, bias + jr, nkp, a.causal ? i0 + r - j0 + 1 : nkp);
+          mask_row(s, bias + jr, nkp, row_lo(a, i0 + r, j0), row_lim(a, i0 + r, j0, nkp));
           const V L = V::set1(lse2[r]), Dr = V::set1(Di[r]);
           if (a.dropout_p > 0.f) {
             dropout_mult(a, element(a, b, h, i0 + r, j0), nk, mult);
@@ -452,14 +388,6 @@ struct Backward {
         for (int64_t d = 0; d < D; d++) dst[d] = dQ[r * Dp + d] * a.scale;
       }
     }
-    for (int64_t j = 0; j < nk_all; j++) {
-      float* dk = g.dk + (b * a.Tk + k0 + j) * g.lddk + h * D;
-      float* dv = g.dv + (b * a.Tk + k0 + j) * g.lddv + h * D;
-      for (int64_t d = 0; d < D; d++) {
-        dk[d] = dK[j * Dp + d] * a.scale;
-        dv[d] = dV[j * Dp + d];
-      }
-    }
   }
 };
 
@@ -473,12 +401,13 @@ void attention_forward(const AttentionArgs& a) {
       a.B * a.H * nqt,
       [&](int64_t t0, int64_t t1) {
         Forward f(a);
+        const int64_t R = a.H / kv_heads(a);
         int64_t packed = -1;
         for (int64_t t = t0; t < t1; t++) {
-          const int64_t bh = t / nqt, b = bh / a.H, h = bh % a.H;
-          if (bh != packed) {
-            f.pack(b, h);
-            packed = bh;
+          const int64_t bh = t / nqt, b = bh / a.H, h = bh % a.H, bg = bh / R;  // bg = b·Hkv + kv head
+          if (bg != packed) {
+            f.pack(b, h / R);
+            packed = bg;
           }
           f.query_tile(b, h, (t % nqt) * BQ);
         }
@@ -489,12 +418,14 @@ void attention_forward(const AttentionArgs& a) {
 void attention_backward(const AttentionBackwardArgs& g) {
   const AttentionArgs& a = g.fwd;
   if (a.B <= 0 || a.H <= 0 || a.Tq <= 0) return;
-  const int64_t BH = a.B * a.H, D = a.D;
+  const int64_t BH = a.B * a.H, D = a.D, Hkv = kv_heads(a), BG = a.B * Hkv;
   const int64_t ntk = (a.Tk + BK - 1) / BK;
   const int nt = 10.0 * a.B * a.H * a.Tq * a.Tk * a.D < kThreadFlops ? 1 : num_threads();
-  // Heads go to threads whole; with fewer heads than threads each head's keys are split too, every
-  // part writing its share of dq to a buffer that is summed afterwards in a fixed order.
-  const int64_t parts = BH >= nt || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (nt + BH - 1) / BH);
+  // KV heads go to threads whole, with their query heads; with fewer than kUnits kv heads each one's
+  // keys are split too, every part writing its share of dq to a buffer that is summed afterwards in a
+  // fixed order. The split depends on the shape only, so the result is the same for any thread count.
+  constexpr int64_t kUnits = 16;
+  const int64_t parts = BG >= kUnits || ntk <= 1 ? 1 : std::min<int64_t>(ntk, (kUnits + BG - 1) / BG);
   const auto key_range = [&](int64_t p, int64_t* k0, int64_t* k1) {
     *k0 = ntk * p / parts * BK;
     *k1 = std::min(a.Tk, ntk * (p + 1) / parts * BK);
@@ -506,7 +437,7 @@ void attention_backward(const AttentionBackwardArgs& g) {
   }
   std::vector<float> partial(parts > 1 ? BH * parts * a.Tq * D : 0);
   parallel_for(
-      BH * parts,
+      BG * parts,
       [&](int64_t t0, int64_t t1) {
         int64_t most = 0;
         for (int64_t p = 0; p < parts; p++) {
@@ -516,13 +447,10 @@ void attention_backward(const AttentionBackwardArgs& g) {
         }
         Backward w(g, most);
         for (int64_t t = t0; t < t1; t++) {
-          const int64_t bh = t / parts, p = t % parts, b = bh / a.H, h = bh % a.H;
+          const int64_t bg = t / parts, p = t % parts;
           int64_t k0, k1;
           key_range(p, &k0, &k1);
-          if (parts == 1)
-            w.run(b, h, k0, k1, g.dq + b * a.Tq * g.lddq + h * D, g.lddq);
-          else
-            w.run(b, h, k0, k1, partial.data() + (bh * parts + p) * a.Tq * D, D);
+          w.run(bg / Hkv, bg % Hkv, k0, k1, p, parts, partial.data());
         }
       },
       nt);
