@@ -28,7 +28,7 @@ if (typeof global.gc !== "function") {
 }
 
 const { native } = require(path.join(root, "dist/native.js"));
-const { releasePool } = require(path.join(root, "dist/tensor/tensor.js"));
+const { releasePool } = require(path.join(root, "dist/tensor/storage.js"));
 const { AutoModelForSequenceClassification } = require(path.join(root, "dist/models/auto.js"));
 const { Trainer } = require(path.join(root, "dist/train/trainer.js"));
 const shared = process.env.TUNEKIT_SHARED ? path.resolve(process.env.TUNEKIT_SHARED) : path.resolve(root, "..", "shared");
