@@ -223,6 +223,10 @@ export const heads = (t: Tensor, col = 0): HeadsView => ({ t, col, ld: last(t) }
 
 export interface AttentionOptions {
   numHeads: number;
+  /** Key/value heads (grouped-query attention: Llama's num_key_value_heads), a divisor of numHeads. Default numHeads. */
+  numKvHeads?: number;
+  /** With causal: key j is hidden from query i when i − j >= window (Mistral's sliding_window). 0 / absent: none. */
+  window?: number;
   /** (B, Tk) bytes, 1 = attend; null for none. */
   keyMask: Uint8Array | Storage | null;
   causal: boolean;
@@ -231,10 +235,11 @@ export interface AttentionOptions {
   gen: Generator;
 }
 
-/** Fused multi-head attention: softmax(Q·Kᵀ/√D + masks)·V, output (B, T, H·D). */
+/** Fused multi-head attention: softmax(Q·Kᵀ/√D + masks)·V, output (B, T, H·D); k and v have numKvHeads heads. */
 export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T: number, width: number, o: AttentionOptions): Tensor {
-  const H = o.numHeads, D = width / H;
+  const H = o.numHeads, D = width / H, Hkv = o.numKvHeads ?? H;
   check(Number.isInteger(D), () => `attention: width ${width} is not divisible by ${H} heads`);
+  check(Number.isInteger(Hkv) && Hkv > 0 && H % Hkv === 0, () => `attention: ${Hkv} key/value heads do not divide ${H} heads`);
   const p = o.training ? o.dropoutP : 0;
   const seed = o.gen.seed, offset = p > 0 ? o.gen.take(B * H * T * T) : 0;
   const dev = q.t.device;
@@ -244,12 +249,13 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
   const up = new Uploads(dev);
   const mask = o.keyMask ? up.of(o.keyMask) : null;
   const args = {
-    B, H, Tq: T, Tk: T, D,
+    B, H, Hkv, Tq: T, Tk: T, D,
     q: at(q), ldq: q.ld,
     k: at(k), ldk: k.ld,
     v: at(v), ldv: v.ld,
     o: h(out), ldo: width, lse: h(lse),
     keyMask: mask ? h(mask) : undefined, causal: o.causal, scale: 1 / Math.sqrt(D),
+    window: o.window ?? 0,
     dropoutP: p, seed, offset,
   };
   native.attentionForward(args);
