@@ -395,6 +395,25 @@ describe("training on a bf16 base", () => {
     expect(JSON.parse(fs.readFileSync(path.join(tmp, "merged-f32", "config.json"), "utf8")).torch_dtype).toBe("float32");
   });
 
+  test("a checkpoint of LoRA training on a bf16 base resumes into the same run; the base stays bf16", async () => {
+    // The resumed run starts from other lora_A values (another seed): only the checkpoint makes it the same run.
+    const run = async (outputDir: string, resumeFrom?: string) => {
+      const model = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2, dtype: "bf16" });
+      applyLora(model, { r: 4, alpha: 8, targetModules: ["query", "value"], seed: resumeFrom ? 99 : 1 });
+      const trainer = new Trainer({ model, train: data.slice(0, 32), collate, learningRate: 1e-2, maxSteps: 6, batchSize: 8, progress: false, seed: 3, outputDir, saveSteps: 3, resumeFrom });
+      await trainer.train();
+      return model;
+    };
+    const full = await run(path.join(tmp, "run-full"));
+    const resumed = await run(path.join(tmp, "run-resumed"), path.join(tmp, "run-full", "checkpoint-3"));
+    const want = new Map(full.namedParameters());
+    for (const [n, p] of resumed.namedParameters()) {
+      expect([n, p.dtype]).toEqual([n, want.get(n)!.dtype]);
+      expect([n, same(Float32Array.from(p.toHost()), Float32Array.from(want.get(n)!.toHost()))]).toEqual([n, true]);
+    }
+    expect(split(resumed).matrices.every(([, p]) => p.dtype === "bf16")).toBe(true);
+  });
+
   test("full fine-tuning of a bf16 model is refused at the Trainer / optimizer", async () => {
     const model = await AutoModelForSequenceClassification.fromPretrained(BROWN_BERT, { ...quiet, numLabels: 2, dtype: "bf16" });
     const make = () => new Trainer({ model, train: data, collate, epochs: 1, progress: false });
