@@ -40,6 +40,7 @@ enum Slot {
   kSlotLoraX,     // LoRA: dropout(x), then dh·A
   kSlotLoraDh,    // LoRA: dh
   kSlotColsum,    // column-sum partials
+  kSlotGemmA,     // gemm with bf16 weights on tensor cores: A rounded to bf16
   kSlotCount
 };
 void* workspace(Slot slot, size_t bytes);
@@ -106,8 +107,10 @@ __device__ inline float block_max(float v) {
   return warp_max(t);
 }
 
-// Used inside the backend (LoRA) and by the gemm op.
+// Used inside the backend (LoRA) and by the gemm op. gemm_f32 always multiplies in float32 (reading a
+// bf16 B widened); gemm is the op, which takes the tensor-core path for GemmArgs::bf16 with a bf16 B.
 void gemm_f32(const GemmArgs& a);
+void gemm(const GemmArgs& a);
 // dst (+)= src · keep / (1 - p) per Philox element; ACC adds instead of overwriting.
 void dropout_apply(int64_t n, const float* src, float* dst, float p, uint64_t seed, uint64_t offset, bool acc);
 // out (C) += column sums of dy (rows, C), deterministic (fixed partition of rows, summed in order).

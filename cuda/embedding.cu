@@ -2,17 +2,24 @@
 // repeated ids, without sorting and without knowing the vocabulary size: block g owns every id with
 // id % G == g, scans all N ids in order (a warp ballot finds its ids 32 at a time) and adds those rows,
 // each thread owning a set of columns. Every table row thus gets its additions in token order.
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 
 namespace tk {
 namespace cuda {
 namespace {
 
-__global__ void embedding_forward_kernel(int64_t N, int64_t C, const int32_t* ids, const float* table, float* out) {
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// E: the table's element type (float, or __nv_bfloat16 for a bf16 table, widened exactly).
+template <class E>
+__global__ void embedding_forward_kernel(int64_t N, int64_t C, const int32_t* ids, const E* table, float* out) {
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
-    const float* src = table + int64_t(ids[i]) * C;
+    const E* src = table + int64_t(ids[i]) * C;
     float* dst = out + i * C;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dst[c] = src[c];
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dst[c] = widen(src[c]);
   }
 }
 
@@ -50,7 +57,11 @@ void embedding_forward(const EmbeddingArgs& a) {
   const int64_t N = a.N, C = a.C;
   if (N <= 0 || C <= 0) return;
   const int64_t blocks = N < int64_t(sm_count()) * 64 ? N : int64_t(sm_count()) * 64;
-  embedding_forward_kernel<<<static_cast<unsigned>(blocks), C < kBlock ? 128 : kBlock>>>(N, C, a.ids, a.table, a.out);
+  const unsigned threads = C < kBlock ? 128 : kBlock;
+  if (a.table_dtype == TK_BF16)
+    embedding_forward_kernel<__nv_bfloat16><<<static_cast<unsigned>(blocks), threads>>>(N, C, a.ids, static_cast<const __nv_bfloat16*>(a.table), a.out);
+  else
+    embedding_forward_kernel<float><<<static_cast<unsigned>(blocks), threads>>>(N, C, a.ids, static_cast<const float*>(a.table), a.out);
   check_launch("embedding_forward");
 }
 

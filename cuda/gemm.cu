@@ -2,6 +2,8 @@
 // register tile, the next K-slice prefetched into registers while the current one is multiplied), and
 // a tensor-core kernel (WMMA 16x16x16) for fp16/bf16 inputs with float32 accumulation.
 // Both handle op(A)/op(B) = N or T, any leading dimensions, strided batches and ragged edges.
+// A bf16 B (a frozen weight, GemmArgs::b_dtype) is read by the float32 kernel, widened as it is loaded
+// (exact), or, with GemmArgs::bf16, by the tensor-core kernel as it is, A rounded to bf16 first.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -26,7 +28,11 @@ struct SgemmCfg {
   static constexpr int A_PER = BM * BK / kBlock, B_PER = BN * BK / kBlock;  // elements each thread loads
 };
 
-template <int HM, int HN, int BK, bool TA, bool TB>
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// BE: B's element type (float, or __nv_bfloat16 for a bf16 weight).
+template <int HM, int HN, int BK, bool TA, bool TB, class BE>
 __global__ void __launch_bounds__(kBlock) sgemm_kernel(GemmArgs g) {
   using Cfg = SgemmCfg<HM, HN, BK>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, LDA_S = BM + Cfg::PAD, LDB_S = BN + Cfg::PAD;
@@ -37,7 +43,7 @@ __global__ void __launch_bounds__(kBlock) sgemm_kernel(GemmArgs g) {
 
   for (int64_t bat = blockIdx.z; bat < g.batch; bat += gridDim.z) {
     const float* A = g.A + bat * g.strideA;
-    const float* B = g.B + bat * g.strideB;
+    const BE* B = static_cast<const BE*>(g.B) + bat * g.strideB;
     float* C = g.C + bat * g.strideC;
     float ra[Cfg::A_PER], rb[Cfg::B_PER];
     // Element l of the A slice: coalesced along whichever of m / k is contiguous in memory.
@@ -54,7 +60,7 @@ __global__ void __launch_bounds__(kBlock) sgemm_kernel(GemmArgs g) {
         const int l = tid + e * kBlock;
         const int nn = TB ? l / BK : l % BN, kk = TB ? l % BK : l / BN;
         const int64_t n = n0 + nn, k = k0 + kk;
-        rb[e] = (n < g.N && k < g.K) ? (TB ? B[n * g.ldb + k] : B[k * g.ldb + n]) : 0.f;
+        rb[e] = (n < g.N && k < g.K) ? widen(TB ? B[n * g.ldb + k] : B[k * g.ldb + n]) : 0.f;
       }
     };
     auto store = [&]() {
@@ -119,18 +125,24 @@ __global__ void __launch_bounds__(kBlock) sgemm_kernel(GemmArgs g) {
   }
 }
 
-template <int HM, int HN, int BK>
+template <int HM, int HN, int BK, class BE>
 void launch_sgemm(const GemmArgs& g) {
   using Cfg = SgemmCfg<HM, HN, BK>;
   const dim3 grid(static_cast<unsigned>((g.N + Cfg::BN - 1) / Cfg::BN), static_cast<unsigned>((g.M + Cfg::BM - 1) / Cfg::BM),
                   static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535));
   if (g.transA) {
-    if (g.transB) sgemm_kernel<HM, HN, BK, true, true><<<grid, kBlock>>>(g);
-    else sgemm_kernel<HM, HN, BK, true, false><<<grid, kBlock>>>(g);
+    if (g.transB) sgemm_kernel<HM, HN, BK, true, true, BE><<<grid, kBlock>>>(g);
+    else sgemm_kernel<HM, HN, BK, true, false, BE><<<grid, kBlock>>>(g);
   } else {
-    if (g.transB) sgemm_kernel<HM, HN, BK, false, true><<<grid, kBlock>>>(g);
-    else sgemm_kernel<HM, HN, BK, false, false><<<grid, kBlock>>>(g);
+    if (g.transB) sgemm_kernel<HM, HN, BK, false, true, BE><<<grid, kBlock>>>(g);
+    else sgemm_kernel<HM, HN, BK, false, false, BE><<<grid, kBlock>>>(g);
   }
+}
+
+template <int HM, int HN, int BK>
+void launch_sgemm_for(const GemmArgs& g) {
+  if (g.b_dtype == TK_BF16) launch_sgemm<HM, HN, BK, __nv_bfloat16>(g);
+  else launch_sgemm<HM, HN, BK, float>(g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,18 +291,51 @@ __global__ void convert_kernel(int64_t n, const float* src, E* dst) {
     dst[i] = E(src[i]);
 }
 
+// dst (batch x rows x cols, dense) = src (rows x cols with leading dim ld, matrices stride apart), as bf16.
+__global__ void pack_bf16_kernel(int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride,
+                                 __nv_bfloat16* dst) {
+  const int64_t n = batch * rows * cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = i / (rows * cols), r = i / cols % rows, c = i % cols;
+    dst[i] = __float2bfloat16_rn(src[b * stride + r * ld + c]);
+  }
+}
+
+// GemmArgs::bf16 with a bf16 B: A rounded to bf16 into workspace, then the tensor-core kernel reads B as stored.
+void gemm_bf16_weights(const GemmArgs& g) {
+  const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K, n = g.batch * ar * ac;
+  __nv_bfloat16* a16 = workspace_of<__nv_bfloat16>(kSlotGemmA, size_t(n > 0 ? n : 1));
+  if (n > 0) {
+    pack_bf16_kernel<<<grid_for(n), kBlock>>>(g.batch, ar, ac, g.A, g.lda, g.strideA, a16);
+    check_launch("gemm");
+  }
+  tk_cuda_gemm_half_args h{};
+  h.dtype = TK_CUDA_BF16; h.transA = g.transA; h.transB = g.transB;
+  h.M = g.M; h.N = g.N; h.K = g.K; h.alpha = g.alpha; h.beta = g.beta;
+  h.A = a16; h.lda = ac; h.strideA = ar * ac;
+  h.B = g.B; h.ldb = g.ldb; h.strideB = g.strideB;
+  h.C = g.C; h.ldc = g.ldc; h.strideC = g.strideC;
+  h.batch = g.batch;
+  launch_hgemm<__nv_bfloat16>(h);
+}
+
 }  // namespace
 
 void gemm_f32(const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
   // The 128 x 128 tile when it still gives every SM a block, else 64 x 64 for more blocks.
   const int64_t big_tiles = ((g.M + 127) / 128) * ((g.N + 127) / 128) * g.batch;
-  if (big_tiles >= sm_count()) launch_sgemm<2, 2, 8>(g);
-  else launch_sgemm<1, 1, 16>(g);
+  if (big_tiles >= sm_count()) launch_sgemm_for<2, 2, 8>(g);
+  else launch_sgemm_for<1, 1, 16>(g);
   check_launch("gemm");
 }
 
-void gemm(const GemmArgs& g) { gemm_f32(g); }
+void gemm(const GemmArgs& g) {
+  if (!(g.bf16 && g.b_dtype == TK_BF16)) return gemm_f32(g);
+  if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
+  gemm_bf16_weights(g);
+  check_launch("gemm");
+}
 
 void gemm_half(const tk_cuda_gemm_half_args& g) {
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;

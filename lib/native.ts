@@ -13,12 +13,19 @@ export type Buf = NativeBuffer;
 export type IBuf = NativeBuffer;
 /** Bytes (masks): Uint8Array on the host or a device buffer. */
 export type U8Buf = NativeBuffer;
+/**
+ * A weight operand (gemm's B, LoRA's W, embeddingForward's table): float32 or bfloat16 — a Float32Array
+ * or Uint16Array (bf16) on the host, an f32 or bf16 device buffer. The dtype travels with the buffer;
+ * a bf16 weight is widened exactly, so results equal float32 weights holding the same values. Every
+ * other argument refuses bf16.
+ */
+export type WeightBuf = NativeBuffer;
 
 export type Isa = "avx512" | "avx2" | "scalar";
 
 export interface GemmArgs {
   M: number; N: number; K: number;
-  A: Buf; B: Buf; C: Buf;
+  A: Buf; B: WeightBuf; C: Buf;
   transA?: boolean; transB?: boolean;
   alpha?: number; beta?: number;
   lda?: number; ldb?: number; ldc?: number;
@@ -61,7 +68,7 @@ export interface GradNormArgs { tensors: Buf[] }
  */
 export interface LoraForwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Buf; W: Buf; bias?: Buf | null; A: Buf; B: Buf;
+  x: Buf; W: WeightBuf; bias?: Buf | null; A: Buf; B: Buf;
   scale: number;
   /** Dropout on x in the LoRA branch; element m·in + i uses Philox element m·in + i of (seed, offset). */
   dropoutP?: number; seed?: number; offset?: number;
@@ -73,7 +80,7 @@ export interface LoraForwardArgs {
 /** dx OVERWRITTEN (null for a first layer); dA, dB, dbias ACCUMULATED. No dW: W stays frozen. */
 export interface LoraBackwardArgs {
   M: number; in: number; out: number; r: number;
-  x: Buf; W: Buf; A: Buf; B: Buf; h: Buf;
+  x: Buf; W: WeightBuf; A: Buf; B: Buf; h: Buf;
   scale: number;
   dropoutP?: number; seed?: number; offset?: number;
   dy: Buf;
@@ -133,7 +140,7 @@ export interface CrossEntropyArgs {
 /** loss as a double; count = rows not ignored. */
 export interface CrossEntropyResult { loss: number; count: number }
 /** out (N, C) = table (V, C) rows ids (N), every id in [0, V). */
-export interface EmbeddingForwardArgs { N: number; C: number; ids: IBuf; table: Buf; V: number; out: Buf }
+export interface EmbeddingForwardArgs { N: number; C: number; ids: IBuf; table: WeightBuf; V: number; out: Buf }
 /** dtable[ids[i]] += dout[i], deterministic. */
 export interface EmbeddingBackwardArgs { N: number; C: number; ids: IBuf; dout: Buf; V: number; dtable: Buf; /** Rows of this id get no gradient (torch's padding_idx). */ paddingIdx?: number }
 // ---- end layers ---------------------------------------------------------------------------------

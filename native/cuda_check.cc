@@ -145,26 +145,57 @@ constexpr double kFloat = 1e-4;   // float32 results of different summation orde
 constexpr double kDouble = 1e-6;  // results accumulated in double
 
 // ---- gemm ------------------------------------------------------------------------------------------
+uint16_t float_to_bf16(float f) {  // round to nearest even (no NaN in these inputs)
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+float bf16_to_float(uint16_t b);
+
+// How B is stored and multiplied: float; bf16 (a frozen weight) widened to float on both sides; bf16 B
+// with GemmArgs::bf16, which CUDA runs on tensor cores with A rounded to bf16: the CPU side gets A
+// rounded already and multiplies in float, so both sides multiply the same values.
+enum GemmMode { kGemmF32, kGemmBf16B, kGemmBf16Cores };
+
 void check_gemm(Check& c) {
   // pad: extra columns in every leading dimension (the matrices are sub-matrices of wider ones).
-  struct Case { const char* name; int ta, tb; int64_t M, N, K, batch; float alpha, beta; int64_t pad; };
+  struct Case { const char* name; int ta, tb; int64_t M, N, K, batch; float alpha, beta; int64_t pad; GemmMode mode; };
   const Case cases[] = {
-      {"gemm NN", 0, 0, 67, 45, 130, 1, 0.7f, 0.5f, 0},    {"gemm TN", 1, 0, 67, 45, 130, 1, 1.f, 0.f, 0},
-      {"gemm NT", 0, 1, 33, 70, 17, 1, 1.f, -1.f, 0},      {"gemm TT", 1, 1, 5, 129, 64, 1, 2.f, 0.f, 0},
-      {"gemm 1x1x1", 0, 0, 1, 1, 1, 1, 1.f, 0.f, 0},       {"gemm sub-matrix TN", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3},
-      {"gemm batched", 0, 1, 300, 260, 200, 2, 1.f, 0.f, 0}, {"gemm large tile", 0, 0, 1600, 1500, 70, 1, 1.f, 0.f, 0},
+      {"gemm NN", 0, 0, 67, 45, 130, 1, 0.7f, 0.5f, 0, kGemmF32},    {"gemm TN", 1, 0, 67, 45, 130, 1, 1.f, 0.f, 0, kGemmF32},
+      {"gemm NT", 0, 1, 33, 70, 17, 1, 1.f, -1.f, 0, kGemmF32},      {"gemm TT", 1, 1, 5, 129, 64, 1, 2.f, 0.f, 0, kGemmF32},
+      {"gemm 1x1x1", 0, 0, 1, 1, 1, 1, 1.f, 0.f, 0, kGemmF32},       {"gemm sub-matrix TN", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3, kGemmF32},
+      {"gemm batched", 0, 1, 300, 260, 200, 2, 1.f, 0.f, 0, kGemmF32}, {"gemm large tile", 0, 0, 1600, 1500, 70, 1, 1.f, 0.f, 0, kGemmF32},
+      {"gemm bf16 B NN", 0, 0, 67, 45, 130, 1, 0.7f, 0.5f, 0, kGemmBf16B},
+      {"gemm bf16 B NT (linear forward)", 0, 1, 33, 70, 17, 1, 1.f, -1.f, 0, kGemmBf16B},
+      {"gemm bf16 B TT", 1, 1, 5, 129, 64, 1, 2.f, 0.f, 0, kGemmBf16B},
+      {"gemm bf16 B sub-matrix TN", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3, kGemmBf16B},
+      {"gemm bf16 B batched", 0, 1, 300, 260, 200, 2, 1.f, 0.f, 0, kGemmBf16B},
+      {"gemm bf16 B large tile", 0, 0, 1600, 1500, 70, 1, 1.f, 0.f, 0, kGemmBf16B},
+      {"gemm bf16 cores NT", 0, 1, 200, 136, 96, 1, 1.f, 0.f, 0, kGemmBf16Cores},
+      {"gemm bf16 cores NN beta", 0, 0, 77, 51, 45, 1, 0.5f, 1.f, 0, kGemmBf16Cores},
+      {"gemm bf16 cores TN sub-matrix", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3, kGemmBf16Cores},
+      {"gemm bf16 cores batched TT", 1, 1, 70, 50, 33, 2, 1.f, 0.5f, 1, kGemmBf16Cores},
   };
   for (const Case& k : cases) {
     const int64_t lda = (k.ta ? k.M : k.K) + k.pad, ldb = (k.tb ? k.K : k.N) + k.pad, ldc = k.N + k.pad;
     const int64_t sa = (k.ta ? k.K : k.M) * lda, sb = (k.tb ? k.N : k.K) * ldb, sc = k.M * ldc;
-    TensorF A = c.normal(sa * k.batch), B = c.normal(sb * k.batch);
+    std::vector<float> A0 = c.rng.normal(sa * k.batch), B0 = c.rng.normal(sb * k.batch), Ar(A0);
+    std::vector<uint16_t> B16(B0.size());
+    for (size_t i = 0; i < B0.size(); i++) B16[i] = float_to_bf16(B0[i]);
+    for (float& a : Ar) a = bf16_to_float(float_to_bf16(a));
+    TensorF A = c.tensor(A0), A_rounded = c.tensor(Ar), B = c.tensor(B0);
+    Tensor<uint16_t> Bh = c.tensor(B16);
     std::vector<float> C0 = c.rng.normal(sc * k.batch);
     if (k.beta == 0.f) std::fill(C0.begin(), C0.end(), NAN);  // beta = 0 must not read C
     TensorF C = c.tensor(C0);
     c.run<TK_OP_gemm>([&](GemmArgs& g, int s) {
       g.transA = k.ta; g.transB = k.tb; g.M = k.M; g.N = k.N; g.K = k.K; g.alpha = k.alpha; g.beta = k.beta;
       g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.strideA = sa; g.strideB = sb; g.strideC = sc; g.batch = k.batch;
-      g.A = A[s]; g.B = B[s]; g.C = C[s];
+      g.A = k.mode == kGemmBf16Cores && s == kCpu ? A_rounded[s] : A[s];
+      g.B = k.mode == kGemmF32 ? static_cast<const void*>(B[s]) : Bh[s];
+      g.b_dtype = k.mode == kGemmF32 ? TK_F32 : TK_BF16;
+      g.bf16 = k.mode == kGemmBf16Cores && s == kGpu;
+      g.C = C[s];
     });
     c.compare(TK_OP_gemm, k.name, C, kFloat);
   }
@@ -406,15 +437,24 @@ void check_embedding(Check& c) {
     std::vector<int32_t> id(N);
     for (int64_t i = 0; i < N; i++) id[i] = static_cast<int32_t>((i * i + 3 * i) % V);  // many repeats
     Tensor<int32_t> ids = c.tensor(id);
-    TensorF table = c.normal(V * C), dout = c.normal(N * C), out = c.output(N * C), dtable = c.normal(V * C);
+    std::vector<float> table0 = c.rng.normal(V * C);
+    std::vector<uint16_t> table16(table0.size());
+    for (size_t i = 0; i < table0.size(); i++) table16[i] = float_to_bf16(table0[i]);
+    TensorF table = c.tensor(table0), dout = c.normal(N * C), out = c.output(N * C), dtable = c.normal(V * C);
+    Tensor<uint16_t> table_bf16 = c.tensor(table16);
+    TensorF out_bf16 = c.output(N * C);
     c.run<TK_OP_embedding_forward>([&](EmbeddingArgs& a, int s) {
       a.N = N; a.C = C; a.ids = ids[s]; a.table = table[s]; a.out = out[s];
+    });
+    c.run<TK_OP_embedding_forward>([&](EmbeddingArgs& a, int s) {  // a bf16 table, widened
+      a.N = N; a.C = C; a.ids = ids[s]; a.table = table_bf16[s]; a.table_dtype = TK_BF16; a.out = out_bf16[s];
     });
     c.run<TK_OP_embedding_backward>([&](EmbeddingBackwardArgs& a, int s) {
       a.N = N; a.C = C; a.ids = ids[s]; a.dout = dout[s]; a.dtable = dtable[s]; a.padding_idx = 3;
     });
     const std::string n = " N=" + std::to_string(N);
     c.compare(TK_OP_embedding_forward, "embedding forward" + n, out, kExact);
+    c.compare(TK_OP_embedding_forward, "embedding forward bf16 table" + n, out_bf16, kExact);
     c.compare(TK_OP_embedding_backward, "embedding backward" + n, dtable, kExact);
   }
 }
@@ -436,15 +476,22 @@ void check_adamw(Check& c) {
 
 // ---- lora_forward, lora_backward -------------------------------------------------------------------------
 void check_lora(Check& c) {
-  struct Case { const char* name; int64_t M, in, out, r; float p; bool bias; };
-  for (const Case& k : {Case{"lora", 17, 40, 30, 4, 0.1f, true}, Case{"lora no dropout no bias", 70, 130, 65, 8, 0.f, false}}) {
-    TensorF x = c.normal(k.M * k.in), W = c.normal(k.out * k.in, 0.2f), bias = c.normal(k.out);
+  // bf16_w: the frozen W stored as bf16 on both sides (a base loaded with dtype bf16)
+  struct Case { const char* name; int64_t M, in, out, r; float p; bool bias, bf16_w; };
+  for (const Case& k : {Case{"lora", 17, 40, 30, 4, 0.1f, true, false}, Case{"lora no dropout no bias", 70, 130, 65, 8, 0.f, false, false},
+                        Case{"lora bf16 W", 17, 40, 30, 4, 0.1f, true, true}, Case{"lora bf16 W no dropout", 70, 130, 65, 8, 0.f, false, true}}) {
+    std::vector<float> W0 = c.rng.normal(k.out * k.in, 0.2f);
+    std::vector<uint16_t> W16(W0.size());
+    for (size_t i = 0; i < W0.size(); i++) W16[i] = float_to_bf16(W0[i]);
+    TensorF x = c.normal(k.M * k.in), W = c.tensor(W0), bias = c.normal(k.out);
+    Tensor<uint16_t> Wh = c.tensor(W16);
     TensorF A = c.normal(k.r * k.in, 0.2f), Bm = c.normal(k.out * k.r, 0.2f), dy = c.normal(k.M * k.out);
     TensorF y = c.output(k.M * k.out), h = c.output(k.M * k.r), dx = c.output(k.M * k.in);
     TensorF dA = c.normal(k.r * k.in), dB = c.normal(k.out * k.r), dbias = c.normal(k.out);
     auto forward = [&](LoraArgs& f, int s) {
       f.M = k.M; f.in = k.in; f.out = k.out; f.r = k.r; f.scale = 2.f; f.dropout_p = k.p; f.seed = 5; f.offset = 3;
-      f.x = x[s]; f.W = W[s]; f.bias = k.bias ? bias[s] : nullptr; f.A = A[s]; f.Bm = Bm[s]; f.y = y[s]; f.h = h[s];
+      f.x = x[s]; f.W = k.bf16_w ? static_cast<const void*>(Wh[s]) : W[s]; f.w_dtype = k.bf16_w ? TK_BF16 : TK_F32;
+      f.bias = k.bias ? bias[s] : nullptr; f.A = A[s]; f.Bm = Bm[s]; f.y = y[s]; f.h = h[s];
     };
     c.run<TK_OP_lora_forward>(forward);
     c.run<TK_OP_lora_backward>([&](LoraBackwardArgs& b, int s) {

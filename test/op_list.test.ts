@@ -24,6 +24,13 @@ function declaredOps(): string[] {
 type Call = { binding: string; sync: () => void; async?: () => Promise<void> };
 function calls(): Record<string, Call[]> {
   const gemm = () => ({ M: 2, N: 2, K: 2, A: f32(1, 2, 3, 4), B: f32(5, 6, 7, 8), C: new Float32Array(4) });
+  // Weight operands may be bf16 (a Uint16Array): 5, 6, 7, 8 and 3 are exact in bf16.
+  const bf16 = (...v: number[]) => {
+    const out = new Uint16Array(v.length);
+    native.copy({ src: f32(...v), dst: out });
+    return out;
+  };
+  const gemmBf16 = () => ({ ...gemm(), B: bf16(5, 6, 7, 8) });
   const attention = () => ({
     B: 1, H: 1, Tq: 1, Tk: 1, D: 1, q: f32(1), k: f32(1), v: f32(3), o: new Float32Array(1), lse: new Float32Array(1),
   });
@@ -47,6 +54,7 @@ function calls(): Record<string, Call[]> {
   const dropout = () => ({ n: 1, x: f32(3), y: f32(9), p: 0, seed: 1, offset: 0 });
   const crossEntropy = () => ({ N: 1, V: 2, logits: f32(0, 0), targets: Int32Array.from([0]) });
   const embedding = () => ({ N: 1, C: 1, V: 2, ids: Int32Array.from([1]), table: f32(5, 7), out: f32(0) });
+  const embeddingBf16 = () => ({ ...embedding(), table: bf16(5, 7) });
   const embeddingBackward = () => ({ N: 1, C: 1, V: 2, ids: Int32Array.from([1]), dout: f32(2), dtable: f32(0, 0) });
   const adamw = () => ({ n: 1, param: f32(1), grad: f32(1), m: f32(0), v: f32(0), lr: 0.1, step: 1 });
   const adamwMulti = () => ({ params: [f32(1)], grads: [f32(1)], ms: [f32(0)], vs: [f32(0)], lrs: [0.1], weightDecays: [0], step: 1 });
@@ -57,6 +65,8 @@ function calls(): Record<string, Call[]> {
     M: 1, in: 1, out: 1, r: 1, x: f32(2), W: f32(3), A: f32(1), B: f32(1), h: f32(2), scale: 1,
     dy: f32(1), dx: f32(0), dA: f32(0), dB: f32(0),
   });
+  const loraBf16 = () => ({ ...lora(), W: bf16(3) });
+  const loraBackwardBf16 = () => ({ ...loraBackward(), W: bf16(3) });
   const unary = () => ({ n: 1, kind: "relu" as const, x: f32(-2), y: f32(9) });
   const unaryBackward = () => ({ n: 1, kind: "tanh" as const, y: f32(0), dy: f32(3), dx: f32(9) });
   const copyStrided = () => ({ rows: 2, cols: 1, src: f32(1, 2, 3, 4).subarray(1), srcLd: 2, dst: f32(0, 0) });
@@ -101,7 +111,10 @@ function calls(): Record<string, Call[]> {
   return {
     fill: [syncOnly("fill", fill, (a) => expect(Array.from(a.x)).toEqual([3, 3]))],
     convert: [syncOnly("copy", convert, (a) => expect(Array.from(a.dst)).toEqual([0x3fc0, 0xc000]))],
-    gemm: [both("gemm", gemm, (a) => expect(Array.from(a.C)).toEqual([19, 22, 43, 50]))],
+    gemm: [
+      both("gemm", gemm, (a) => expect(Array.from(a.C)).toEqual([19, 22, 43, 50])),
+      both("gemm", gemmBf16, (a) => expect(Array.from(a.C)).toEqual([19, 22, 43, 50])),
+    ],
     attention_forward: [both("attentionForward", attention, (a) => expect(a.o[0]).toBe(3))],
     attention_backward: [both("attentionBackward", attentionBackward, (a) => expect(a.dv[0]).toBe(1))],
     layernorm_forward: [both("layerNormForward", layernorm, (a) => expect(a.mean[0]).toBe(2))],
@@ -114,7 +127,10 @@ function calls(): Record<string, Call[]> {
     scale: [both("scale", scale, (a) => expect(a.x[0]).toBe(-6))],
     dropout: [both("dropout", dropout, (a) => expect(a.y[0]).toBe(3))],
     cross_entropy: [both("crossEntropy", crossEntropy, (_a, r) => expect((r as { loss: number }).loss).toBeCloseTo(Math.LN2, 6))],
-    embedding_forward: [both("embeddingForward", embedding, (a) => expect(a.out[0]).toBe(7))],
+    embedding_forward: [
+      both("embeddingForward", embedding, (a) => expect(a.out[0]).toBe(7)),
+      both("embeddingForward", embeddingBf16, (a) => expect(a.out[0]).toBe(7)),
+    ],
     embedding_backward: [both("embeddingBackward", embeddingBackward, (a) => expect(Array.from(a.dtable)).toEqual([0, 2]))],
     adamw: [
       both("adamw", adamw, (a) => expect(a.param[0]).toBeLessThan(1)),
@@ -124,8 +140,14 @@ function calls(): Record<string, Call[]> {
       both("sumSquares", () => ({ n: 2, x: f32(3, 4) }), (_a, r) => expect(r).toBe(25)),
       both("gradNorm", () => ({ tensors: [f32(3), f32(4)] }), (_a, r) => expect(r).toBe(5)),
     ],
-    lora_forward: [both("loraForward", lora, (a) => expect(a.y[0]).toBe(8))],
-    lora_backward: [both("loraBackward", loraBackward, (a) => expect(a.dB[0]).toBe(2))],
+    lora_forward: [
+      both("loraForward", lora, (a) => expect(a.y[0]).toBe(8)),
+      both("loraForward", loraBf16, (a) => expect(a.y[0]).toBe(8)),
+    ],
+    lora_backward: [
+      both("loraBackward", loraBackward, (a) => expect(a.dB[0]).toBe(2)),
+      both("loraBackward", loraBackwardBf16, (a) => expect(Array.from(a.dx)).toEqual([4])), // dy·W + dh·A = 3 + 1
+    ],
     unary_forward: [both("unaryForward", unary, (a) => expect(a.y[0]).toBe(0))],
     unary_backward: [both("unaryBackward", unaryBackward, (a) => expect(a.dx[0]).toBe(3))],
     copy_strided: [both("copyStrided", copyStrided, (a) => expect(Array.from(a.dst)).toEqual([2, 4]))],

@@ -9,6 +9,10 @@
 //
 // Conventions (llm.c style):
 //   - row-major float32; activations (B,T,C); Linear weights [out, in] as PyTorch keeps them;
+//   - a weight operand may be bfloat16 (a frozen base stored at 2 bytes a parameter): gemm's B,
+//     lora's W and embedding_forward's table, each with its dtype beside it (TK_F32 or TK_BF16). It is
+//     widened to float32 exactly, so the result equals the float32 op on the rounded weights. Nothing
+//     else is ever bf16, and no gradient is ever formed for a bf16 weight;
 //   - gradients of parameters ACCUMULATE (+=) so micro-batches can add up; gradients of inputs
 //     OVERWRITE (=);
 //   - random numbers come from Philox 4x32-10 keyed by (seed, offset): element e of a call uses
@@ -106,18 +110,22 @@ namespace tk {
 // C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch).
 // op(A) is M x K, op(B) is K x N, C is M x N. transA: A is stored K x M (row-major, leading dim lda).
 // beta == 0 means C is not read (it may hold garbage or NaN).
+// b_dtype: B's elements are float (TK_F32) or bfloat16 (TK_BF16, a frozen weight; ld/strides count
+// elements either way); bf16 B is widened exactly, so C is what float32 B holding the same values gives.
 // bf16 = 1: op(A) and op(B) are rounded to bfloat16 (round to nearest even) and multiplied with
-// AVX512-BF16 dot products, accumulating in fp32 (C stays fp32). A kernel without bf16 support
-// (no AVX512-BF16 on this CPU, the AVX2 / scalar tables, CUDA) computes fp32 instead.
+// AVX512-BF16 dot products (AMX tiles where the CPU has them), accumulating in fp32 (C stays fp32).
+// CUDA takes this path (WMMA tensor cores) only when B is already bf16. A kernel without bf16 support
+// (no AVX512-BF16 on this CPU, the AVX2 / scalar tables, CUDA with float B) computes fp32 instead.
 struct GemmArgs {
   int transA = 0, transB = 0;
   int64_t M = 0, N = 0, K = 0;
   float alpha = 1.f, beta = 0.f;
   const float* A = nullptr; int64_t lda = 0; int64_t strideA = 0;
-  const float* B = nullptr; int64_t ldb = 0; int64_t strideB = 0;
+  const void* B = nullptr; int64_t ldb = 0; int64_t strideB = 0;
   float* C = nullptr; int64_t ldc = 0; int64_t strideC = 0;
   int64_t batch = 1;
   int bf16 = 0;
+  int b_dtype = TK_F32;
 };
 
 // Fused attention, flash style: O = softmax(Q Kᵀ·scale + masks) V, never materialising Tq x Tk.
@@ -254,12 +262,14 @@ struct CrossEntropyArgs {
   int64_t count = 0;
 };
 
-// out (N, C) = table[ids]; table (V, C). Every id is in [0, V).
+// out (N, C) = table[ids]; table (V, C), float or bfloat16 (table_dtype; out is float either way).
+// Every id is in [0, V).
 struct EmbeddingArgs {
   int64_t N = 0, C = 0;
   const int32_t* ids = nullptr;
-  const float* table = nullptr;
+  const void* table = nullptr;
   float* out = nullptr;
+  int table_dtype = TK_F32;
 };
 // dtable[ids[i]] += dout[i], in a fixed order (deterministic). Rows of id == padding_idx get nothing
 // (torch.nn.Embedding's padding_idx); padding_idx < 0 means none.
@@ -290,17 +300,18 @@ struct SumSquaresArgs {
 };
 
 // LoRA linear fused with its frozen base: y = x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ.
-// x (M, in), W (out, in), bias (out, may be null), A (r, in), B (out, r).
+// x (M, in), W (out, in) float or bfloat16 (w_dtype), bias (out, may be null), A (r, in), B (out, r).
 // h (M, r) receives dropout(x)·Aᵀ and is kept for the backward. Dropout on x uses Philox elements
 // m·in + i of (seed, offset).
 struct LoraArgs {
   int64_t M = 0, in = 0, out = 0, r = 0;
-  const float* x = nullptr; const float* W = nullptr; const float* bias = nullptr;
+  const float* x = nullptr; const void* W = nullptr; const float* bias = nullptr;
   const float* A = nullptr; const float* Bm = nullptr;
   float scale = 1.f;
   float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
   float* y = nullptr; float* h = nullptr;
   int bf16 = 0;  // the products with the frozen W in bf16 (GemmArgs::bf16); the rank-r ones stay fp32
+  int w_dtype = TK_F32;  // W's elements: TK_F32 or TK_BF16 (GemmArgs::b_dtype of the products with W)
 };
 // dx OVERWRITTEN (may be null); dA, dB, dbias ACCUMULATED (dbias may be null). Never forms dW.
 struct LoraBackwardArgs {

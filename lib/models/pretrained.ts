@@ -51,6 +51,17 @@ export interface FromPretrainedOptions {
   warn?: ((message: string) => void) | null;
   /** Config overrides (e.g. numLabels / id2label for a new head). */
   config?: Partial<ModelConfig>;
+  /**
+   * Storage of the body's weight matrices (HF's torch_dtype): "f32" (default), or "bf16" to keep every
+   * Linear and Embedding weight of the body that the checkpoint holds at 2 bytes a parameter (values
+   * rounded to nearest even; a BF16 checkpoint loads bit-exactly), for a frozen base: LoRA, a frozen
+   * body, inference. The 1-D parameters (LayerNorm weights, biases), the task head and fresh weights (a
+   * pooler the checkpoint lacks) stay float32: they are a tiny share of the memory, the kernels that read
+   * the 1-D ones (LayerNorm, bias add) take float32 only, and the head and fresh weights are what trains
+   * (modules_to_save under LoRA). A bf16 weight is never trained: AdamW refuses one that requires grad
+   * (full fine-tuning needs "f32").
+   */
+  dtype?: "f32" | "bf16";
 }
 
 export function bodyPrefix(modelType: ModelConfig["modelType"]): string {
@@ -112,6 +123,8 @@ export abstract class PreTrainedModel extends Module {
 
   loadWeights(dir: string, opts: FromPretrainedOptions = {}): LoadReport {
     const t0 = Date.now();
+    if (opts.dtype !== undefined && opts.dtype !== "f32" && opts.dtype !== "bf16")
+      throw new TunekitError(`fromPretrained: dtype must be "f32" or "bf16" (HF's torch_dtype float32 / bfloat16), got ${JSON.stringify(opts.dtype)}`);
     const loaded = loadStateDict(dir);
     const prefix = this.prefix;
     const file = new Map<string, StateDict extends Map<string, infer V> ? V : never>();
@@ -119,6 +132,12 @@ export abstract class PreTrainedModel extends Module {
     for (const [k, t] of loaded.tensors) {
       if (IGNORED_KEYS.some((re) => re.test(k))) continue;
       file.set(hasPrefix ? k : `${prefix}.${k}`, t);
+    }
+    // bf16 storage for the body matrices the checkpoint holds, before any value is copied in (a fresh
+    // weight, such as the pooler an MLM checkpoint lacks, stays float32: it is random and trains).
+    if (opts.dtype === "bf16") {
+      const body = new Set(this.body.parameters());
+      this.castParameters("bf16", (name, p) => body.has(p) && p.shape.length === 2 && file.has(this.fullName(name)));
     }
     const used = new Set<string>();
     const initialized: string[] = [];
@@ -189,10 +208,13 @@ export abstract class PreTrainedModel extends Module {
   /**
    * Writes config.json and model.safetensors (each atomically), plus the tokenizer files if given. The weights are
    * F32, or F16 / BF16 with opts.dtype; config.json's "dtype" and "torch_dtype" both say which (as save_pretrained
-   * sets config.dtype from the weights), whatever the checkpoint it was loaded from said.
+   * sets config.dtype from the weights), whatever the checkpoint it was loaded from said. The default is F32, or
+   * BF16 for a model holding bf16 weights (loaded with dtype "bf16"), as transformers saves a bf16 model in bf16:
+   * its bf16 weights are written bit-exactly and its float32 ones (norms, biases, head) rounded; pass
+   * dtype "F32" to keep those exact.
    */
   async savePretrained(dir: string, opts: { tokenizer?: { save(dir: string): unknown }; dtype?: WeightsDtype } = {}): Promise<void> {
-    const dtype = opts.dtype ?? "F32";
+    const dtype = opts.dtype ?? (this.parameters().some((p) => p.dtype === "bf16") ? "BF16" : "F32");
     if (!Object.prototype.hasOwnProperty.call(TORCH_DTYPE_NAMES, dtype)) throw new TunekitError(`savePretrained: dtype must be F32, F16 or BF16, got ${JSON.stringify(dtype)}`);
     for (const [name] of this.namedParameters())
       if (name.includes(".lora_A.") || name.includes(".lora_B."))

@@ -47,6 +47,8 @@ export class Arena {
  * tensor's storage at its slot (the old storage is released).
  */
 export function packInto(tensors: Tensor[], device: Device, dtype: DType = "f32"): Arena {
+  const stray = tensors.find((t) => t.dtype !== dtype);
+  if (stray) throw new TunekitError(`packInto: a ${stray.dtype} tensor for an arena of ${dtype}; expected one dtype (packByDtype splits them)`);
   const arena = new Arena(tensors.map((t) => t.size), device, dtype, `the parameters (${tensors.length} tensors)`);
   tensors.forEach((t, i) => {
     const view = arena.view(i);
@@ -55,4 +57,15 @@ export function packInto(tensors: Tensor[], device: Device, dtype: DType = "f32"
     t.storage = view;
   });
   return arena;
+}
+
+/** packInto for tensors of several dtypes: one arena per dtype (in order of first appearance). */
+export function packByDtype(tensors: Tensor[], device: Device): Arena[] {
+  const byDtype = new Map<DType, Tensor[]>();
+  for (const t of tensors) {
+    let list = byDtype.get(t.dtype);
+    if (!list) byDtype.set(t.dtype, (list = []));
+    list.push(t);
+  }
+  return [...byDtype].map(([dtype, list]) => packInto(list, device, dtype));
 }

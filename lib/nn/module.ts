@@ -2,9 +2,9 @@
 // checkpoint files Python writes and reads.
 import { TunekitError } from "../errors";
 import { Tensor, numel } from "../tensor/tensor";
-import { Storage, Device, allocate, parseDevice, release } from "../tensor/storage";
+import { Storage, Device, DType, allocate, parseDevice, release } from "../tensor/storage";
 import { Generator } from "../tensor/ops";
-import { packInto, Arena } from "./arena";
+import { packByDtype, Arena } from "./arena";
 
 export class Parameter extends Tensor {
   /** Zeroed storage of its own (outside the activation pool), or the given storage. */
@@ -105,26 +105,52 @@ export abstract class Module {
 
   /**
    * Moves every parameter to `device` (in place, as torch's Module.to): the parameters become views of
-   * one arena there, filled with one copy each. Gradients are dropped (an optimizer made before the
-   * move must be made again).
+   * one arena per dtype there (float32, and bf16 for weights loaded as bf16), filled with one copy each.
+   * Gradients are dropped (an optimizer made before the move must be made again).
    */
   to(device: Device | string): this {
     const d = parseDevice(device);
     const params = [...new Set(this.parameters())];
-    if (params.every((p) => p.device === d) && this.arena?.storage.device === d) return this;
+    if (params.every((p) => p.device === d) && this.arenas.length && this.arenas.every((a) => a.storage.device === d)) return this;
+    this.dropGrads(params);
+    const old = this.arenas;
+    this.arenas = packByDtype(params, d);
+    old.forEach((a) => a.free());
+    return this;
+  }
+
+  /** The arenas the parameters live in after to(), one per dtype (empty before). */
+  arenas: Arena[] = [];
+
+  /**
+   * Stores the parameters `which` selects as `dtype` (values rounded to nearest even for bf16), on the
+   * device they are on; the others are left alone. Gradients are dropped. After to() the arenas are
+   * rebuilt, so each dtype still has one.
+   */
+  castParameters(dtype: DType, which: (name: string, p: Parameter) => boolean): this {
+    const params = [...this.namedParameters()].filter(([n, p]) => p.dtype !== dtype && which(n, p)).map(([, p]) => p);
+    if (!params.length) return this;
+    this.dropGrads(params);
+    for (const p of new Set(params)) {
+      const s = allocate(p.size, p.device, dtype).copyFromStorage(p.storage);
+      release(p.storage);
+      p.storage = s;
+    }
+    if (this.arenas.length) {
+      const d = this.arenas[0].storage.device, old = this.arenas;
+      this.arenas = packByDtype([...new Set(this.parameters())], d);
+      old.forEach((a) => a.free());
+    }
+    return this;
+  }
+
+  private dropGrads(params: Parameter[]): void {
     for (const p of params) {
       if (p.grad) release(p.grad);
       p.grad = null;
       p.gradTouched = false;
     }
-    const old = this.arena;
-    this.arena = packInto(params, d);
-    old?.free();
-    return this;
   }
-
-  /** The arena the parameters live in after to() (null before). */
-  arena: Arena | null = null;
 
   /** The device of the parameters (the first one's; to() puts them all on one). */
   get device(): Device {

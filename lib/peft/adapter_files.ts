@@ -328,7 +328,7 @@ export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAd
       const t = tensors.get(PEFT_KEY_PREFIX + k);
       if (!t || e.optional) continue; // a tied alias holds the same values as its parameter
       // A Conv1D weight is [in, out] = [shape[1], shape[0]] of ours in the file.
-      e.param.toHost().set(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
+      e.param.copyFrom(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
     }
     if (!options.trainable) for (const p of model.parameters()) p.requiresGrad = false;
   } catch (err) {

@@ -1,11 +1,13 @@
 // LoraLinear: PEFT's lora.Linear. A frozen Linear plus a low-rank update,
 //   y = x·Wᵀ + b + s·(dropout(x)·Aᵀ)·Bᵀ,   A [r, in], B [out, r], s = alpha/r (alpha/√r with rsLoRA),
 // run by the fused native kernels: the base weight is only read, never given a gradient, and the
-// dropout mask is recomputed from Philox in the backward instead of being stored.
+// dropout mask is recomputed from Philox in the backward instead of being stored. The base weight may be
+// bf16 (a base loaded with dtype "bf16" keeps 2 bytes a parameter); lora_A and lora_B are always float32
+// (PEFT's autocast_adapter_dtype), as are the products of the rank-r branch.
 import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, shapeStr } from "../tensor/tensor";
-import { Storage, acquire, release } from "../tensor/storage";
+import { Storage, acquire, allocate, release } from "../tensor/storage";
 import { Generator, linear } from "../tensor/ops";
 import { gradBuffer, isGradEnabled, needsGrad, record, writeGrad } from "../tensor/autograd";
 import { Module, Parameter } from "../nn/module";
@@ -155,7 +157,12 @@ export class LoraLinear extends Module {
     return loraLinear(x, this.weight, this.bias, A, B, { scale: this.scaling, dropoutP: this.dropout, training: this.training, gen: this.gen, name: this.name });
   }
 
-  /** W += s·B·A (in place; W is [out, in], whatever layout the checkpoint used). */
+  /**
+   * W += s·B·A (in place; W is [out, in], whatever layout the checkpoint used). A bf16 W is merged in
+   * float32 and rounded back to bf16 (nearest even) once, as PEFT merges into a bf16 base: the merged
+   * weight is what a bf16 checkpoint of the merged model holds, and unmerge() is exact only up to that
+   * rounding.
+   */
   merge(): void {
     if (this.merged) return;
     this.addDelta(this.scaling);
@@ -170,7 +177,11 @@ export class LoraLinear extends Module {
   }
 
   private addDelta(s: number): void {
-    const h = (t: Tensor) => t.storage.handle;
-    native.gemm({ M: this.outFeatures, N: this.inFeatures, K: this.r, A: h(this.lora_B.weight), B: h(this.lora_A.weight), C: h(this.weight), alpha: s, beta: 1 });
+    const W = this.weight.storage;
+    const wide = W.dtype === "f32" ? W : allocate(W.length, W.device, "f32").copyFromStorage(W);
+    native.gemm({ M: this.outFeatures, N: this.inFeatures, K: this.r, A: this.lora_B.weight.storage.handle, B: this.lora_A.weight.storage.handle, C: wide.handle, alpha: s, beta: 1 });
+    if (wide === W) return;
+    W.copyFromStorage(wide);
+    release(wide);
   }
 }

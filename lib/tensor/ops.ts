@@ -18,6 +18,15 @@ function check(cond: boolean, msg: () => string): void {
   if (!cond) throw new TunekitError(msg());
 }
 
+/**
+ * The error for a bf16 weight asked to train. A weight stored as bf16 (fromPretrained(dir, { dtype: "bf16" }))
+ * is frozen storage: the kernels read it (gemm's B, LoRA's W, the embedding table), none writes it, and no
+ * gradient is ever formed for it, since AdamW updates float32 weights only.
+ */
+export function bf16TrainError(what: string): TunekitError {
+  return new TunekitError(`${what} is stored as bf16 and requires grad; full fine-tuning needs fp32 weights: load with dtype f32, or train with LoRA / a frozen body`);
+}
+
 /** Philox stream position for dropout: every call takes a fresh range of counters. */
 export class Generator {
   constructor(public seed: number, public offset = 0) {}
@@ -28,7 +37,10 @@ export class Generator {
   }
 }
 
-/** y = x·Wᵀ + b over the last dim of x. W is [out, in] (PyTorch layout). */
+/**
+ * y = x·Wᵀ + b over the last dim of x. W is [out, in] (PyTorch layout), float32 or bf16 (the GEMM's B
+ * operand reads either; a bf16 W gives what a float32 W holding the same values gives).
+ */
 export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"): Tensor {
   const inF = W.shape[1], outF = W.shape[0];
   check(W.shape.length === 2 && last(x) === inF, () => `shape mismatch in Linear '${name}': got input ${shapeStr(x.shape)}, expected last dim ${inF}`);
@@ -42,7 +54,8 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
     op: "linear",
     inputs: b ? [x, W, b] : [x, W],
     backward(gy) {
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) }));
+      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) })); // dX = dY·W: W is B again
+      if (W.dtype !== "f32" && W.requiresGrad) throw bf16TrainError(`Linear '${name}': the weight`);
       const dW = gradBuffer(W);
       if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gy), B: h(x), C: h(dW), transA: true, beta: 1 });
       const db = b && gradBuffer(b);
@@ -100,7 +113,10 @@ class Uploads {
   }
 }
 
-/** out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx). */
+/**
+ * out[i] = table[ids[i]]; ids has the leading shape. Rows of paddingIdx get no gradient (torch's padding_idx).
+ * The table may be bf16 (rows widened to float32 exactly); then it must be frozen.
+ */
 export function embedding(ids: Int32Array | Storage, shape: number[], table: Tensor, paddingIdx = -1): Tensor {
   const [V, C] = table.shape;
   const up = new Uploads(table.device);
@@ -112,6 +128,7 @@ export function embedding(ids: Int32Array | Storage, shape: number[], table: Ten
     op: "embedding",
     inputs: [table],
     backward(gy) {
+      if (table.dtype !== "f32") throw bf16TrainError(`embedding: the table ${shapeStr(table.shape)}`);
       const dt = gradBuffer(table);
       if (dt) native.embeddingBackward({ N, C, V, ids: h(idx), dout: h(gy), dtable: h(dt), paddingIdx });
     },

@@ -8,6 +8,7 @@ import { release } from "../tensor/storage";
 import { TunekitError } from "../errors";
 import { Module, Parameter } from "../nn/module";
 import { LayerNorm } from "../nn/layers";
+import { bf16TrainError } from "../tensor/ops";
 
 export interface ParamGroup {
   params: Parameter[];
@@ -94,6 +95,7 @@ export class AdamW {
     if (typeof this.eps !== "number" || !(this.eps > 0 && Number.isFinite(this.eps))) throw new TunekitError(`AdamW: eps must be a finite number > 0, got ${this.eps}`);
     for (const g of groups)
       g.params.forEach((p, i) => {
+        if (p.dtype !== "f32") throw bf16TrainError(`AdamW: parameter '${g.names[i]}'`);
         this.params.push(p);
         this.names.push(g.names[i]);
         this.lrOf.push(g.lr);

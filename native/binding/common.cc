@@ -33,6 +33,7 @@ const char* type_name(const Napi::Value& v) {
       case napi_float64_array: return "a Float64Array";
       case napi_int32_array: return "an Int32Array";
       case napi_uint8_array: return "a Uint8Array";
+      case napi_uint16_array: return "a Uint16Array (bf16)";
       default: return "a TypedArray of another type";
     }
   }
@@ -138,13 +139,23 @@ void Args::on_backend(const tk_backend* be, const char* name) {
 namespace {
 const char* kDtypeNames[] = {"f32", "bf16", "f16", "i32", "u8"};
 
+// Only weight operands may be bf16; said where a bf16 buffer reaches any other argument.
+const char* kBf16Hint = "; bf16 storage is only accepted for a weight (gemm's 'B', loraForward/loraBackward's 'W', "
+                        "embeddingForward's 'table')";
+
+bool is_bf16(Args& a, Napi::Value v) {
+  if (DeviceRef* r = unwrap_device(a.env(), v)) return r->dtype == TK_BF16;
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+}
+
 template <class View>
 View typed(Args& a, Napi::Value v, const char* name, napi_typedarray_type type, const char* type_label,
            int64_t need) {
   if (DeviceRef* r = unwrap_device(a.env(), v)) {
     if (!r->alloc->ptr) a.fail(std::string("argument '") + name + "' is a device buffer that was freed");
     if (r->dtype != View::dtype)
-      a.fail(std::string("argument '") + name + "' is a " + kDtypeNames[r->dtype] + " device buffer, expected " + kDtypeNames[View::dtype]);
+      a.fail(std::string("argument '") + name + "' is a " + kDtypeNames[r->dtype] + " device buffer, expected " + kDtypeNames[View::dtype] +
+             (r->dtype == TK_BF16 ? kBf16Hint : ""));
     View out;
     out.length = r->length;
     out.device = true;
@@ -157,7 +168,8 @@ View typed(Args& a, Napi::Value v, const char* name, napi_typedarray_type type, 
     return out;
   }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    a.fail(std::string("argument '") + name + "' must be " + type_label + " or a device buffer, got " + type_name(v));
+    a.fail(std::string("argument '") + name + "' must be " + type_label + " or a device buffer, got " + type_name(v) +
+           (View::dtype != TK_BF16 && is_bf16(a, v) ? kBf16Hint : ""));
   a.on_backend(&cpu_backend(), name);
   Napi::TypedArray t = v.As<Napi::TypedArray>();
   View out;
@@ -192,6 +204,19 @@ U8 Args::u8_opt(const char* name, int64_t need) {
   Napi::Value v = get(name, false);
   if (v.IsUndefined() || v.IsNull()) return U8{};
   return typed<U8>(*this, v, name, napi_uint8_array, "a Uint8Array", need);
+}
+
+Weight Args::weight(const char* name, int64_t need) {
+  Napi::Value v = get(name, true);
+  Weight w;
+  if (is_bf16(*this, v)) {
+    BF16 b = typed<BF16>(*this, v, name, napi_uint16_array, "a Uint16Array (bf16)", need);
+    w.data = b.data; w.length = b.length; w.device = b.device; w.dtype = TK_BF16;
+  } else {
+    F32 f = typed<F32>(*this, v, name, napi_float32_array, "a Float32Array, a Uint16Array (bf16)", need);
+    w.data = f.data; w.length = f.length; w.device = f.device; w.dtype = TK_F32;
+  }
+  return w;
 }
 
 std::vector<F32> Args::f32_list(const char* name) {

@@ -24,6 +24,16 @@ struct ArgError {
 struct F32 { float* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_F32; };
 struct I32 { int32_t* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_I32; };
 struct U8 { uint8_t* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_U8; };
+struct BF16 { uint16_t* data = nullptr; int64_t length = 0; bool device = false; static constexpr int dtype = TK_BF16; };
+// A weight operand (gemm's B, lora's W, embeddingForward's table): float32, or bfloat16 as a host
+// Uint16Array or a bf16 device buffer. bytes() is what it spans, for the aliasing checks.
+struct Weight {
+  const void* data = nullptr;
+  int64_t length = 0;
+  bool device = false;
+  int dtype = TK_F32;
+  int64_t bytes() const { return length * tk_dtype_bytes(dtype); }
+};
 
 // Reads the arguments of one call from a plain JS object: op({ M: 4, A: float32array, ... }).
 class Args {
@@ -43,6 +53,8 @@ class Args {
   I32 i32(const char* name, int64_t need);
   I32 i32_opt(const char* name, int64_t need);
   U8 u8_opt(const char* name, int64_t need);
+  // A weight: a Float32Array, a Uint16Array (bf16) or an f32 / bf16 device buffer, of at least `need` elements.
+  Weight weight(const char* name, int64_t need);
   // JS Arrays (multi-tensor ops): of Float32Arrays (element i is named "name[i]" in errors), of numbers.
   std::vector<F32> f32_list(const char* name);
   std::vector<double> number_list(const char* name);

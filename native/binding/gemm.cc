@@ -1,5 +1,6 @@
 // gemm({ M, N, K, A, B, C, transA?, transB?, alpha?, beta?, lda?, ldb?, ldc?, batch?, strideA?, strideB?, strideC?,
 //        precision? }); setMatmulPrecision("fp32" | "bf16"), matmulPrecision(), bf16Available().
+// B (the weight operand) may be bf16: a Uint16Array or a bf16 device buffer; A and C are float32.
 #include <atomic>
 
 #include "../cpu/table.h"
@@ -48,10 +49,11 @@ Work parse_gemm(Args& a) {
   const int64_t nA = span(ar, ac, g.lda, g.batch, g.strideA);
   const int64_t nB = span(br, bc, g.ldb, g.batch, g.strideB);
   const int64_t nC = span(g.M, g.N, g.ldc, g.batch, g.strideC);
-  F32 A = a.f32("A", nA), B = a.f32("B", nB), C = a.f32("C", nC);
+  F32 A = a.f32("A", nA), C = a.f32("C", nC);
+  Weight B = a.weight("B", nB);
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
-  a.no_alias("C", C.data, nC * 4, "B", B.data, nB * 4);
-  g.A = A.data; g.B = B.data; g.C = C.data;
+  a.no_alias("C", C.data, nC * 4, "B", B.data, nB * tk_dtype_bytes(B.dtype));
+  g.A = A.data; g.B = B.data; g.C = C.data; g.b_dtype = B.dtype;
   return Work{[g, be = &a.backend()] { run<TK_OP_gemm>(*be, g); }, nullptr};
 }
 

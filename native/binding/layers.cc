@@ -209,10 +209,11 @@ Work parse_embedding_forward(Args& a) {
   g.C = a.integer("C", 1, kMax);
   const int64_t V = a.integer("V", 1, INT32_MAX);
   I32 ids = a.i32("ids", g.N);
-  F32 table = a.f32("table", product(a, V, g.C)), out = a.f32("out", product(a, g.N, g.C));
+  Weight table = a.weight("table", product(a, V, g.C));  // float32 or bf16
+  F32 out = a.f32("out", product(a, g.N, g.C));
   if (!ids.device) check_ids(a, "ids", ids.data, g.N, V);
-  disjoint(a, {buf("out", out)}, {buf("table", table), buf("ids", ids)});
-  g.ids = ids.data; g.table = table.data; g.out = out.data;
+  disjoint(a, {buf("out", out)}, {{"table", table.data, table.bytes()}, buf("ids", ids)});
+  g.ids = ids.data; g.table = table.data; g.table_dtype = table.dtype; g.out = out.data;
   return Work{[g, be = &a.backend()] { run<TK_OP_embedding_forward>(*be, g); }, nullptr};
 }
 

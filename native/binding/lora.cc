@@ -1,4 +1,5 @@
-// LoRA linear ops (shapes: x [M, in], W [out, in], bias [out], A [r, in], B [out, r], h [M, r], y [M, out]):
+// LoRA linear ops (shapes: x [M, in], W [out, in], bias [out], A [r, in], B [out, r], h [M, r], y [M, out];
+// W, the frozen base weight, may be bf16: a Uint16Array or a bf16 device buffer):
 //   loraForward({ M, in, out, r, x, W, bias?, A, B, scale, dropoutP?, seed?, offset?, y, h })
 //   loraBackward({ M, in, out, r, x, W, A, B, h, scale, dropoutP?, seed?, offset?, dy, dx?, dA, dB, dbias? })
 // Every array must hold exactly its shape's element count.
@@ -27,8 +28,8 @@ std::string num(double x) {
 
 struct Buf {
   const char* name;
-  const float* p;
-  int64_t n;
+  const void* p;
+  int64_t n;  // elements of 4 bytes (a bf16 W: half its element count)
 };
 
 F32 exact(Args& a, const char* name, std::initializer_list<int64_t> dims, const char* labels, bool optional = false) {
@@ -67,10 +68,15 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.offset = static_cast<uint64_t>(a.integer("offset", 0, kSeedMax, 0));
   l.bf16 = precision_arg(a);
   l.x = exact(a, "x", {l.M, l.in}, "[M, in]").data;
-  l.W = exact(a, "W", {l.out, l.in}, "[out, in]").data;
+  const Weight W = a.weight("W", 0);
+  if (W.length != l.out * l.in)
+    a.fail("argument 'W' has " + std::to_string(W.length) + " elements, expected " + std::to_string(l.out * l.in) +
+           " ([out, in] = " + shape_str({l.out, l.in}) + ")");
+  l.W = W.data;
+  l.w_dtype = W.dtype;
   l.A = exact(a, "A", {l.r, l.in}, "[r, in]").data;
   l.Bm = exact(a, "B", {l.out, l.r}, "[out, r]").data;
-  ins.insert(ins.end(), {{"x", l.x, l.M * l.in}, {"W", l.W, l.out * l.in}, {"A", l.A, l.r * l.in},
+  ins.insert(ins.end(), {{"x", l.x, l.M * l.in}, {"W", l.W, (W.bytes() + 3) / 4}, {"A", l.A, l.r * l.in},
                          {"B", l.Bm, l.out * l.r}});
   return l;
 }

@@ -13,9 +13,22 @@ namespace TK_ISA {
 void embedding_forward(const EmbeddingArgs& a) {
   const int64_t N = a.N, C = a.C;
   const int32_t* ids = a.ids;
-  const float* table = a.table;
   float* out = a.out;
   if (C <= 0) return;
+  if (a.table_dtype == TK_BF16) {  // a bf16 table: each row widened to float (exact)
+    const uint16_t* table = static_cast<const uint16_t*>(a.table);
+    run_range(N, N * C, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const uint16_t* src = table + static_cast<int64_t>(ids[i]) * C;
+        float* dst = out + i * C;
+        int64_t c = 0;
+        for (; c + V::W <= C; c += V::W) V::load_bf16(src + c).store(dst + c);
+        for (; c < C; c++) dst[c] = bf16_to_float(src[c]);
+      }
+    });
+    return;
+  }
+  const float* table = static_cast<const float*>(a.table);
   run_range(N, N * C, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) std::memcpy(out + i * C, table + static_cast<int64_t>(ids[i]) * C, sizeof(float) * C);
   });

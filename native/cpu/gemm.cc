@@ -5,6 +5,8 @@
 // buffers, so no synchronisation happens inside a GEMM.
 // bf16 (AVX-512 table, CPUs with AVX512-BF16): the same loop nest; the packed fp32 panels are rounded
 // to bfloat16 pairs along k and a vdpbf16ps micro-kernel accumulates in fp32 (2 k per instruction).
+// A bf16 B (a frozen weight, GemmArgs::b_dtype) is widened to fp32 while its panels are packed, or on
+// the bf16 paths packed into pairs straight from its stored values: the multiply never sees the difference.
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns inside its own AVX-512 intrinsics (self-initialised undefined vectors, GCC PR 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -66,28 +68,70 @@ void pack_a(const GemmArgs& g, const float* A, int64_t i0, int64_t m, int64_t k0
   }
 }
 
-// Bp[q][k][jj] = op(B)(k0 + k, j0 + q·NR + jj), zero-padded past n.
-void pack_b(const GemmArgs& g, const float* B, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* Bp) {
+inline float widen(float x) { return x; }
+inline float widen(uint16_t x) { return bf16_to_float(x); }
+inline V load_v(const float* p) { return V::load(p); }
+inline V load_v(const uint16_t* p) { return V::load_bf16(p); }
+
+// Bp[q][k][jj] = op(B)(k0 + k, j0 + q·NR + jj) as float, zero-padded past n. E: B's element type.
+template <class E>
+void pack_b_as(const GemmArgs& g, const E* B, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* Bp) {
   for (int64_t q = 0; q < n; q += NR) {
     int64_t nr = std::min<int64_t>(NR, n - q);
     float* dst = Bp + q * kc;
     if (!g.transB) {
       for (int64_t k = 0; k < kc; k++) {
-        const float* src = B + (k0 + k) * g.ldb + j0 + q;
+        const E* src = B + (k0 + k) * g.ldb + j0 + q;
         float* d = dst + k * NR;
         if (nr == NR) {
-          for (int v = 0; v < NV; v++) V::load(src + v * V::W).store(d + v * V::W);
+          for (int v = 0; v < NV; v++) load_v(src + v * V::W).store(d + v * V::W);
         } else {
-          for (int64_t jj = 0; jj < NR; jj++) d[jj] = jj < nr ? src[jj] : 0.f;
+          for (int64_t jj = 0; jj < NR; jj++) d[jj] = jj < nr ? widen(src[jj]) : 0.f;
         }
       }
     } else {
       for (int64_t jj = 0; jj < NR; jj++) {
         if (jj < nr) {
-          const float* src = B + (j0 + q + jj) * g.ldb + k0;
-          for (int64_t k = 0; k < kc; k++) dst[k * NR + jj] = src[k];
+          const E* src = B + (j0 + q + jj) * g.ldb + k0;
+          for (int64_t k = 0; k < kc; k++) dst[k * NR + jj] = widen(src[k]);
         } else {
           for (int64_t k = 0; k < kc; k++) dst[k * NR + jj] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+void pack_b(const GemmArgs& g, const void* B, int64_t k0, int64_t kc, int64_t j0, int64_t n, float* Bp) {
+  if (g.b_dtype == TK_BF16) pack_b_as(g, static_cast<const uint16_t*>(B), k0, kc, j0, n, Bp);
+  else pack_b_as(g, static_cast<const float*>(B), k0, kc, j0, n, Bp);
+}
+
+// For a bf16 B on the bf16 paths: Bh[q·kps + kp·NR + jj] = the pair (op(B)(k0 + 2kp, j), op(B)(k0 +
+// 2kp + 1, j)) for j = j0 + q + jj, low half first: what to_bf16_pairs makes of the widened panel (a
+// bf16 value rounds to itself), read straight from the stored values. kps pairs a panel; zero past kc, n.
+void pack_b_pairs(const GemmArgs& g, const uint16_t* B, int64_t k0, int64_t kc, int64_t j0, int64_t n, int64_t kps,
+                  uint32_t* Bh) {
+  for (int64_t q = 0; q < n; q += NR) {
+    const int64_t nr = std::min<int64_t>(NR, n - q);
+    uint32_t* dst = Bh + q * kps;
+    if (g.transB) {  // column j of op(B) is a row of B: its pairs are adjacent
+      for (int64_t jj = 0; jj < NR; jj++) {
+        const uint16_t* src = jj < nr ? B + (j0 + q + jj) * g.ldb + k0 : nullptr;
+        for (int64_t kp = 0; kp < kps; kp++) {
+          const int64_t k = 2 * kp;
+          const uint32_t lo = src && k < kc ? src[k] : 0u, hi = src && k + 1 < kc ? src[k + 1] : 0u;
+          dst[kp * NR + jj] = lo | hi << 16;
+        }
+      }
+    } else {  // rows k and k + 1 of B interleaved
+      for (int64_t kp = 0; kp < kps; kp++) {
+        const int64_t k = 2 * kp;
+        const uint16_t* r0 = k < kc ? B + (k0 + k) * g.ldb + j0 + q : nullptr;
+        const uint16_t* r1 = k + 1 < kc ? r0 + g.ldb : nullptr;
+        for (int64_t jj = 0; jj < NR; jj++) {
+          const uint32_t lo = r0 && jj < nr ? r0[jj] : 0u, hi = r1 && jj < nr ? r1[jj] : 0u;
+          dst[kp * NR + jj] = lo | hi << 16;
         }
       }
     }
@@ -259,12 +303,12 @@ __attribute__((target("avx512bf16"))) void pack_a_bf16_rows(const GemmArgs& g, c
   }
 }
 
-__attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(const GemmArgs& g, const float* A, const float* B,
+__attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(const GemmArgs& g, const float* A, const void* B,
                                                                              float* C, int64_t i0, int64_t m, int64_t j0, int64_t n) {
   const int64_t kc_max = std::min<int64_t>(AKC, (g.K + 31) / 32 * 32);
   const int64_t nc_max = std::min<int64_t>(ANC, (n + 31) / 32 * 32);
   const int64_t mc_max = std::min<int64_t>(AMC, (m + 31) / 32 * 32);
-  float* Bp = scratch(0, kc_max * nc_max);
+  float* Bp = g.b_dtype == TK_BF16 ? nullptr : scratch(0, kc_max * nc_max);
   uint32_t* Bh = reinterpret_cast<uint32_t*>(scratch(4, kc_max / 2 * nc_max));
   uint16_t* Ab = reinterpret_cast<uint16_t*>(scratch(5, mc_max * kc_max / 2));
   TileConfig cfg;
@@ -276,11 +320,15 @@ __attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(cons
     for (int64_t pc = 0; pc < g.K; pc += AKC) {
       const int64_t kc = std::min<int64_t>(AKC, g.K - pc), kcp = (kc + 31) / 32 * 32, kpp = kcp / 2;
       const float beta = pc == 0 ? g.beta : 1.f;
-      pack_b(g, B, pc, kc, j0 + jc, nc, Bp);  // NR = 32 columns a panel, zero past n
-      for (int64_t q = 0; q < ncp; q += NR) {
-        uint32_t* d = Bh + q * kpp;
-        to_bf16_pairs(Bp + q * kc, kc, NR, d);
-        std::memset(d + (kc + 1) / 2 * NR, 0, (kpp - (kc + 1) / 2) * NR * sizeof(uint32_t));
+      if (g.b_dtype == TK_BF16) {
+        pack_b_pairs(g, static_cast<const uint16_t*>(B), pc, kc, j0 + jc, nc, kpp, Bh);
+      } else {
+        pack_b(g, B, pc, kc, j0 + jc, nc, Bp);  // NR = 32 columns a panel, zero past n
+        for (int64_t q = 0; q < ncp; q += NR) {
+          uint32_t* d = Bh + q * kpp;
+          to_bf16_pairs(Bp + q * kc, kc, NR, d);
+          std::memset(d + (kc + 1) / 2 * NR, 0, (kpp - (kc + 1) / 2) * NR * sizeof(uint32_t));
+        }
       }
       for (int64_t ic = 0; ic < m; ic += AMC) {
         const int64_t mc = std::min<int64_t>(AMC, m - ic), mcp = (mc + 31) / 32 * 32;
@@ -330,14 +378,14 @@ constexpr bool kHasBf16Path = false;
 inline void to_bf16_pairs(const float*, int64_t, int, uint32_t*) {}
 inline void micro_kernel_bf16(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, float, int64_t, int64_t) {}
 inline bool amx_ready() { return false; }
-inline void gemm_block_amx(const GemmArgs&, const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t) {}
+inline void gemm_block_amx(const GemmArgs&, const float*, const void*, float*, int64_t, int64_t, int64_t, int64_t) {}
 #endif
 
 // bf16 only where this table has the kernel and the CPU the instruction (dispatch.cc checks both).
 inline bool use_bf16(const GemmArgs& g) { return kHasBf16Path && g.bf16 && bf16_supported(); }
 
 // C block rows [i0, i0+m), cols [j0, j0+n) of one matrix, on the calling thread.
-void gemm_block(const GemmArgs& g, const float* A, const float* B, float* C, int64_t i0, int64_t m,
+void gemm_block(const GemmArgs& g, const float* A, const void* B, float* C, int64_t i0, int64_t m,
                 int64_t j0, int64_t n) {
   if (g.K == 0 || g.alpha == 0.f) {  // C = beta·C
     for (int64_t i = i0; i < i0 + m; i++)
@@ -351,10 +399,11 @@ void gemm_block(const GemmArgs& g, const float* A, const float* B, float* C, int
   const int64_t kc_max = std::min<int64_t>(KC, g.K);
   const int64_t nc_max = (std::min<int64_t>(NC, n) + NR - 1) / NR * NR;
   const int64_t mc_max = (std::min<int64_t>(MC, m) + MR - 1) / MR * MR;
-  float* Bp = scratch(0, kc_max * nc_max);
+  // bf16: pair buffers (slots 4 and 5: LoRA holds 2 and 3 around its GEMMs), kp = ceil(kc/2) pairs a panel;
+  // a bf16 B goes straight into its pairs, with no float panel.
+  const bool bf16 = use_bf16(g), b_pairs = bf16 && g.b_dtype == TK_BF16;
+  float* Bp = b_pairs ? nullptr : scratch(0, kc_max * nc_max);
   float* Ap = scratch(1, kc_max * mc_max);
-  // bf16: pair buffers (slots 4 and 5: LoRA holds 2 and 3 around its GEMMs), kp = ceil(kc/2) pairs a panel.
-  const bool bf16 = use_bf16(g);
   const int64_t kp_max = (kc_max + 1) / 2;
   uint32_t* Bh = bf16 ? reinterpret_cast<uint32_t*>(scratch(4, kp_max * nc_max)) : nullptr;
   uint32_t* Ah = bf16 ? reinterpret_cast<uint32_t*>(scratch(5, kp_max * mc_max)) : nullptr;
@@ -363,9 +412,13 @@ void gemm_block(const GemmArgs& g, const float* A, const float* B, float* C, int
     for (int64_t pc = 0; pc < g.K; pc += KC) {
       const int64_t kc = std::min<int64_t>(KC, g.K - pc), kp = (kc + 1) / 2;
       const float beta = pc == 0 ? g.beta : 1.f;
-      pack_b(g, B, pc, kc, j0 + jc, nc, Bp);
-      if (bf16)
-        for (int64_t q = 0; q < nc; q += NR) to_bf16_pairs(Bp + q * kc, kc, NR, Bh + q * kp);
+      if (b_pairs) {
+        pack_b_pairs(g, static_cast<const uint16_t*>(B), pc, kc, j0 + jc, nc, kp, Bh);
+      } else {
+        pack_b(g, B, pc, kc, j0 + jc, nc, Bp);
+        if (bf16)
+          for (int64_t q = 0; q < nc; q += NR) to_bf16_pairs(Bp + q * kc, kc, NR, Bh + q * kp);
+      }
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min<int64_t>(MC, m - ic);
         pack_a(g, A, i0 + ic, mc, pc, kc, Ap);
@@ -385,11 +438,16 @@ void gemm_block(const GemmArgs& g, const float* A, const float* B, float* C, int
   }
 }
 
+// Matrix b of B (strideB counts elements of B's dtype).
+inline const void* b_at(const GemmArgs& g, int64_t b) {
+  return static_cast<const char*>(g.B) + b * g.strideB * (g.b_dtype == TK_BF16 ? 2 : 4);
+}
+
 }  // namespace
 
 void gemm_serial(const GemmArgs& g) {
   for (int64_t b = 0; b < g.batch; b++)
-    gemm_block(g, g.A + b * g.strideA, g.B + b * g.strideB, g.C + b * g.strideC, 0, g.M, 0, g.N);
+    gemm_block(g, g.A + b * g.strideA, b_at(g, b), g.C + b * g.strideC, 0, g.M, 0, g.N);
 }
 
 void gemm(const GemmArgs& g) {
@@ -400,7 +458,7 @@ void gemm(const GemmArgs& g) {
   if (g.batch >= nt) {  // whole matrices per thread
     parallel_for(g.batch, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; b++)
-        gemm_block(g, g.A + b * g.strideA, g.B + b * g.strideB, g.C + b * g.strideC, 0, g.M, 0, g.N);
+        gemm_block(g, g.A + b * g.strideA, b_at(g, b), g.C + b * g.strideC, 0, g.M, 0, g.N);
     });
     return;
   }
@@ -414,7 +472,7 @@ void gemm(const GemmArgs& g) {
       const int64_t b = t / parts, p = t % parts;
       const int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
       const float* A = g.A + b * g.strideA;
-      const float* B = g.B + b * g.strideB;
+      const void* B = b_at(g, b);
       float* C = g.C + b * g.strideC;
       if (split_m) {
         const int64_t i0 = u0 * unit, i1 = std::min(g.M, u1 * unit);

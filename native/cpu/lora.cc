@@ -23,11 +23,12 @@ namespace {
 
 constexpr int64_t kThreadMin = int64_t(1) << 14;  // elements below which a pass stays on one thread
 
-// C (M x N) = alpha·op(A)·op(B) + beta·C, all row-major and dense.
-void mm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B, float beta,
-        float* C, int bf16 = 0) {
+// C (M x N) = alpha·op(A)·op(B) + beta·C, all row-major and dense; B of b_dtype (W may be bf16).
+void mm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const void* B, float beta,
+        float* C, int bf16 = 0, int b_dtype = TK_F32) {
   GemmArgs g;
   g.bf16 = bf16;
+  g.b_dtype = b_dtype;
   g.transA = ta; g.transB = tb;
   g.M = M; g.N = N; g.K = K;
   g.alpha = alpha; g.beta = beta;
@@ -122,7 +123,7 @@ void lora_forward(const LoraArgs& a) {
       for (int64_t m = m0; m < m1; m++) std::memcpy(a.y + m * a.out, a.bias, a.out * sizeof(float));
     }, a.M * a.out < kThreadMin ? 1 : 0);
   }
-  mm(false, true, a.M, a.out, a.in, 1.f, a.x, a.W, a.bias ? 1.f : 0.f, a.y, a.bf16);  // y (M, out) += x·Wᵀ
+  mm(false, true, a.M, a.out, a.in, 1.f, a.x, a.W, a.bias ? 1.f : 0.f, a.y, a.bf16, a.w_dtype);  // y (M, out) += x·Wᵀ
   mm(false, true, a.M, a.out, a.r, a.scale, a.h, a.Bm, 1.f, a.y);              // y += s·h·Bᵀ
 }
 
@@ -136,7 +137,7 @@ void lora_backward(const LoraBackwardArgs& b) {
   const float* xd = dropped_input(a);
   mm(true, false, a.r, a.in, a.M, 1.f, dh, xd, 1.f, b.dA);           // dA (r, in) += dhᵀ·dropout(x)
   if (!b.dx) return;
-  mm(false, false, a.M, a.in, a.out, 1.f, b.dy, a.W, 0.f, b.dx, a.bf16);     // dx (M, in) = dy·W
+  mm(false, false, a.M, a.in, a.out, 1.f, b.dy, a.W, 0.f, b.dx, a.bf16, a.w_dtype);  // dx (M, in) = dy·W
   if (a.dropout_p <= 0.f) return mm(false, false, a.M, a.in, a.r, 1.f, dh, a.A, 1.f, b.dx);  // += dh·A
   float* t = scratch(2, a.M * a.in);  // dropout(x) is no longer needed: its buffer takes dh·A
   mm(false, false, a.M, a.in, a.r, 1.f, dh, a.A, 0.f, t);

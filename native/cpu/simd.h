@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -16,11 +17,23 @@
 namespace tk {
 namespace TK_ISA {
 
+// A bfloat16 (the top 16 bits of a float) widened to float: exact.
+inline float bf16_to_float(uint16_t h) {
+  const uint32_t x = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
 #if defined(__AVX512F__)
 struct V {
   __m512 v;
   static constexpr int W = 16;
   static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  // W bfloat16 values widened to float (exact: a bf16 is the top half of a float's bits)
+  static V load_bf16(const uint16_t* p) {
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16))};
+  }
   static V set1(float x) { return {_mm512_set1_ps(x)}; }
   static V zero() { return {_mm512_setzero_ps()}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
@@ -48,6 +61,9 @@ struct V {
   __m256 v;
   static constexpr int W = 8;
   static V load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static V load_bf16(const uint16_t* p) {
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16))};
+  }
   static V set1(float x) { return {_mm256_set1_ps(x)}; }
   static V zero() { return {_mm256_setzero_ps()}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
@@ -83,6 +99,7 @@ struct V {
   float v;
   static constexpr int W = 1;
   static V load(const float* p) { return {*p}; }
+  static V load_bf16(const uint16_t* p) { return {bf16_to_float(*p)}; }
   static V set1(float x) { return {x}; }
   static V zero() { return {0.f}; }
   void store(float* p) const { *p = v; }
