@@ -3,7 +3,7 @@
 // unload the adapters (PEFT's merge_adapter, unmerge_adapter, merge_and_unload, unload). The model
 // keeps its class and its HF parameter names; LoRA adds "<layer>.lora_A.weight" / "<layer>.lora_B.weight".
 import { TunekitError } from "../errors";
-import type { ModelType } from "../io/config";
+import type { ModelType } from "../models/registry";
 import { Module, Parameter } from "../nn/module";
 import { Linear } from "../nn/layers";
 import type { PreTrainedModel } from "../models/pretrained";
@@ -168,7 +168,7 @@ export function applyLoraWith(model: PreTrainedModel, options: LoraOptions, inte
   let targetModules: string | string[];
   if (options.targetModules === undefined || options.targetModules === null) {
     const d = DEFAULT_TARGET_MODULES[modelType];
-    if (!d) throw new TunekitError(`${what}: PEFT has no default target modules for ${modelType}; pass targetModules, e.g. ["q_lin", "v_lin"] (the attention query and value projections)`);
+    if (!d) throw new TunekitError(`${what}: PEFT has no default target modules for ${modelType}; pass targetModules, e.g. ${JSON.stringify(model.spec.lora.queryValue).replace(/,/g, ", ")} (the attention query and value projections)`);
     targetModules = [...d];
   } else {
     targetModules = typeof options.targetModules === "string" ? options.targetModules : [...options.targetModules];
