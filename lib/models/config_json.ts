@@ -20,7 +20,7 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
   const mt = raw.model_type;
   if (typeof mt !== "string") throw new ConfigError(`${source}: has no model_type; expected one of ${SUPPORTED_MODEL_TYPES.join(", ")}`);
   if (!isModelType(mt)) throw new ConfigError(`${source}: unsupported model_type '${mt}'; tunekit supports ${SUPPORTED_MODEL_TYPES.join(", ")}`);
-  const modelType = mt as ModelType;
+  const modelType = mt;
   const spec = specFor(modelType);
   const r = new Reader(raw, source);
   const hf = spec.config.parse(r) as HfConfigJson;

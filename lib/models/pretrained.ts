@@ -78,8 +78,7 @@ export abstract class PreTrainedModel extends Module {
   constructor(public config: ModelConfig, readonly isBase: boolean, gen: Generator, addPoolingLayer: boolean) {
     super();
     this.gen = gen;
-    const spec = specFor(config.modelType);
-    this.body = this.child(isBase ? "" : spec.prefix, spec.body(config, { gen }, addPoolingLayer));
+    this.body = this.child(isBase ? "" : this.spec.prefix, this.spec.body(config, { gen }, addPoolingLayer));
   }
 
   /** Everything about this model's architecture (lib/models/<arch>/). */
