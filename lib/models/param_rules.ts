@@ -20,7 +20,7 @@ const NO_DECAY_PATTERNS = [/bias/, /layernorm/, /rmsnorm/, /(?:^|\.)norm(?:$|\.)
 
 /**
  * As HF's Trainer: no weight decay for biases and norm weights. It finds the norms by name pattern and by
- * type (nn.LayerNorm); the spec's `norms` names the modules it finds by type alone (GPT-2's ln_1).
+ * type (nn.LayerNorm); by name alone, the spec's `norms` also catch those its patterns miss (GPT-2's ln_1).
  */
 export function noWeightDecay(spec: ArchSpec | null, name: string): boolean {
   const lower = name.toLowerCase();

@@ -108,7 +108,7 @@ export interface ArchSpec<Hf = unknown, B extends Body = Body, Leaf extends stri
     /** Embedding modules ("embeddings", or "wte" and "wpe"): layer 0. */
     embeddings: readonly string[];
   };
-  /** Norm modules HF's Trainer finds by type that its name patterns miss (GPT-2's ln_1): no weight decay. */
+  /** Leaf names of its norm modules: no weight decay on them (HF's Trainer finds them by type and name pattern). */
   norms: readonly string[];
   lora: {
     /** Leaf names of every Linear layer in the body and heads (what targetModules may name). */
