@@ -44,15 +44,16 @@ export type { ClassificationResult, Entity as PipelineEntity, Answer, PipelineOp
 export { CheckpointError, ConfigError, NonFiniteError } from "./errors";
 export {
   loadStateDict, loadStateDictAsync, readSafetensors, parseSafetensors, parseSafetensorsHeader, encodeSafetensors,
-  saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
-  configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
+  saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, writeFileAtomic, writeFileAtomicSync,
 } from "./io";
 export type {
   DType, FloatDType, IntDType, FloatTensor, IntTensor, StateTensor, StateDict, LoadedStateDict,
   LoadStateDictOptions, CheckpointFormat, SafetensorsFile, SafetensorsHeader, SaveSafetensorsOptions,
-  TorchBinOptions, ModelConfig, ModelType, ProblemType, HfConfigJson, BertConfigJson,
-  DistilBertConfigJson, GPT2ConfigJson, ConfigWriteOptions, WeightsDtype,
+  TorchBinOptions, ProblemType, ConfigWriteOptions, WeightsDtype,
 } from "./io";
+// config.json's meaning per model_type is the architectures' (lib/models/<arch>/, lib/models/config_json.ts).
+export { readConfig, parseConfig, configToJson, saveConfig, SUPPORTED_MODEL_TYPES } from "./models/config_json";
+export type { ModelConfig, ModelType, HfConfigJson, BertConfigJson, DistilBertConfigJson, GPT2ConfigJson } from "./models/config";
 // ---- end io ----
 // ---- data: tokenizers (lib/data/tokenizer) ----
 export { AutoTokenizer, Tokenizer } from "./data/tokenizer";

@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { AutoModelForSequenceClassification, EMBEDDED_MODEL } from "../lib";
 import { configFrom } from "../lib/models/pretrained";
-import { readConfig } from "../lib/io/config";
+import { readConfig } from "../lib/models/config_json";
 
 test("hiddenDropout moves BERT's embedding and classifier dropout (one key: hidden_dropout_prob)", () => {
   const c = configFrom(EMBEDDED_MODEL, { hiddenDropout: 0.3 });

@@ -1,7 +1,8 @@
 // Every dropout of every architecture × head is a registered child under Hugging Face's name, follows
 // train()/eval(), zeroes its own fraction p in training (and nothing in eval), and is driven by the
 // config key HF reads for it. Small random configs built here; nothing from ../shared.
-import { parseConfig, ModelConfig, ModelType } from "../lib/io/config";
+import { parseConfig } from "../lib/models/config_json";
+import type { ModelConfig, ModelType } from "../lib/models/config";
 import {
   AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification,
   AutoModelForTokenClassification, AutoModelForQuestionAnswering, AutoSentenceEncoder,

@@ -4,7 +4,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "../lib/errors";
-import { ModelConfig, configToJson, parseConfig, readConfig, saveConfig } from "../lib/io";
+import { configToJson, parseConfig, readConfig, saveConfig } from "../lib/models/config_json";
+import type { ModelConfig } from "../lib/models/config";
 import { FIXTURES } from "./helpers";
 import { modelDir, testShared } from "./shared";
 

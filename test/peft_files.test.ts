@@ -266,10 +266,10 @@ describe("PEFT adapter files", () => {
     fails(d, /keys must start with 'base_model\.model\.' as PEFT saves them; found bert\.encoder\.layer\.0\.attention\.self\.query\.lora_A\.weight/);
     d = copyDir(src);
     editConfig(d, (c) => (c.r = 8));
-    fails(d, /tensor 'base_model\.model\.bert\.encoder\.layer\.0\.attention\.self\.query\.lora_A\.weight' has shape \[4, 128\], expected \[8, 128\]/);
+    fails(d, /adapter_model\.safetensors: weight 'base_model\.model\.bert\.encoder\.layer\.0\.attention\.self\.query\.lora_A\.weight' has shape \[4, 128\], expected \[8, 128\]/);
     d = copyDir(src);
     editTensors(d, (t) => t.set("base_model.model.classifier.bias", { dtype: "I32", shape: [2], data: new Int32Array(2) }));
-    fails(d, /tensor 'base_model\.model\.classifier\.bias' is stored as I32; expected a floating-point tensor/);
+    fails(d, /adapter_model\.safetensors: weight 'base_model\.model\.classifier\.bias' is stored as I32; expected a floating-point tensor/);
     // The right adapter on the wrong class: the message says which way round.
     const body = await AutoModel.fromPretrained(bertTinyRandom, quiet);
     expect(() => loadAdapter(body, src)).toThrow(/missing 8 adapter keys: base_model\.model\.encoder\.layer\.0\.attention\.self\.query\.lora_A\.weight.*unexpected 10 keys: .*the adapter was saved on a model with a head \(keys under 'bert\.'\)/);

@@ -4,9 +4,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../errors";
-import { readConfig, ModelConfig } from "../io/config";
+import { readConfig } from "../models/config_json";
+import type { ModelConfig } from "../models/config";
 import { checkpointProblem } from "../train/checkpoints";
 import { readTrainerState } from "../train/trainer_state";
+import { maxTokens } from "../models/registry";
 import type { DataFlags, MethodFlags, ModelFlags, TaskName, TrainerFlags } from "./args";
 import { validationOf } from "./args";
 
@@ -29,7 +31,7 @@ function checkMetric(metric: string, task: TaskName): void {
 
 /** Tokens a model of this config takes (RoBERTa's positions start after the padding index). */
 export function maxPositions(c: ModelConfig): number {
-  return c.modelType === "roberta" ? c.maxPositions - 2 : c.maxPositions;
+  return maxTokens(c);
 }
 
 /** --model's config against --max-length / --freeze-layers, and the task-only flags. */

@@ -8,7 +8,7 @@ import { trainableCount, parameterCount } from "../train/strategies";
 import { applyMethod, chooseMethod, defaultLearningRate, FineTuneMethod, MethodChoice, LORA_BELOW } from "../train/method";
 import { saveAdapter, mergeAndUnload } from "../peft";
 import { isLoraModel } from "../peft/lora";
-import { readConfig } from "../io/config";
+import { readConfig } from "../models/config_json";
 import { TunekitError } from "../errors";
 import type { TaskData, Analysis, TaskBatch } from "./tasks";
 import type { TrainerFlags, MethodFlags } from "./args";

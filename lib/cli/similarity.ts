@@ -13,7 +13,7 @@ import { sentencePairFeatures } from "../data/features/pairs";
 import { collate, PairFeature, EncodedFeature } from "../data/features/collate";
 import { AutoSentenceEncoder } from "../models/auto";
 import type { Pooling } from "../models/heads";
-import { readConfig } from "../io/config";
+import { readConfig } from "../models/config_json";
 import { writeFileAtomicSync } from "../io/atomic";
 import { readJson } from "../io/json_safe";
 import { pearson, spearman } from "../metrics";

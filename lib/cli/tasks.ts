@@ -11,7 +11,7 @@ import { tokenClassificationFeatures, wordPredictions, TokenFeature } from "../d
 import { qaFeatures, postprocessQa, squadMetrics, QaFeature } from "../data/features/qa";
 import type { ClassificationExample, TokenClassificationExample, QaExample } from "../data/files/examples";
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering } from "../models/auto";
-import { readConfig } from "../io/config";
+import { readConfig } from "../models/config_json";
 import { ClassificationMetric, MultiLabelMetric, EntityMetric, RegressionMetric, MostConfidentErrors } from "../metrics";
 import type { Evaluator, TrainableModel } from "../train/trainer";
 import { noGrad } from "../tensor/autograd";

@@ -1,4 +1,5 @@
-// Checkpoint IO: safetensors, restricted pytorch_model.bin reader, sharded checkpoints, config.json.
+// Checkpoint IO: safetensors, restricted pytorch_model.bin reader, sharded checkpoints, config.json as a file
+// (its meaning per model_type: lib/models/config_json.ts).
 export * from "./dtypes";
 export { writeFileAtomic, writeFileAtomicSync, readFileWhole, readFileWholeAsync } from "./atomic";
 export type { Chunks } from "./atomic";

@@ -1,14 +1,16 @@
 // Task heads with Hugging Face's names and shapes, so transformers loads what tunekit saves:
 // sequence classification (single-label, regression, multi-label), token classification, extractive
 // QA, and a bi-encoder for sentence similarity.
+// The architecture-specific parts (RoBERTa's classification head, GPT-2's score at the last token, …)
+// and HF's class names come from the architecture's spec (lib/models/<arch>/).
 import { Tensor } from "../tensor/tensor";
 import * as ops from "../tensor/ops";
-import { Module } from "../nn/module";
 import { Linear, Dropout } from "../nn/layers";
 import { TunekitError } from "../errors";
 import { PreTrainedModel } from "./pretrained";
 import { ModelInputs } from "./inputs";
-import { BertModel, EncoderOutput } from "./bert";
+import { specFor } from "./registry";
+import type { EncoderOutput } from "./spec";
 import type { ModelConfig } from "./config";
 
 /** A padded batch as the collator gives it (see lib/data/features/collate.ts). */
@@ -38,77 +40,19 @@ export interface ForwardOptions {
   lossOnly?: boolean;
 }
 
-const ARCH = {
-  seq: { bert: "BertForSequenceClassification", roberta: "RobertaForSequenceClassification", distilbert: "DistilBertForSequenceClassification", gpt2: "GPT2ForSequenceClassification" },
-  tok: { bert: "BertForTokenClassification", roberta: "RobertaForTokenClassification", distilbert: "DistilBertForTokenClassification", gpt2: "GPT2ForTokenClassification" },
-  qa: { bert: "BertForQuestionAnswering", roberta: "RobertaForQuestionAnswering", distilbert: "DistilBertForQuestionAnswering", gpt2: "GPT2ForQuestionAnswering" },
-} as const;
-
 function count(labels: ArrayLike<number>, ignore = -100): number {
   let n = 0;
   for (let i = 0; i < labels.length; i++) if (labels[i] !== ignore) n++;
   return n;
 }
 
-/** Index of the last real token of each row (GPT-2 classifies there). */
-function lastTokens(mask: Uint8Array, B: number, T: number): number[] {
-  return Array.from({ length: B }, (_, b) => {
-    let last = 0;
-    for (let t = 0; t < T; t++) if (mask[b * T + t]) last = t;
-    return last;
-  });
-}
-
-/** RoBERTa's classifier: dense → tanh → out_proj on the <s> token, dropout before each. */
-class RobertaClassificationHead extends Module {
-  readonly dense: Linear;
-  readonly out_proj: Linear;
-  readonly dropout: Dropout;
-  constructor(c: ModelConfig, gen: ops.Generator) {
-    super();
-    this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "classifier.dense"));
-    this.out_proj = this.child("out_proj", new Linear(c.hiddenSize, c.numLabels, true, "classifier.out_proj"));
-    this.dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
-  }
-  forward(first: Tensor): Tensor {
-    return this.out_proj.forward(this.dropout.forward(ops.tanh(this.dense.forward(this.dropout.forward(first)))));
-  }
-}
-
 export class ModelForSequenceClassification extends PreTrainedModel {
   readonly architecture: string;
   private readonly head: (o: EncoderOutput, x: TaskBatch) => Tensor;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
-    super(config, false, gen, config.modelType === "bert");
-    const c = config, N = c.numLabels;
-    this.architecture = ARCH.seq[c.modelType];
-    // Each head's modules are children under HF's names (dropout included), so train() reaches them.
-    switch (c.modelType) {
-      case "bert": {
-        const dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
-        const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
-        this.head = (o) => classifier.forward(dropout.forward(o.poolerOutput!));
-        break;
-      }
-      case "roberta": {
-        const classifier = this.child("classifier", new RobertaClassificationHead(c, gen));
-        this.head = (o, x) => classifier.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0)));
-        break;
-      }
-      case "distilbert": {
-        const pre = this.child("pre_classifier", new Linear(c.hiddenSize, c.hiddenSize, true, "pre_classifier"));
-        const classifier = this.child("classifier", new Linear(c.hiddenSize, N, true, "classifier"));
-        const dropout = this.child("dropout", new Dropout(c.classifierDropout, { gen }));
-        this.head = (o, x) => classifier.forward(dropout.forward(ops.relu(pre.forward(ops.selectTokens(o.lastHiddenState, new Array(x.batchSize).fill(0))))));
-        break;
-      }
-      case "gpt2": {
-        // HF's score has no bias and no dropout, and reads the last non-padding token (found here from the mask).
-        const score = this.child("score", new Linear(c.hiddenSize, N, false, "score"));
-        this.head = (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastTokens(o.mask, x.batchSize, x.seqLen)));
-        break;
-      }
-    }
+    super(config, false, gen, specFor(config.modelType).heads.sequenceClassification.pooler);
+    this.architecture = this.spec.classes.sequenceClassification;
+    this.head = this.addHead(this.spec.heads.sequenceClassification.build(this.body, config, gen));
   }
 
   /** transformers' problem_type rule: 1 label → regression; else int labels → single-label; else multi-label. */
@@ -154,10 +98,8 @@ export class ModelForTokenClassification extends PreTrainedModel {
   readonly classifier: Linear;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    this.architecture = ARCH.tok[config.modelType];
-    // HF: DistilBERT uses its `dropout`; BERT/RoBERTa classifier_dropout ?? hidden_dropout_prob; GPT-2
-    // classifier_dropout ?? 0.1 (config.classifierDropout holds each of these but DistilBERT's).
-    this.dropout = this.child("dropout", new Dropout(config.modelType === "distilbert" ? config.hiddenDropout : config.classifierDropout, { gen }));
+    this.architecture = this.spec.classes.tokenClassification;
+    this.dropout = this.child("dropout", new Dropout(this.spec.heads.tokenClassifierDropout(config), { gen }));
     this.classifier = this.child("classifier", new Linear(config.hiddenSize, config.numLabels, true, "classifier"));
   }
   forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput {
@@ -174,13 +116,14 @@ export class ModelForTokenClassification extends PreTrainedModel {
 export class ModelForQuestionAnswering extends PreTrainedModel {
   readonly architecture: string;
   readonly qa_outputs: Linear;
-  /** Only DistilBERT's QA head has a dropout (qa_dropout); BERT's, RoBERTa's and GPT-2's have none. */
+  /** Only some QA heads have a dropout (DistilBERT's qa_dropout); BERT's, RoBERTa's and GPT-2's have none. */
   readonly dropout: Dropout | null;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    this.architecture = ARCH.qa[config.modelType];
+    this.architecture = this.spec.classes.questionAnswering;
     this.qa_outputs = this.child("qa_outputs", new Linear(config.hiddenSize, 2, true, "qa_outputs"));
-    this.dropout = config.modelType === "distilbert" ? this.child("dropout", new Dropout(config.qaDropout, { gen })) : null;
+    const p = this.spec.heads.qaDropout(config);
+    this.dropout = p === null ? null : this.child("dropout", new Dropout(p, { gen }));
   }
   /** logits (B, T, 2); startLogits / endLogits (B, T). Loss: (CE(start) + CE(end)) / 2 as HF. */
   forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput & { startLogits: Tensor; endLogits: Tensor } {
@@ -214,7 +157,7 @@ export class SentenceEncoder extends PreTrainedModel {
   readonly architecture: string;
   constructor(config: ModelConfig, readonly pooling: Pooling = "mean", gen = new ops.Generator(42)) {
     super(config, true, gen, false);
-    this.architecture = { bert: "BertModel", roberta: "RobertaModel", distilbert: "DistilBertModel", gpt2: "GPT2Model" }[config.modelType];
+    this.architecture = this.spec.classes.base;
   }
   /** (B, H) sentence embeddings. */
   embed(x: ModelInputs): Tensor {
@@ -239,5 +182,3 @@ export class SentenceEncoder extends PreTrainedModel {
     return x.a.batchSize;
   }
 }
-
-export { BertModel };

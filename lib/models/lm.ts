@@ -1,13 +1,12 @@
-// The base models and the language-model heads (continued / domain-adaptive pre-training).
+// The base models and the language-model heads (continued / domain-adaptive pre-training). Each
+// architecture's LM head (BERT's cls.predictions, GPT-2's lm_head tied to wte, …) comes from its spec.
 import { Tensor } from "../tensor/tensor";
 import * as ops from "../tensor/ops";
-import { Module, Parameter } from "../nn/module";
-import { Linear, LayerNorm } from "../nn/layers";
-import { ModelConfig, geluMode } from "./config";
+import { TunekitError } from "../errors";
+import { ModelConfig } from "./config";
 import { ModelInputs } from "./inputs";
 import { PreTrainedModel } from "./pretrained";
-import { BertModel, EncoderOutput } from "./bert";
-import { BertOnlyMLMHead } from "./lm_heads";
+import type { EncoderOutput } from "./spec";
 import type { ForwardOptions } from "./heads";
 
 function labelled(labels: Int32Array): number {
@@ -16,47 +15,15 @@ function labelled(labels: Int32Array): number {
   return n;
 }
 
-const ARCH: Record<ModelConfig["modelType"], { base: string; mlm?: string; clm?: string }> = {
-  bert: { base: "BertModel", mlm: "BertForMaskedLM" },
-  roberta: { base: "RobertaModel", mlm: "RobertaForMaskedLM" },
-  distilbert: { base: "DistilBertModel", mlm: "DistilBertForMaskedLM" },
-  gpt2: { base: "GPT2Model", clm: "GPT2LMHeadModel" },
-};
-
 /** BertModel / RobertaModel / DistilBertModel / GPT2Model: the body alone (feature extraction). */
 export class BaseModel extends PreTrainedModel {
   readonly architecture: string;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, true, gen, true);
-    this.architecture = ARCH[config.modelType].base;
+    this.architecture = this.spec.classes.base;
   }
   forward(x: ModelInputs): EncoderOutput {
     return this.body.forward(x);
-  }
-}
-
-/** RoBERTa's lm_head: dense → GELU → layer_norm → decoder tied to the word embeddings (+ bias). */
-class RobertaLMHead extends Module {
-  readonly dense: Linear;
-  readonly layer_norm: LayerNorm;
-  readonly bias: Parameter;
-  constructor(readonly c: ModelConfig, readonly tied: Parameter) {
-    super();
-    this.dense = this.child("dense", new Linear(c.hiddenSize, c.hiddenSize, true, "lm_head.dense"));
-    this.layer_norm = this.child("layer_norm", new LayerNorm(c.hiddenSize, c.layerNormEps, "lm_head.layer_norm"));
-    this.bias = this.param("bias", [c.vocabSize]);
-  }
-  forward(h: Tensor): Tensor {
-    return ops.linear(this.layer_norm.forward(ops.gelu(this.dense.forward(h), geluMode(this.c))), this.tied, this.bias, "lm_head.decoder (tied)");
-  }
-}
-
-/** DistilBERT's vocab_projector keeps only its bias; its weight is the word embeddings. */
-class TiedProjector extends Module {
-  readonly bias: Parameter;
-  constructor(vocab: number) {
-    super();
-    this.bias = this.param("bias", [vocab]);
   }
 }
 
@@ -72,23 +39,10 @@ export class ModelForMaskedLM extends PreTrainedModel {
   private readonly head: (h: Tensor) => Tensor;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    const arch = ARCH[config.modelType].mlm;
-    if (!arch) throw new Error(`${config.modelType} has no masked-LM head; use AutoModelForCausalLM`);
-    this.architecture = arch;
-    const c = config;
-    const words = (this.body as BertModel).embeddings.word_embeddings.weight;
-    if (c.modelType === "bert") {
-      const cls = this.child("cls", new BertOnlyMLMHead(c, (this.body as BertModel).embeddings.word_embeddings));
-      this.head = (h) => cls.forward(h);
-    } else if (c.modelType === "roberta") {
-      const lm = this.child("lm_head", new RobertaLMHead(c, words));
-      this.head = (h) => lm.forward(h);
-    } else {
-      const transform = this.child("vocab_transform", new Linear(c.hiddenSize, c.hiddenSize, true, "vocab_transform"));
-      const norm = this.child("vocab_layer_norm", new LayerNorm(c.hiddenSize, 1e-12, "vocab_layer_norm"));
-      const proj = this.child("vocab_projector", new TiedProjector(c.vocabSize));
-      this.head = (h) => ops.linear(norm.forward(ops.gelu(transform.forward(h), geluMode(c))), words, proj.bias, "vocab_projector (tied)");
-    }
+    const { classes, heads } = this.spec;
+    if (!classes.maskedLM || !heads.maskedLM) throw new TunekitError(`${config.modelType} has no masked-LM head${classes.causalLM ? "; use AutoModelForCausalLM" : ""}`);
+    this.architecture = classes.maskedLM;
+    this.head = this.addHead(heads.maskedLM(this.body, config));
   }
   forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
@@ -109,17 +63,20 @@ export class ModelForMaskedLM extends PreTrainedModel {
   }
 }
 
-/** GPT2LMHeadModel: logits = h·wteᵀ; labels are the input ids (shifted inside, −100 ignored). */
+/** GPT2LMHeadModel, …: logits of the next token; labels are the input ids (shifted inside, −100 ignored). */
 export class ModelForCausalLM extends PreTrainedModel {
-  readonly architecture = "GPT2LMHeadModel";
+  readonly architecture: string;
+  private readonly head: (h: Tensor) => Tensor;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    if (config.modelType !== "gpt2") throw new Error(`${config.modelType} has no causal-LM head; use AutoModelForMaskedLM`);
+    const { classes, heads } = this.spec;
+    if (!classes.causalLM || !heads.causalLM) throw new TunekitError(`${config.modelType} has no causal-LM head${classes.maskedLM ? "; use AutoModelForMaskedLM" : ""}`);
+    this.architecture = classes.causalLM;
+    this.head = this.addHead(heads.causalLM(this.body, config));
   }
   forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
-    const wte = (this.body as unknown as { wte: { weight: Parameter } }).wte.weight;
-    const logits = ops.linear(out.lastHiddenState, wte, null, "lm_head (tied to wte)");
+    const logits = this.head(out.lastHiddenState);
     let loss: Tensor | undefined;
     if (x.labels) {
       // HF shifts inside: position t predicts token t+1. The last position of each row predicts nothing.

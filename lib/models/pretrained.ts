@@ -8,31 +8,20 @@ import { CheckpointError, TunekitError } from "../errors";
 import { Module, Parameter } from "../nn/module";
 import { initWeights } from "../nn/init";
 import { Generator } from "../tensor/ops";
-import { loadStateDict } from "../io/state_dict";
-import { readConfig, saveConfig, parseConfig, configToJson, overrideKeys, TORCH_DTYPE_NAMES } from "../io/config";
+import { loadStateDict as readStateDict } from "../io/state_dict";
+import { TORCH_DTYPE_NAMES } from "../io/config";
 import type { WeightsDtype } from "../io/config";
+import { readConfig, saveConfig, parseConfig, configToJson, overrideKeys } from "./config_json";
 import { saveSafetensors } from "../io/safetensors";
 import { isFloat32Array } from "../io/dtypes";
 import { assertFinite } from "../tensor/finite";
 import type { StateDict, FloatTensor } from "../io/dtypes";
 import type { ModelConfig } from "./config";
-import { BertModel } from "./bert";
-import { DistilBertModel } from "./distilbert";
-import { GPT2Model, CONV1D_WEIGHTS } from "./gpt2";
+import type { ArchSpec, Body, Head } from "./spec";
+import { specFor } from "./registry";
+import { isTransposed, parameterKeys, switchLayout } from "./checkpoint_keys";
 
-export type Body = BertModel | DistilBertModel | GPT2Model;
-
-/** Checkpoint keys that are buffers or tied copies, never parameters of their own. */
-const IGNORED_KEYS = [
-  /(^|\.)embeddings\.position_ids$/,
-  /(^|\.)embeddings\.token_type_ids$/,
-  /(^|\.)attn\.bias$/,
-  /(^|\.)attn\.masked_bias$/,
-  /^cls\.predictions\.decoder\.(weight|bias)$/,
-  /^lm_head\.decoder\.(weight|bias)$/,
-  /^lm_head\.weight$/,
-  /^vocab_projector\.weight$/,
-];
+export type { Body };
 
 export interface LoadReport {
   /** Files the weights came from. */
@@ -64,30 +53,27 @@ export interface FromPretrainedOptions {
   dtype?: "f32" | "bf16";
 }
 
-export function bodyPrefix(modelType: ModelConfig["modelType"]): string {
-  return modelType === "gpt2" ? "transformer" : modelType;
+/** A tensor as a checkpoint or a state dict holds it. */
+export interface LoadTensor {
+  dtype?: string;
+  shape: number[];
+  data: ArrayLike<number>;
 }
 
-export function makeBody(config: ModelConfig, gen: Generator, addPoolingLayer: boolean): Body {
-  const ctx = { gen };
-  switch (config.modelType) {
-    case "bert":
-    case "roberta":
-      return new BertModel(config, addPoolingLayer, ctx);
-    case "distilbert":
-      return new DistilBertModel(config, ctx);
-    case "gpt2":
-      return new GPT2Model(config, ctx);
-  }
+export interface ParameterLoadOptions {
+  /** Load only the parameters this accepts (names as namedParameters() gives them). */
+  only?: (name: string) => boolean;
+  /** Parameter keys (the body under its prefix) that may be absent: left as they are and listed as missing. */
+  optional?: (key: string) => boolean;
+  /** How the file names parameter `name`, in messages (an adapter file's PEFT key). Default: its key. */
+  fileKey?: (name: string) => string;
 }
 
-const isConv1D = (name: string) => CONV1D_WEIGHTS.some((s) => name.endsWith(s));
-
-function transpose2d(t: FloatTensor): FloatTensor {
-  const [r, c] = t.shape;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
-  return { dtype: t.dtype, shape: [c, r], data: out };
+export interface ParameterLoadResult {
+  /** Parameter keys that were absent (and optional). */
+  missing: string[];
+  /** Keys of the file no parameter took (buffers and tied copies aside). */
+  unexpected: string[];
 }
 
 export abstract class PreTrainedModel extends Module {
@@ -103,11 +89,23 @@ export abstract class PreTrainedModel extends Module {
   constructor(public config: ModelConfig, readonly isBase: boolean, gen: Generator, addPoolingLayer: boolean) {
     super();
     this.gen = gen;
-    this.body = this.child(isBase ? "" : bodyPrefix(config.modelType), makeBody(config, gen, addPoolingLayer));
+    this.body = this.child(isBase ? "" : this.spec.prefix, this.spec.body(config, { gen }, addPoolingLayer));
   }
 
+  /** Everything about this model's architecture (lib/models/<arch>/). */
+  get spec(): ArchSpec {
+    return specFor(this.config.modelType);
+  }
+
+  /** The body's attribute in a model with a head: its keys' prefix ("bert", "transformer"). */
   get prefix(): string {
-    return bodyPrefix(this.config.modelType);
+    return this.spec.prefix;
+  }
+
+  /** Registers an architecture's head (its modules are children under HF's names, so train() reaches its dropouts); returns its forward. */
+  protected addHead<F>(head: Head<F>): F {
+    for (const [name, m] of head.modules) this.child(name, m);
+    return head.forward;
   }
 
   /** Parameter names as they appear in a head-model checkpoint (body under its prefix). */
@@ -125,39 +123,20 @@ export abstract class PreTrainedModel extends Module {
     const t0 = Date.now();
     if (opts.dtype !== undefined && opts.dtype !== "f32" && opts.dtype !== "bf16")
       throw new TunekitError(`fromPretrained: dtype must be "f32" or "bf16" (HF's torch_dtype float32 / bfloat16), got ${JSON.stringify(opts.dtype)}`);
-    const loaded = loadStateDict(dir);
-    const prefix = this.prefix;
-    const file = new Map<string, StateDict extends Map<string, infer V> ? V : never>();
-    const hasPrefix = [...loaded.tensors.keys()].some((k) => k.startsWith(`${prefix}.`));
-    for (const [k, t] of loaded.tensors) {
-      if (IGNORED_KEYS.some((re) => re.test(k))) continue;
-      file.set(hasPrefix ? k : `${prefix}.${k}`, t);
-    }
-    // bf16 storage for the body matrices the checkpoint holds, before any value is copied in (a fresh
-    // weight, such as the pooler an MLM checkpoint lacks, stays float32: it is random and trains).
+    const loaded = readStateDict(dir);
+    const prefix = `${this.prefix}.`;
+    // As transformers: a head weight the checkpoint lacks is freshly initialised with a warning, and so is
+    // a body module it may lack (BertForMaskedLM has no pooler, a classifier needs one); any other
+    // missing body weight is an error.
+    const optional = (key: string) => !key.startsWith(prefix) || this.spec.checkpoint.optional.some((m) => key.startsWith(`${prefix}${m}.`));
+    const { missing: initialized, unexpected } = this.loadStateDict(loaded.tensors, loaded.files.join(", "), { optional });
+    if (initialized.length) initWeights(this, this.config.initializerRange, opts.seed ?? 42, new Set(initialized.map((k) => (this.isBase ? k.slice(prefix.length) : k))));
+    // bf16 storage for the body matrices the checkpoint held (a fresh weight, such as the pooler an MLM
+    // checkpoint lacks, stays float32: it is random and trains).
     if (opts.dtype === "bf16") {
-      const body = new Set(this.body.parameters());
-      this.castParameters("bf16", (name, p) => body.has(p) && p.shape.length === 2 && file.has(this.fullName(name)));
+      const body = new Set(this.body.parameters()), fresh = new Set(initialized);
+      this.castParameters("bf16", (name, p) => body.has(p) && p.shape.length === 2 && !fresh.has(this.fullName(name)));
     }
-    const used = new Set<string>();
-    const initialized: string[] = [];
-    for (const [name, p] of this.namedParameters()) {
-      const key = this.fullName(name);
-      const t = file.get(key);
-      if (!t) {
-        // The pooler is not part of an MLM checkpoint (HF's BertForMaskedLM has none): like HF, a
-        // classifier loading one gets a fresh pooler and a warning. Any other missing body weight is an error.
-        if (key.startsWith(`${prefix}.`) && !key.startsWith(`${prefix}.pooler.`))
-          throw new CheckpointError(`${loaded.files.join(", ")}: required weight '${key}' is missing; the checkpoint does not match a ${this.config.modelType} body of this config`);
-        initialized.push(key);
-        continue;
-      }
-      if (!isFloat32Array(t.data)) throw new CheckpointError(`weight '${key}' is stored as ${t.dtype}; expected a floating-point tensor`);
-      this.loadParameter(name, p, t as FloatTensor, key);
-      used.add(key);
-    }
-    if (initialized.length) initWeights(this, this.config.initializerRange, opts.seed ?? 42, new Set(initialized.map((k) => (this.isBase ? k.slice(prefix.length + 1) : k))));
-    const unexpected = [...file.keys()].filter((k) => !used.has(k));
     const warn = opts.warn === undefined ? (m: string) => console.warn(m) : opts.warn;
     if (warn && initialized.length)
       warn(`Some weights of ${this.architecture} were not in ${dir} and are newly initialized: ${initialized.join(", ")}. Train the model on a downstream task before using it for predictions.`);
@@ -167,29 +146,50 @@ export abstract class PreTrainedModel extends Module {
   }
 
   /**
-   * Copies a tensor in the checkpoint's layout (GPT-2's Conv1D weights [in, out]) into parameter `name`
-   * of this model, wherever its storage lives: the one way weights, resumed checkpoints and adapters
-   * enter a model. `key` names it in errors.
+   * The one way weights enter a model — from_pretrained, a resumed checkpoint, an adapter file: `tensors`
+   * by the file's keys and in its layout go through the architecture's key map (buffers and tied copies
+   * dropped, the body's prefix matched, Conv1D weights transposed) into the parameters, wherever their
+   * storage lives. Every tensor is checked before any is copied, so a bad file leaves the model as it was.
+   * `source` names the file in errors; `options` (or just an `only` filter) narrows what is loaded.
    */
-  loadParameter(name: string, p: Parameter, t: FloatTensor, key = name): void {
-    const ft = this.config.modelType === "gpt2" && isConv1D(name) && t.shape.length === 2 ? transpose2d(t) : t;
-    if (ft.shape.length !== p.shape.length || ft.shape.some((d, i) => d !== p.shape[i]))
-      throw new CheckpointError(`weight '${key}' has shape [${ft.shape.join(", ")}] in the checkpoint, expected [${p.shape.join(", ")}] for this config`);
-    p.copyFrom(ft.data);
+  loadStateDict(tensors: ReadonlyMap<string, LoadTensor>, source: string, options: ParameterLoadOptions | ((name: string) => boolean) = {}): ParameterLoadResult {
+    const o = typeof options === "function" ? { only: options } : options;
+    const params = [...this.namedParameters()].filter(([name]) => !o.only || o.only(name));
+    const file = parameterKeys(this.spec, tensors, params.map(([name]) => this.fullName(name)));
+    const ready: [Parameter, FloatTensor][] = [];
+    const missing: string[] = [];
+    const used = new Set<string>();
+    for (const [name, p] of params) {
+      const key = this.fullName(name);
+      const t = file.get(key);
+      const shown = o.fileKey?.(name) ?? key;
+      if (!t) {
+        if (o.optional?.(key)) missing.push(key);
+        else throw new CheckpointError(`${source}: required weight '${shown}' is missing; the checkpoint does not match this ${this.architecture} of this config`);
+        continue;
+      }
+      ready.push([p, this.checkedTensor(name, p, t, `${source}: weight '${shown}'`)]);
+      used.add(key);
+    }
+    for (const [p, t] of ready) p.copyFrom(t.data);
+    return { missing, unexpected: [...file.keys()].filter((k) => !used.has(k)) };
   }
 
   /**
-   * Loads every parameter from `tensors` (names as stateDict() gives them, the checkpoint's layout);
-   * a missing one is an error naming `source`. Resume and adapters use it.
+   * Copies a tensor in the checkpoint's layout into parameter `name` (see loadStateDict, which loads a
+   * whole file this way). `key` names it in errors.
    */
-  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array }>, source: string, only?: (name: string) => boolean): void {
-    for (const [name, p] of this.namedParameters()) {
-      if (only && !only(name)) continue;
-      const t = tensors.get(name);
-      if (!t) throw new CheckpointError(`${source} lacks '${name}'`);
-      if (!isFloat32Array(t.data)) throw new CheckpointError(`${source}: '${name}' is not a float tensor`);
-      this.loadParameter(name, p, { dtype: "F32", shape: t.shape, data: t.data }, `${source}: ${name}`);
-    }
+  loadParameter(name: string, p: Parameter, t: FloatTensor, key = name): void {
+    p.copyFrom(this.checkedTensor(name, p, t, `weight '${key}'`).data);
+  }
+
+  /** `t` (file layout) in the model's layout, after checking its dtype and its shape against `p`. */
+  private checkedTensor(name: string, p: Parameter, t: LoadTensor, what: string): FloatTensor {
+    if (!isFloat32Array(t.data)) throw new CheckpointError(`${what} is stored as ${t.dtype ?? t.data.constructor.name}; expected a floating-point tensor`);
+    const want = isTransposed(this.spec, name) && p.shape.length === 2 ? [p.shape[1], p.shape[0]] : p.shape;
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
+      throw new CheckpointError(`${what} has shape [${t.shape.join(", ")}], expected [${want.join(", ")}] for this model`);
+    return switchLayout(this.spec, name, { dtype: "F32", shape: t.shape, data: t.data });
   }
 
   /**
@@ -200,7 +200,7 @@ export abstract class PreTrainedModel extends Module {
     const out: StateDict = new Map();
     for (const [name, p] of this.namedParameters()) {
       const t: FloatTensor = { dtype: "F32", shape: [...p.shape], data: p.toHost() };
-      out.set(name, this.config.modelType === "gpt2" && isConv1D(name) ? transpose2d(t) : t);
+      out.set(name, switchLayout(this.spec, name, t));
     }
     return out;
   }

@@ -10,11 +10,10 @@ import { writeFileAtomicSync } from "../io/atomic";
 import { readJson } from "../io/json_safe";
 import { readSafetensors, saveSafetensors } from "../io/safetensors";
 import { readTorchBin } from "../io/torch_bin";
-import { isFloat32Array } from "../io/dtypes";
 import type { FloatTensor, StateDict } from "../io/dtypes";
 import type { Parameter } from "../nn/module";
-import type { PreTrainedModel } from "../models/pretrained";
-import { CONV1D_WEIGHTS } from "../models/gpt2";
+import type { LoadTensor, PreTrainedModel } from "../models/pretrained";
+import { isBuffer, isTransposed, switchLayout } from "../models/checkpoint_keys";
 import { LoraOptions, LoraSummary, applyLoraWith, loraState, loraSummary, unloadAdapter } from "./lora";
 import { TASK_TYPES, TaskType } from "./targets";
 
@@ -25,28 +24,22 @@ export const ADAPTER_BIN_NAME = "adapter_model.bin";
 /** PeftModel → LoraModel → the transformers model: every key starts with this. */
 export const PEFT_KEY_PREFIX = "base_model.model.";
 
-/** Tied copies transformers' state_dict() also lists (PEFT's bias="all" saves them): alias → the parameter. */
-const TIED_BIAS_ALIASES: Readonly<Record<string, string>> = {
-  "cls.predictions.decoder.bias": "cls.predictions.bias",
-  "lm_head.decoder.bias": "lm_head.bias",
-};
-
 interface AdapterKey {
+  /** The parameter's name in the model (as namedParameters() gives it): the key map and layout go by it. */
+  name: string;
   param: Parameter;
-  /** GPT-2 Conv1D weight: [in, out] in the file, [out, in] here. */
-  conv1d: boolean;
-  /** May be absent from a file (tied aliases). */
+  /** A tied copy (the architecture's checkpoint.tied): may be absent from a file, and holds its parameter's values. */
   optional: boolean;
 }
-
-const isConv1D = (model: PreTrainedModel, name: string) => model.config.modelType === "gpt2" && CONV1D_WEIGHTS.some((s) => name.endsWith(s));
 
 /** The adapter's tensors under PEFT's names (without PEFT_KEY_PREFIX), as get_peft_model_state_dict gives them. */
 function adapterKeys(model: PreTrainedModel): Map<string, AdapterKey> {
   const s = loraState(model, "saveAdapter");
+  const names = new Map<Parameter, string>();
+  for (const [n, p] of model.namedParameters()) if (!names.has(p)) names.set(p, n);
   const keys = new Map<string, AdapterKey>();
-  const put = (key: string, param: Parameter, conv1d = false, optional = false) => {
-    if (!keys.has(key)) keys.set(key, { param, conv1d, optional });
+  const put = (key: string, param: Parameter, optional = false) => {
+    if (!keys.has(key)) keys.set(key, { name: names.get(param)!, param, optional });
   };
   const loraNames = new Set(s.layers.map((l) => l.name));
   for (const l of s.layers) {
@@ -62,20 +55,15 @@ function adapterKeys(model: PreTrainedModel): Map<string, AdapterKey> {
       const owner = n.endsWith(".bias") ? n.slice(0, -5) : "";
       put(loraNames.has(owner) ? `${owner}.base_layer.bias` : n, p);
     }
-    for (const [alias, target] of Object.entries(TIED_BIAS_ALIASES)) {
+    // transformers' state_dict() also lists tied copies, and PEFT keeps every key with "bias" in it.
+    for (const [alias, target] of Object.entries(model.spec.checkpoint.tied)) {
       const k = keys.get(target);
-      if (k) put(alias, k.param, false, true);
+      if (k && alias.includes("bias")) put(alias, k.param, true);
     }
   }
   // modules_to_save: PEFT's "X.modules_to_save.default.W" is saved as "X.W".
-  for (const m of s.savedModules) for (const [n, p] of m.module.namedParameters(m.name)) put(n, p, isConv1D(model, n));
+  for (const m of s.savedModules) for (const [n, p] of m.module.namedParameters(m.name)) put(n, p);
   return keys;
-}
-
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
-  return out;
 }
 
 // ---- adapter_config.json --------------------------------------------------------------------------
@@ -106,13 +94,6 @@ export function pythonJson(v: unknown, depth = 0): string {
   return entries.length ? `{\n${entries.map(([k, x]) => `${pad}${pythonJson(k)}: ${pythonJson(x, depth + 1)}`).join(",\n")}\n${end}}` : "{}";
 }
 
-const PARENT_LIBRARY: Readonly<Record<string, string>> = {
-  bert: "transformers.models.bert.modeling_bert",
-  roberta: "transformers.models.roberta.modeling_roberta",
-  distilbert: "transformers.models.distilbert.modeling_distilbert",
-  gpt2: "transformers.models.gpt2.modeling_gpt2",
-};
-
 /** The directory the model's weights came from, when it was loaded from one. */
 function sourceDir(model: PreTrainedModel): string | null {
   const f = model.loadReport?.files[0];
@@ -128,11 +109,11 @@ export function adapterConfigJson(model: PreTrainedModel, baseModelNameOrPath: s
   return {
     alpha_pattern: c.alphaPattern,
     // PEFT records the class to rebuild only for a task-less PeftModel.
-    auto_mapping: c.taskType === null ? { base_model_class: model.architecture, parent_library: PARENT_LIBRARY[model.config.modelType] } : null,
+    auto_mapping: c.taskType === null ? { base_model_class: model.architecture, parent_library: model.spec.hfModule } : null,
     base_model_name_or_path: baseModelNameOrPath,
     bias: c.bias,
     // PEFT forces fan_in_fan_out to true on GPT-2's Conv1D layers and writes it back into the config.
-    fan_in_fan_out: s.layers.some((l) => isConv1D(model, `${l.name}.weight`)),
+    fan_in_fan_out: s.layers.some((l) => isTransposed(model.spec, `${l.name}.weight`)),
     inference_mode: true,
     init_lora_weights: true,
     layer_replication: null,
@@ -170,10 +151,8 @@ export function saveAdapter(model: PreTrainedModel, dir: string, options: SaveAd
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new TunekitError(`saveAdapter: '${dir}' exists and is not a directory`);
   fs.mkdirSync(dir, { recursive: true });
   const tensors: StateDict = new Map();
-  for (const [k, { param, conv1d }] of keys) {
-    const [r, c] = param.shape;
-    tensors.set(PEFT_KEY_PREFIX + k, { dtype: "F32", shape: conv1d ? [c, r] : [...param.shape], data: conv1d ? transpose(param.toHost(), r, c) : param.toHost() } as FloatTensor);
-  }
+  for (const [k, { name, param }] of keys)
+    tensors.set(PEFT_KEY_PREFIX + k, switchLayout(model.spec, name, { dtype: "F32", shape: [...param.shape], data: param.toHost() } as FloatTensor));
   const files = [path.join(dir, ADAPTER_SAFETENSORS_NAME), path.join(dir, ADAPTER_CONFIG_NAME)];
   saveSafetensors(files[0], tensors);
   writeFileAtomicSync(files[1], Buffer.from(pythonJson(config), "utf8"));
@@ -299,9 +278,9 @@ export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAd
     const s = loraState(model, "loadAdapter");
     const expected = adapterKeys(model);
     const saved = s.savedModules.map((m) => m.name);
-    // Tolerated: GPT-2's old attention-mask buffers (named *bias*) and the module copies peft 0.10's
-    // bias="all" also wrote for modules_to_save ("X.original_module.bias", "X.modules_to_save.bias").
-    const tolerated = (k: string) => /(^|\.)attn\.(bias|masked_bias)$/.test(k) || saved.some((m) => k.startsWith(`${m}.original_module.`) || k.startsWith(`${m}.modules_to_save.`));
+    // Tolerated: the architecture's buffers (GPT-2's old attention masks, named *bias*, which bias="all" kept) and
+    // the module copies peft 0.10's bias="all" also wrote for modules_to_save ("X.original_module.bias", "X.modules_to_save.bias").
+    const tolerated = (k: string) => isBuffer(model.spec, k) || saved.some((m) => k.startsWith(`${m}.original_module.`) || k.startsWith(`${m}.modules_to_save.`));
     const inFile = new Set([...tensors.keys()].map((k) => k.slice(PEFT_KEY_PREFIX.length)));
     const missing = [...expected].filter(([k, e]) => !e.optional && !inFile.has(k)).map(([k]) => k);
     const unexpected = [...inFile].filter((k) => !expected.has(k) && !tolerated(k));
@@ -316,20 +295,16 @@ export function loadAdapter(model: PreTrainedModel, dir: string, options: LoadAd
         parts.push(`the adapter was saved on the bare body (keys without '${prefix}'); load it into AutoModel`);
       throw new CheckpointError(parts.join("; "));
     }
+    // The tensors by parameter name, through the model's one loader (layout, dtype and shape checks);
+    // a tied copy holds the same values as its parameter.
+    const byName = new Map<string, LoadTensor>(), keyOf = new Map<string, string>();
     for (const [k, e] of expected) {
       const t = tensors.get(PEFT_KEY_PREFIX + k);
-      if (!t) continue;
-      if (!isFloat32Array(t.data)) throw new CheckpointError(`${file}: tensor '${PEFT_KEY_PREFIX + k}' is stored as ${t.dtype}; expected a floating-point tensor`);
-      const want = e.conv1d ? [e.param.shape[1], e.param.shape[0]] : e.param.shape;
-      if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
-        throw new CheckpointError(`${file}: tensor '${PEFT_KEY_PREFIX + k}' has shape [${t.shape.join(", ")}], expected [${want.join(", ")}] (r and layer sizes from ${ADAPTER_CONFIG_NAME} and this model)`);
+      if (!t || e.optional) continue;
+      byName.set(e.name, t);
+      keyOf.set(e.name, PEFT_KEY_PREFIX + k);
     }
-    for (const [k, e] of expected) {
-      const t = tensors.get(PEFT_KEY_PREFIX + k);
-      if (!t || e.optional) continue; // a tied alias holds the same values as its parameter
-      // A Conv1D weight is [in, out] = [shape[1], shape[0]] of ours in the file.
-      e.param.copyFrom(e.conv1d ? transpose(t.data as Float32Array, e.param.shape[1], e.param.shape[0]) : (t.data as Float32Array));
-    }
+    model.loadStateDict(byName, file, { only: (n) => byName.has(n), fileKey: (n) => keyOf.get(n)! });
     if (!options.trainable) for (const p of model.parameters()) p.requiresGrad = false;
   } catch (err) {
     unloadAdapter(model);

@@ -3,7 +3,7 @@
 // unload the adapters (PEFT's merge_adapter, unmerge_adapter, merge_and_unload, unload). The model
 // keeps its class and its HF parameter names; LoRA adds "<layer>.lora_A.weight" / "<layer>.lora_B.weight".
 import { TunekitError } from "../errors";
-import type { ModelType } from "../io/config";
+import type { ModelType } from "../models/registry";
 import { Module, Parameter } from "../nn/module";
 import { Linear } from "../nn/layers";
 import type { PreTrainedModel } from "../models/pretrained";
@@ -26,8 +26,8 @@ export interface LoraOptions<T extends ModelType = ModelType> {
   dropout?: number;
   /**
    * Layers to adapt: a list of names (exact full name, or a dotted suffix such as "query"), or one
-   * regular expression matched against the whole full name. Default per architecture as PEFT:
-   * bert/roberta ["query", "value"], gpt2 ["c_attn"]; distilbert has none (pass e.g. ["q_lin", "v_lin"]).
+   * regular expression matched against the whole full name. Default per architecture as PEFT (its spec's
+   * lora.defaultTargets): bert/roberta ["query", "value"], gpt2 ["c_attn"]; distilbert has none (pass e.g. ["q_lin", "v_lin"]).
    */
   targetModules?: string | readonly TargetModule<T>[];
   /** Layers left out of the targets (PEFT ≥ 0.14's exclude_modules; same matching rules). */
@@ -168,7 +168,7 @@ export function applyLoraWith(model: PreTrainedModel, options: LoraOptions, inte
   let targetModules: string | string[];
   if (options.targetModules === undefined || options.targetModules === null) {
     const d = DEFAULT_TARGET_MODULES[modelType];
-    if (!d) throw new TunekitError(`${what}: PEFT has no default target modules for ${modelType}; pass targetModules, e.g. ["q_lin", "v_lin"] (the attention query and value projections)`);
+    if (!d) throw new TunekitError(`${what}: PEFT has no default target modules for ${modelType}; pass targetModules, e.g. [${model.spec.lora.queryValue.map((n) => JSON.stringify(n)).join(", ")}] (the attention query and value projections)`);
     targetModules = [...d];
   } else {
     targetModules = typeof options.targetModules === "string" ? options.targetModules : [...options.targetModules];

@@ -2,17 +2,12 @@
 // PEFT matches them (tuners/tuners_utils.py check_target_module_exists, ModulesToSaveWrapper), so a
 // config written here selects the same layers in Python and back.
 import { TunekitError } from "../errors";
-import type { ModelType } from "../io/config";
 import { Module } from "../nn/module";
 import { Linear } from "../nn/layers";
+import { SPECS } from "../models/registry";
+import type { LinearLeafNames, ModelType } from "../models/registry";
 
-/** Leaf names of the Linear layers each architecture has (bodies, LM heads and task heads). */
-export interface LinearLeafNames {
-  bert: "query" | "key" | "value" | "dense" | "classifier" | "qa_outputs";
-  roberta: "query" | "key" | "value" | "dense" | "out_proj" | "classifier" | "qa_outputs";
-  distilbert: "q_lin" | "k_lin" | "v_lin" | "out_lin" | "lin1" | "lin2" | "vocab_transform" | "pre_classifier" | "classifier" | "qa_outputs";
-  gpt2: "c_attn" | "c_proj" | "c_fc" | "score";
-}
+export type { LinearLeafNames };
 
 /**
  * A LoRA target of model type T as PEFT's list form takes it: a leaf name ("query") or any dotted
@@ -20,12 +15,10 @@ export interface LinearLeafNames {
  */
 export type TargetModule<T extends ModelType = ModelType> = LinearLeafNames[T] | `${string}.${LinearLeafNames[T]}`;
 
-/** PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING (utils/constants.py); distilbert has none. */
-export const DEFAULT_TARGET_MODULES: Readonly<Partial<Record<ModelType, readonly string[]>>> = {
-  bert: ["query", "value"],
-  roberta: ["query", "value"],
-  gpt2: ["c_attn"],
-};
+/** PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING (utils/constants.py), from each architecture's spec; distilbert has none. */
+export const DEFAULT_TARGET_MODULES: Readonly<Partial<Record<ModelType, readonly string[]>>> = Object.fromEntries(
+  SPECS.flatMap((spec) => (spec.lora.defaultTargets ? [[spec.modelType, spec.lora.defaultTargets]] : [])),
+);
 
 /** PEFT's task types (utils/peft_types.py); null is a plain PeftModel. */
 export const TASK_TYPES = ["SEQ_CLS", "SEQ_2_SEQ_LM", "CAUSAL_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"] as const;
@@ -47,7 +40,7 @@ export function taskTypeOf(architecture: string): TaskType | null {
   if (/ForTokenClassification$/.test(architecture)) return "TOKEN_CLS";
   if (/ForQuestionAnswering$/.test(architecture)) return "QUESTION_ANS";
   if (/(LMHeadModel|ForCausalLM)$/.test(architecture)) return "CAUSAL_LM";
-  if (/^(Bert|Roberta|DistilBert|GPT2)Model$/.test(architecture)) return "FEATURE_EXTRACTION";
+  if (SPECS.some((spec) => spec.classes.base === architecture)) return "FEATURE_EXTRACTION";
   return null; // masked LM and anything else: PEFT's plain PeftModel
 }
 

@@ -9,7 +9,7 @@ import { TunekitError } from "../errors";
 import { parseJson, readJson } from "../io/json_safe";
 import { saveSafetensors, readSafetensors } from "../io/safetensors";
 import { writeFileAtomicSync } from "../io/atomic";
-import { saveConfig } from "../io/config";
+import { saveConfig } from "../models/config_json";
 import { assertFinite } from "../tensor/finite";
 import { Storage, allocate } from "../tensor/storage";
 import type { PreTrainedModel } from "../models/pretrained";

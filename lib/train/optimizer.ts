@@ -9,6 +9,9 @@ import { TunekitError } from "../errors";
 import { Module, Parameter } from "../nn/module";
 import { LayerNorm } from "../nn/layers";
 import { bf16TrainError } from "../tensor/ops";
+import { SPECS, isModelType, specFor } from "../models/registry";
+import type { ModelType } from "../models/registry";
+import { layerIndex, noWeightDecay } from "../models/param_rules";
 
 export interface ParamGroup {
   params: Parameter[];
@@ -28,27 +31,35 @@ export interface GroupOptions {
   layerDecay?: number;
 }
 
-/** Layer index of a parameter name: 0 for embeddings, 1..L for transformer layers, L+1 (full rate) otherwise. */
-export function layerOf(name: string, numLayers: number): number {
-  const m = /\.(?:layer|h)\.(\d+)\./.exec(name);
-  if (m) return Number(m[1]) + 1;
-  if (/(^|\.)(embeddings|wte|wpe)\./.test(name)) return 0;
+/**
+ * Layer index of a parameter name: 0 for embeddings, 1..L for transformer layers, L+1 (full rate) otherwise,
+ * by the layer pattern of `modelType`'s architecture (of any architecture tunekit knows when not given).
+ */
+export function layerOf(name: string, numLayers: number, modelType?: ModelType): number {
+  const specs = modelType !== undefined ? [specFor(modelType)] : SPECS;
+  for (const spec of specs) {
+    const l = layerIndex(spec, name);
+    if (l !== null) return l;
+  }
   return numLayers + 1;
 }
 
 /**
- * HF's default grouping: weight decay on every weight except biases and LayerNorm parameters; with
+ * HF's default grouping: weight decay on every weight except biases and norm weights (by name, as the
+ * architecture's spec says; a model without one by HF's name patterns and LayerNorm modules); with
  * layerDecay, one group per (layer, decay) pair. Only parameters that require grad are included.
  */
 export function paramGroups(model: Module & { numLayers?: number }, o: GroupOptions): ParamGroup[] {
-  const noDecay = new Set<Parameter>();
-  for (const [, m] of model.namedModules()) if (m instanceof LayerNorm) m.parameters().forEach((p) => noDecay.add(p));
+  const modelType = (model as { config?: { modelType?: unknown } }).config?.modelType;
+  const spec = isModelType(modelType) ? specFor(modelType) : null;
+  const norms = new Set<Parameter>();
+  if (!spec) for (const [, m] of model.namedModules()) if (m instanceof LayerNorm) m.parameters().forEach((p) => norms.add(p));
   const L = (model as { body?: { numLayers: number } }).body?.numLayers ?? 0;
   const groups = new Map<string, ParamGroup>();
   for (const [name, p] of model.namedParameters()) {
     if (!p.requiresGrad) continue;
-    const decay = noDecay.has(p) || name.endsWith(".bias") || name === "bias" ? 0 : o.weightDecay ?? 0;
-    const layer = o.layerDecay !== undefined ? Math.min(layerOf(name, L), L) : L;
+    const decay = noWeightDecay(spec, name) || norms.has(p) ? 0 : o.weightDecay ?? 0;
+    const layer = o.layerDecay !== undefined ? Math.min(layerOf(name, L, spec ? modelType as ModelType : undefined), L) : L;
     const lr = o.layerDecay !== undefined ? o.lr * Math.pow(o.layerDecay, L - layer) : o.lr;
     const key = `${lr}/${decay}`;
     let g = groups.get(key);

@@ -8,6 +8,7 @@ import { collate, Batch, Feature } from "../data/features/collate";
 import { DataCollatorForLanguageModeling, languageModelingFeatures, maskTokens } from "../data/features/lm";
 import { mixSeed } from "../data/rng";
 import { ModelForMaskedLM, ModelForCausalLM } from "../models/lm";
+import { maxTokens } from "../models/registry";
 import { Trainer, TrainerOptions, TrainResult } from "./trainer";
 
 export interface PretrainOptions extends Omit<TrainerOptions<Feature, Batch>, "model" | "train" | "eval" | "collate" | "evaluator"> {
@@ -36,7 +37,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const mlm = model instanceof ModelForMaskedLM;
   if (!mlm && !(model instanceof ModelForCausalLM)) throw new TunekitError(`${where}: the model must be a ModelForMaskedLM or ModelForCausalLM`);
   const c = model.config;
-  const maxPos = c.modelType === "roberta" ? c.maxPositions - 2 : c.maxPositions; // RoBERTa positions start at pad + 1
+  const maxPos = maxTokens(c); // RoBERTa's positions start at pad + 1
   const blockSize = o.blockSize ?? Math.min(128, maxPos);
   if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize > maxPos) {
     throw new TunekitError(`${where}: blockSize must be an integer in 2..${maxPos} (the model's max_position_embeddings), got ${blockSize}`);

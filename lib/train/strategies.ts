@@ -26,7 +26,7 @@ export function freeze(model: PreTrainedModel, o: FreezeOptions): number {
     throw new TunekitError(`freeze: layers = ${o.layers}, expected an integer in 0..${L} (the model has ${L} layers)`);
   for (const [name, p] of model.namedParameters()) {
     const inBody = model.isBase || name.startsWith(`${model.prefix}.`);
-    const layer = layerOf(name, L); // 0 embeddings, 1..L layers, L+1 other
+    const layer = layerOf(name, L, model.config.modelType); // 0 embeddings, 1..L layers, L+1 other
     let frozen = false;
     if (inBody && o.body) frozen = true;
     if (inBody && o.embeddings && layer === 0) frozen = true;
@@ -44,7 +44,7 @@ export function unfreezeTop(model: PreTrainedModel, groups: number): number {
   const L = model.body.numLayers;
   for (const [name, p] of model.namedParameters()) {
     const inBody = model.isBase || name.startsWith(`${model.prefix}.`);
-    const layer = layerOf(name, L);
+    const layer = layerOf(name, L, model.config.modelType);
     // Non-layer body parts (pooler, final LayerNorm) sit with the head.
     const groupFromTop = !inBody || layer > L ? 0 : L + 1 - layer; // top layer → 1, embeddings → L+1
     p.requiresGrad = groupFromTop <= groups;

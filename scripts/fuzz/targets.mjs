@@ -20,7 +20,7 @@ export function loadLib() {
   const d = (m) => require(path.join(ROOT, "dist", m));
   return {
     errors: d("errors"), io: d("io"), files: d("data/files"), tokenizer: d("data/tokenizer"),
-    readers: d("data/files/readers"), modelConfig: d("models/config"),
+    readers: d("data/files/readers"), modelConfig: d("models/config"), configJson: d("models/config_json"),
   };
 }
 
@@ -144,9 +144,9 @@ export const TARGETS = [
     seeds: () => seedsOf("config.json", [...models().map((m) => read(m, "config.json")), read(FIX, "models/roberta-tiny-random/config.json")]),
     gen: configArb,
     run: (dir, lib) => {
-      const cfg = lib.io.readConfig(dir);
+      const cfg = lib.configJson.readConfig(dir);
       lib.modelConfig.geluMode(cfg);
-      lib.io.configToJson(cfg);
+      lib.configJson.configToJson(cfg);
     },
   },
   { name: "tokenizer_json", seeds: () => tokenizerSeeds("json"), gen: tokenizerArb, run: (dir, lib) => tokenize(lib, dir), timeoutMs: 20000 },

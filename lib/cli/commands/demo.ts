@@ -8,7 +8,7 @@ import { stratifiedSplit } from "../../data/files/split";
 import type { ClassificationExample } from "../../data/files/examples";
 import { classify } from "../../pipeline";
 import { AutoModelForSequenceClassification } from "../../models/auto";
-import { readConfig } from "../../io/config";
+import { readConfig } from "../../models/config_json";
 import { TunekitError } from "../../errors";
 import { native } from "../../native";
 import { writeReport } from "../../report";

@@ -1,6 +1,6 @@
 // tunekit info / bench.
 import { Command } from "commander";
-import { readConfig } from "../../io/config";
+import { readConfig } from "../../models/config_json";
 import { native } from "../../native";
 import { AutoModelForSequenceClassification } from "../../models/auto";
 import { applyMethod, chooseMethod, FineTuneMethod } from "../../train/method";

@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { AutoTokenizer } from "../../data/tokenizer";
 import { readRecords } from "../../data/files";
-import { readConfig } from "../../io/config";
+import { readConfig } from "../../models/config_json";
 import { TunekitError } from "../../errors";
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoModelForQuestionAnswering, AutoModel, AutoSentenceEncoder } from "../../models/auto";
 import { classify, extractEntities, answerQuestions, similarity } from "../../pipeline";

@@ -6,8 +6,9 @@ import { Command, Option } from "commander";
 import { AutoTokenizer, Tokenizer } from "../../data/tokenizer";
 import { readRecords, readTextCorpus } from "../../data/files";
 import { trainWordPiece } from "../../data/tokenizer/trainer";
-import { readConfig, parseConfig } from "../../io/config";
+import { readConfig, parseConfig } from "../../models/config_json";
 import { AutoModelForMaskedLM, AutoModelForCausalLM } from "../../models/auto";
+import { specFor } from "../../models/registry";
 import { pretrain } from "../../train/pretrain";
 import { parameterCount } from "../../train/strategies";
 import { TunekitError } from "../../errors";
@@ -67,10 +68,12 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
   } else {
     tok = await AutoTokenizer.fromPretrained(dir!);
     const cfg = readConfig(dir!);
-    if (cfg.modelType === "gpt2" && tok.padTokenId === null) tok.padToken = tok.eosToken;
-    model = cfg.modelType === "gpt2" ? await AutoModelForCausalLM.fromPretrained(dir!, { warn: null, seed: flags.seed })
+    // Continued pre-training in the architecture's own objective: masked LM where it has that head, else causal LM.
+    const causal = !specFor(cfg.modelType).classes.maskedLM;
+    if (causal && tok.padTokenId === null) tok.padToken = tok.eosToken;
+    model = causal ? await AutoModelForCausalLM.fromPretrained(dir!, { warn: null, seed: flags.seed })
       : await AutoModelForMaskedLM.fromPretrained(dir!, { warn: null, seed: flags.seed });
-    out.line(`model: ${dir} (${cfg.modelType}, ${cfg.modelType === "gpt2" ? "causal LM" : "masked LM"}), continued pre-training`);
+    out.line(`model: ${dir} (${cfg.modelType}, ${causal ? "causal LM" : "masked LM"}), continued pre-training`);
   }
   const r = await pretrain({
     model, tokenizer: tok, texts, blockSize: flags.blockSize, mlmProbability: flags.mlmProbability, validation,

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
 import { AutoTokenizer } from "../../data/tokenizer";
-import { readConfig } from "../../io/config";
+import { readConfig } from "../../models/config_json";
 import { TunekitError } from "../../errors";
 import { noGrad } from "../../tensor/autograd";
 import { tidy } from "../../tensor/tensor";

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { TunekitError } from "../../errors";
 import { parseJson, readJson } from "../../io/json_safe";
+import { tokenizerClassFor } from "../../models/registry";
 
 /** Which Hugging Face tokenizer class the folder stands for; it sets default special tokens and model inputs. */
 export type TokenizerFamily = "bert" | "gpt2" | "roberta" | "other";
@@ -78,9 +79,8 @@ const CLASS_FAMILIES: Record<string, TokenizerFamily> = {
   BertTokenizer: "bert", DistilBertTokenizer: "bert", ElectraTokenizer: "bert", MobileBertTokenizer: "bert",
   GPT2Tokenizer: "gpt2", RobertaTokenizer: "roberta",
 };
-const MODEL_TYPE_FAMILIES: Record<string, TokenizerFamily> = {
-  bert: "bert", distilbert: "bert", electra: "bert", mobilebert: "bert", gpt2: "gpt2", roberta: "roberta",
-};
+/** The family of the tokenizer class config.json's model_type stands for (its architecture's spec names the class). */
+const modelTypeFamily = (modelConfig: Record<string, unknown>): TokenizerFamily | undefined => CLASS_FAMILIES[tokenizerClassFor(modelConfig.model_type) ?? ""];
 
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -120,8 +120,8 @@ function detectFamily(config: Record<string, unknown>, modelConfig: Record<strin
                       parsed: TokenizerJson | null): TokenizerFamily {
   const cls = typeof config.tokenizer_class === "string" ? config.tokenizer_class.replace(/Fast$/, "") : "";
   if (CLASS_FAMILIES[cls]) return CLASS_FAMILIES[cls];
-  const mt = typeof modelConfig.model_type === "string" ? modelConfig.model_type : "";
-  if (MODEL_TYPE_FAMILIES[mt]) return MODEL_TYPE_FAMILIES[mt];
+  const byType = modelTypeFamily(modelConfig);
+  if (byType) return byType;
   if (source === "vocab.txt") return "bert";
   if (source === "vocab.json+merges.txt") return "gpt2";
   if (parsed?.model.type === "WordPiece") return "bert";
@@ -178,7 +178,7 @@ function resolvePrefixSpace(parsed: TokenizerJson, config: Record<string, unknow
   if (override !== undefined) return override;
   if (typeof config.add_prefix_space === "boolean") return config.add_prefix_space;
   const cls = typeof config.tokenizer_class === "string" ? config.tokenizer_class.replace(/Fast$/, "") : "";
-  const family = cls ? CLASS_FAMILIES[cls] : MODEL_TYPE_FAMILIES[typeof modelConfig.model_type === "string" ? modelConfig.model_type : ""];
+  const family = cls ? CLASS_FAMILIES[cls] : modelTypeFamily(modelConfig);
   return family === "gpt2" || family === "roberta" ? false : own;
 }
 

@@ -1,11 +1,12 @@
-// Language-model heads for continued pre-training, tied to the input embeddings as in HF:
-// BertForMaskedLM (cls.predictions.*), RobertaForMaskedLM (lm_head.*), DistilBertForMaskedLM
-// (vocab_transform, vocab_layer_norm, vocab_projector), GPT2LMHeadModel (lm_head = wte).
-import { Tensor } from "../tensor/tensor";
-import * as ops from "../tensor/ops";
-import { Module, Parameter } from "../nn/module";
-import { Linear, LayerNorm, Embedding } from "../nn/layers";
-import { ModelConfig, geluMode } from "./config";
+// BERT's heads (modeling_bert.py): BertForMaskedLM's cls.predictions.* (tied to the word embeddings)
+// and BertForSequenceClassification's dropout → classifier on the pooler output.
+import { Tensor } from "../../tensor/tensor";
+import * as ops from "../../tensor/ops";
+import { Module, Parameter } from "../../nn/module";
+import { Linear, LayerNorm, Embedding, Dropout } from "../../nn/layers";
+import { ModelConfig, geluMode } from "../config";
+import type { ArchHeads } from "../spec";
+import type { BertModel } from "./model";
 
 /** BERT's head nests as cls.predictions.{transform.{dense, LayerNorm}, bias}. */
 export class BertOnlyMLMHead extends Module {
@@ -44,3 +45,20 @@ class BertLMPredictionHead extends Module {
     return ops.linear(this.transform.forward(h), this.tied.weight, this.bias, "cls.predictions.decoder (tied)");
   }
 }
+
+export const bertHeads: ArchHeads<BertModel> = {
+  sequenceClassification: {
+    pooler: true,
+    build(_body, c, gen) {
+      const dropout = new Dropout(c.classifierDropout, { gen });
+      const classifier = new Linear(c.hiddenSize, c.numLabels, true, "classifier");
+      return { modules: [["dropout", dropout], ["classifier", classifier]], forward: (o) => classifier.forward(dropout.forward(o.poolerOutput!)) };
+    },
+  },
+  tokenClassifierDropout: (c) => c.classifierDropout,
+  qaDropout: () => null,
+  maskedLM(body, c) {
+    const cls = new BertOnlyMLMHead(c, body.embeddings.word_embeddings);
+    return { modules: [["cls", cls]], forward: (h) => cls.forward(h) };
+  },
+};

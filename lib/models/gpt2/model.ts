@@ -1,17 +1,14 @@
 // GPT-2 body (modeling_gpt2.py), parameter names as HF's. HF stores the Conv1D weights (c_attn,
-// c_proj, c_fc) as [in, out]; tunekit keeps every linear weight [out, in], so the checkpoint code
-// transposes these on load and back on save (CONV1D_WEIGHTS).
-import { Tensor } from "../tensor/tensor";
-import * as ops from "../tensor/ops";
-import { Module, Context } from "../nn/module";
-import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
-import { ModuleList } from "../nn/containers";
-import { ModelInputs, checkInputs } from "./inputs";
-import { ModelConfig, geluMode } from "./config";
-import type { EncoderOutput } from "./bert";
-
-/** Parameter-name suffixes stored transposed ([in, out]) in GPT-2 checkpoints. */
-export const CONV1D_WEIGHTS = [".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"];
+// c_proj, c_fc) as [in, out]; tunekit keeps every linear weight [out, in], so the checkpoint key map
+// transposes these on load and back on save (checkpoint.transposed in ./index.ts).
+import { Tensor } from "../../tensor/tensor";
+import * as ops from "../../tensor/ops";
+import { Module, Context } from "../../nn/module";
+import { Linear, Embedding, LayerNorm, Dropout } from "../../nn/layers";
+import { ModuleList } from "../../nn/containers";
+import { ModelInputs, checkInputs } from "../inputs";
+import { ModelConfig, geluMode } from "../config";
+import type { EncoderOutput } from "../spec";
 
 class GPT2Attention extends Module {
   readonly c_attn: Linear;

@@ -1,12 +1,12 @@
 // DistilBERT body (modeling_distilbert.py), parameter names as HF's.
-import { Tensor } from "../tensor/tensor";
-import * as ops from "../tensor/ops";
-import { Module, Context } from "../nn/module";
-import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
-import { ModuleList } from "../nn/containers";
-import { ModelInputs, checkInputs } from "./inputs";
-import { ModelConfig, geluMode } from "./config";
-import type { EncoderOutput } from "./bert";
+import { Tensor } from "../../tensor/tensor";
+import * as ops from "../../tensor/ops";
+import { Module, Context } from "../../nn/module";
+import { Linear, Embedding, LayerNorm, Dropout } from "../../nn/layers";
+import { ModuleList } from "../../nn/containers";
+import { ModelInputs, checkInputs } from "../inputs";
+import { ModelConfig, geluMode } from "../config";
+import type { EncoderOutput } from "../spec";
 
 class DistilEmbeddings extends Module {
   readonly word_embeddings: Embedding;

@@ -1,49 +1,41 @@
-// BERT and RoBERTa bodies (modeling_bert.py / modeling_roberta.py), parameter names as HF's.
-// RoBERTa differs only in its position ids (from padding_idx + 1, padding tokens at padding_idx),
-// one token type, and its config values.
-import { Tensor, tidy } from "../tensor/tensor";
-import { isGradEnabled } from "../tensor/autograd";
-import * as ops from "../tensor/ops";
-import { Module, Context } from "../nn/module";
-import { Linear, Embedding, LayerNorm, Dropout } from "../nn/layers";
-import { ModuleList } from "../nn/containers";
-import { ModelInputs, checkInputs } from "./inputs";
-import { ModelConfig, geluMode, robertaPadding } from "./config";
+// BERT body (modeling_bert.py), parameter names as HF's. RobertaModel (lib/models/roberta/model.ts)
+// is this body with its own position ids.
+import { Tensor, tidy } from "../../tensor/tensor";
+import { isGradEnabled } from "../../tensor/autograd";
+import * as ops from "../../tensor/ops";
+import { Module, Context } from "../../nn/module";
+import { Linear, Embedding, LayerNorm, Dropout } from "../../nn/layers";
+import { ModuleList } from "../../nn/containers";
+import { ModelInputs, checkInputs } from "../inputs";
+import { ModelConfig, geluMode } from "../config";
+import type { EncoderOutput } from "../spec";
 
-class BertEmbeddings extends Module {
+export class BertEmbeddings extends Module {
   readonly word_embeddings: Embedding;
   readonly position_embeddings: Embedding;
   readonly token_type_embeddings: Embedding;
   readonly LayerNorm: LayerNorm;
   readonly dropout: Dropout;
-  constructor(readonly c: ModelConfig, ctx: Context) {
+  /** HF gives the word table padding_idx = pad_token_id (RoBERTa's position table too: positionPadding). */
+  constructor(readonly c: ModelConfig, ctx: Context, padding = c.padTokenId, positionPadding: number | null = null) {
     super();
-    // HF gives the word table padding_idx = pad_token_id; RoBERTa's position table too.
-    const pad = c.modelType === "roberta" ? robertaPadding(c) : c.padTokenId;
-    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize, pad));
-    this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize, c.modelType === "roberta" ? pad : null));
+    this.word_embeddings = this.child("word_embeddings", new Embedding(c.vocabSize, c.hiddenSize, padding));
+    this.position_embeddings = this.child("position_embeddings", new Embedding(c.maxPositions, c.hiddenSize, positionPadding));
     this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(c.typeVocabSize, c.hiddenSize));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(c.hiddenSize, c.layerNormEps, "embeddings.LayerNorm"));
     this.dropout = this.child("dropout", new Dropout(c.embeddingDropout, ctx));
   }
+  /** (B·T) position ids: 0..T−1 in each row. */
+  positionIds(x: ModelInputs): Int32Array {
+    const { batchSize: B, seqLen: T } = x;
+    const pos = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    return pos;
+  }
   forward(x: ModelInputs): Tensor {
     const { batchSize: B, seqLen: T } = x;
     const shape = [B, T];
-    const pos = new Int32Array(B * T);
-    if (this.c.modelType === "roberta") {
-      // create_position_ids_from_input_ids: cumulative count of non-pad tokens, offset by padding_idx.
-      const pad = robertaPadding(this.c);
-      for (let b = 0; b < B; b++) {
-        let n = 0;
-        for (let t = 0; t < T; t++) {
-          const real = x.inputIds[b * T + t] !== pad;
-          if (real) n++;
-          pos[b * T + t] = real ? n + pad : pad;
-        }
-      }
-    } else {
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
-    }
+    const pos = this.positionIds(x);
     const types = x.tokenTypeIds ?? new Int32Array(B * T);
     const e = ops.add(ops.add(this.word_embeddings.forward(x.inputIds, shape), this.position_embeddings.forward(pos, shape)), this.token_type_embeddings.forward(types, shape));
     return this.dropout.forward(this.LayerNorm.forward(e));
@@ -144,23 +136,17 @@ class BertPooler extends Module {
   }
 }
 
-export interface EncoderOutput {
-  lastHiddenState: Tensor;
-  poolerOutput?: Tensor;
-  /** The key-padding mask the body used (B·T bytes). */
-  mask: Uint8Array;
-}
-
-/** BertModel / RobertaModel. `addPoolingLayer` as in HF. */
+/** BertModel (and RobertaModel, with its embeddings and class name). `addPoolingLayer` as in HF. */
 export class BertModel extends Module {
   readonly embeddings: BertEmbeddings;
   readonly encoder: BertEncoder;
   readonly pooler: BertPooler | null;
   readonly ctx: Context;
-  constructor(readonly config: ModelConfig, addPoolingLayer = true, ctx: Context = { gen: new ops.Generator(42) }) {
+  constructor(readonly config: ModelConfig, addPoolingLayer = true, ctx: Context = { gen: new ops.Generator(42) },
+              embeddings = new BertEmbeddings(config, ctx), readonly className = "BertModel") {
     super();
     this.ctx = ctx;
-    this.embeddings = this.child("embeddings", new BertEmbeddings(config, ctx));
+    this.embeddings = this.child("embeddings", embeddings);
     this.encoder = this.child("encoder", new BertEncoder(config, ctx, "encoder"));
     this.pooler = addPoolingLayer ? this.child("pooler", new BertPooler(config)) : null;
   }
@@ -169,7 +155,7 @@ export class BertModel extends Module {
   }
   forward(x: ModelInputs): EncoderOutput {
     const c = this.config;
-    const mask = checkInputs(x, c.modelType === "roberta" ? "RobertaModel" : "BertModel", c.maxPositions, c.vocabSize);
+    const mask = checkInputs(x, this.className, c.maxPositions, c.vocabSize);
     if (isGradEnabled()) {
       let h = this.embeddings.forward(x);
       for (const layer of this.encoder.layer.items) h = layer.forward(h, mask, x.batchSize, x.seqLen);
