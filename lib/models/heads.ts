@@ -38,6 +38,8 @@ export interface ForwardOptions {
    * alone, and `logits` holds just those rows. The loss is the same; the head costs ~15% of the full one.
    */
   lossOnly?: boolean;
+  /** Generation: logits of each row's last position only, (B, V) (a batch of prompts is left-padded). */
+  lastTokenOnly?: boolean;
 }
 
 function count(labels: ArrayLike<number>, ignore = -100): number {

@@ -1,4 +1,5 @@
 import { TunekitError } from "../errors";
+import type { KVCache } from "./cache";
 
 /** A batch as the tokenizer gives it: (B, T) ids with HF's names. */
 export interface ModelInputs {
@@ -9,6 +10,11 @@ export interface ModelInputs {
   tokenTypeIds?: Int32Array;
   batchSize: number;
   seqLen: number;
+  /**
+   * Generation: the key/value cache of the tokens before these (lib/models/cache.ts). The body then
+   * reads positions from it, appends this step's keys and values, and attends over everything cached.
+   */
+  cache?: KVCache;
 }
 
 export function checkInputs(x: ModelInputs, model: string, maxPositions: number, vocabSize: number): Uint8Array {
@@ -17,8 +23,9 @@ export function checkInputs(x: ModelInputs, model: string, maxPositions: number,
     throw new TunekitError(`${model}: batchSize and seqLen must be positive integers, got ${B} and ${T}`);
   if (x.inputIds.length !== B * T)
     throw new TunekitError(`${model}: inputIds has ${x.inputIds.length} ids, expected batchSize × seqLen = ${B * T}`);
-  if (T > maxPositions)
-    throw new TunekitError(`${model}: sequence length ${T} exceeds max_position_embeddings ${maxPositions}; truncate the input`);
+  const past = x.cache?.length ?? 0;
+  if (past + T > maxPositions)
+    throw new TunekitError(`${model}: sequence length ${past ? `${past} cached + ` : ""}${T} exceeds max_position_embeddings ${maxPositions}; truncate the input`);
   for (let i = 0; i < x.inputIds.length; i++) {
     const id = x.inputIds[i];
     if (id < 0 || id >= vocabSize) throw new TunekitError(`${model}: input id ${id} at position ${i} is outside the vocabulary (size ${vocabSize})`);

@@ -8,6 +8,7 @@ import { ModelInputs } from "./inputs";
 import { PreTrainedModel } from "./pretrained";
 import type { EncoderOutput } from "./spec";
 import type { ForwardOptions } from "./heads";
+import type { KVCache } from "./cache";
 
 function labelled(labels: Int32Array): number {
   let n = 0;
@@ -76,6 +77,11 @@ export class ModelForCausalLM extends PreTrainedModel {
   }
   forward(x: ModelInputs & { labels?: Int32Array }, opts: ForwardOptions = {}): LMOutput {
     const out = this.body.forward(x);
+    if (opts.lastTokenOnly) {
+      const { batchSize: B, seqLen: T } = x;
+      const last = ops.selectTokens(out.lastHiddenState, new Array(B).fill(T - 1));
+      return { ...out, logits: this.head(last) };
+    }
     const logits = this.head(out.lastHiddenState);
     let loss: Tensor | undefined;
     if (x.labels) {
@@ -87,6 +93,12 @@ export class ModelForCausalLM extends PreTrainedModel {
     }
     return { ...out, logits, loss };
   }
+  /** A key/value cache for generate(): B rows of up to Tmax tokens, on the model's device. */
+  newCache(B: number, Tmax: number): KVCache {
+    if (!this.body.newCache) throw new TunekitError(`${this.architecture} has no key/value cache (it cannot generate)`);
+    return this.body.newCache(B, Tmax, this.device);
+  }
+
   /** The loss is a mean over predicted tokens: labels ≠ −100 after the shift (each row's first label predicts nothing). */
   lossCount(x: ModelInputs & { labels?: Int32Array }): number {
     if (!x.labels) return 0;

@@ -2,6 +2,8 @@
 // that architecture, from config.json's keys to PEFT's target names. The generic machinery (PreTrainedModel,
 // the Auto* classes, heads, Trainer, optimizer, strategies, LoRA, adapter files, config IO) asks it; no
 // other file branches on a model type. lib/models/README.md says how to add an architecture.
+import type { KVCache } from "./cache";
+import type { Device } from "../tensor/storage";
 import type { Tensor } from "../tensor/tensor";
 import type { Generator } from "../tensor/ops";
 import type { Module, Context } from "../nn/module";
@@ -24,6 +26,8 @@ export interface Body extends Module {
   /** How many transformer layers it stacks. */
   readonly numLayers: number;
   forward(x: ModelInputs): EncoderOutput;
+  /** A key/value cache for generation (decoders): B rows of up to Tmax tokens on `device`. */
+  newCache?(B: number, Tmax: number, device: Device): KVCache;
 }
 
 /** A head's modules, registered on the model under HF's names in this order, and its forward. */

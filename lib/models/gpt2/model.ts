@@ -9,6 +9,8 @@ import { ModuleList } from "../../nn/containers";
 import { ModelInputs, checkInputs } from "../inputs";
 import { ModelConfig, geluMode } from "../config";
 import type { EncoderOutput } from "../spec";
+import { KVCache, cachedAttention } from "../cache";
+import type { Device } from "../../tensor/storage";
 
 class GPT2Attention extends Module {
   readonly c_attn: Linear;
@@ -24,12 +26,19 @@ class GPT2Attention extends Module {
     this.attn_dropout = this.child("attn_dropout", new Dropout(c.attentionDropout, ctx));
     this.resid_dropout = this.child("resid_dropout", new Dropout(c.hiddenDropout, ctx));
   }
-  forward(x: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
+  forward(x: Tensor, mask: Uint8Array, B: number, T: number, cache?: { kv: KVCache; layer: number }): Tensor {
     const E = this.c.hiddenSize;
     const qkv = this.c_attn.forward(x); // (B, T, 3E): q | k | v, read in place
-    const a = ops.attention(ops.heads(qkv, 0), ops.heads(qkv, E), ops.heads(qkv, 2 * E), B, T, E, {
-      numHeads: this.c.numHeads, keyMask: mask, causal: true, dropoutP: this.attn_dropout.rate, training: this.attn_dropout.training, gen: this.ctx.gen,
-    });
+    const [q, k, v] = [ops.heads(qkv, 0), ops.heads(qkv, E), ops.heads(qkv, 2 * E)];
+    let a: Tensor;
+    if (cache) {
+      cache.kv.append(cache.layer, k, v, T);
+      a = cachedAttention(q, k, v, cache.kv, cache.layer, T, this.c.numHeads);
+    } else {
+      a = ops.attention(q, k, v, B, T, E, {
+        numHeads: this.c.numHeads, keyMask: mask, causal: true, dropoutP: this.attn_dropout.rate, training: this.attn_dropout.training, gen: this.ctx.gen,
+      });
+    }
     return this.resid_dropout.forward(this.c_proj.forward(a));
   }
 }
@@ -61,8 +70,8 @@ class GPT2Block extends Module {
     this.ln_2 = this.child("ln_2", new LayerNorm(c.hiddenSize, c.layerNormEps, `${p}.ln_2`));
     this.mlp = this.child("mlp", new GPT2MLP(c, ctx, `${p}.mlp`));
   }
-  forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
-    const a = ops.add(h, this.attn.forward(this.ln_1.forward(h), mask, B, T));
+  forward(h: Tensor, mask: Uint8Array, B: number, T: number, cache?: { kv: KVCache; layer: number }): Tensor {
+    const a = ops.add(h, this.attn.forward(this.ln_1.forward(h), mask, B, T, cache));
     return ops.add(a, this.mlp.forward(this.ln_2.forward(a)));
   }
 }
@@ -87,10 +96,24 @@ export class GPT2Model extends Module {
   forward(x: ModelInputs): EncoderOutput {
     const mask = checkInputs(x, "GPT2Model", this.config.maxPositions, this.config.vocabSize);
     const { batchSize: B, seqLen: T } = x;
-    const pos = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    // Training: positions 0..T−1 (right padding). Generation: from the cache (left padding, HF's
+    // cumsum(attention_mask) − 1).
+    let pos: Int32Array;
+    if (x.cache) pos = x.cache.begin(mask, T);
+    else {
+      pos = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    }
     let h = this.drop.forward(ops.add(this.wte.forward(x.inputIds, [B, T]), this.wpe.forward(pos, [B, T])));
-    for (const block of this.h.items) h = block.forward(h, mask, B, T);
+    this.h.items.forEach((block, layer) => {
+      h = block.forward(h, mask, B, T, x.cache && { kv: x.cache, layer });
+    });
+    x.cache?.end(T);
     return { lastHiddenState: this.ln_f.forward(h), mask };
+  }
+
+  newCache(B: number, Tmax: number, device: Device): KVCache {
+    const H = this.config.numHeads;
+    return new KVCache(B, Tmax, this.numLayers, H, this.config.hiddenSize / H, device);
   }
 }
