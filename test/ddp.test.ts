@@ -12,6 +12,7 @@ import { spawn, spawnSync } from "child_process";
 import { native } from "../lib/native";
 import { distributedFromEnv, threadsPerRank } from "../lib/distributed/env";
 import { programOf } from "../lib/distributed/launch";
+import { ProcessGroup } from "../lib/distributed/process_group";
 import { checkpointProblem } from "../lib/train/checkpoints";
 
 const root = path.join(__dirname, "..");
@@ -251,6 +252,20 @@ suite(info.available ? "data-parallel training over Gloo, 2 ranks on loopback" :
     }
   }, 240_000);
 
+  test("tunekit launch reports a killed process, and the survivor's own line names it", async () => {
+    const c = JSON.stringify({ ...RUN, epochs: 3, batchSize: 4, killAtStep: { rank: 1, step: 3 } });
+    const r = spawnSync(process.execPath, [bin, "launch", "--nproc-per-node", "2", "--master-port", String(await freePort()), "--timeout", String(TIMEOUT), "--", worker, c],
+      { encoding: "utf8", timeout: 120_000 });
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^tunekit launch: rank 1 \(pid \d+\) was killed by SIGKILL$/),
+      expect.stringMatching(/^ddp-run: rank 1 exited without leaving the group \(killed or crashed\); rank 0 stopped at all-reduce #\d+/),
+      expect.stringMatching(/^tunekit launch: rank 0 \(pid \d+\) exited with code 1$/),
+    ]));
+    expect(lines).toHaveLength(3);
+  }, 120_000);
+
   test("the same program under mpirun's (Open MPI) and srun's environments trains as under torchrun's", async () => {
     const [torch] = await group(2, { ...RUN, batchSize: 4, maxSteps: 2 });
     const [ompi] = await group(2, { ...RUN, batchSize: 4, maxSteps: 2 }, (r, port) => ({ OMPI_COMM_WORLD_RANK: String(r), OMPI_COMM_WORLD_SIZE: "2",
@@ -262,6 +277,25 @@ suite(info.available ? "data-parallel training over Gloo, 2 ranks on loopback" :
     expect(ompi.weights).toBe(torch.weights);
     expect(slurm.weights).toBe(torch.weights);
   }, 120_000);
+});
+
+describe("a checkpoint's data position in another global batch size", () => {
+  test("exact when it falls on a micro-batch boundary of the new size, else the micro-batch is restarted with a warning", async () => {
+    const dir = tmp("position");
+    const run = async (c: object) => {
+      const p = await start([worker, JSON.stringify({ ...RUN, accum: 1, evalStrategy: "no", ...c })], { TUNEKIT_THREADS: "1" }).proc;
+      if (p.code !== 0) throw new Error(p.err);
+      return { ...(JSON.parse(p.out) as Result), err: p.err };
+    };
+    await run({ batchSize: 6, maxSteps: 2, outDir: dir, saveSteps: 2 }); // 12 examples into the epoch
+    const exact = await run({ batchSize: 4, resume: path.join(dir, "checkpoint-2") });
+    expect(exact.err).toMatch(/6 examples per micro-batch over all processes in the checkpoint, 4 here/);
+    expect(exact.err).not.toMatch(/seen twice/);
+    expect(exact.steps).toBe(2 + (9 - 3) + 9); // epoch 1: micro-batches 4..9 of 9 (33 / 4), then epoch 2
+    const inside = await run({ batchSize: 5, resume: path.join(dir, "checkpoint-2") });
+    expect(inside.err).toMatch(/this run restarts the epoch at example 10: 2 examples are seen twice this epoch/);
+    expect(inside.steps).toBe(2 + (7 - 2) + 7); // 33 / 5 → 7 micro-batches; restart at the 3rd
+  }, 60_000);
 });
 
 describe("where a process stands, from its launcher's environment", () => {
@@ -282,6 +316,10 @@ describe("where a process stands, from its launcher's environment", () => {
       .toEqual({ launcher: "srun", rank: 5, worldSize: 6, localRank: 1, masterAddr: "n0", masterPort: 29600 });
     expect(distributedFromEnv({ SLURM_PROCID: "0", SLURM_NTASKS: "8", SLURM_JOB_ID: "7" })).toBeNull();
     expect(distributedFromEnv({})).toBeNull();
+  });
+  test("a rank outside the world is refused before anything starts", () => {
+    expect(() => new ProcessGroup({ rank: 2, worldSize: 2 })).toThrow("distributed: rank 2 is not in 0..1 (world size 2)");
+    expect(() => new ProcessGroup({ rank: 0, worldSize: 0 })).toThrow("distributed: worldSize must be an integer >= 1, got 0");
   });
   test("the launcher's program line and thread split", () => {
     expect(programOf(["train", "--data", "x.csv"]).slice(1)).toEqual([bin, "train", "--data", "x.csv"]);

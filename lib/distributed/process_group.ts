@@ -21,11 +21,13 @@ export class ProcessGroup {
     if (backend !== "gloo" && backend !== "nccl") throw new TunekitError(`distributed: backend must be "gloo" or "nccl", got ${JSON.stringify(backend)}`);
     const intIn = (name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number => {
       if (!(Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max))
-        throw new TunekitError(`distributed: ${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+        throw new TunekitError(`distributed: ${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}, got ${JSON.stringify(v)}`);
       return v as number;
     };
     this.worldSize = intIn("worldSize", o.worldSize, 1);
-    this.rank = intIn("rank", o.rank, 0, this.worldSize - 1);
+    if (!(Number.isSafeInteger(o.rank) && o.rank >= 0 && o.rank < this.worldSize))
+      throw new TunekitError(`distributed: rank ${JSON.stringify(o.rank)} is not in 0..${this.worldSize - 1} (world size ${this.worldSize})`);
+    this.rank = o.rank;
     this.localRank = o.localRank === undefined ? this.rank : intIn("localRank", o.localRank, 0);
     this.timeout = timeoutSeconds(o.timeout);
     this.bucketCapMb = o.bucketCapMb ?? 25;
