@@ -1,7 +1,8 @@
 // `npm run bench:ddp`: data-parallel scaling on this host. The same global batch (32 × 128 tokens) of a
 // random-weight BERT trained by the Trainer two ways: 1 process × 2 threads, and 2 ranks × 1 thread
 // over Gloo on loopback (each rank batch 16); samples/s, and per step the gradient all-reduce time (on
-// the communication thread, overlapping the backward) and the time the step waited for it. Needs the
+// the communication thread, overlapping the backward; over the timed steps) and the time the step waited
+// for it (TrainResult.distributed: over all steps, the warm-up ones included). Needs the
 // Gloo library (`npm run build:comm`). Prints the load average around the runs: on a shared machine
 // the figures move with it.
 //   node bench/ddp.mjs            BERT-tiny (2 × 128) and BERT-mini (4 × 256) → bench/results/ddp.json
