@@ -28,5 +28,6 @@ export const {
   pretrain, trainWordPiece,
   EMBEDDED_MODEL, chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELOW, classificationEvaluator, regressionEvaluator,
   writeReport, readTrainingLog,
+  ProcessGroup, initProcessGroup, getProcessGroup, destroyProcessGroup, isWorldProcessZero, distributedInfo, distributedFromEnv, launch,
 } = cjs;
 export default cjs;

@@ -128,3 +128,7 @@ export { chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELO
 export type { FineTuneMethod, MethodChoice, MethodOptions } from "./train/method";
 export { classificationEvaluator, regressionEvaluator } from "./train/evaluators";
 // ---- end newcomer's path ----
+// ---- distributed (lib/distributed): data-parallel training over Gloo ----
+export { ProcessGroup, initProcessGroup, getProcessGroup, destroyProcessGroup, isWorldProcessZero, distributedInfo, distributedFromEnv, launch } from "./distributed";
+export type { DistributedOptions, LaunchedAs, CommBackendName, LaunchOptions, LaunchResult } from "./distributed";
+// ---- end distributed ----

@@ -114,6 +114,7 @@ void init_layers(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_lora(Napi::Env env, Napi::Object exports);
 void init_decoder(Napi::Env env, Napi::Object exports);
+void init_comm(Napi::Env env, Napi::Object exports);  // comm.cc: process groups (data-parallel training)
 
 std::string shape_str(std::initializer_list<int64_t> dims);
 
