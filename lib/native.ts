@@ -461,10 +461,11 @@ export interface NativeAddon extends CommAddon {
   memoryStats(): { bytes: number; buffers: number; deviceBytes: number; deviceBuffers: number };
   /**
    * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
-   * effect only where bf16Available(); elsewhere GEMMs stay fp32.
+   * effect on CUDA buffers (tensor cores, fp32 accumulation) and on the CPU where bf16Available();
+   * elsewhere GEMMs stay fp32.
    */
   setMatmulPrecision(p: MatmulPrecision): void;
-  /** The precision GEMMs run at now: "bf16" only when requested and available. */
+  /** The precision CPU GEMMs run at now: "bf16" only when requested and bf16Available(). */
   matmulPrecision(): MatmulPrecision;
   /** The CPU has AVX512-BF16 (vdpbf16ps) and the AVX-512 kernels are in use. */
   bf16Available(): boolean;

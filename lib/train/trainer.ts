@@ -68,10 +68,10 @@ export class Trainer<F, B> {
     if (!o.train.length) throw new TunekitError("Trainer: the training set is empty");
     checkOptions(o);
     if (o.bf16 !== undefined && typeof o.bf16 !== "boolean") throw new TunekitError(`Trainer: bf16 must be true or false, got ${JSON.stringify(o.bf16)}`);
-    if (o.bf16 && !native.bf16Available() && o.progress !== false)
-      console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
     if (o.device !== undefined) moveModel(model, o.device);
+    if (o.bf16 && model.device === "cpu" && !native.bf16Available() && o.progress !== false)
+      console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     this.group = trainerGroup(o.distributed, model.device);
     // Every process starts from rank 0's weights (DDP's broadcast at construction), before anything is derived from them.
     if (this.group) broadcastParameters(this.group, model.parameters());
@@ -187,9 +187,9 @@ export class Trainer<F, B> {
     };
   }
 
-  /** What this run's matrix products run in: "bf16" only with the bf16 option on a CPU that has it. */
+  /** What this run's matrix products run in: "bf16" only with the bf16 option, on a GPU or a CPU that has it. */
   get precision(): MatmulPrecision {
-    return this.o.bf16 && native.bf16Available() ? "bf16" : "fp32";
+    return this.o.bf16 && (this.o.model.device !== "cpu" || native.bf16Available()) ? "bf16" : "fp32";
   }
 
   /**

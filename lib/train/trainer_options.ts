@@ -98,8 +98,9 @@ export interface TrainerOptions<F, B> {
   onNonFinite?: "skip" | "stop";
   /**
    * Matrix products (linear layers, LoRA's frozen base) in bfloat16 with fp32 accumulation, on CPUs with
-   * AVX512-BF16 (AMX tiles where present); master weights, gradients, optimizer state and every other op
-   * stay float32. Where the CPU lacks bf16 this trains in float32 (TrainResult.precision says which ran).
+   * AVX512-BF16 (AMX tiles where present) and on CUDA's tensor cores; master weights, gradients, optimizer
+   * state and every other op stay float32. Where the CPU lacks bf16 a CPU run trains in float32
+   * (TrainResult.precision says which ran).
    */
   bf16?: boolean;
   /**
