@@ -9,6 +9,7 @@ import { registerPredict } from "./commands/predict";
 import { registerPretrain } from "./commands/pretrain";
 import { registerInfo } from "./commands/info";
 import { registerDemo } from "./commands/demo";
+import { registerGenerate } from "./commands/generate";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require("../../package.json") as { version: string };
@@ -48,12 +49,14 @@ Examples:
   $ npx tunekit pretrain --model ./bert-base-uncased --data ./domain-texts/ --out ./bert-domain
   $ npx tunekit embed --data texts.csv --output vectors.npy
   $ npx tunekit curve --data reviews.csv --sizes 50,100,200,500
-  $ npx tunekit info --model ./bert-base-uncased --method lora`);
+  $ npx tunekit info --model ./bert-base-uncased --method lora
+  $ npx tunekit generate --model ./gpt2 "The weather today is" --max-new-tokens 30`);
   registerTrain(p, wrap);
   registerPredict(p, wrap);
   registerPretrain(p, wrap);
   registerInfo(p, wrap);
   registerDemo(p, wrap);
+  registerGenerate(p, wrap);
   return p;
 }
 
