@@ -2,6 +2,7 @@
 // Qwen3: the rendered prompts equal the strings of the model cards (test/fixtures/chat_templates), and
 // encode to the special tokens the models expect.
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import { applyChatTemplate } from "../lib/generation";
@@ -63,4 +64,21 @@ test("named templates, a template set on the tokenizer, and errors", () => {
   }
   expect(() => applyChatTemplate(toks.qwen3, [])).toThrow(/non-empty list of messages/);
   expect(() => applyChatTemplate(toks.qwen3, [{ role: "user", content: "x" }], { chatTemplate: "{% if %}" })).toThrow(/does not parse/);
+});
+
+test("chat_template.jinja beside the config is read; save() writes the template into tokenizer_config.json", async () => {
+  const gpt2 = path.join(__dirname, "fixtures", "models", "gpt2-tiny-random");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tk-chat-"));
+  try {
+    for (const f of ["vocab.json", "merges.txt", "config.json"]) fs.copyFileSync(path.join(gpt2, f), path.join(tmp, f));
+    fs.writeFileSync(path.join(tmp, "chat_template.jinja"), mistralTemplate);
+    const tok = await AutoTokenizer.fromPretrained(tmp);
+    expect(tok.chatTemplate).toBe(mistralTemplate);
+    expect(applyChatTemplate(tok, [{ role: "user", content: "hi" }])).toBe("<|endoftext|>[INST] hi [/INST]");
+    await tok.save(path.join(tmp, "saved"));
+    expect(JSON.parse(fs.readFileSync(path.join(tmp, "saved", "tokenizer_config.json"), "utf8")).chat_template).toBe(mistralTemplate);
+    expect((await AutoTokenizer.fromPretrained(path.join(tmp, "saved"))).chatTemplate).toBe(mistralTemplate);
+  } finally {
+    fs.rmSync(tmp, { recursive: true });
+  }
 });
