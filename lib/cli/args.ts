@@ -87,7 +87,8 @@ export function trainerOptions(cmd: Command, help: { validation?: string; metric
     .option("--layer-decay <xi>", "discriminative learning rates: layer l trains at lr·xi^(L−l)", float(0, 1))
     .option("--l2sp <lambda>", "L2-SP regularisation toward the pre-trained weights", float(0))
     .addOption(new Option("--on-non-finite <what>", "a NaN/Inf loss or gradient skips the step or stops training").choices(["skip", "stop"]).default("skip"))
-    .option("--bf16", "matrix products in bfloat16 with fp32 accumulation where the CPU has AVX512-BF16/AMX (weights and optimizer stay fp32)")
+    .option("--bf16", "matrix products in bfloat16 with fp32 accumulation where the CPU has AVX512-BF16/AMX, or on a GPU's tensor cores (weights and optimizer stay fp32)")
+    .option("--fp16", "matrix products in IEEE half on a GPU's tensor cores (--device cuda only), with dynamic loss scaling")
     .addOption(new Option("--device <device>", "where the model trains: cpu, or cuda (needs the CUDA library: npm run build:cuda)").choices(["cpu", "cuda"]).default("cpu"))
     .option("--loss-scaling [initScale]", "dynamic loss scaling (torch GradScaler; initial scale default 65536)", above(0));
 }
@@ -111,7 +112,7 @@ export interface TrainerFlags {
   scheduler: ScheduleName; maxGradNorm: number;
   seed: number; evalStrategy: "epoch" | "steps" | "no"; evalSteps?: number; metric?: string; earlyStopping?: number;
   loadBest: boolean; saveSteps?: number; saveTotalLimit?: number; resume?: string; log?: string; progress: boolean;
-  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop"; bf16?: boolean; device: "cpu" | "cuda"; lossScaling?: boolean | number;
+  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop"; bf16?: boolean; fp16?: boolean; device: "cpu" | "cuda"; lossScaling?: boolean | number;
 }
 
 export interface MethodFlags {

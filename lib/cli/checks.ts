@@ -62,6 +62,8 @@ export function checkTrainerFlags(f: TrainerFlags, out: string | undefined): voi
   if (f.evalStrategy === "steps" && f.evalSteps === undefined) throw new TunekitError("--eval-strategy steps needs --eval-steps <n> (evaluate every n steps)");
   if (f.evalSteps !== undefined && f.evalStrategy !== "steps") throw new TunekitError(`--eval-steps applies with --eval-strategy steps (it is ${f.evalStrategy})`);
   if (f.earlyStopping !== undefined && f.evalStrategy === "no") throw new TunekitError("--early-stopping needs evaluations: --eval-strategy epoch or steps, not no");
+  if (f.fp16 && f.bf16) throw new TunekitError("--bf16 and --fp16 are both given; choose one");
+  if (f.fp16 && f.device !== "cuda") throw new TunekitError("--fp16 runs on a GPU's tensor cores only: add --device cuda, or use --bf16 on the CPU");
   if (f.resume !== undefined && f.resume !== "latest") {
     if (!fs.existsSync(f.resume)) throw new TunekitError(`--resume: no such checkpoint folder '${f.resume}'`);
     const problem = checkpointProblem(f.resume);

@@ -68,7 +68,7 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
     metricForBestModel: evalOn ? metric : undefined, greaterIsBetter: metric !== "loss" && !metric.endsWith("loss"),
     loadBestModelAtEnd: evalOn && f.loadBest, earlyStoppingPatience: f.earlyStopping,
     saveSteps: f.saveSteps, saveTotalLimit: f.saveTotalLimit, outputDir: o.out, resumeFrom: f.resume,
-    logFile, progress: o.quiet ? false : f.progress, layerDecay: f.layerDecay, l2sp: f.l2sp, onNonFinite: f.onNonFinite, bf16: f.bf16, device: f.device,
+    logFile, progress: o.quiet ? false : f.progress, layerDecay: f.layerDecay, l2sp: f.l2sp, onNonFinite: f.onNonFinite, bf16: f.bf16, fp16: f.fp16, device: f.device,
     lossScaling: typeof f.lossScaling === "number" ? { initScale: f.lossScaling } : f.lossScaling,
     ...extra,
   });
