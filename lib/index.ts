@@ -7,7 +7,7 @@ export { Tensor, tidy } from "./tensor/tensor";
 export { noGrad } from "./tensor/autograd";
 export * as ops from "./tensor/ops";
 export { Module, Parameter } from "./nn/module";
-export { Linear, Embedding, LayerNorm, Dropout } from "./nn/layers";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout } from "./nn/layers";
 export {
   AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
   AutoModelForQuestionAnswering, AutoSentenceEncoder,

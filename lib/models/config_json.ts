@@ -36,7 +36,7 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
     padTokenId: r.tokenId("pad_token_id", pad),
     bosTokenId: r.tokenId("bos_token_id", bos),
     eosTokenId: r.tokenId("eos_token_id", eos),
-    tieWordEmbeddings: r.bool("tie_word_embeddings", true),
+    tieWordEmbeddings: r.bool("tie_word_embeddings", spec.config.tieWordEmbeddings ?? true),
     problemType: pt as ProblemType | null,
     ...parseLabels(r),
   };
