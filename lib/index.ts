@@ -53,7 +53,8 @@ export type {
 } from "./io";
 // config.json's meaning per model_type is the architectures' (lib/models/<arch>/, lib/models/config_json.ts).
 export { readConfig, parseConfig, configToJson, saveConfig, SUPPORTED_MODEL_TYPES } from "./models/config_json";
-export type { ModelConfig, ModelType, HfConfigJson, BertConfigJson, DistilBertConfigJson, GPT2ConfigJson } from "./models/config";
+export type { ModelConfig, ModelType, HfConfigJson, BertConfigJson, DistilBertConfigJson, GPT2ConfigJson,
+  LlamaConfigJson, MistralConfigJson, Qwen2ConfigJson, Qwen3ConfigJson } from "./models/config";
 // ---- end io ----
 // ---- data: tokenizers (lib/data/tokenizer) ----
 export { AutoTokenizer, Tokenizer } from "./data/tokenizer";

@@ -9,6 +9,10 @@ export type { ModelType, HfConfigJson };
 export type { BertConfigJson } from "./bert/config";
 export type { DistilBertConfigJson } from "./distilbert/config";
 export type { GPT2ConfigJson } from "./gpt2/config";
+export type { LlamaConfigJson } from "./llama/config";
+export type { MistralConfigJson } from "./mistral/config";
+export type { Qwen2ConfigJson } from "./qwen2/config";
+export type { Qwen3ConfigJson } from "./qwen3/config";
 
 type Json = Record<string, unknown>;
 
