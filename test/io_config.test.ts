@@ -110,8 +110,8 @@ describe("config parsing", () => {
 
 describe("config errors: one clear message each", () => {
   test.each([
-    [{ model_type: "llama" }, "config.json: unsupported model_type 'llama'; tunekit supports bert, distilbert, roberta, gpt2"],
-    [{ hidden_size: 8 }, "config.json: has no model_type; expected one of bert, distilbert, roberta, gpt2"],
+    [{ model_type: "t5" }, "config.json: unsupported model_type 't5'; tunekit supports bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3"],
+    [{ hidden_size: 8 }, "config.json: has no model_type; expected one of bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3"],
     [[1], "config.json: must be a JSON object"],
     [{ model_type: "bert", hidden_size: 100, num_attention_heads: 12 }, "config.json: hidden size 100 is not a multiple of the number of attention heads 12"],
     [{ model_type: "bert", hidden_size: "768" }, 'config.json: hidden_size must be a positive integer, got "768"'],
