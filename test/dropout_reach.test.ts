@@ -73,7 +73,7 @@ const HEADS: Head[] = [
     }),
   ),
   {
-    name: "TokenClassification", archs: ENCODERS_AND_GPT2, make: (c) => AutoModelForTokenClassification.fromConfig(c, { numLabels: 5 }), run: logits,
+    name: "TokenClassification", archs: ALL, make: (c) => AutoModelForTokenClassification.fromConfig(c, { numLabels: 5 }), run: logits,
     // HF: DistilBertForTokenClassification uses config.dropout (tunekit's hiddenDropout); the others classifier_dropout.
     sites: (a) => ({ dropout: a === "distilbert" ? "hiddenDropout" : "classifierDropout" }),
   },
@@ -275,11 +275,15 @@ describe("config keys drive the dropouts as in transformers", () => {
   });
 });
 
-test("Llama family: attention_dropout drives self_attn.attention_dropout and nothing else is a dropout", () => {
+test("Llama family: attention_dropout drives self_attn.attention_dropout; the token head classifier_dropout ?? hidden_dropout ?? 0.1", () => {
   for (const arch of DECODERS) {
     const c = parseConfig({ ...SMALL[arch], attention_dropout: 0.25 });
-    for (const m of [AutoModelForCausalLM.fromConfig(c), AutoModelForSequenceClassification.fromConfig(c)])
-      expect([arch, Object.fromEntries([...dropoutNames(m)].map(([d, n]) => [n, d.p]))]).toEqual([arch, { "model.layers.0.self_attn.attention_dropout": 0.25, "model.layers.1.self_attn.attention_dropout": 0.25 }]);
+    const body = { "model.layers.0.self_attn.attention_dropout": 0.25, "model.layers.1.self_attn.attention_dropout": 0.25 };
+    const ps = (m: PreTrainedModel) => Object.fromEntries([...dropoutNames(m)].map(([d, n]) => [n, d.p]));
+    for (const m of [AutoModelForCausalLM.fromConfig(c), AutoModelForSequenceClassification.fromConfig(c)]) expect([arch, ps(m)]).toEqual([arch, body]);
+    expect([arch, ps(AutoModelForTokenClassification.fromConfig(c))]).toEqual([arch, { ...body, dropout: 0.1 }]);
+    expect(ps(AutoModelForTokenClassification.fromConfig(parseConfig({ ...SMALL[arch], hidden_dropout: 0.4 }))).dropout).toBe(0.4);
+    expect(ps(AutoModelForTokenClassification.fromConfig(parseConfig({ ...SMALL[arch], hidden_dropout: 0.4, classifier_dropout: 0.45 }))).dropout).toBe(0.45);
   }
 });
 

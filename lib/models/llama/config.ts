@@ -131,13 +131,18 @@ export function decoderSettings(hf: DecoderConfigJson, flags: Omit<DecoderSettin
   return { numKvHeads: hf.num_key_value_heads, headDim: headDimOf(hf), ropeTheta: hf.rope_theta, ropeScaling: ropeScaling(hf), ...flags };
 }
 
-/** The normalised fields of a Llama-family config: no dropout but attention_dropout, RMSNorm's eps. */
-export function decoderFields(hf: DecoderConfigJson): ArchFields {
+/**
+ * The normalised fields of a Llama-family config: no dropout in the body but attention_dropout, RMSNorm's
+ * eps; the token-classification head's dropout as GenericForTokenClassification reads it (classifier_dropout,
+ * then hidden_dropout, keys the config classes do not define, else 0.1).
+ */
+export function decoderFields(hf: DecoderConfigJson, r: Reader): ArchFields {
   return {
     vocabSize: hf.vocab_size, hiddenSize: hf.hidden_size, numLayers: hf.num_hidden_layers, numHeads: hf.num_attention_heads,
     intermediateSize: hf.intermediate_size, maxPositions: hf.max_position_embeddings, typeVocabSize: 0,
     layerNormEps: hf.rms_norm_eps, hiddenAct: hf.hidden_act, hiddenDropout: 0, attentionDropout: hf.attention_dropout,
-    embeddingDropout: 0, classifierDropout: 0, qaDropout: 0, initializerRange: hf.initializer_range,
+    embeddingDropout: 0, classifierDropout: r.optProb("classifier_dropout") ?? r.optProb("hidden_dropout") ?? 0.1, qaDropout: 0,
+    initializerRange: hf.initializer_range,
   };
 }
 
@@ -145,7 +150,7 @@ export function decoderFields(hf: DecoderConfigJson): ArchFields {
 export const DECODER_KEYS: ArchConfig<unknown>["keys"] = {
   vocabSize: "vocab_size", hiddenSize: "hidden_size", numLayers: "num_hidden_layers", numHeads: "num_attention_heads",
   intermediateSize: "intermediate_size", maxPositions: "max_position_embeddings", layerNormEps: "rms_norm_eps",
-  hiddenAct: "hidden_act", attentionDropout: "attention_dropout",
+  hiddenAct: "hidden_act", attentionDropout: "attention_dropout", classifierDropout: "classifier_dropout",
 };
 
 /**
@@ -190,7 +195,7 @@ export const llamaConfig: ArchConfig<LlamaConfigJson> = {
     // Tensor-parallel slices of the pre-training run: the same math in another summation order.
     pretraining_tp: r.posInt("pretraining_tp", 1),
   }),
-  fields: (hf) => decoderFields(hf),
+  fields: decoderFields,
   keys: DECODER_KEYS,
   tokenIds: { pad: null, bos: 1, eos: 2 },
   tieWordEmbeddings: false,

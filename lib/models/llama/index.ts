@@ -9,7 +9,11 @@ export type { LlamaConfigJson };
 export const llama: ArchSpec<LlamaConfigJson, LlamaModel, DecoderLinear> = {
   modelType: "llama",
   hfModule: "transformers.models.llama.modeling_llama",
-  classes: { base: "LlamaModel", causalLM: "LlamaForCausalLM", sequenceClassification: "LlamaForSequenceClassification" },
+  // No LlamaForQuestionAnswering in tunekit yet (its body sits under transformer., not model.).
+  classes: {
+    base: "LlamaModel", causalLM: "LlamaForCausalLM", sequenceClassification: "LlamaForSequenceClassification",
+    tokenClassification: "LlamaForTokenClassification",
+  },
   config: llamaConfig,
   body: (config, ctx) => new LlamaModel(config, llamaSettings(config.hf as LlamaConfigJson), "LlamaModel", ctx),
   ...DECODER_SPEC,

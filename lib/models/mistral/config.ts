@@ -18,7 +18,7 @@ export const mistralConfig: ArchConfig<MistralConfigJson> = {
     }),
     sliding_window: r.raw.sliding_window === undefined ? 4096 : r.optPosInt("sliding_window"),
   }),
-  fields: (hf) => decoderFields(hf),
+  fields: decoderFields,
   keys: DECODER_KEYS,
   tokenIds: { pad: null, bos: 1, eos: 2 },
   tieWordEmbeddings: false,

@@ -9,7 +9,11 @@ export type { MistralConfigJson };
 export const mistral: ArchSpec<MistralConfigJson, LlamaModel, DecoderLinear> = {
   modelType: "mistral",
   hfModule: "transformers.models.mistral.modeling_mistral",
-  classes: { base: "MistralModel", causalLM: "MistralForCausalLM", sequenceClassification: "MistralForSequenceClassification" },
+  // No MistralForQuestionAnswering in tunekit yet.
+  classes: {
+    base: "MistralModel", causalLM: "MistralForCausalLM", sequenceClassification: "MistralForSequenceClassification",
+    tokenClassification: "MistralForTokenClassification",
+  },
   config: mistralConfig,
   body: (config, ctx) => new LlamaModel(config, mistralSettings(config.hf as MistralConfigJson), "MistralModel", ctx),
   ...DECODER_SPEC,

@@ -20,7 +20,7 @@ export const qwen2Config: ArchConfig<Qwen2ConfigJson> = {
     });
     return { model_type: "qwen2", ...base, ...parseQwenWindows(r, base.num_hidden_layers) };
   },
-  fields: (hf) => decoderFields(hf),
+  fields: decoderFields,
   keys: DECODER_KEYS,
   tokenIds: { pad: null, bos: null, eos: null },
   tieWordEmbeddings: false,

@@ -9,7 +9,11 @@ export type { Qwen2ConfigJson };
 export const qwen2: ArchSpec<Qwen2ConfigJson, LlamaModel, DecoderLinear> = {
   modelType: "qwen2",
   hfModule: "transformers.models.qwen2.modeling_qwen2",
-  classes: { base: "Qwen2Model", causalLM: "Qwen2ForCausalLM", sequenceClassification: "Qwen2ForSequenceClassification" },
+  // No Qwen2ForQuestionAnswering in tunekit yet.
+  classes: {
+    base: "Qwen2Model", causalLM: "Qwen2ForCausalLM", sequenceClassification: "Qwen2ForSequenceClassification",
+    tokenClassification: "Qwen2ForTokenClassification",
+  },
   config: qwen2Config,
   body: (config, ctx) => new LlamaModel(config, qwen2Settings(config.hf as Qwen2ConfigJson), "Qwen2Model", ctx),
   ...DECODER_SPEC,

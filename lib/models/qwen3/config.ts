@@ -21,7 +21,7 @@ export const qwen3Config: ArchConfig<Qwen3ConfigJson> = {
     });
     return { model_type: "qwen3", ...base, attention_bias: r.bool("attention_bias", false), ...parseQwenWindows(r, base.num_hidden_layers) };
   },
-  fields: (hf) => decoderFields(hf),
+  fields: decoderFields,
   keys: DECODER_KEYS,
   tokenIds: { pad: null, bos: null, eos: null },
   tieWordEmbeddings: false,

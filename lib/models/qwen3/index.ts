@@ -9,7 +9,11 @@ export type { Qwen3ConfigJson };
 export const qwen3: ArchSpec<Qwen3ConfigJson, LlamaModel, DecoderLinear> = {
   modelType: "qwen3",
   hfModule: "transformers.models.qwen3.modeling_qwen3",
-  classes: { base: "Qwen3Model", causalLM: "Qwen3ForCausalLM", sequenceClassification: "Qwen3ForSequenceClassification" },
+  // No Qwen3ForQuestionAnswering in tunekit yet.
+  classes: {
+    base: "Qwen3Model", causalLM: "Qwen3ForCausalLM", sequenceClassification: "Qwen3ForSequenceClassification",
+    tokenClassification: "Qwen3ForTokenClassification",
+  },
   config: qwen3Config,
   body: (config, ctx) => new LlamaModel(config, qwen3Settings(config.hf as Qwen3ConfigJson), "Qwen3Model", ctx),
   ...DECODER_SPEC,
