@@ -73,6 +73,16 @@ test("bad configs are ConfigErrors naming the key and what is expected", () => {
   }
 });
 
+test("eos_token_id may be a list (Llama 3.x Instruct): eosTokenId is its first id, eosTokenIds all of them, saved back as it was", () => {
+  const c = parseConfig({ model_type: "llama", vocab_size: 200000, bos_token_id: 128000, eos_token_id: [128001, 128008, 128009] });
+  expect([c.eosTokenId, c.eosTokenIds]).toEqual([128001, [128001, 128008, 128009]]);
+  expect(configToJson(c).eos_token_id).toEqual([128001, 128008, 128009]);
+  expect(configToJson({ ...c, eosTokenId: 5 }).eos_token_id).toBe(5);
+  expect(parseConfig({ model_type: "llama", eos_token_id: 7 }).eosTokenIds).toEqual([7]);
+  expect(() => parseConfig({ model_type: "llama", eos_token_id: [] })).toThrow("eos_token_id must be a token id, null, or a non-empty list of token ids, got []");
+  expect(() => parseConfig({ model_type: "llama", eos_token_id: [1, -2] })).toThrow(ConfigError);
+});
+
 test("configToJson keeps the decoder keys and writes a changed field under HF's key", () => {
   const c = parseConfig({ model_type: "qwen2", hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, use_sliding_window: true, sliding_window: 6, max_window_layers: 1, tie_word_embeddings: true, rope_theta: 1e6 });
   const j = configToJson({ ...c, attentionDropout: 0.1, tieWordEmbeddings: false });

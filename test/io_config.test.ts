@@ -41,7 +41,7 @@ describe("configs of the shared checkpoints", () => {
       modelType: "bert", architectures: ["BertForMaskedLM"], vocabSize: 30522, hiddenSize: 128, numLayers: 2, numHeads: 2,
       intermediateSize: 512, maxPositions: 512, typeVocabSize: 2, layerNormEps: 1e-12, hiddenAct: "gelu", hiddenDropout: 0.1,
       attentionDropout: 0.1, embeddingDropout: 0.1, classifierDropout: 0.1, qaDropout: 0, initializerRange: 0.02,
-      padTokenId: 0, bosTokenId: null, eosTokenId: null, tieWordEmbeddings: true, numLabels: 2,
+      padTokenId: 0, bosTokenId: null, eosTokenId: null, eosTokenIds: [], tieWordEmbeddings: true, numLabels: 2,
       id2label: { 0: "LABEL_0", 1: "LABEL_1" }, label2id: { LABEL_0: 0, LABEL_1: 1 }, problemType: null,
     });
     expect(c.hf).toMatchObject({ model_type: "bert", classifier_dropout: null, position_embedding_type: "absolute" });

@@ -50,7 +50,10 @@ export interface ModelConfig {
   readonly initializerRange: number;
   readonly padTokenId: number | null;
   readonly bosTokenId: number | null;
+  /** The first of config.json's eos_token_id (a list in Llama 3.x Instruct configs). */
   readonly eosTokenId: number | null;
+  /** Every id of eos_token_id (any of them ends a generation, as HF's generate). */
+  readonly eosTokenIds: readonly number[];
   readonly tieWordEmbeddings: boolean;
   readonly numLabels: number;
   readonly id2label: Readonly<Record<number, string>>;
