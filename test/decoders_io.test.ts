@@ -67,6 +67,28 @@ describe("bf16", () => {
   });
 });
 
+test("LoRA on a bf16 base (llama3-rope-bias, tied): only the adapter trains, its step equals the one on the f32 base holding the same values", async () => {
+  const g = loadGolden("llama3-rope-bias.json");
+  const x = { ...batch(g), labels: Int32Array.from(g.input_ids.flat()) };
+  const step = async (dtype: "f32" | "bf16") => {
+    const m = await AutoModelForCausalLM.fromPretrained(checkpointDir(g), { ...quiet, dtype });
+    applyLora(m, { modelType: "llama", r: 4, targetModules: ["q_proj", "v_proj", "down_proj"] });
+    for (const [n, p] of m.namedParameters()) if (n.endsWith("lora_B.weight")) p.toHost().fill(0.01); // B = 0 would give A no gradient
+    m.zeroGrad();
+    const loss = m.forward(x).loss!;
+    loss.backward();
+    return { loss: loss.item(), grads: [...m.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n, p]) => [n, p.grad!.toHost()] as const) };
+  };
+  const a = await step("bf16"), b = await step("f32");
+  expect(a.grads.map(([n]) => n)).toEqual(b.grads.map(([n]) => n));
+  expect(a.grads.length).toBe(4 * 3);
+  expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
+  for (const [i, [n, ga]] of a.grads.entries()) {
+    const gb = b.grads[i][1], scale = gb.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect([n, scale > 0, ga.every((v, k) => Math.abs(v - gb[k]) <= 1e-4 * scale)]).toEqual([n, true, true]);
+  }
+});
+
 describe("LoRA with PEFT's names", () => {
   const g = loadGolden("llama-gqa.json");
   const ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
