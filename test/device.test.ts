@@ -20,12 +20,12 @@ interface Results {
   bert: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number; onDevice: boolean };
   gpt2: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
   lora: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
+  decoders: Record<string, { lossesCpu: number[]; lossesCuda: number[]; maxGradRelDiff: number; greedy: { cpu: number[][]; cuda: number[][]; golden: number[][]; maxLogitDiff: number } }>;
   inference: { maxScoreDiff: number; reloadedMaxScoreDiff: number };
   transfers: { h2d: number; d2h: number; batchBytes: number; logitsBytes: number; parameterBytes: number };
   oom: { message: string; worksAfter: boolean };
   checkOps: { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }[];
   repeat: { sameLosses: boolean; maxWeightDiff: number };
-  decoders: Record<string, { lossesCpu: number[]; lossesCuda: number[]; maxGradRelDiff: number; greedy: { cpu: number[][]; cuda: number[][]; golden: number[][]; maxLogitDiff: number } }>;
 }
 
 const suite = have ? describe : process.env.CI ? describe : describe.skip;
