@@ -3,7 +3,7 @@
 import cjs from "../dist/index.js";
 export const {
   TunekitError, CheckpointError, ConfigError, native,
-  Tensor, tidy, noGrad, ops, Module, Parameter, Linear, Embedding, LayerNorm, Dropout,
+  Tensor, tidy, noGrad, ops, Module, Parameter, Linear, Embedding, LayerNorm, RMSNorm, Dropout,
   AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
   AutoModelForQuestionAnswering, AutoSentenceEncoder, ModelForSequenceClassification, ModelForTokenClassification,
   ModelForQuestionAnswering, SentenceEncoder, PreTrainedModel, BaseModel, ModelForMaskedLM, ModelForCausalLM,

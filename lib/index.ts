@@ -7,7 +7,7 @@ export { Tensor, tidy } from "./tensor/tensor";
 export { noGrad } from "./tensor/autograd";
 export * as ops from "./tensor/ops";
 export { Module, Parameter } from "./nn/module";
-export { Linear, Embedding, LayerNorm, Dropout } from "./nn/layers";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout } from "./nn/layers";
 export {
   AutoModel, AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
   AutoModelForQuestionAnswering, AutoSentenceEncoder,
@@ -53,7 +53,8 @@ export type {
 } from "./io";
 // config.json's meaning per model_type is the architectures' (lib/models/<arch>/, lib/models/config_json.ts).
 export { readConfig, parseConfig, configToJson, saveConfig, SUPPORTED_MODEL_TYPES } from "./models/config_json";
-export type { ModelConfig, ModelType, HfConfigJson, BertConfigJson, DistilBertConfigJson, GPT2ConfigJson } from "./models/config";
+export type { ModelConfig, ModelType, HfConfigJson, BertConfigJson, DistilBertConfigJson, GPT2ConfigJson,
+  LlamaConfigJson, MistralConfigJson, Qwen2ConfigJson, Qwen3ConfigJson } from "./models/config";
 // ---- end io ----
 // ---- data: tokenizers (lib/data/tokenizer) ----
 export { AutoTokenizer, Tokenizer } from "./data/tokenizer";

@@ -16,7 +16,7 @@ import { ARCHITECTURES, SUPPORTED_MODEL_TYPES, ModelType, specFor } from "../lib
 import { layerIndex, noWeightDecay } from "../lib/models/param_rules";
 import { isTransposed } from "../lib/models/checkpoint_keys";
 import { Module } from "../lib/nn/module";
-import { Linear, LayerNorm } from "../lib/nn/layers";
+import { Linear, LayerNorm, RMSNorm } from "../lib/nn/layers";
 import { ModuleList } from "../lib/nn/containers";
 import { CheckpointError } from "../lib/errors";
 
@@ -25,6 +25,11 @@ const SMALL: Record<ModelType, Record<string, unknown>> = {
   roberta: { model_type: "roberta", vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 66, type_vocab_size: 1 },
   distilbert: { model_type: "distilbert", vocab_size: 100, dim: 32, n_layers: 2, n_heads: 4, hidden_dim: 64, max_position_embeddings: 64 },
   gpt2: { model_type: "gpt2", vocab_size: 100, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 64 },
+  // The decoders: an untied lm_head (Llama's default) with every bias, a tied one, q/k norms.
+  llama: { model_type: "llama", vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, max_position_embeddings: 64, attention_bias: true, mlp_bias: true },
+  mistral: { model_type: "mistral", vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 64, max_position_embeddings: 64, sliding_window: 8 },
+  qwen2: { model_type: "qwen2", vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, max_position_embeddings: 64, tie_word_embeddings: true },
+  qwen3: { model_type: "qwen3", vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 64, max_position_embeddings: 64, tie_word_embeddings: false },
 };
 const config = (t: ModelType): ModelConfig => parseConfig(SMALL[t]);
 
@@ -34,9 +39,9 @@ function models(t: ModelType, seed = 1): [string, PreTrainedModel][] {
   const out: [string, PreTrainedModel][] = [
     ["base", AutoModel.fromConfig(c, o)],
     ["sequenceClassification", AutoModelForSequenceClassification.fromConfig(c, o)],
-    ["tokenClassification", AutoModelForTokenClassification.fromConfig(c, o)],
-    ["questionAnswering", AutoModelForQuestionAnswering.fromConfig(c, o)],
   ];
+  if (spec.classes.tokenClassification) out.push(["tokenClassification", AutoModelForTokenClassification.fromConfig(c, o)]);
+  if (spec.classes.questionAnswering) out.push(["questionAnswering", AutoModelForQuestionAnswering.fromConfig(c, o)]);
   if (spec.classes.maskedLM) out.push(["maskedLM", AutoModelForMaskedLM.fromConfig(c, o)]);
   if (spec.classes.causalLM) out.push(["causalLM", AutoModelForCausalLM.fromConfig(c, o)]);
   return out;
@@ -46,12 +51,14 @@ const leaf = (name: string) => name.slice(name.lastIndexOf(".") + 1);
 describe("the registry", () => {
   test("each model type's spec says it is that type; SUPPORTED_MODEL_TYPES lists them all", () => {
     expect(Object.entries(ARCHITECTURES).map(([k, s]) => [k, s.modelType])).toEqual(Object.keys(ARCHITECTURES).map((k) => [k, k]));
-    expect(SUPPORTED_MODEL_TYPES).toEqual(["bert", "distilbert", "roberta", "gpt2"]);
-    expect(() => specFor("llama")).toThrow("unsupported model_type 'llama'; tunekit supports bert, distilbert, roberta, gpt2");
+    expect(SUPPORTED_MODEL_TYPES).toEqual(["bert", "distilbert", "roberta", "gpt2", "llama", "mistral", "qwen2", "qwen3"]);
+    expect(() => specFor("t5")).toThrow("unsupported model_type 't5'; tunekit supports bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3");
   });
   test("AutoModelFor* refuses an LM head the architecture lacks, naming the one it has", () => {
     expect(() => AutoModelForCausalLM.fromConfig(config("bert"))).toThrow("bert has no causal-LM head; use AutoModelForMaskedLM");
     expect(() => AutoModelForMaskedLM.fromConfig(config("gpt2"))).toThrow("gpt2 has no masked-LM head; use AutoModelForCausalLM");
+    expect(() => AutoModelForMaskedLM.fromConfig(config("llama"))).toThrow("llama has no masked-LM head; use AutoModelForCausalLM");
+    expect(() => AutoModelForQuestionAnswering.fromConfig(config("mistral"))).toThrow("mistral has no question-answering head in tunekit");
   });
 });
 
@@ -69,15 +76,18 @@ describe.each(SUPPORTED_MODEL_TYPES.map((t) => [t]))("%s spec", (t) => {
 
   test("lora.linear is exactly the leaf names of the Linear layers over all its models; the defaults are among them", () => {
     const leaves = new Set<string>();
-    for (const [, m] of all) for (const [n, mod] of m.namedModules()) if (mod instanceof Linear) leaves.add(leaf(n));
+    // With the other tie_word_embeddings too: an untied lm_head is a Linear (Llama family), a tied one is not.
+    const c = config(t), flipped = spec.classes.causalLM ? [AutoModelForCausalLM.fromConfig({ ...c, tieWordEmbeddings: !c.tieWordEmbeddings })] : [];
+    for (const m of [...all.map(([, m]) => m), ...flipped])
+      for (const [n, mod] of m.namedModules()) if (mod instanceof Linear) leaves.add(leaf(n));
     expect([...spec.lora.linear].sort()).toEqual([...leaves].sort());
     for (const n of [...(spec.lora.defaultTargets ?? []), ...spec.lora.queryValue]) expect(spec.lora.linear).toContain(n);
   });
 
-  test("no weight decay by name = HF's rule by type: biases and every LayerNorm parameter, nothing else", () => {
+  test("no weight decay by name = HF's rule by type: biases and every LayerNorm / RMSNorm parameter, nothing else", () => {
     for (const [kind, m] of all) {
       const byType = new Set<string>();
-      for (const [n, mod] of m.namedModules()) if (mod instanceof LayerNorm) for (const [p] of mod.namedParameters(n)) byType.add(p);
+      for (const [n, mod] of m.namedModules()) if (mod instanceof LayerNorm || mod instanceof RMSNorm) for (const [p] of mod.namedParameters(n)) byType.add(p);
       const names = [...m.namedParameters()].map(([n]) => n);
       const want = names.filter((n) => byType.has(n) || n.endsWith(".bias"));
       expect([kind, names.filter((n) => noWeightDecay(spec, n))]).toEqual([kind, want]);
@@ -114,7 +124,8 @@ describe.each(SUPPORTED_MODEL_TYPES.map((t) => [t]))("%s spec", (t) => {
       // Transposed weights are [in, out] in the file.
       for (const [n, p] of a.namedParameters()) if (isTransposed(spec, n)) expect(file.get(n)!.shape).toEqual([p.shape[1], p.shape[0]]);
       const one = { dtype: "F32" as const, shape: [1], data: new Float32Array(1) };
-      for (const k of Object.keys(spec.checkpoint.tied)) file.set(k, one);
+      // A tied key the model holds as a parameter of its own (an untied lm_head) is a weight, not a copy.
+      for (const k of Object.keys(spec.checkpoint.tied)) if (!file.has(k)) file.set(k, one);
       for (const k of spec.checkpoint.buffers) file.set(`${spec.prefix}.${k}`, one);
       expect([kind, b.loadStateDict(file, "test")]).toEqual([kind, { missing: [], unexpected: [] }]);
       const values = (m: PreTrainedModel) => [...m.namedParameters()].map(([n, p]) => [n, Array.from(p.toHost())]);

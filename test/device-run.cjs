@@ -120,6 +120,53 @@ async function main() {
     const after = g.forward(bertBatches[0]).logits.toHost().length;
     out.oom = { message, worksAfter: after === 4 };
   }
+  // 9. the Llama family (test/fixtures/decoders): causal-LM training steps (GQA, a sliding window smaller
+  // than the sequence, q/k norms, biases), and a greedy decode through the KV cache of a left-padded batch
+  {
+    const DEC = path.join(__dirname, "fixtures", "decoders");
+    out.decoders = {};
+    for (const name of ["llama-gqa", "llama3-rope-bias", "mistral-window", "qwen2-bias", "qwen3-qknorm"]) {
+      const g = JSON.parse(fs.readFileSync(path.join(DEC, `${name}.json`), "utf8"));
+      const mk = () => tk.AutoModelForCausalLM.fromPretrained(path.join(DEC, name), { warn: null });
+      const ids = Int32Array.from(g.input_ids.flat()), mask = Uint8Array.from(g.attention_mask.flat());
+      const labels = Int32Array.from(ids, (id, i) => (mask[i] ? id : -100));
+      const b = { inputIds: ids, attentionMask: mask, batchSize: g.B, seqLen: g.T, labels };
+      // Gradients of one step (relative to each parameter's max |g|), then the losses of two AdamW steps.
+      // Weights after AdamW are not compared: gradients that are zero in exact arithmetic (the bias of k in
+      // rotary pairs that barely turn, llama3's scaled low frequencies) are float noise that Adam's 1/√v
+      // turns into steps of ±lr, differently on each device.
+      const c = await mk(), d = (await mk()).to("cuda");
+      let maxGradRelDiff = 0;
+      for (const m of [c, d]) (m.train(), m.forward(b).loss.backward());
+      const gradsCuda = new Map([...d.namedParameters()].map(([n, p]) => [n, p.grad.toHost()]));
+      for (const [n, p] of c.namedParameters()) {
+        const a = p.grad.toHost(), scale = a.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
+        maxGradRelDiff = Math.max(maxGradRelDiff, maxDiff(a, gradsCuda.get(n)) / scale);
+      }
+      const r = { lossesCpu: train(await mk(), [b, b]), lossesCuda: train((await mk()).to("cuda"), [b, b]), maxGradRelDiff };
+      // Greedy through the cache on both devices from the checkpoint's weights.
+      const decode = (m) => {
+        m.eval();
+        const B = g.greedy.prompts.length, P = g.greedy.prompts[0].length, N = g.greedy.new_tokens, V = g.V;
+        const cache = m.newCache(B, P + N), tokens = [], logits = [];
+        let x = { inputIds: Int32Array.from(g.greedy.prompts.flat()), attentionMask: Uint8Array.from(g.greedy.prompt_mask.flat()), batchSize: B, seqLen: P, cache };
+        tk.noGrad(() => {
+          for (let s = 0; s < N; s++) {
+            const l = tk.tidy(() => Float32Array.from(m.forward(x, { lastTokenOnly: true }).logits.toHost()));
+            const next = Int32Array.from({ length: B }, (_, i) => l.subarray(i * V, (i + 1) * V).reduce((k, v, j, a) => (v > a[k] ? j : k), 0));
+            tokens.push(Array.from(next));
+            logits.push(...l);
+            x = { inputIds: next, attentionMask: new Uint8Array(B).fill(1), batchSize: B, seqLen: 1, cache };
+          }
+        });
+        cache.free();
+        return { tokens: g.greedy.prompts.map((_, i) => tokens.map((t) => t[i])), logits };
+      };
+      const gc = decode(await mk()), gd = decode((await mk()).to("cuda"));
+      r.greedy = { cpu: gc.tokens, cuda: gd.tokens, golden: g.greedy.tokens, maxLogitDiff: maxDiff(gc.logits, gd.logits) };
+      out.decoders[name] = r;
+    }
+  }
   // 8. two runs on the device are bit-identical
   {
     const a = (await bert()).to("cuda"), b = (await bert()).to("cuda");

@@ -20,6 +20,7 @@ interface Results {
   bert: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number; onDevice: boolean };
   gpt2: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
   lora: { lossesCpu: number[]; lossesCuda: number[]; maxWeightDiff: number };
+  decoders: Record<string, { lossesCpu: number[]; lossesCuda: number[]; maxGradRelDiff: number; greedy: { cpu: number[][]; cuda: number[][]; golden: number[][]; maxLogitDiff: number } }>;
   inference: { maxScoreDiff: number; reloadedMaxScoreDiff: number };
   transfers: { h2d: number; d2h: number; batchBytes: number; logitsBytes: number; parameterBytes: number };
   oom: { message: string; worksAfter: boolean };
@@ -61,6 +62,16 @@ suite(have ? "the device path (CUDA backend)" : `the device path [skipped: ${rea
   test("LoRA steps equal the CPU's", () => {
     close(r.lora.lossesCuda, r.lora.lossesCpu, 1e-5);
     expect(r.lora.maxWeightDiff).toBeLessThan(1e-4);
+  });
+  test("Llama, Mistral, Qwen2, Qwen3: causal-LM gradients and steps equal the CPU's; greedy through the KV cache gives the CPU's (and PyTorch's) tokens", () => {
+    expect(Object.keys(r.decoders).sort()).toEqual(["llama-gqa", "llama3-rope-bias", "mistral-window", "qwen2-bias", "qwen3-qknorm"]);
+    for (const [name, d] of Object.entries(r.decoders)) {
+      close(d.lossesCuda, d.lossesCpu, 1e-5);
+      expect([name, d.maxGradRelDiff < 1e-4]).toEqual([name, true]);
+      expect([name, d.greedy.cuda]).toEqual([name, d.greedy.cpu]);
+      expect([name, d.greedy.cpu]).toEqual([name, d.greedy.golden]);
+      expect([name, d.greedy.maxLogitDiff < 1e-4]).toEqual([name, true]);
+    }
   });
   test("inference through classify() and a model saved from the device give the CPU's scores", () => {
     expect(r.inference.maxScoreDiff).toBeLessThan(1e-5);

@@ -19,12 +19,17 @@ import { applyLora } from "../lib/peft/lora";
 import { LoraLinear } from "../lib/peft/lora_linear";
 import { rng, randn } from "./helpers";
 
-const ARCHS: ModelType[] = ["bert", "roberta", "distilbert", "gpt2"];
+const DECODERS: ModelType[] = ["llama", "mistral", "qwen2", "qwen3"];
+const ARCHS: ModelType[] = ["bert", "roberta", "distilbert", "gpt2", ...DECODERS];
 const SMALL: Record<ModelType, Record<string, unknown>> = {
   bert: { model_type: "bert", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128, max_position_embeddings: 64 },
   roberta: { model_type: "roberta", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128, max_position_embeddings: 66, type_vocab_size: 1 },
   distilbert: { model_type: "distilbert", vocab_size: 100, dim: 64, n_layers: 2, n_heads: 4, hidden_dim: 128, max_position_embeddings: 64 },
   gpt2: { model_type: "gpt2", vocab_size: 100, n_embd: 64, n_layer: 2, n_head: 4, n_positions: 64 },
+  llama: { model_type: "llama", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, max_position_embeddings: 64 },
+  mistral: { model_type: "mistral", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, max_position_embeddings: 64, sliding_window: 6 },
+  qwen2: { model_type: "qwen2", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, max_position_embeddings: 64, tie_word_embeddings: true },
+  qwen3: { model_type: "qwen3", vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 128, max_position_embeddings: 64 },
 };
 const LAYERS = 2;
 
@@ -33,7 +38,7 @@ type Kind = "embeddingDropout" | "hiddenDropout" | "attentionDropout" | "classif
 const KINDS: Kind[] = ["embeddingDropout", "hiddenDropout", "attentionDropout", "classifierDropout", "qaDropout"];
 /** A different p per kind, so a module driven by the wrong field is caught. */
 const P: Record<Kind, number> = { embeddingDropout: 0.1, hiddenDropout: 0.2, attentionDropout: 0.3, classifierDropout: 0.4, qaDropout: 0.5 };
-const ATTENTION_SITES = /(attention\.self\.dropout|attention\.dropout|attn\.attn_dropout)$/;
+const ATTENTION_SITES = /(attention\.self\.dropout|attention\.dropout|attn\.attn_dropout|self_attn\.attention_dropout)$/;
 
 interface Head {
   name: string;
@@ -47,6 +52,7 @@ interface Head {
 type Fwd = { forward(x: ModelInputs): { logits: Tensor } };
 const logits = (m: PreTrainedModel, x: ModelInputs) => [(m as unknown as Fwd).forward(x).logits];
 const ALL = ARCHS;
+const ENCODERS_AND_GPT2 = ARCHS.filter((a) => !DECODERS.includes(a));
 const HEADS: Head[] = [
   {
     name: "AutoModel", archs: ALL, make: (c) => AutoModel.fromConfig(c), sites: () => ({}),
@@ -56,13 +62,14 @@ const HEADS: Head[] = [
     },
   },
   { name: "MaskedLM", archs: ["bert", "roberta", "distilbert"], make: (c) => AutoModelForMaskedLM.fromConfig(c), run: logits, sites: () => ({}) },
-  { name: "CausalLM", archs: ["gpt2"], make: (c) => AutoModelForCausalLM.fromConfig(c), run: logits, sites: () => ({}) },
+  { name: "CausalLM", archs: ["gpt2", ...DECODERS], make: (c) => AutoModelForCausalLM.fromConfig(c), run: logits, sites: () => ({}) },
   ...([["single-label", { numLabels: 3 }], ["regression", { numLabels: 1 }], ["multi-label", { numLabels: 3, problemType: "multi_label_classification" as const }]] as const).map(
     ([kind, opts]): Head => ({
       name: `SequenceClassification (${kind})`, archs: ALL, make: (c) => AutoModelForSequenceClassification.fromConfig(c, opts), run: logits,
       // HF: BertForSequenceClassification.dropout, RobertaClassificationHead (classifier.dropout),
       // DistilBertForSequenceClassification.dropout (seq_classif_dropout); GPT-2's score has none.
-      sites: (a) => (({ bert: { dropout: "classifierDropout" }, roberta: { "classifier.dropout": "classifierDropout" }, distilbert: { dropout: "classifierDropout" }, gpt2: {} }) as Record<ModelType, Record<string, Kind>>)[a],
+      // The Llama family's score has none either.
+      sites: (a) => (({ bert: { dropout: "classifierDropout" }, roberta: { "classifier.dropout": "classifierDropout" }, distilbert: { dropout: "classifierDropout" } }) as Partial<Record<ModelType, Record<string, Kind>>>)[a] ?? {},
     }),
   ),
   {
@@ -71,7 +78,7 @@ const HEADS: Head[] = [
     sites: (a) => ({ dropout: a === "distilbert" ? "hiddenDropout" : "classifierDropout" }),
   },
   {
-    name: "QuestionAnswering", archs: ALL, make: (c) => AutoModelForQuestionAnswering.fromConfig(c), run: logits,
+    name: "QuestionAnswering", archs: ENCODERS_AND_GPT2, make: (c) => AutoModelForQuestionAnswering.fromConfig(c), run: logits,
     sites: (a): Record<string, Kind> => (a === "distilbert" ? { dropout: "qaDropout" } : {}),
   },
   {
@@ -84,6 +91,11 @@ const CASES = HEADS.flatMap((h) => h.archs.map((a) => [a, h.name, h] as [ModelTy
 /** HF's body dropouts under the body's prefix ("" for a bare body, as HF's BertModel names them). */
 function bodySites(arch: ModelType, prefix: string): Record<string, Kind> {
   const s: Record<string, Kind> = {};
+  // The Llama family: attention_dropout on the attention probabilities, nothing else (no embedding dropout).
+  if (DECODERS.includes(arch)) {
+    for (let i = 0; i < LAYERS; i++) s[`${prefix}layers.${i}.self_attn.attention_dropout`] = "attentionDropout";
+    return s;
+  }
   for (let i = 0; i < LAYERS; i++) {
     if (arch === "bert" || arch === "roberta") {
       s[`${prefix}encoder.layer.${i}.attention.self.dropout`] = "attentionDropout";
@@ -261,6 +273,18 @@ describe("config keys drive the dropouts as in transformers", () => {
     expect(build({ ...json, hidden_dropout: 0.4, classifier_dropout: 0.45 }, tok).dropout).toBe(0.45);
     expect(build({ ...json, summary_first_dropout: 0.5 }, qa).dropout).toBeUndefined(); // only GPT2DoubleHeadsModel reads it
   });
+});
+
+test("Llama family: attention_dropout drives self_attn.attention_dropout; the token head classifier_dropout ?? hidden_dropout ?? 0.1", () => {
+  for (const arch of DECODERS) {
+    const c = parseConfig({ ...SMALL[arch], attention_dropout: 0.25 });
+    const body = { "model.layers.0.self_attn.attention_dropout": 0.25, "model.layers.1.self_attn.attention_dropout": 0.25 };
+    const ps = (m: PreTrainedModel) => Object.fromEntries([...dropoutNames(m)].map(([d, n]) => [n, d.p]));
+    for (const m of [AutoModelForCausalLM.fromConfig(c), AutoModelForSequenceClassification.fromConfig(c)]) expect([arch, ps(m)]).toEqual([arch, body]);
+    expect([arch, ps(AutoModelForTokenClassification.fromConfig(c))]).toEqual([arch, { ...body, dropout: 0.1 }]);
+    expect(ps(AutoModelForTokenClassification.fromConfig(parseConfig({ ...SMALL[arch], hidden_dropout: 0.4 }))).dropout).toBe(0.4);
+    expect(ps(AutoModelForTokenClassification.fromConfig(parseConfig({ ...SMALL[arch], hidden_dropout: 0.4, classifier_dropout: 0.45 }))).dropout).toBe(0.45);
+  }
 });
 
 describe("an unreachable module is caught", () => {

@@ -41,7 +41,7 @@ describe("configs of the shared checkpoints", () => {
       modelType: "bert", architectures: ["BertForMaskedLM"], vocabSize: 30522, hiddenSize: 128, numLayers: 2, numHeads: 2,
       intermediateSize: 512, maxPositions: 512, typeVocabSize: 2, layerNormEps: 1e-12, hiddenAct: "gelu", hiddenDropout: 0.1,
       attentionDropout: 0.1, embeddingDropout: 0.1, classifierDropout: 0.1, qaDropout: 0, initializerRange: 0.02,
-      padTokenId: 0, bosTokenId: null, eosTokenId: null, tieWordEmbeddings: true, numLabels: 2,
+      padTokenId: 0, bosTokenId: null, eosTokenId: null, eosTokenIds: [], tieWordEmbeddings: true, numLabels: 2,
       id2label: { 0: "LABEL_0", 1: "LABEL_1" }, label2id: { LABEL_0: 0, LABEL_1: 1 }, problemType: null,
     });
     expect(c.hf).toMatchObject({ model_type: "bert", classifier_dropout: null, position_embedding_type: "absolute" });
@@ -110,8 +110,8 @@ describe("config parsing", () => {
 
 describe("config errors: one clear message each", () => {
   test.each([
-    [{ model_type: "llama" }, "config.json: unsupported model_type 'llama'; tunekit supports bert, distilbert, roberta, gpt2"],
-    [{ hidden_size: 8 }, "config.json: has no model_type; expected one of bert, distilbert, roberta, gpt2"],
+    [{ model_type: "t5" }, "config.json: unsupported model_type 't5'; tunekit supports bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3"],
+    [{ hidden_size: 8 }, "config.json: has no model_type; expected one of bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3"],
     [[1], "config.json: must be a JSON object"],
     [{ model_type: "bert", hidden_size: 100, num_attention_heads: 12 }, "config.json: hidden size 100 is not a multiple of the number of attention heads 12"],
     [{ model_type: "bert", hidden_size: "768" }, 'config.json: hidden_size must be a positive integer, got "768"'],

@@ -93,7 +93,7 @@ describe("savePretrained / fromPretrained", () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(d1, "config.json"), "utf8"));
     fs.writeFileSync(path.join(d1, "config.json"), JSON.stringify({ ...cfg, model_type: "t5" }));
     await expect(AutoModel.fromPretrained(d1, quiet)).rejects.toThrow(ConfigError);
-    await expect(AutoModel.fromPretrained(d1, quiet)).rejects.toThrow(/model_type 't5'.*bert, distilbert, roberta, gpt2/);
+    await expect(AutoModel.fromPretrained(d1, quiet)).rejects.toThrow(/model_type 't5'.*bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3/);
     // A weight with the wrong shape for the config.
     fs.writeFileSync(path.join(d1, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 256 }));
     await expect(AutoModel.fromPretrained(d1, quiet)).rejects.toThrow(CheckpointError);

@@ -14,12 +14,14 @@ export const isSkippedKey = (spec: ArchSpec, key: string): boolean => isBuffer(s
 
 /**
  * A file's tensors by parameter key (the body under its prefix), as from_pretrained matches them: buffers
- * and tied copies dropped; when no key carries the prefix but the wanted keys do (a bare body's file, a
- * BertModel checkpoint), every key is put under it.
+ * and tied copies dropped (a tied key the model wants is a parameter of its own: an untied lm_head); when
+ * no key carries the prefix but the wanted keys do (a bare body's file, a BertModel checkpoint), every key
+ * is put under it.
  */
 export function parameterKeys<T>(spec: ArchSpec, tensors: ReadonlyMap<string, T>, wanted: readonly string[]): Map<string, T> {
   const p = `${spec.prefix}.`;
-  const kept = [...tensors].filter(([k]) => !isSkippedKey(spec, k));
+  const want = new Set(wanted);
+  const kept = [...tensors].filter(([k]) => want.has(k) || !isSkippedKey(spec, k));
   const addPrefix = !kept.some(([k]) => k.startsWith(p)) && wanted.some((k) => k.startsWith(p));
   return new Map(kept.map(([k, t]) => [addPrefix ? p + k : k, t]));
 }

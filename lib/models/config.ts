@@ -9,6 +9,10 @@ export type { ModelType, HfConfigJson };
 export type { BertConfigJson } from "./bert/config";
 export type { DistilBertConfigJson } from "./distilbert/config";
 export type { GPT2ConfigJson } from "./gpt2/config";
+export type { LlamaConfigJson } from "./llama/config";
+export type { MistralConfigJson } from "./mistral/config";
+export type { Qwen2ConfigJson } from "./qwen2/config";
+export type { Qwen3ConfigJson } from "./qwen3/config";
 
 type Json = Record<string, unknown>;
 
@@ -46,7 +50,10 @@ export interface ModelConfig {
   readonly initializerRange: number;
   readonly padTokenId: number | null;
   readonly bosTokenId: number | null;
+  /** The first of config.json's eos_token_id (a list in Llama 3.x Instruct configs). */
   readonly eosTokenId: number | null;
+  /** Every id of eos_token_id (any of them ends a generation, as HF's generate). */
+  readonly eosTokenIds: readonly number[];
   readonly tieWordEmbeddings: boolean;
   readonly numLabels: number;
   readonly id2label: Readonly<Record<number, string>>;

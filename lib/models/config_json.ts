@@ -35,8 +35,8 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
     architectures: arch as string[],
     padTokenId: r.tokenId("pad_token_id", pad),
     bosTokenId: r.tokenId("bos_token_id", bos),
-    eosTokenId: r.tokenId("eos_token_id", eos),
-    tieWordEmbeddings: r.bool("tie_word_embeddings", true),
+    ...eosTokens(r, eos),
+    tieWordEmbeddings: r.bool("tie_word_embeddings", spec.config.tieWordEmbeddings ?? true),
     problemType: pt as ProblemType | null,
     ...parseLabels(r),
   };
@@ -48,6 +48,17 @@ export function parseConfig(json: unknown, source = CONFIG_NAME): ModelConfig {
     throw new ConfigError(`${source}: pad_token_id ${view.padTokenId} is outside the vocabulary of ${view.vocabSize}`);
   }
   return { ...view, hf, raw };
+}
+
+/** eos_token_id: one id, null, or a list (Llama 3.x Instruct's [128001, 128008, 128009]): eosTokenId is the first. */
+function eosTokens(r: Reader, dflt: number | null): { eosTokenId: number | null; eosTokenIds: readonly number[] } {
+  const v = r.raw.eos_token_id;
+  if (!Array.isArray(v)) {
+    const id = r.tokenId("eos_token_id", dflt);
+    return { eosTokenId: id, eosTokenIds: id === null ? [] : [id] };
+  }
+  if (!v.length || !v.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) throw r.fail("eos_token_id", "a token id, null, or a non-empty list of token ids");
+  return { eosTokenId: v[0] as number, eosTokenIds: v as number[] };
 }
 
 /** Reads `<dir>/config.json` (or the given .json file). */
@@ -89,7 +100,8 @@ export function configToJson(config: ModelConfig, options: ConfigWriteOptions = 
 
   const keys: Partial<Record<keyof Normalised, string>> = { ...COMMON_KEYS, ...specFor(config.modelType).config.keys };
   const written = new Map<string, keyof Normalised>();
-  const skip = new Set(["modelType", "numLabels", "id2label", "label2id"]);
+  // eosTokenIds is eos_token_id as read (a list stays in raw); setting eosTokenId writes that one id.
+  const skip = new Set(["modelType", "numLabels", "id2label", "label2id", "eosTokenIds"]);
   for (const field of Object.keys(base) as (keyof Normalised)[]) {
     if (skip.has(field) || field === ("hf" as string) || field === ("raw" as string)) continue;
     const now = config[field], was = base[field];

@@ -100,8 +100,10 @@ export class ModelForTokenClassification extends PreTrainedModel {
   readonly classifier: Linear;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    this.architecture = this.spec.classes.tokenClassification;
-    this.dropout = this.child("dropout", new Dropout(this.spec.heads.tokenClassifierDropout(config), { gen }));
+    const { classes, heads } = this.spec;
+    if (!classes.tokenClassification || !heads.tokenClassifierDropout) throw new TunekitError(`${config.modelType} has no token-classification head in tunekit; use AutoModelForSequenceClassification or AutoModelForCausalLM`);
+    this.architecture = classes.tokenClassification;
+    this.dropout = this.child("dropout", new Dropout(heads.tokenClassifierDropout(config), { gen }));
     this.classifier = this.child("classifier", new Linear(config.hiddenSize, config.numLabels, true, "classifier"));
   }
   forward(x: TaskBatch, opts: ForwardOptions = {}): TaskOutput {
@@ -122,9 +124,11 @@ export class ModelForQuestionAnswering extends PreTrainedModel {
   readonly dropout: Dropout | null;
   constructor(config: ModelConfig, gen = new ops.Generator(42)) {
     super(config, false, gen, false);
-    this.architecture = this.spec.classes.questionAnswering;
+    const { classes, heads } = this.spec;
+    if (!classes.questionAnswering || !heads.qaDropout) throw new TunekitError(`${config.modelType} has no question-answering head in tunekit; use AutoModelForSequenceClassification or AutoModelForCausalLM`);
+    this.architecture = classes.questionAnswering;
     this.qa_outputs = this.child("qa_outputs", new Linear(config.hiddenSize, 2, true, "qa_outputs"));
-    const p = this.spec.heads.qaDropout(config);
+    const p = heads.qaDropout(config);
     this.dropout = p === null ? null : this.child("dropout", new Dropout(p, { gen }));
   }
   /** logits (B, T, 2); startLogits / endLogits (B, T). Loss: (CE(start) + CE(end)) / 2 as HF. */

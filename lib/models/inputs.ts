@@ -40,3 +40,16 @@ export function checkInputs(x: ModelInputs, model: string, maxPositions: number,
     throw new TunekitError(`${model}: tokenTypeIds has ${x.tokenTypeIds.length} ids, expected ${B * T}`);
   return mask;
 }
+
+/**
+ * Index of each row's last real token (mask 1): where a decoder's sequence-classification head reads.
+ * HF finds it from input_ids (the last id ≠ pad_token_id); the mask gives the same token whenever padding is
+ * the pad id and no real token is (pad = eos with a trailing eos is the case they differ), and needs no pad id.
+ */
+export function lastRealTokens(mask: Uint8Array, B: number, T: number): number[] {
+  return Array.from({ length: B }, (_, b) => {
+    let last = 0;
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) last = t;
+    return last;
+  });
+}

@@ -7,9 +7,13 @@ import { bert } from "./bert/index";
 import { distilbert } from "./distilbert/index";
 import { roberta } from "./roberta/index";
 import { gpt2 } from "./gpt2/index";
+import { llama } from "./llama/index";
+import { mistral } from "./mistral/index";
+import { qwen2 } from "./qwen2/index";
+import { qwen3 } from "./qwen3/index";
 
 /** In the order error messages list them. */
-export const ARCHITECTURES = { bert, distilbert, roberta, gpt2 } as const;
+export const ARCHITECTURES = { bert, distilbert, roberta, gpt2, llama, mistral, qwen2, qwen3 } as const;
 
 export type ModelType = keyof typeof ARCHITECTURES;
 export const SUPPORTED_MODEL_TYPES = Object.keys(ARCHITECTURES) as readonly ModelType[];

@@ -52,16 +52,18 @@ export interface ArchConfig<Hf> {
   keys: Readonly<Partial<Record<keyof ArchFields, string>>>;
   /** The config class's default special-token ids. */
   tokenIds: { pad: number | null; bos: number | null; eos: number | null };
+  /** The config class's default tie_word_embeddings (PretrainedConfig's true when absent; Llama's is false). */
+  tieWordEmbeddings?: boolean;
 }
 
-/** HF's class name per head; absent: HF has no such class for this architecture. */
+/** HF's class name per head; absent: HF (or tunekit, for the decoders' token and QA heads) has no such class. */
 export interface ArchClasses {
   base: string;
   maskedLM?: string;
   causalLM?: string;
   sequenceClassification: string;
-  tokenClassification: string;
-  questionAnswering: string;
+  tokenClassification?: string;
+  questionAnswering?: string;
 }
 
 /** The architecture-specific heads; the token-classification and QA heads are generic (classifier / qa_outputs). */
@@ -71,10 +73,10 @@ export interface ArchHeads<B extends Body> {
     pooler: boolean;
     build(body: B, c: ModelConfig, gen: Generator): Head<(o: EncoderOutput, x: ModelInputs) => Tensor>;
   };
-  /** Dropout before the token classifier: HF reads a different key per architecture. */
-  tokenClassifierDropout(c: ModelConfig): number;
-  /** Dropout before qa_outputs, or null where HF's class has none. */
-  qaDropout(c: ModelConfig): number | null;
+  /** Dropout before the token classifier: HF reads a different key per architecture (with classes.tokenClassification). */
+  tokenClassifierDropout?(c: ModelConfig): number;
+  /** Dropout before qa_outputs, or null where HF's class has none (with classes.questionAnswering). */
+  qaDropout?(c: ModelConfig): number | null;
   /** Hidden states (N, H) → vocabulary logits. */
   maskedLM?(body: B, c: ModelConfig): Head<(h: Tensor) => Tensor>;
   causalLM?(body: B, c: ModelConfig): Head<(h: Tensor) => Tensor>;
@@ -84,7 +86,10 @@ export interface ArchHeads<B extends Body> {
 export interface ArchCheckpoint {
   /** Buffers saved beside the weights, never parameters (matched as a dotted suffix: "attn.bias"). */
   buffers: readonly string[];
-  /** Tied copies some files also hold: key → the parameter key it equals (dropped on load, not written). */
+  /**
+   * Tied copies some files also hold: key → the parameter key it equals (dropped on load, not written) —
+   * unless the model holds that key as a parameter of its own (Llama's lm_head with tie_word_embeddings false).
+   */
   tied: Readonly<Record<string, string>>;
   /** Weights stored [in, out] (HF's Conv1D; matched as a dotted suffix), kept [out, in] here. */
   transposed: readonly string[];

@@ -1,8 +1,8 @@
 // Fresh weights as Hugging Face's _init_weights makes them: normal(0, std) for Linear and Embedding
-// weights, zero biases, LayerNorm weight 1 and bias 0. Seeded, so a run is reproducible. The normal
+// weights, zero biases, LayerNorm weight 1 and bias 0, RMSNorm weight 1. Seeded, so a run is reproducible. The normal
 // values are drawn on the host (one sequential stream, the same on every device) and copied in once.
 import { Module, Parameter } from "./module";
-import { Linear, Embedding, LayerNorm, Dropout } from "./layers";
+import { Linear, Embedding, LayerNorm, RMSNorm, Dropout } from "./layers";
 
 export function normalFill(a: Float32Array, std: number, seed: number): void {
   let s = seed >>> 0 || 1;
@@ -43,6 +43,8 @@ export function initWeights(m: Module, std: number, seed: number, names: Set<str
     } else if (mod instanceof LayerNorm) {
       if (want("weight")) mod.weight.storage.fill(1);
       if (want("bias")) mod.bias.storage.fill(0);
+    } else if (mod instanceof RMSNorm) {
+      if (want("weight")) mod.weight.storage.fill(1);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { Tensor } from "../tensor/tensor";
 import * as ops from "../tensor/ops";
+import { rmsNorm } from "../tensor/decoder_ops";
 import { TunekitError } from "../errors";
 import { Module, Parameter, Context } from "./module";
 
@@ -46,6 +47,22 @@ export class LayerNorm extends Module {
   }
   forward(x: Tensor): Tensor {
     return ops.layerNorm(x, this.weight, this.bias, this.eps, this.label);
+  }
+}
+
+/**
+ * LlamaRMSNorm: x·rsqrt(mean(x²) + eps)·weight over groups of `dim` values (dim = the hidden size; or the
+ * head dimension for Qwen3's per-head q_norm / k_norm over (…, heads·dim)).
+ */
+export class RMSNorm extends Module {
+  readonly weight: Parameter;
+  constructor(readonly dim: number, readonly eps: number, readonly label = "RMSNorm") {
+    super();
+    this.weight = this.param("weight", [dim]);
+    this.weight.storage.fill(1);
+  }
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weight, this.eps, this.dim, this.label);
   }
 }
 

@@ -4,15 +4,7 @@ import * as ops from "../../tensor/ops";
 import { Linear } from "../../nn/layers";
 import type { ArchHeads } from "../spec";
 import type { GPT2Model } from "./model";
-
-/** Index of the last real token of each row (GPT-2 classifies there). */
-function lastTokens(mask: Uint8Array, B: number, T: number): number[] {
-  return Array.from({ length: B }, (_, b) => {
-    let last = 0;
-    for (let t = 0; t < T; t++) if (mask[b * T + t]) last = t;
-    return last;
-  });
-}
+import { lastRealTokens } from "../inputs";
 
 export const gpt2Heads: ArchHeads<GPT2Model> = {
   sequenceClassification: {
@@ -20,7 +12,7 @@ export const gpt2Heads: ArchHeads<GPT2Model> = {
     // HF's score has no bias and no dropout, and reads the last non-padding token (found here from the mask).
     build(_body, c) {
       const score = new Linear(c.hiddenSize, c.numLabels, false, "score");
-      return { modules: [["score", score]], forward: (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastTokens(o.mask, x.batchSize, x.seqLen))) };
+      return { modules: [["score", score]], forward: (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastRealTokens(o.mask, x.batchSize, x.seqLen))) };
     },
   },
   // GPT2ForTokenClassification: classifier_dropout ?? hidden_dropout ?? 0.1 (config.classifierDropout); no QA dropout.
