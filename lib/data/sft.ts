@@ -12,12 +12,16 @@
 // after a turn (<|eot_id|>, <|im_end|>, </s>).
 //
 // Assistant spans come from rendering the conversation prefix by prefix (TRL before `{% generation %}`
-// tags): turn i spans from the end of render(messages[:i], addGenerationPrompt) to the end of
-// render(messages[:i+1]), both of which must be prefixes of the whole conversation's render. Why not
+// tags): turn i spans from the end of render(messages[:i], addGenerationPrompt), which must be a prefix
+// of the whole conversation's render, to where render(messages[:i+1]) and the whole render part: the
+// end of the former for most templates; with one that always opens a next assistant turn (Meta's first
+// Llama 3 template), the span then also holds the shared start of the next header
+// (<|start_header_id|>), which is harmless as generation stops at the turn's end token. Why not
 // the `{% generation %}` markers: Llama 3's, Mistral's and Qwen's own templates have none, and a
 // template's markers are a transformers Jinja extension, not Jinja. A template that renders a turn
-// differently once later turns follow (Qwen3 drops earlier turns' <think> blocks) fails that check
-// with an error naming the example; it can still train on the last assistant turn as prompt-completion.
+// differently once later turns follow (Qwen3 writes an empty <think> block into the last turn only)
+// leaves the turn's content outside that span: an error naming the example; such data can still train
+// on the last assistant turn as prompt-completion.
 // The spans are mapped to tokens through the tokenizer's offsets, as transformers maps generation
 // spans (char_to_token), so the ids are exactly the whole text's tokenization.
 import { TunekitError, DatasetError } from "../errors";
@@ -26,26 +30,24 @@ import type { EncodedFeature } from "./features/collate";
 import { IGNORE_INDEX } from "./features/collate";
 import { BadRows, BadRow, OnBadRow, readText, splitLines, noExamples } from "./files/read";
 import { parseJson } from "../io/json_safe";
+import type { ChatMessage } from "../generation/chat";
 
-/** One chat message (HF's conversational format). */
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+/** A message of an SFT example: text content. */
+export type SftMessage = ChatMessage & { content: string };
 
 export type SftExample =
   | { prompt: string; completion: string }
-  | { prompt: ChatMessage[]; completion: ChatMessage[] }
-  | { messages: ChatMessage[] };
+  | { prompt: SftMessage[]; completion: SftMessage[] }
+  | { messages: SftMessage[] };
 
 /** Renders a conversation to text with the model's chat template (applyChatTemplate). */
-export type ChatRenderer = (messages: ChatMessage[], o: { addGenerationPrompt: boolean }) => string | Promise<string>;
+export type ChatRenderer = (messages: SftMessage[], o: { addGenerationPrompt: boolean }) => string | Promise<string>;
 
-export const isConversation = (e: SftExample): e is { messages: ChatMessage[] } => "messages" in e;
-export const isChatPromptCompletion = (e: SftExample): e is { prompt: ChatMessage[]; completion: ChatMessage[] } =>
+export const isConversation = (e: SftExample): e is { messages: SftMessage[] } => "messages" in e;
+export const isChatPromptCompletion = (e: SftExample): e is { prompt: SftMessage[]; completion: SftMessage[] } =>
   "prompt" in e && Array.isArray(e.prompt);
 
-function messages(v: unknown, what: string): ChatMessage[] {
+function messages(v: unknown, what: string): SftMessage[] {
   if (!Array.isArray(v) || v.length === 0) throw new DatasetError(`${what} must be a non-empty list of {role, content} messages`);
   return v.map((m, i) => {
     if (m === null || typeof m !== "object" || typeof m.role !== "string" || !m.role || typeof m.content !== "string")
@@ -130,7 +132,7 @@ async function spanFeature(tok: Tokenizer, text: string, spans: [number, number]
   return { ids: enc.input_ids, labels };
 }
 
-async function render(t: ChatRenderer | undefined, m: ChatMessage[], addGenerationPrompt: boolean, where: string): Promise<string> {
+async function render(t: ChatRenderer | undefined, m: SftMessage[], addGenerationPrompt: boolean, where: string): Promise<string> {
   if (!t) throw new TunekitError(`${where}: a conversational example needs the model's chat template (chatTemplate); this tokenizer has none`);
   return t(m, { addGenerationPrompt });
 }
@@ -141,27 +143,43 @@ function prefixProblem(full: string, prefix: string, what: string, where: string
       `(rendered alone: ${JSON.stringify(prefix.slice(-60))}); train on it as {"prompt": [...], "completion": [...]} with this turn last, or without assistantOnlyLoss`);
 }
 
+/**
+ * The span [start, end) of `full` that the model writes after `before`, ending with `upTo`'s last
+ * message (those in between included). It ends where upTo's render and the whole conversation part:
+ * the end of upTo for most templates. A template that ignores addGenerationPrompt and always opens an
+ * assistant turn (Meta's first Llama 3 template) would end it with that header: the span then ends where
+ * upTo also parts from the same messages followed by a user message.
+ */
+async function turnSpan(t: ChatRenderer | undefined, full: string, before: SftMessage[], upTo: SftMessage[], what: string, where: string): Promise<[number, number]> {
+  const start = await render(t, before, true, where);
+  prefixProblem(full, start, `the conversation before ${what}`, where);
+  const text = await render(t, upTo, false, where);
+  const opensTurn = text === (await render(t, upTo, true, where));
+  const probe = opensTurn ? await render(t, [...upTo, { role: "user", content: "?" }], false, where) : full;
+  let end = start.length;
+  while (end < text.length && text[end] === full[end] && text[end] === probe[end]) end++;
+  if (!full.slice(start.length, end).includes(upTo[upTo.length - 1].content.trim())) prefixProblem(full, text, `the conversation up to ${what}`, where);
+  return [start.length, end];
+}
+
 /** Tokenizes one example into ids and labels (not yet truncated). */
 export async function tokenizeSftExample(tok: Tokenizer, e: SftExample, o: SftFeatureOptions, where = "sft example"): Promise<{ ids: number[]; labels: number[]; mismatched: boolean }> {
   const completionOnly = o.completionOnlyLoss ?? true;
+  const t = o.chatTemplate;
   if (isConversation(e)) {
-    const full = await render(o.chatTemplate, e.messages, false, where);
+    const full = await render(t, e.messages, false, where);
     const spans: [number, number][] = [];
     for (let i = 0; i < e.messages.length; i++) {
       if (e.messages[i].role !== "assistant") continue;
-      const start = await render(o.chatTemplate, e.messages.slice(0, i), true, where);
-      const end = await render(o.chatTemplate, e.messages.slice(0, i + 1), false, where);
-      prefixProblem(full, start, `the conversation before message ${i}`, where);
-      prefixProblem(full, end, `the conversation up to message ${i}`, where);
-      spans.push([start.length, end.length]);
+      if (i === 0) throw new TunekitError(`${where}: the conversation opens with an assistant message; the template needs a system or user message before it`);
+      spans.push(await turnSpan(t, full, e.messages.slice(0, i), e.messages.slice(0, i + 1), `message ${i}`, where));
     }
     return { ...(await spanFeature(tok, full, spans, !(o.assistantOnlyLoss ?? true))), mismatched: false };
   }
   if (isChatPromptCompletion(e)) {
-    const prompt = await render(o.chatTemplate, e.prompt, true, where);
-    const full = await render(o.chatTemplate, [...e.prompt, ...e.completion], false, where);
-    prefixProblem(full, prompt, "the prompt", where);
-    return { ...(await spanFeature(tok, full, [[prompt.length, full.length]], !completionOnly)), mismatched: false };
+    const all = [...e.prompt, ...e.completion];
+    const full = await render(t, all, false, where);
+    return { ...(await spanFeature(tok, full, [await turnSpan(t, full, e.prompt, all, "the completion", where)], !completionOnly)), mismatched: false };
   }
   // TRL: tokenize the prompt and prompt + completion (each with the tokenizer's special tokens), the
   // labels start after len(prompt ids); then the EOS token (appended as an id, not parsed from text).

@@ -11,8 +11,8 @@ import { maxTokens } from "../models/registry";
 import { Linear } from "../nn/layers";
 import { applyLora, LoraOptions, LoraSummary } from "../peft";
 import { walkModules } from "../peft/targets";
-import { noGrad } from "../tensor/autograd";
-import { tidy } from "../tensor/tensor";
+import { applyChatTemplate } from "../generation/chat";
+import { generate } from "../generation/generate";
 import { Trainer, TrainerOptions, TrainResult } from "./trainer";
 
 /** TRL's default max_length. */
@@ -41,7 +41,7 @@ export interface SftOptions extends Omit<TrainerOptions<SftFeature, Batch>, "mod
   maxLength?: number;
   /** Pack examples into rows of maxLength tokens (packSftFeatures). Default false. */
   packing?: boolean;
-  /** Renders conversations (applyChatTemplate with the tokenizer's chat template). */
+  /** Renders conversations. Default: the tokenizer's chat template (applyChatTemplate). */
   chatTemplate?: ChatRenderer;
   completionOnlyLoss?: boolean;
   assistantOnlyLoss?: boolean;
@@ -54,6 +54,11 @@ export interface SftResult extends TrainResult {
   lora?: LoraSummary;
   /** Mean loss on the eval examples' labelled tokens at the end; NaN without eval. */
   evalLoss: number;
+}
+
+/** The tokenizer's chat template as a renderer (applyChatTemplate), or undefined when it has none. */
+export function chatRenderer(tokenizer: Tokenizer): ChatRenderer | undefined {
+  return tokenizer.chatTemplate === null ? undefined : (m, o) => applyChatTemplate(tokenizer, m, { addGenerationPrompt: o.addGenerationPrompt });
 }
 
 /** The length examples are cut to: the option, else TRL's 1024 capped by the model and tokenizer. */
@@ -70,7 +75,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   if (!(model instanceof ModelForCausalLM)) throw new TunekitError("sft: the model must be a ModelForCausalLM (AutoModelForCausalLM.fromPretrained)");
   if (!Array.isArray(train) || !train.length) throw new TunekitError("sft: train must be a non-empty list of examples");
   const maxLength = sftMaxLength(model, tokenizer, o.maxLength);
-  const fo = { maxLength, chatTemplate, completionOnlyLoss, assistantOnlyLoss };
+  const fo = { maxLength, chatTemplate: chatTemplate ?? chatRenderer(tokenizer), completionOnlyLoss, assistantOnlyLoss };
   const tr = await sftFeatures(tokenizer, train, fo);
   const ev = evalExamples?.length ? await sftFeatures(tokenizer, evalExamples, fo) : null;
   const trainRows = packing ? packSftFeatures(tr.features, maxLength) : tr.features;
@@ -106,35 +111,6 @@ export async function promptAndReference(e: SftExample, chatTemplate?: ChatRende
   return { prompt: e.prompt, promptText: e.prompt, reference: e.completion };
 }
 
-/**
- * Greedy decoding of one prompt until EOS or maxNewTokens, without a cache (a full forward per token).
- * Used until generate() is available here.
- */
-export function greedyIds(model: ModelForCausalLM, promptIds: number[], maxNewTokens: number, eosId: number | null): number[] {
-  const ids = [...promptIds], out: number[] = [];
-  const cap = maxTokens(model.config);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    noGrad(() => {
-      while (out.length < maxNewTokens && ids.length < cap) {
-        const next = tidy(() => {
-          const logits = model.forward({ inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }, { lastTokenOnly: true }).logits.toHost();
-          let best = 0;
-          for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
-          return best;
-        });
-        out.push(next);
-        ids.push(next);
-        if (next === eosId) break;
-      }
-    });
-  } finally {
-    if (wasTraining) model.train();
-  }
-  return out;
-}
-
 export interface ExactMatchResult {
   /** Fraction of examples whose greedy output equals the reference (both trimmed of surrounding whitespace). */
   exactMatch: number;
@@ -142,21 +118,26 @@ export interface ExactMatchResult {
 }
 
 /**
- * Exact match of greedy generation against each example's completion (its last assistant turn for a
- * conversation): the new text with special tokens left out, stopped at EOS, compared after trimming
- * surrounding whitespace.
+ * Exact match of greedy generation (generate(), batched) against each example's completion (its last
+ * assistant turn for a conversation): the new text with special tokens left out, stopped at EOS,
+ * compared after trimming surrounding whitespace. Default maxNewTokens: the longest reference's tokens + 8.
  */
 export async function sftExactMatch(model: ModelForCausalLM, tokenizer: Tokenizer, examples: SftExample[],
-  o: { maxNewTokens?: number; chatTemplate?: ChatRenderer } = {}): Promise<ExactMatchResult> {
+  o: { maxNewTokens?: number; chatTemplate?: ChatRenderer; batchSize?: number } = {}): Promise<ExactMatchResult> {
   if (!examples.length) throw new TunekitError("sftExactMatch: no examples");
+  const chat = o.chatTemplate ?? chatRenderer(tokenizer);
+  const asked = await Promise.all(examples.map((e) => promptAndReference(e, chat)));
+  // A rendered chat prompt already holds its special tokens; a plain prompt gets the tokenizer's.
+  const prompts = await Promise.all(asked.map(async (a) => (await tokenizer.encode(a.promptText, null, { addSpecialTokens: a.prompt !== null })).input_ids));
+  const longest = Math.max(...(await Promise.all(asked.map(async (a) => (await tokenizer.encode(a.reference, null, { addSpecialTokens: false })).input_ids.length))));
+  const batch = o.batchSize ?? 16;
   const outputs: ExactMatchResult["outputs"] = [];
-  for (const e of examples) {
-    const { prompt, promptText, reference } = await promptAndReference(e, o.chatTemplate);
-    // A rendered chat prompt already holds its special tokens; a plain prompt gets the tokenizer's.
-    const ids = (await tokenizer.encode(promptText, null, { addSpecialTokens: prompt !== null })).input_ids;
-    const maxNewTokens = o.maxNewTokens ?? (await tokenizer.encode(reference, null, { addSpecialTokens: false })).input_ids.length + 8;
-    const output = await tokenizer.decode(greedyIds(model, ids, maxNewTokens, tokenizer.eosTokenId), { skipSpecialTokens: true });
-    outputs.push({ prompt: promptText, reference, output, match: output.trim() === reference.trim() });
+  for (let i = 0; i < prompts.length; i += batch) {
+    const gen = await generate(model, tokenizer, prompts.slice(i, i + batch), { maxNewTokens: o.maxNewTokens ?? longest + 8, doSample: false });
+    gen.forEach((g, k) => {
+      const a = asked[i + k];
+      outputs.push({ prompt: a.promptText, reference: a.reference, output: g.text, match: g.text.trim() === a.reference.trim() });
+    });
   }
   return { exactMatch: outputs.filter((x) => x.match).length / outputs.length, outputs };
 }
