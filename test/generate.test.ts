@@ -113,6 +113,16 @@ describe("greedy", () => {
     expect(out.tokenIds).toEqual(free.tokenIds.slice(0, 6));
     expect(out.text).toBe(t6);
   });
+
+  test("a stop string may be a special token (matched as written, left out of the text)", async () => {
+    // A repetition "penalty" below 1 favours the prompt's tokens: the final <|endoftext|> (556, special) comes next.
+    const ids = [...(await tok.encode("The end")).input_ids, 556];
+    const o = { maxNewTokens: 3, eosTokenId: [0], repetitionPenalty: 0.05 };
+    const [free] = await generate(model, tok, [ids], o);
+    expect(free.tokenIds[0]).toBe(556);
+    const [out] = await generate(model, tok, [ids], { ...o, stopStrings: "<|endoftext|>" });
+    expect([out.finishReason, out.tokenIds, out.text]).toEqual(["stop_string", [556], ""]);
+  });
 });
 
 describe("sampling", () => {

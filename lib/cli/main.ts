@@ -21,6 +21,7 @@ function inJob(): boolean {
     return false;
   }
 }
+import { registerGenerate } from "./commands/generate";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require("../../package.json") as { version: string };
@@ -66,13 +67,15 @@ Examples:
   $ npx tunekit embed --data texts.csv --output vectors.npy
   $ npx tunekit curve --data reviews.csv --sizes 50,100,200,500
   $ npx tunekit info --model ./bert-base-uncased --method lora
-  $ npx tunekit launch --nproc-per-node 2 -- train --data reviews.csv --out ./out   # data-parallel: 2 processes`);
+  $ npx tunekit launch --nproc-per-node 2 -- train --data reviews.csv --out ./out   # data-parallel: 2 processes
+  $ npx tunekit generate --model ./gpt2 "The weather today is" --max-new-tokens 30`);
   registerTrain(p, wrap);
   registerPredict(p, wrap);
   registerPretrain(p, wrap);
   registerInfo(p, wrap);
   registerDemo(p, wrap);
   registerLaunch(p, wrap);
+  registerGenerate(p, wrap);
   return p;
 }
 

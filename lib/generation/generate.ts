@@ -96,6 +96,7 @@ export async function* streamGenerate(model: Model, tokenizer: Tokenizer, prompt
   const history = rows.map((r) => [...r]);
   const generated: number[][] = rows.map(() => []);
   const texts = rows.map(() => "");
+  const rawTexts = rows.map(() => "");
   const deltas = rows.map(() => new TextDeltas());
   const finished: (FinishReason | null)[] = rows.map(() => null);
 
@@ -118,11 +119,14 @@ export async function* streamGenerate(model: Model, tokenizer: Tokenizer, prompt
       }
       const live = rows.map((_, b) => b).filter((b) => !finished[b]);
       const decoded = await tokenizer.decodeBatch(live.map((b) => generated[b]), { skipSpecialTokens: true });
+      // Stop strings are looked for with the special tokens written out, as HF's token strings have them ("<|im_end|>").
+      const raw = cfg.stopStrings.length ? await tokenizer.decodeBatch(live.map((b) => generated[b])) : null;
       for (const [k, b] of live.entries()) {
-        const before = texts[b].length;
         texts[b] = decoded[k];
+        const before = rawTexts[b].length;
+        if (raw) rawTexts[b] = raw[k];
         const reason: FinishReason | null = cfg.eosTokenId.includes(next[b]) ? "eos"
-          : stopStringEnd(texts[b], before, cfg.stopStrings) >= 0 ? "stop_string"
+          : raw && stopStringEnd(rawTexts[b], before, cfg.stopStrings) >= 0 ? "stop_string"
           : step === maxNew - 1 ? "length" : null;
         finished[b] = reason;
         const output = reason ? { text: texts[b], tokenIds: generated[b], promptTokenIds: rows[b], finishReason: reason } : undefined;
