@@ -15,7 +15,7 @@ import type { ModelForCausalLM } from "../models/lm";
 import { allLinearTargets, chatRenderer, sftExactMatch, SFT_MAX_LENGTH } from "../train/sft";
 import type { DataFlags, ModelFlags } from "./args";
 import { resolveModel } from "./models";
-import { fromDir, TaskData } from "./tasks";
+import type { TaskData } from "./tasks";
 
 /** Validation examples the final exact match generates for (greedy generation is the slow part). */
 export const EXACT_MATCH_EXAMPLES = 200;
@@ -44,7 +44,8 @@ export async function sftTask(tok: Tokenizer, flags: ModelFlags & DataFlags & { 
   return {
     task: "sft", train: flags.packing ? packSftFeatures(tr.features, maxLength) : tr.features, validation: val.features, examples: train.length,
     labelNames: null, skipped: all.skipped.length, metric: "loss", maxLength,
-    createModel: (d, r) => fromDir(AutoModelForCausalLM, d, r.random, { seed: r.seed }) as never,
+    createModel: async (d, r) => (r.random ? AutoModelForCausalLM.fromConfig(readConfig(d), { seed: r.seed })
+      : await AutoModelForCausalLM.fromPretrained(d, { warn: null, seed: r.seed })) as never,
     collate: (f) => ({ ...collate(f, { padId }), features: f }),
     // The Trainer computes the loss; nothing else is measured per evaluation.
     evaluator: () => ({ update: () => undefined, compute: () => ({}) }),
