@@ -100,9 +100,9 @@ export async function* streamGenerate(model: Model, tokenizer: Tokenizer, prompt
   const deltas = rows.map(() => new TextDeltas());
   const finished: (FinishReason | null)[] = rows.map(() => null);
 
+  const cache = model.newCache(B, T0 + maxNew);
   const wasTraining = model.training;
   model.eval();
-  const cache = model.newCache(B, T0 + maxNew);
   try {
     let T = T0;
     for (let step = 0; step < maxNew; step++) {
