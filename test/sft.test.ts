@@ -104,6 +104,9 @@ test("a template that renders a turn differently inside the conversation, or non
     m.map((x, i) => `${x.role}: ${x.content}${i === m.length - 1 ? " (last)" : ""}\n`).join("") + (o.addGenerationPrompt ? "assistant:" : "");
   const messages = [{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: "c" }, { role: "assistant", content: "d" }];
   await expect(sftFeatures(tok, [{ messages }], { maxLength: 64, chatTemplate: lastMarked })).rejects.toThrow(/example 0: the chat template renders the conversation .* differently/);
+  // Without assistantOnlyLoss the whole conversation is learned, so no turn needs placing.
+  const whole = (await sftFeatures(tok, [{ messages }], { maxLength: 64, chatTemplate: lastMarked, assistantOnlyLoss: false })).features[0];
+  expect(await tok.decode(whole.inputIds)).toBe(lastMarked(messages, { addGenerationPrompt: false }));
   await expect(sftFeatures(tok, [{ messages }], { maxLength: 64 })).rejects.toThrow(/needs the model's chat template/);
 });
 

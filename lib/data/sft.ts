@@ -168,13 +168,14 @@ export async function tokenizeSftExample(tok: Tokenizer, e: SftExample, o: SftFe
   const t = o.chatTemplate;
   if (isConversation(e)) {
     const full = await render(t, e.messages, false, where);
+    if (!(o.assistantOnlyLoss ?? true)) return { ...(await spanFeature(tok, full, [], true)), mismatched: false };
     const spans: [number, number][] = [];
     for (let i = 0; i < e.messages.length; i++) {
       if (e.messages[i].role !== "assistant") continue;
       if (i === 0) throw new TunekitError(`${where}: the conversation opens with an assistant message; the template needs a system or user message before it`);
       spans.push(await turnSpan(t, full, e.messages.slice(0, i), e.messages.slice(0, i + 1), `message ${i}`, where));
     }
-    return { ...(await spanFeature(tok, full, spans, !(o.assistantOnlyLoss ?? true))), mismatched: false };
+    return { ...(await spanFeature(tok, full, spans, false)), mismatched: false };
   }
   if (isChatPromptCompletion(e)) {
     const all = [...e.prompt, ...e.completion];
