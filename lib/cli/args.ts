@@ -28,7 +28,7 @@ const unitOpen = (v: string): number => {
 };
 const list = (v: string): string[] => v.split(",").map((s) => s.trim()).filter(Boolean);
 
-export const TASKS = ["classification", "regression", "multi-label", "token-classification", "qa", "similarity"] as const;
+export const TASKS = ["classification", "regression", "multi-label", "token-classification", "qa", "similarity", "sft"] as const;
 export type TaskName = (typeof TASKS)[number];
 export const METHODS = ["full", "frozen", "freeze-bottom", "lora", "gradual", "auto"] as const;
 export type MethodName = (typeof METHODS)[number];
@@ -38,7 +38,8 @@ export function modelOptions(cmd: Command): Command {
   return cmd
     .option("-m, --model <dir>", "a Hugging Face checkpoint folder (config.json + weights + tokenizer), or 'embedded'", "embedded")
     .addOption(new Option("-t, --task <task>", "what the model learns; similarity: a bi-encoder on sentence pairs with a 0-5 score (STS-B)").choices(TASKS).default("classification"))
-    .option("--max-length <n>", "tokens per example (qa: per window; similarity: per sentence), special tokens included (default: the tokenizer's model_max_length, at most 512; qa: at most 384); train saves it as the model's model_max_length (tokenizer_config.json)", int(8))
+    .option("--packing", "sft: pack examples into rows of --max-length tokens (best-fit decreasing; attention crosses example boundaries within a row)")
+    .option("--max-length <n>", "tokens per example (qa: per window; similarity: per sentence), special tokens included (default: the tokenizer's model_max_length, at most 512; qa: at most 384; sft: at most 1024); train saves it as the model's model_max_length (tokenizer_config.json)", int(8))
     .option("--doc-stride <n>", "qa: context tokens shared by consecutive windows of a long context (default: min(128, max-length / 3))", int(0))
     .addOption(new Option("--pooling <how>", "similarity: the sentence vector is the mean of the token vectors or the [CLS] vector").choices(["mean", "cls"]));
 }
@@ -101,7 +102,7 @@ export function methodOptions(cmd: Command): Command {
     .option("--lora-r <n>", "LoRA rank", int(1), 8)
     .option("--lora-alpha <n>", "LoRA scaling numerator (scale = alpha / r)", float(0), 16)
     .option("--lora-dropout <p>", "dropout on the LoRA branch input, in [0, 1)", unitOpen, 0.1)
-    .option("--lora-targets <names>", "layers to adapt, comma-separated (default: query,value for bert and roberta, c_attn for gpt2; distilbert has none: e.g. q_lin,v_lin)", list)
+    .option("--lora-targets <names>", "layers to adapt, comma-separated (default: query,value for bert and roberta, c_attn for gpt2; distilbert has none: e.g. q_lin,v_lin; --task sft: every linear layer of the body, e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)", list)
     .addOption(new Option("--lora-bias <which>", "biases trained with LoRA").choices(["none", "all", "lora_only"]).default("none"))
     .option("--random-init", "train the same architecture from random initialisation (the no-transfer baseline)");
 }
@@ -124,7 +125,7 @@ export interface DataFlags {
   data: string; format?: string; text?: string; textPair?: string; label?: string; labels?: string[]; onBadRow: "fail" | "skip";
 }
 
-export interface ModelFlags { model: string; task: TaskName; maxLength?: number; docStride?: number; pooling?: "mean" | "cls" }
+export interface ModelFlags { model: string; task: TaskName; maxLength?: number; docStride?: number; pooling?: "mean" | "cls"; packing?: boolean }
 
 /** --validation: a number in (0, 1) is a fraction, anything else a file. */
 export function validationOf(v: string): number | string {

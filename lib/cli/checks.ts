@@ -20,6 +20,7 @@ export const TASK_METRICS: Record<TaskName, string[]> = {
   "token-classification": ["loss", "f1", "precision", "recall", "accuracy"],
   qa: ["loss", "exact_match", "f1"],
   similarity: ["loss", "pearson", "spearman"],
+  sft: ["loss"],
 };
 
 function checkMetric(metric: string, task: TaskName): void {
@@ -43,6 +44,9 @@ export function checkModelFlags(f: ModelFlags & Partial<MethodFlags>, dir: strin
   if (f.docStride !== undefined && f.maxLength !== undefined && f.docStride >= f.maxLength)
     throw new TunekitError(`--doc-stride ${f.docStride} must be smaller than --max-length ${f.maxLength} (it is the overlap of two windows)`);
   if (f.pooling !== undefined && f.task !== "similarity") throw new TunekitError(`--pooling applies to --task similarity, not --task ${f.task}`);
+  if (f.packing && f.task !== "sft") throw new TunekitError(`--packing applies to --task sft, not --task ${f.task}`);
+  if (f.task === "sft" && (f.method === "frozen" || f.method === "gradual"))
+    throw new TunekitError(`--method ${f.method}: a causal LM's head is its (tied) embedding table, so a frozen body would train nothing; use lora, full or freeze-bottom`);
   if (f.task === "similarity" && (f.method === "frozen" || f.method === "gradual"))
     throw new TunekitError(`--method ${f.method}: a sentence encoder has no head to train on its own, so a frozen body would train nothing; use full, lora or freeze-bottom`);
   if (f.method === "freeze-bottom" && f.freezeLayers !== undefined && f.freezeLayers > c.numLayers)
@@ -87,9 +91,9 @@ export function checkWritable(flag: string, p: string, folder: boolean): void {
 
 /** Column and label flags apply to table files; CoNLL sentences and SQuAD articles have fixed fields. */
 function checkDataFlags(f: DataFlags & { task: TaskName }): void {
-  if (f.task === "token-classification" || f.task === "qa") {
+  if (f.task === "token-classification" || f.task === "qa" || f.task === "sft") {
     for (const [flag, v] of [["--text", f.text], ["--text-pair", f.textPair], ["--label", f.label]] as const)
-      if (v !== undefined) throw new TunekitError(`${flag} names a column of a table file; --task ${f.task} reads ${f.task === "qa" ? "SQuAD JSON (question, context, answers)" : "tokens and tags (CoNLL or records of token lists)"}`);
+      if (v !== undefined) throw new TunekitError(`${flag} names a column of a table file; --task ${f.task} reads ${f.task === "qa" ? "SQuAD JSON (question, context, answers)" : f.task === "sft" ? "JSON lines of prompt/completion or messages" : "tokens and tags (CoNLL or records of token lists)"}`);
   }
   if (f.task === "qa") {
     if (f.labels !== undefined) throw new TunekitError("--labels: --task qa has no labels (answers are spans of the context)");
@@ -97,6 +101,10 @@ function checkDataFlags(f: DataFlags & { task: TaskName }): void {
     if (f.onBadRow === "skip") throw new TunekitError("--on-bad-row skip: --task qa reads a SQuAD file whole; a malformed one is an error");
   }
   if (f.task === "similarity" && f.labels !== undefined) throw new TunekitError("--labels: --task similarity has scores, not labels");
+  if (f.task === "sft") {
+    if (f.labels !== undefined) throw new TunekitError("--labels: --task sft has no labels (it learns the completions)");
+    if (f.format !== undefined && f.format !== "jsonl") throw new TunekitError(`--format ${f.format}: --task sft reads JSON lines (--format jsonl)`);
+  }
 }
 
 /** train / curve: everything that can be checked before the data is read. */
