@@ -4,19 +4,11 @@
 import * as ops from "../../tensor/ops";
 import { Linear } from "../../nn/layers";
 import type { ArchHeads } from "../spec";
-import { lastRealTokens } from "../inputs";
+import { lastTokenScore } from "../last_token_head";
 import type { LlamaModel } from "./model";
 
 export const decoderHeads: ArchHeads<LlamaModel> = {
-  sequenceClassification: {
-    pooler: false,
-    // HF takes the last token whose id is not pad_token_id; tunekit the last with attention mask 1 (see
-    // lastRealTokens: the same token for every batch padded with the pad id, and it needs no pad id).
-    build(_body, c) {
-      const score = new Linear(c.hiddenSize, c.numLabels, false, "score");
-      return { modules: [["score", score]], forward: (o, x) => score.forward(ops.selectTokens(o.lastHiddenState, lastRealTokens(o.mask, x.batchSize, x.seqLen))) };
-    },
-  },
+  sequenceClassification: lastTokenScore,
   // GenericForTokenClassification: classifier_dropout ?? hidden_dropout ?? 0.1 (config.classifierDropout).
   tokenClassifierDropout: (c) => c.classifierDropout,
   causalLM(body, c) {
