@@ -81,10 +81,10 @@ async function run(spec) {
     const extra = strategyOptions(spec, m);
     const trainer = new tk.Trainer({ model: m, train: f.features, eval: d.features, collate: (x) => tk.collate(x, { padId }), learningRate: spec.lr, ...common, ...extra,
       ...(spec.memory ? { epochs: 1 } : {}),
-      evaluator: () => { const c = new tk.ClassificationMetric({ numLabels: 2 }); return { update: (o, b) => c.updateLogits(o.logits.data, b.labels), compute: () => c.compute() }; },
+      evaluator: () => { const c = new tk.ClassificationMetric({ numLabels: 2 }); return { update: (o, b) => c.updateLogits(o.logits.toHost(), b.labels), compute: () => c.compute() }; },
       metricForBestModel: "accuracy", loadBestModelAtEnd: true });
     const r = await trainer.train();
-    metric = { metric: "accuracy", value: trainer.evaluate().accuracy, gradBytes: m.parameters().reduce((n, p) => n + (p.grad ? p.grad.byteLength : 0), 0), optimizerBytes: trainer.optimizer.stateBytes };
+    metric = { metric: "accuracy", value: trainer.evaluate().accuracy, gradBytes: m.parameters().reduce((n, p) => n + (p.grad ? p.grad.bytes : 0), 0), optimizerBytes: trainer.optimizer.stateBytes };
     trainable = r.trainableParameters; total = tk.parameterCount(m);
   } else if (spec.task === "conll") {
     const train = tk.readConll(data("conll2003/train.txt")).slice(0, N.ner);
@@ -100,7 +100,7 @@ async function run(spec) {
     tk.noGrad(() => {
       for (let i = 0; i < d.features.length; i += 32) tk.tidy(() => {
         const feats = d.features.slice(i, i + 32), b = tk.collate(feats, { padId });
-        const out = m.forward(b), logits = out.logits.data, L = f.numLabels, T = b.seqLen;
+        const out = m.forward(b), logits = out.logits.toHost(), L = f.numLabels, T = b.seqLen;
         feats.forEach((ft, k) => {
           const words = tk.wordPredictions(ft, { logits: logits.subarray(k * T * L, (k + 1) * T * L), numLabels: L });
           const sent = dev[i + k];
@@ -125,8 +125,8 @@ async function run(spec) {
       for (let i = 0; i < d.length; i += 32) tk.tidy(() => {
         const b = tk.collate(d.slice(i, i + 32), { padId }), o = m.forward(b), T = b.seqLen;
         for (let k = 0; k < b.batchSize; k++) {
-          starts.push(Array.from(o.startLogits.data.subarray(k * T, (k + 1) * T)));
-          ends.push(Array.from(o.endLogits.data.subarray(k * T, (k + 1) * T)));
+          starts.push(Array.from(o.startLogits.toHost().subarray(k * T, (k + 1) * T)));
+          ends.push(Array.from(o.endLogits.toHost().subarray(k * T, (k + 1) * T)));
         }
       });
     });
@@ -148,7 +148,7 @@ async function run(spec) {
     tk.noGrad(() => {
       for (let i = 0; i < d.length; i += 64) tk.tidy(() => {
         const b = col(d.slice(i, i + 64));
-        rm.update(m.forward(b).logits.data, b.scores);
+        rm.update(m.forward(b).logits.toHost(), b.scores);
       });
     });
     metric = { metric: "spearman", value: rm.compute().spearman };

@@ -40,7 +40,8 @@ enum Slot {
   kSlotLoraX,     // LoRA: dropout(x), then dh·A
   kSlotLoraDh,    // LoRA: dh
   kSlotColsum,    // column-sum partials
-  kSlotGemmA,     // gemm with bf16 weights on tensor cores: A rounded to bf16
+  kSlotGemmA,     // gemm on tensor cores (GemmArgs::bf16): A rounded to bf16
+  kSlotGemmB,     // gemm on tensor cores with a float32 B (bf16 autocast): B rounded to bf16
   kSlotCount
 };
 void* workspace(Slot slot, size_t bytes);

@@ -2,8 +2,9 @@
 // register tile, the next K-slice prefetched into registers while the current one is multiplied), and
 // a tensor-core kernel (WMMA 16x16x16) for fp16/bf16 inputs with float32 accumulation.
 // Both handle op(A)/op(B) = N or T, any leading dimensions, strided batches and ragged edges.
-// A bf16 B (a frozen weight, GemmArgs::b_dtype) is read by the float32 kernel, widened as it is loaded
-// (exact), or, with GemmArgs::bf16, by the tensor-core kernel as it is, A rounded to bf16 first.
+// GemmArgs::bf16 (bf16 autocast, as the CPU's) runs on the tensor-core kernel: A and a float32 B rounded
+// to bf16 first, a bf16 B (a frozen weight, GemmArgs::b_dtype) read as it is. Without it a bf16 B is
+// read by the float32 kernel, widened as it is loaded (exact).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -301,19 +302,33 @@ __global__ void pack_bf16_kernel(int64_t batch, int64_t rows, int64_t cols, cons
   }
 }
 
-// GemmArgs::bf16 with a bf16 B: A rounded to bf16 into workspace, then the tensor-core kernel reads B as stored.
-void gemm_bf16_weights(const GemmArgs& g) {
-  const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K, n = g.batch * ar * ac;
-  __nv_bfloat16* a16 = workspace_of<__nv_bfloat16>(kSlotGemmA, size_t(n > 0 ? n : 1));
+// Rounds a (batch x rows x cols, leading dim ld, stride apart) float32 operand into workspace slot
+// `slot` as a dense bf16 one; returns it.
+__nv_bfloat16* packed_bf16(Slot slot, int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride) {
+  const int64_t n = batch * rows * cols;
+  __nv_bfloat16* dst = workspace_of<__nv_bfloat16>(slot, size_t(n > 0 ? n : 1));
   if (n > 0) {
-    pack_bf16_kernel<<<grid_for(n), kBlock>>>(g.batch, ar, ac, g.A, g.lda, g.strideA, a16);
+    pack_bf16_kernel<<<grid_for(n), kBlock>>>(batch, rows, cols, src, ld, stride, dst);
     check_launch("gemm");
   }
+  return dst;
+}
+
+// GemmArgs::bf16 (bf16 autocast): A rounded to bf16, B too unless it is stored as bf16 (a frozen
+// weight, read as it is), then the tensor-core kernel with float32 accumulation.
+void gemm_bf16(const GemmArgs& g) {
+  const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K;
+  const int64_t br = g.transB ? g.N : g.K, bc = g.transB ? g.K : g.N;
   tk_cuda_gemm_half_args h{};
   h.dtype = TK_CUDA_BF16; h.transA = g.transA; h.transB = g.transB;
   h.M = g.M; h.N = g.N; h.K = g.K; h.alpha = g.alpha; h.beta = g.beta;
-  h.A = a16; h.lda = ac; h.strideA = ar * ac;
-  h.B = g.B; h.ldb = g.ldb; h.strideB = g.strideB;
+  h.A = packed_bf16(kSlotGemmA, g.batch, ar, ac, g.A, g.lda, g.strideA); h.lda = ac; h.strideA = ar * ac;
+  if (g.b_dtype == TK_BF16) {
+    h.B = g.B; h.ldb = g.ldb; h.strideB = g.strideB;
+  } else {
+    h.B = packed_bf16(kSlotGemmB, g.batch, br, bc, static_cast<const float*>(g.B), g.ldb, g.strideB);
+    h.ldb = bc; h.strideB = br * bc;
+  }
   h.C = g.C; h.ldc = g.ldc; h.strideC = g.strideC;
   h.batch = g.batch;
   launch_hgemm<__nv_bfloat16>(h);
@@ -331,9 +346,9 @@ void gemm_f32(const GemmArgs& g) {
 }
 
 void gemm(const GemmArgs& g) {
-  if (!(g.bf16 && g.b_dtype == TK_BF16)) return gemm_f32(g);
+  if (!g.bf16) return gemm_f32(g);
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
-  gemm_bf16_weights(g);
+  gemm_bf16(g);
   check_launch("gemm");
 }
 

@@ -26,7 +26,9 @@ export const {
   saveSafetensors, saveSafetensorsAsync, readTorchBin, parseTorchBin, readConfig, parseConfig,
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
   pretrain, trainWordPiece,
+  generate, streamGenerate, readGenerationConfig, GENERATION_DEFAULTS, applyChatTemplate,
   EMBEDDED_MODEL, chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELOW, classificationEvaluator, regressionEvaluator,
   writeReport, readTrainingLog,
+  ProcessGroup, initProcessGroup, getProcessGroup, destroyProcessGroup, isWorldProcessZero, distributedInfo, distributedFromEnv, launch,
 } = cjs;
 export default cjs;

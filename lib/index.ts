@@ -119,6 +119,10 @@ export type { PretrainOptions, PretrainResult } from "./train/pretrain";
 export { trainWordPiece } from "./data/tokenizer";
 export type { WordPieceTrainOptions } from "./data/tokenizer";
 // ---- end pretraining ----
+// ---- generation (lib/generation): generate / streamGenerate through the key/value cache, chat templates ----
+export { generate, streamGenerate, readGenerationConfig, GENERATION_DEFAULTS, applyChatTemplate } from "./generation";
+export type { Prompt, FinishReason, GenerationChunk, GenerationOutput, GenerationOptions, GenerationConfig, ChatMessage, ChatTemplateOptions } from "./generation";
+// ---- end generation ----
 // ---- report (lib/report): report.html + SVG charts from training logs ----
 export { writeReport, readTrainingLog } from "./report";
 export type { ReportInput, ReportFiles, ConfusionInput, CurvePoint, ExampleRow, TrainingLog, StepRecord, EvalRecord } from "./report";
@@ -129,3 +133,7 @@ export { chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELO
 export type { FineTuneMethod, MethodChoice, MethodOptions } from "./train/method";
 export { classificationEvaluator, regressionEvaluator } from "./train/evaluators";
 // ---- end newcomer's path ----
+// ---- distributed (lib/distributed): data-parallel training over Gloo ----
+export { ProcessGroup, initProcessGroup, getProcessGroup, destroyProcessGroup, isWorldProcessZero, distributedInfo, distributedFromEnv, launch } from "./distributed";
+export type { DistributedOptions, LaunchedAs, CommBackendName, LaunchOptions, LaunchResult } from "./distributed";
+// ---- end distributed ----

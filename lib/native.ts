@@ -377,8 +377,42 @@ export interface CudaInfo { available: boolean; reason: string; library?: string
 /** One compared output of cudaCheckOps(): passes when maxAbsDiff <= tolerance · max(1, refMaxAbs). */
 export interface CudaOpCheck { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }
 
+// ---- process groups (data-parallel training; include/tunekit/comm.h) --------------------------------
+/** What the communication backend loader found (commInfo()). */
+export interface CommInfo { available: boolean; reason: string; library?: string }
+export interface CommInitArgs {
+  backend: "gloo" | "nccl"; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number;
+  /** Network interface of the collectives' sockets ("" = the one that routes to masterAddr). */
+  ifname?: string;
+}
+/** The collectives of a process group (a group id from commInit); host typed arrays only. */
+export interface CommAddon {
+  /** Whether libtunekit_<backend>.so loads (opened on the first call), and why not. */
+  commInfo(backend: "gloo" | "nccl"): CommInfo;
+  /** Joins the group (rendezvous at masterAddr:masterPort, connections, a barrier); returns its id. */
+  commInit(a: CommInitArgs): number;
+  /** x = the sum of x over the ranks (Float32Array or Float64Array), in place. */
+  commAllReduce(a: { group: number; x: Float32Array | Float64Array }): void;
+  /** The same, started on the library's thread; returns a ticket for commWait. x stays untouched until then. */
+  commAllReduceStart(a: { group: number; x: Float32Array | Float64Array }): number;
+  /** Waits for the ticket (and everything before it); returns the seconds waited. */
+  commWait(a: { group: number; ticket: number }): number;
+  /** x of rank `root` copied to every rank (any typed array). */
+  commBroadcast(a: { group: number; x: ArrayBufferView; root: number }): void;
+  /** Every rank's bytes (counts[r] from rank r, known to all), concatenated in rank order. */
+  commAllGather(a: { group: number; x: Uint8Array; counts: number[] }): Uint8Array;
+  commBarrier(a: { group: number }): void;
+  /** Seconds the library spent inside collectives, and how many ran. */
+  commStats(a: { group: number }): { seconds: number; collectives: number };
+  /** Gives up: the other ranks are told why and stop at their next collective. */
+  commAbort(a: { group: number; reason: string }): void;
+  /** Leaves the group (after a barrier, unless it failed). */
+  commDestroy(a: { group: number }): void;
+}
+// ---- end process groups ----------------------------------------------------------------------------
+
 /** The raw addon. Arrays are row-major float32; see include/tunekit/ops.h for each op's contract. */
-export interface NativeAddon {
+export interface NativeAddon extends CommAddon {
   /** The op names of TK_OPS (include/tunekit/ops.h), in op id order: "gemm", "attention_forward", ... */
   ops(): string[];
   /**
@@ -427,10 +461,11 @@ export interface NativeAddon {
   memoryStats(): { bytes: number; buffers: number; deviceBytes: number; deviceBuffers: number };
   /**
    * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
-   * effect only where bf16Available(); elsewhere GEMMs stay fp32.
+   * effect on CUDA buffers (tensor cores, fp32 accumulation) and on the CPU where bf16Available();
+   * elsewhere GEMMs stay fp32.
    */
   setMatmulPrecision(p: MatmulPrecision): void;
-  /** The precision GEMMs run at now: "bf16" only when requested and available. */
+  /** The precision CPU GEMMs run at now: "bf16" only when requested and bf16Available(). */
   matmulPrecision(): MatmulPrecision;
   /** The CPU has AVX512-BF16 (vdpbf16ps) and the AVX-512 kernels are in use. */
   bf16Available(): boolean;

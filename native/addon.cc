@@ -219,6 +219,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_lora(env, exports);
   init_heads(env, exports);
   init_decoder(env, exports);
+  init_comm(env, exports);
   return exports;
 }
 

@@ -154,8 +154,9 @@ float bf16_to_float(uint16_t b);
 
 // How B is stored and multiplied: float; bf16 (a frozen weight) widened to float on both sides; bf16 B
 // with GemmArgs::bf16, which CUDA runs on tensor cores with A rounded to bf16: the CPU side gets A
-// rounded already and multiplies in float, so both sides multiply the same values.
-enum GemmMode { kGemmF32, kGemmBf16B, kGemmBf16Cores };
+// rounded already and multiplies in float, so both sides multiply the same values; a float B with
+// GemmArgs::bf16 (bf16 autocast), which CUDA rounds to bf16 with A: the CPU side gets both rounded.
+enum GemmMode { kGemmF32, kGemmBf16B, kGemmBf16Cores, kGemmAutocast };
 
 void check_gemm(Check& c) {
   // pad: extra columns in every leading dimension (the matrices are sub-matrices of wider ones).
@@ -175,15 +176,21 @@ void check_gemm(Check& c) {
       {"gemm bf16 cores NN beta", 0, 0, 77, 51, 45, 1, 0.5f, 1.f, 0, kGemmBf16Cores},
       {"gemm bf16 cores TN sub-matrix", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3, kGemmBf16Cores},
       {"gemm bf16 cores batched TT", 1, 1, 70, 50, 33, 2, 1.f, 0.5f, 1, kGemmBf16Cores},
+      {"gemm bf16 autocast NT (linear forward)", 0, 1, 200, 136, 96, 1, 1.f, 0.f, 0, kGemmAutocast},
+      {"gemm bf16 autocast NN (linear dX) beta", 0, 0, 77, 51, 45, 1, 0.5f, 1.f, 0, kGemmAutocast},
+      {"gemm bf16 autocast TN (linear dW) sub-matrix", 1, 0, 40, 30, 20, 1, 1.f, 1.f, 3, kGemmAutocast},
+      {"gemm bf16 autocast batched TT", 1, 1, 70, 50, 33, 2, 1.f, 0.5f, 1, kGemmAutocast},
   };
   for (const Case& k : cases) {
     const int64_t lda = (k.ta ? k.M : k.K) + k.pad, ldb = (k.tb ? k.K : k.N) + k.pad, ldc = k.N + k.pad;
     const int64_t sa = (k.ta ? k.K : k.M) * lda, sb = (k.tb ? k.N : k.K) * ldb, sc = k.M * ldc;
-    std::vector<float> A0 = c.rng.normal(sa * k.batch), B0 = c.rng.normal(sb * k.batch), Ar(A0);
+    std::vector<float> A0 = c.rng.normal(sa * k.batch), B0 = c.rng.normal(sb * k.batch), Ar(A0), Br(B0);
     std::vector<uint16_t> B16(B0.size());
     for (size_t i = 0; i < B0.size(); i++) B16[i] = float_to_bf16(B0[i]);
     for (float& a : Ar) a = bf16_to_float(float_to_bf16(a));
-    TensorF A = c.tensor(A0), A_rounded = c.tensor(Ar), B = c.tensor(B0);
+    for (float& b : Br) b = bf16_to_float(float_to_bf16(b));
+    TensorF A = c.tensor(A0), A_rounded = c.tensor(Ar), B = c.tensor(B0), B_rounded = c.tensor(Br);
+    const bool cores = k.mode == kGemmBf16Cores || k.mode == kGemmAutocast;
     Tensor<uint16_t> Bh = c.tensor(B16);
     std::vector<float> C0 = c.rng.normal(sc * k.batch);
     if (k.beta == 0.f) std::fill(C0.begin(), C0.end(), NAN);  // beta = 0 must not read C
@@ -191,10 +198,11 @@ void check_gemm(Check& c) {
     c.run<TK_OP_gemm>([&](GemmArgs& g, int s) {
       g.transA = k.ta; g.transB = k.tb; g.M = k.M; g.N = k.N; g.K = k.K; g.alpha = k.alpha; g.beta = k.beta;
       g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.strideA = sa; g.strideB = sb; g.strideC = sc; g.batch = k.batch;
-      g.A = k.mode == kGemmBf16Cores && s == kCpu ? A_rounded[s] : A[s];
-      g.B = k.mode == kGemmF32 ? static_cast<const void*>(B[s]) : Bh[s];
-      g.b_dtype = k.mode == kGemmF32 ? TK_F32 : TK_BF16;
-      g.bf16 = k.mode == kGemmBf16Cores && s == kGpu;
+      g.A = cores && s == kCpu ? A_rounded[s] : A[s];
+      const bool f32_b = k.mode == kGemmF32 || k.mode == kGemmAutocast;
+      g.B = !f32_b ? static_cast<const void*>(Bh[s]) : k.mode == kGemmAutocast && s == kCpu ? B_rounded[s] : B[s];
+      g.b_dtype = f32_b ? TK_F32 : TK_BF16;
+      g.bf16 = cores && s == kGpu;
       g.C = C[s];
     });
     c.compare(TK_OP_gemm, k.name, C, kFloat);

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-npm run prebuild --silent
+npm run build:prebuilds --silent
 ls prebuilds/linux-x64/
 tgz=$(npm pack --silent | tail -n 1)
 work=$(mktemp -d)

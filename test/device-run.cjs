@@ -173,6 +173,32 @@ async function main() {
     const la = train(a, bertBatches), lb = train(b, bertBatches);
     out.repeat = { sameLosses: la.every((v, i) => Object.is(v, lb[i])), maxWeightDiff: maxWeightDiff(a, b) };
   }
+  // 9. the Trainer's bf16 option on the device: tensor-core GEMMs whatever the host CPU has (autocast:
+  // float32 weights and optimizer state), close to the float32 run but not equal to it
+  {
+    const tok = await tk.AutoTokenizer.fromPretrained(tk.EMBEDDED_MODEL);
+    const texts = ["a gorgeous, witty film", "a dull mess", "warm and funny", "tedious and long", "a delight", "nothing works here"];
+    const { features } = await tk.classificationFeatures(tok, texts.map((text, i) => ({ text, label: String(i % 2) })), { maxLength: 16, label2id: { 0: 0, 1: 1 } });
+    const run = async (bf16) => {
+      const model = await bert();
+      const losses = [];
+      const trainer = new tk.Trainer({
+        model, train: features, collate: (f) => tk.collate(f, { padId: tok.padTokenId }), epochs: 2, batchSize: 3, learningRate: 1e-3, seed: 1,
+        device: "cuda", bf16, callbacks: [{ onLog: (_a, _s, _c, { logs }) => { if (logs.loss !== undefined) losses.push(logs.loss); } }],
+      });
+      trainer.removeCallback(tk.ProgressCallback);
+      const r = await trainer.train();
+      return { losses, precision: r.precision };
+    };
+    const f32 = await run(false);
+    // The CPU side on AVX2 kernels (no bf16 there): the device's precision must not depend on it.
+    const isa = native.isa();
+    if (native.availableIsas().includes("avx2")) native.setIsa("avx2");
+    const cpuBf16 = native.bf16Available();
+    const b16 = await run(true);
+    native.setIsa(isa);
+    out.bf16 = { cpuBf16, precision: b16.precision, lossesF32: f32.losses, lossesBf16: b16.losses, processPrecisionAfter: native.matmulPrecision() };
+  }
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 

@@ -26,6 +26,7 @@ interface Results {
   oom: { message: string; worksAfter: boolean };
   checkOps: { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }[];
   repeat: { sameLosses: boolean; maxWeightDiff: number };
+  bf16: { cpuBf16: boolean; precision: string; lossesF32: number[]; lossesBf16: number[]; processPrecisionAfter: string };
 }
 
 const suite = have ? describe : process.env.CI ? describe : describe.skip;
@@ -102,6 +103,15 @@ suite(have ? "the device path (CUDA backend)" : `the device path [skipped: ${rea
     fs.rmSync(out, { recursive: true, force: true });
   }, 600_000);
 
+  test("the Trainer's bf16 option runs the device's GEMMs in bf16 (tensor cores) whatever the CPU has: near the float32 run, not equal to it", () => {
+    expect(r.bf16.cpuBf16).toBe(false); // the CPU side ran its AVX2 kernels
+    expect(r.bf16.precision).toBe("bf16");
+    expect(r.bf16.lossesBf16.length).toBe(r.bf16.lossesF32.length);
+    expect(r.bf16.lossesF32.length).toBeGreaterThan(2);
+    expect(r.bf16.lossesBf16.some((l, i) => l !== r.bf16.lossesF32[i])).toBe(true);
+    r.bf16.lossesBf16.forEach((l, i) => expect(Math.abs(l - r.bf16.lossesF32[i])).toBeLessThan(2e-2 * Math.max(1, Math.abs(r.bf16.lossesF32[i]))));
+    expect(r.bf16.processPrecisionAfter).toBe("fp32");
+  });
   test("two runs on the device are bit-identical", () => {
     expect(r.repeat.sameLosses).toBe(true);
     expect(r.repeat.maxWeightDiff).toBe(0);

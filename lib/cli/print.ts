@@ -1,6 +1,7 @@
 // Plain-text output of the CLI: aligned tables, a confusion matrix, metrics on one line. --json
 // replaces all of it with one JSON document on stdout.
 import type { Metrics } from "../train/trainer";
+import { isWorldProcessZero } from "../distributed/process_group";
 
 export interface Out {
   json: boolean;
@@ -10,7 +11,9 @@ export interface Out {
   result(obj: unknown): void;
 }
 
+/** Under data parallelism only the first process prints (HF's is_world_process_zero); the others stay silent. */
 export function output(json: boolean): Out {
+  if (!isWorldProcessZero()) return { json, line: () => undefined, result: () => undefined };
   return {
     json,
     line: (s = "") => (json ? process.stderr.write(s + "\n") : process.stdout.write(s + "\n")),

@@ -13,6 +13,7 @@ import { TunekitError } from "../errors";
 import type { TaskData, Analysis, TaskBatch } from "./tasks";
 import type { TrainerFlags, MethodFlags } from "./args";
 import type { EncodedFeature } from "../data/features/collate";
+import { isWorldProcessZero } from "../distributed/process_group";
 
 export interface RunResult {
   method: MethodChoice;
@@ -73,8 +74,10 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
   });
   const train = await trainer.train();
   // Saved before the final evaluation and analysis, so that nothing failing there loses the trained model.
-  if (o.out) await save(model, o.out, o);
-  const { metrics, analysis } = await afterSave(o.out, () => ({ metrics: trainer.evaluate(), analysis: task.analyse(model, o.errors ?? 5) }));
+  // Under data parallelism every process holds the same weights: the first one saves, analyses and reports.
+  const main = isWorldProcessZero();
+  if (o.out && main) await save(model, o.out, o);
+  const { metrics, analysis } = await afterSave(o.out, () => ({ metrics: trainer.evaluate(), analysis: main ? task.analyse(model, o.errors ?? 5) : {} }));
   return { method: choice, metric, random, train, metrics, analysis, trainable: train.trainableParameters, parameters: parameterCount(model),
     logFile, seconds: (Date.now() - t0) / 1000 };
 }

@@ -88,7 +88,12 @@ export function writeGrad(t: Tensor, write: (out: Storage) => void): void {
   release(tmp);
 }
 
-export function backward(root: Tensor, gradient?: ArrayLike<number>): void {
+/**
+ * Differentiates root (a scalar loss, or any tensor with `gradient` given). `onLeafReady` is called
+ * with each leaf (parameter) as soon as its gradient is complete: right after the last node that
+ * uses it ran, while the rest of the backward goes on (DDP reduces gradient buckets there).
+ */
+export function backward(root: Tensor, gradient?: ArrayLike<number>, onLeafReady?: (leaf: Tensor) => void): void {
   if (!root.node) throw new TunekitError("backward: the tensor was not produced by an op that requires grad (is every parameter frozen, or was it computed under noGrad?)");
   if (!gradient && root.size !== 1)
     throw new TunekitError(`backward: called on a tensor of shape [${root.shape.join(", ")}]; expected a scalar loss (or pass the output gradient)`);
@@ -114,6 +119,19 @@ export function backward(root: Tensor, gradient?: ArrayLike<number>): void {
       order.push(t);
     }
   }
+  // The leaves whose last use is order[i] (the backward runs i downward), for onLeafReady.
+  const readyAt = new Map<number, Tensor[]>();
+  if (onLeafReady) {
+    const seenLeaf = new Set<Tensor>();
+    for (let i = 0; i < order.length; i++)
+      for (const c of order[i].node?.inputs ?? [])
+        if (!c.node && c.requiresGrad && !seenLeaf.has(c)) {
+          seenLeaf.add(c);
+          const at = readyAt.get(i) ?? [];
+          at.push(c);
+          readyAt.set(i, at);
+        }
+  }
   grads = new Map();
   try {
     const g0 = acquire(root.size, root.device, "f32", false);
@@ -129,6 +147,7 @@ export function backward(root: Tensor, gradient?: ArrayLike<number>): void {
       if (g) release(g);
       for (const s of node.saved ?? []) release(s);
       node.saved = undefined;
+      for (const leaf of readyAt.get(i) ?? []) onLeafReady!(leaf);
     }
   } finally {
     for (const g of grads.values()) release(g);

@@ -164,6 +164,8 @@ export interface TrainerRun {
   bestWeights: Map<string, Storage> | null;
   seed: number;
   trainingArgs: TrainingArgsRecord;
+  /** Examples per micro-batch over all processes (trainer_state.json's train_batch_size); default: the per-process batch size. */
+  trainBatchSize?: number;
 }
 
 const f32 = (v: Float32Array) => ({ dtype: "F32" as const, shape: [v.length], data: v });
@@ -190,9 +192,29 @@ export function saveTrainerCheckpoint(dir: string, run: TrainerRun): void {
     // Last: checkpointProblem() treats a directory without it as incomplete.
     const st = { step: s.step, epoch: s.epoch, batchInEpoch: s.batchInEpoch, genOffset: model.gen.offset, bestMetric: s.bestMetric, bestStep: s.bestStep,
       patience: s.patience, history: s.history, skipped: s.skipped, optimizerStep: optimizer.step, seed: run.seed, lossScaler: run.scaler?.state(),
-      training_args: run.trainingArgs };
+      training_args: run.trainingArgs, train_batch_size: run.trainBatchSize ?? run.trainingArgs.per_device_train_batch_size };
     writeFileAtomicSync(path.join(tmp, "trainer_state.json"), Buffer.from(JSON.stringify(st, null, 2)));
   });
+}
+
+/**
+ * The saved data position (micro-batches of the saved global batch size) in micro-batches of this
+ * run's: the same number of examples into the epoch's permutation. A run resumed with another number
+ * of processes (or batch size) whose position falls inside one of its micro-batches starts at that
+ * micro-batch: the examples before the position in it are seen twice this epoch (a warning says how many).
+ */
+function positionIn(st: ReturnType<typeof readTrainerState>, now: { trainBatchSize: number; examples: number }, dir: string): number {
+  const saved = st.train_batch_size ?? st.training_args?.per_device_train_batch_size ?? now.trainBatchSize;
+  if (saved === now.trainBatchSize) return st.batchInEpoch;
+  console.warn(`tunekit: resumeFrom ${dir}: ${saved} examples per micro-batch over all processes in the checkpoint, ${now.trainBatchSize} here ` +
+    "(batchSize × number of processes): the run goes on with the new batch, so it will not continue exactly");
+  const examples = Math.min(st.batchInEpoch * saved, now.examples);
+  if (examples >= now.examples) return Math.ceil(now.examples / now.trainBatchSize);
+  const at = Math.floor(examples / now.trainBatchSize);
+  if (examples % now.trainBatchSize)
+    console.warn(`tunekit: resumeFrom ${dir}: saved ${examples} examples into epoch ${st.epoch} with ${saved} per micro-batch; with ${now.trainBatchSize} ` +
+      `per micro-batch (all processes) this run restarts the epoch at example ${at * now.trainBatchSize}: ${examples % now.trainBatchSize} examples are seen twice this epoch`);
+  return at;
 }
 
 /**
@@ -200,9 +222,11 @@ export function saveTrainerCheckpoint(dir: string, run: TrainerRun): void {
  * readTrainerState first); returns the saved state and best weights. microBatchesPerEpoch is this
  * run's, which the saved data position must fit.
  */
-export function loadTrainerCheckpoint(dir: string, run: Omit<TrainerRun, "state" | "bestWeights" | "seed">, microBatchesPerEpoch: number):
+export function loadTrainerCheckpoint(dir: string, run: Omit<TrainerRun, "state" | "bestWeights" | "seed">, microBatchesPerEpoch: number,
+  position?: { trainBatchSize: number; examples: number }):
   { state: Omit<TrainerState, "maxSteps">; bestWeights: Map<string, Storage> | null } {
   const st = readTrainerState(dir);
+  if (position) st.batchInEpoch = positionIn(st, position, dir);
   if (st.batchInEpoch > microBatchesPerEpoch)
     throw new TunekitError(`resumeFrom: ${path.join(dir, "trainer_state.json")}: field "batchInEpoch" is ${st.batchInEpoch}; expected an integer in 0..${microBatchesPerEpoch} (micro-batches per epoch of this training set: is it the same data and batchSize?)`);
   // As HF's compare_trainer_and_checkpoint_args: a different setting resumes, with a warning, since it no longer continues the same run.

@@ -126,6 +126,11 @@ export class AdamW {
     });
   }
 
+  /** Every parameter this optimizer updates, in the gradient arena's slot order. */
+  get parameters(): readonly Parameter[] {
+    return this.params;
+  }
+
   /** Bytes of optimizer state held (m and v). */
   get stateBytes(): number {
     return this.m && this.v ? this.m.storage.bytes + this.v.storage.bytes : 0;

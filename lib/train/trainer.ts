@@ -8,6 +8,7 @@ import { TunekitError } from "../errors";
 import { native } from "../native";
 import type { MatmulPrecision } from "../native";
 import { tidy } from "../tensor/tensor";
+import type { Tensor } from "../tensor/tensor";
 import { Storage, acquire, allocate, release } from "../tensor/storage";
 import { Parameter } from "../nn/module";
 import { noGrad, backward } from "../tensor/autograd";
@@ -22,6 +23,10 @@ import { CallbackHandler, CallbackKwargs, CallbackOrClass, DefaultFlowCallback, 
   TrainerControl, TrainerEvent } from "./callbacks";
 import { ProgressCallback, JsonLinesCallback } from "./progress";
 import { checkOptions, moveModel, permutation, Metrics, TrainerOptions, TrainResult } from "./trainer_options";
+import type { ProcessGroup } from "../distributed/process_group";
+import { Reducer } from "../distributed/reducer";
+import { trainerGroup, broadcastParameters, shareOf, checkSameStart } from "../distributed/ddp";
+import { shardedBatches } from "../distributed/evaluation";
 
 // The types a Trainer takes and returns live in trainer_options.ts; they are imported from here as well.
 export { permutation } from "./trainer_options";
@@ -45,6 +50,11 @@ export class Trainer<F, B> {
   private order: { epoch: number; indices: number[] } | null = null;
   /** Present when lossScaling is on. */
   readonly scaler: LossScaler | null;
+  /** Data-parallel training: the group of processes, and the gradient all-reduce (null in one process). */
+  readonly group: ProcessGroup | null;
+  private readonly reducer: Reducer | null = null;
+  /** Seconds of gradient collectives (communication thread) and of the steps' waits for them, over this train(). */
+  private communication = { seconds: 0, wait: 0, steps: 0 };
   private training = false;
 
   constructor(options: TrainerOptions<F, B>) {
@@ -58,10 +68,13 @@ export class Trainer<F, B> {
     if (!o.train.length) throw new TunekitError("Trainer: the training set is empty");
     checkOptions(o);
     if (o.bf16 !== undefined && typeof o.bf16 !== "boolean") throw new TunekitError(`Trainer: bf16 must be true or false, got ${JSON.stringify(o.bf16)}`);
-    if (o.bf16 && !native.bf16Available() && o.progress !== false)
-      console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     const model = o.model;
     if (o.device !== undefined) moveModel(model, o.device);
+    if (o.bf16 && model.device === "cpu" && !native.bf16Available() && o.progress !== false)
+      console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
+    this.group = trainerGroup(o.distributed, model.device);
+    // Every process starts from rank 0's weights (DDP's broadcast at construction), before anything is derived from them.
+    if (this.group) broadcastParameters(this.group, model.parameters());
     // Strategies decide which parameters train; the optimizer knows every parameter that may train.
     // A statically frozen parameter is outside the optimizer (no gradient, no state); gradual
     // unfreezing makes every parameter trainable in turn, so they are all inside.
@@ -69,6 +82,7 @@ export class Trainer<F, B> {
     else if (o.freeze) freeze(model, o.freeze);
     const groups = paramGroups(model, { lr: o.learningRate, weightDecay: o.weightDecay, layerDecay: o.layerDecay });
     this.optimizer = new AdamW(groups, { betas: [o.adamBeta1, o.adamBeta2], eps: o.adamEpsilon });
+    if (this.group) this.reducer = new Reducer(this.group, this.optimizer, model);
     if (o.gradualUnfreezing) {
       if (o.freeze) freeze(model, o.freeze);
       unfreezeTop(model, 0);
@@ -87,14 +101,18 @@ export class Trainer<F, B> {
       resumeDir = latestCheckpoint(o.outputDir);
     }
     if (resumeDir) {
-      const r = loadTrainerCheckpoint(resumeDir, { model, optimizer: this.optimizer, scaler: this.scaler, trainingArgs: this.trainingArgs() }, this.microBatchesPerEpoch);
+      const r = loadTrainerCheckpoint(resumeDir, { model, optimizer: this.optimizer, scaler: this.scaler, trainingArgs: this.trainingArgs() }, this.microBatchesPerEpoch,
+        { trainBatchSize: this.globalBatchSize, examples: o.train.length });
       this.state = { ...r.state, maxSteps: this.totalSteps };
       this.bestWeights = r.bestWeights;
     }
+    if (this.group) checkSameStart(this.group, this.state);
+    // Only the first process reports and logs (HF's is_world_process_zero); every one runs the callbacks.
+    const main = this.isWorldProcessZero();
     this.callbackHandler = new CallbackHandler([
       DefaultFlowCallback,
-      ...(o.progress !== false ? [new ProgressCallback()] : []),
-      ...(o.logFile ? [new JsonLinesCallback(o.logFile, !!o.resumeFrom)] : []),
+      ...(o.progress !== false && main ? [new ProgressCallback()] : []),
+      ...(o.logFile && main ? [new JsonLinesCallback(o.logFile, !!o.resumeFrom)] : []),
       ...(o.earlyStoppingPatience !== undefined ? [new EarlyStoppingCallback(o.earlyStoppingPatience)] : []),
       ...(o.events ? [new EventsCallback(o.events)] : []),
       ...(o.callbacks ?? []),
@@ -120,8 +138,16 @@ export class Trainer<F, B> {
     this.control = this.callbackHandler.call(event, this.o as unknown as TrainerArgs, this.state, this.control, kwargs);
   }
 
+  /** Whether this process is the one that saves, logs and reports (rank 0, or the only one). */
+  isWorldProcessZero(): boolean {
+    return !this.group || this.group.rank === 0;
+  }
+  /** Examples per micro-batch over all processes: batchSize × world size (HF's train_batch_size × world size). */
+  get globalBatchSize(): number {
+    return this.o.batchSize * (this.group?.worldSize ?? 1);
+  }
   get microBatchesPerEpoch(): number {
-    return Math.ceil(this.o.train.length / this.o.batchSize);
+    return Math.ceil(this.o.train.length / this.globalBatchSize);
   }
   get stepsPerEpoch(): number {
     return Math.ceil(this.microBatchesPerEpoch / this.o.gradientAccumulationSteps);
@@ -142,10 +168,12 @@ export class Trainer<F, B> {
     return this.schedule(step);
   }
 
-  private batchAt(epoch: number, index: number): B {
+  /** This process's part of micro-batch `index` of the epoch; null when it has no example in it (a short last batch). */
+  private batchAt(epoch: number, index: number): B | null {
     if (this.order?.epoch !== epoch) this.order = { epoch, indices: permutation(this.o.train.length, this.o.seed * 1000003 + epoch) };
-    const bs = this.o.batchSize;
-    return this.o.collate(this.order.indices.slice(index * bs, (index + 1) * bs).map((i) => this.o.train[i]));
+    const g = this.globalBatchSize;
+    const mine = shareOf(this.order.indices.slice(index * g, (index + 1) * g), this.group);
+    return mine.length ? this.o.collate(mine.map((i) => this.o.train[i])) : null;
   }
 
   /** The options under HF TrainingArguments names, as a checkpoint records them. */
@@ -159,9 +187,9 @@ export class Trainer<F, B> {
     };
   }
 
-  /** What this run's matrix products run in: "bf16" only with the bf16 option on a CPU that has it. */
+  /** What this run's matrix products run in: "bf16" only with the bf16 option, on a GPU or a CPU that has it. */
   get precision(): MatmulPrecision {
-    return this.o.bf16 && native.bf16Available() ? "bf16" : "fp32";
+    return this.o.bf16 && (this.o.model.device !== "cpu" || native.bf16Available()) ? "bf16" : "fp32";
   }
 
   /**
@@ -199,6 +227,8 @@ export class Trainer<F, B> {
         } catch {
           // the first error is the one to report
         }
+        // The other processes stop at their next collective with this reason, instead of waiting out the timeout.
+        this.group?.abort(e instanceof Error ? e.message : String(e));
         throw e;
       }
       const o = this.o, model = o.model, s = this.state;
@@ -212,6 +242,8 @@ export class Trainer<F, B> {
       return {
         steps: s.step, epochs: s.epoch, trainLoss: losses.n ? losses.sum / losses.n : NaN, bestMetric: s.bestMetric, bestStep: s.bestStep,
         history: s.history, seconds: (Date.now() - t0) / 1000, trainableParameters: trainableCount(model), skippedSteps: s.skipped, precision: this.precision,
+        ...(this.group ? { distributed: { worldSize: this.group.worldSize, allReduceSecondsPerStep: this.communication.seconds / Math.max(1, this.communication.steps),
+          waitSecondsPerStep: this.communication.wait / Math.max(1, this.communication.steps) } } : {}),
       };
     } finally {
       this.training = false;
@@ -222,6 +254,7 @@ export class Trainer<F, B> {
   private async loop(): Promise<{ sum: number; n: number }> {
     const o = this.o, model = o.model, s = this.state;
     let sum = 0, n = 0;
+    this.communication = { seconds: 0, wait: 0, steps: 0 };
     model.gen.offset = Math.max(model.gen.offset, s.genOffset);
     this.fire("onTrainBegin");
     while (!this.control.shouldTrainingStop && s.step < s.maxSteps && s.epoch < (o.maxSteps ? Number.MAX_SAFE_INTEGER : o.epochs)) {
@@ -254,22 +287,43 @@ export class Trainer<F, B> {
   private trainingStep(perEpoch: number): { record: LogRecord & { loss: number }; skipped: boolean } {
     const o = this.o, model = o.model, s = this.state;
     const accum = Math.min(o.gradientAccumulationSteps, perEpoch - s.batchInEpoch);
-    const batches: B[] = [];
+    const group = this.group, reducer = this.reducer;
+    const before = group?.stats().seconds ?? 0;
+    const batches: (B | null)[] = [];
     for (let k = 0; k < accum; k++) batches.push(this.batchAt(s.epoch, s.batchInEpoch + k));
-    const count = batches.reduce((c, b) => c + model.lossCount(b), 0);
+    let count = batches.reduce((c, b) => c + (b ? model.lossCount(b) : 0), 0);
+    // Every process divides by the count of the whole global batch (HF's num_items_in_batch gathered across
+    // processes), so that the summed gradients are exactly those of one process with the whole batch.
+    if (group) count = this.sum(count);
     let stepLoss = 0;
     batches.forEach((b, k) => {
-      stepLoss += this.atPrecision(() => tidy(() => {
+      // Only the last micro-batch's backward reduces the gradients (torch's no_sync on the others).
+      const reduceNow = reducer && k === accum - 1 ? reducer : null;
+      if (b) stepLoss += this.atPrecision(() => tidy(() => {
         const out = model.forward(b, { lossDivisor: Math.max(count, 1), lossOnly: true });
         if (!out.loss) throw new TunekitError("Trainer: the batch has no labels, so the model returned no loss");
         const v = out.loss.item();
+        reduceNow?.prepare();
         // With loss scaling the backward starts from `scale` instead of 1: every gradient is scaled.
-        if (this.scaler) backward(out.loss, new Float32Array([this.scaler.scale]));
-        else out.loss.backward();
+        backward(out.loss, this.scaler ? new Float32Array([this.scaler.scale]) : undefined, reduceNow?.onGradReady);
         return v;
       }));
       if (k < accum - 1) this.fire("onSubstepEnd");
     });
+    if (group && reducer) {
+      this.communication.wait += reducer.finish().waitSeconds;
+      // The step's loss, and which parameters any process's backward reached (torch: grad is not None),
+      // so that every process updates the same ones.
+      const params = this.optimizer.parameters;
+      const v = new Float64Array(1 + params.length);
+      v[0] = stepLoss;
+      params.forEach((p, i) => (v[i + 1] = p.gradTouched ? 1 : 0));
+      group.allReduce(v);
+      stepLoss = v[0];
+      params.forEach((p, i) => (p.gradTouched = v[i + 1] > 0));
+      this.communication.seconds += group.stats().seconds - before;
+      this.communication.steps++;
+    }
     s.batchInEpoch += accum;
     this.fire("onPreOptimizerStep");
     const result = this.optimizerStep(stepLoss);
@@ -308,6 +362,13 @@ export class Trainer<F, B> {
       this.fire("onSave", { checkpoint: dir });
     }
   }
+  /** The sum of x over the processes. */
+  private sum(x: number): number {
+    const v = Float64Array.of(x);
+    this.group!.allReduce(v);
+    return v[0];
+  }
+
   /** L2-SP, clipping, the non-finite check and the AdamW update of one optimizer step. */
   private optimizerStep(loss: number): { lr: number; norm: number; skipped: boolean; overflow?: boolean; reason?: string } {
     const o = this.o, model = o.model, s = this.state;
@@ -353,7 +414,11 @@ export class Trainer<F, B> {
     return { lr, norm, skipped, overflow, reason };
   }
 
-  /** Evaluates on the eval set (or `features`): mean loss plus the evaluator's metrics, at this run's precision. */
+  /**
+   * Evaluates on the eval set (or `features`): mean loss plus the evaluator's metrics, at this run's
+   * precision. Under data parallelism it is collective (every process calls it): each runs its share of
+   * the batches and every one gets the metrics of all (the evaluator sees logits / startLogits / endLogits).
+   */
   evaluate(features: F[] = this.o.eval ?? []): Metrics {
     return this.atPrecision(() => this.evaluateAll(features));
   }
@@ -366,7 +431,18 @@ export class Trainer<F, B> {
     const ev = o.evaluator?.();
     let lossSum = 0, count = 0;
     const bs = o.evalBatchSize ?? o.batchSize;
-    noGrad(() => {
+    const batch = (j: number) => o.collate(features.slice(j * bs, (j + 1) * bs));
+    if (this.group) noGrad(() => {
+      // Each process runs its share of the batches; every one sees all outputs in order (distributed/evaluation.ts).
+      shardedBatches(this.group!, Math.ceil(features.length / bs), !!ev, (j) => {
+        const b = batch(j), out = model.forward(b);
+        return { out, count: out.loss ? model.lossCount(b) : 0 };
+      }, (j, r) => {
+        if (r.loss !== undefined) lossSum += r.loss * r.count, count += r.count;
+        ev?.update(r.outputs as { logits: Tensor }, batch(j));
+      });
+    });
+    else noGrad(() => {
       for (let i = 0; i < features.length; i += bs) {
         const b = o.collate(features.slice(i, i + bs));
         tidy(() => {
@@ -415,8 +491,9 @@ export class Trainer<F, B> {
    */
   saveCheckpoint(dir: string): void {
     const o = this.o;
+    if (!this.isWorldProcessZero()) return; // the processes hold the same weights and state: rank 0 writes them
     saveTrainerCheckpoint(dir, { model: o.model, optimizer: this.optimizer, scaler: this.scaler, state: this.state, bestWeights: this.bestWeights,
-      seed: o.seed, trainingArgs: this.trainingArgs() });
+      seed: o.seed, trainingArgs: this.trainingArgs(), trainBatchSize: this.globalBatchSize });
     if (o.saveTotalLimit && o.outputDir) {
       const olds = listCheckpoints(o.outputDir);
       for (const d of olds.slice(0, Math.max(0, olds.length - o.saveTotalLimit))) removeCheckpoint(d);

@@ -11,6 +11,8 @@ import type { FreezeOptions } from "./strategies";
 import type { LossScalerOptions } from "./loss_scaler";
 import type { ScheduleName } from "./schedules";
 import type { CallbackOrClass, TrainerEvents } from "./callbacks";
+import type { DistributedOptions } from "../distributed/env";
+import type { ProcessGroup } from "../distributed/process_group";
 
 /** A model the Trainer can drive: a forward that returns a loss, and the count its loss is normalised by. */
 export type TrainableModel<B> = PreTrainedModel & {
@@ -96,8 +98,9 @@ export interface TrainerOptions<F, B> {
   onNonFinite?: "skip" | "stop";
   /**
    * Matrix products (linear layers, LoRA's frozen base) in bfloat16 with fp32 accumulation, on CPUs with
-   * AVX512-BF16 (AMX tiles where present); master weights, gradients, optimizer state and every other op
-   * stay float32. Where the CPU lacks bf16 this trains in float32 (TrainResult.precision says which ran).
+   * AVX512-BF16 (AMX tiles where present) and on CUDA's tensor cores; master weights, gradients, optimizer
+   * state and every other op stay float32. Where the CPU lacks bf16 a CPU run trains in float32
+   * (TrainResult.precision says which ran).
    */
   bf16?: boolean;
   /**
@@ -105,6 +108,14 @@ export interface TrainerOptions<F, B> {
    * defaults, or the options. A step whose scaled gradients overflow is skipped and backs the scale off.
    */
   lossScaling?: boolean | LossScalerOptions;
+  /**
+   * Data-parallel training (torch DDP): a process group, or its settings ({ rank, worldSize, masterAddr,
+   * masterPort, timeout, bucketCapMb }), or false for one process. Default: the default group when
+   * there is one, else the launcher's environment (RANK/WORLD_SIZE from `tunekit launch` or torchrun,
+   * mpirun's, srun's), else one process. batchSize is per process: N processes train like one with
+   * batch N·batchSize.
+   */
+  distributed?: DistributedOptions | ProcessGroup | false;
 }
 
 export interface TrainResult {
@@ -119,6 +130,11 @@ export interface TrainResult {
   skippedSteps: number;
   /** What the matrix products ran in ("bf16" only with the bf16 option on a CPU that has it). */
   precision: MatmulPrecision;
+  /**
+   * Data-parallel runs: the processes, and per optimizer step the seconds of gradient all-reduce
+   * (on the communication thread, overlapping the backward) and the seconds the step waited for it.
+   */
+  distributed?: { worldSize: number; allReduceSecondsPerStep: number; waitSecondsPerStep: number };
 }
 
 /** Seeded permutation (xorshift + Fisher–Yates): the data order of an epoch depends on (seed, epoch) only. */

@@ -55,6 +55,12 @@ export interface SavedTrainerState extends Omit<TrainerState, "maxSteps"> {
   lossScaler?: { scale: number; growthTracker: number };
   /** Absent in checkpoints written before it was recorded. */
   training_args?: Partial<TrainingArgsRecord>;
+  /**
+   * Examples per micro-batch over all processes (batchSize × world size) when it was saved: the unit of
+   * batchInEpoch, so a run resumed with another number of processes finds its place in the epoch.
+   * Absent in checkpoints written before it was recorded (then: per_device_train_batch_size).
+   */
+  train_batch_size?: number;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -118,6 +124,7 @@ export function readTrainerState(dir: string): SavedTrainerState {
     optimizerStep: upToStep("optimizerStep"),
   };
   if (st.seed !== undefined) out.seed = field(st, "seed", "an integer", Number.isSafeInteger);
+  if (st.train_batch_size !== undefined) out.train_batch_size = field(st, "train_batch_size", "an integer >= 1", (v) => isCount(v) && v >= 1);
   if (st.lossScaler !== undefined && st.lossScaler !== null) {
     const ls = field<Record<string, unknown>>(st, "lossScaler", "an object { scale, growthTracker }", isObject);
     out.lossScaler = {

@@ -114,13 +114,15 @@ void init_layers(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_lora(Napi::Env env, Napi::Object exports);
 void init_decoder(Napi::Env env, Napi::Object exports);
+void init_comm(Napi::Env env, Napi::Object exports);  // comm.cc: process groups (data-parallel training)
 
 std::string shape_str(std::initializer_list<int64_t> dims);
 
 // Precision of the GEMMs of ops that do not name one (setMatmulPrecision, gemm.cc): 1 = bf16 where
 // the CPU can, else fp32. Read on the JS thread when an op is parsed.
 int matmul_bf16();
-// The "precision" argument of a GEMM-backed op ("fp32" | "bf16"), defaulting to matmul_bf16().
+// The "precision" argument of a GEMM-backed op ("fp32" | "bf16"), defaulting to the requested one where
+// the call's device runs it (read after the buffers).
 int precision_arg(Args& a);
 
 }  // namespace binding

@@ -16,7 +16,10 @@ std::atomic<int> g_bf16_requested{0};
 // Requested and possible: the AVX-512 table is in use and the CPU has AVX512-BF16.
 int matmul_bf16() { return g_bf16_requested.load() && bf16_supported() ? 1 : 0; }
 
-int precision_arg(Args& a) { return a.choice("precision", {"fp32", "bf16"}, matmul_bf16()); }
+// After the call's buffers are read: a device runs bf16 GEMMs on tensor cores whatever the CPU has.
+int precision_arg(Args& a) {
+  return a.choice("precision", {"fp32", "bf16"}, g_bf16_requested.load() && (!a.on_cpu() || bf16_supported()) ? 1 : 0);
+}
 
 namespace {
 
@@ -37,7 +40,6 @@ Work parse_gemm(Args& a) {
   g.alpha = static_cast<float>(a.number("alpha", 1.0));
   g.beta = static_cast<float>(a.number("beta", 0.0));
   g.batch = a.integer("batch", 0, kMax, 1);
-  g.bf16 = precision_arg(a);
   const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K;
   const int64_t br = g.transB ? g.N : g.K, bc = g.transB ? g.K : g.N;
   g.lda = a.integer("lda", std::max<int64_t>(ac, 1), kMax, std::max<int64_t>(ac, 1));
@@ -51,6 +53,7 @@ Work parse_gemm(Args& a) {
   const int64_t nC = span(g.M, g.N, g.ldc, g.batch, g.strideC);
   F32 A = a.f32("A", nA), C = a.f32("C", nC);
   Weight B = a.weight("B", nB);
+  g.bf16 = precision_arg(a);
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
   a.no_alias("C", C.data, nC * 4, "B", B.data, nB * tk_dtype_bytes(B.dtype));
   g.A = A.data; g.B = B.data; g.C = C.data; g.b_dtype = B.dtype;

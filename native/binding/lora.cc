@@ -66,7 +66,6 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.dropout_p = static_cast<float>(p);
   l.seed = static_cast<uint64_t>(a.integer("seed", 0, kSeedMax, 0));
   l.offset = static_cast<uint64_t>(a.integer("offset", 0, kSeedMax, 0));
-  l.bf16 = precision_arg(a);
   l.x = exact(a, "x", {l.M, l.in}, "[M, in]").data;
   const Weight W = a.weight("W", 0);
   if (W.length != l.out * l.in)
@@ -76,6 +75,7 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.w_dtype = W.dtype;
   l.A = exact(a, "A", {l.r, l.in}, "[r, in]").data;
   l.Bm = exact(a, "B", {l.out, l.r}, "[out, r]").data;
+  l.bf16 = precision_arg(a);
   ins.insert(ins.end(), {{"x", l.x, l.M * l.in}, {"W", l.W, (W.bytes() + 3) / 4}, {"A", l.A, l.r * l.in},
                          {"B", l.Bm, l.out * l.r}});
   return l;

@@ -1,5 +1,6 @@
 // tunekit pretrain: continued (domain-adaptive) masked-LM / causal-LM pre-training of a checkpoint on
 // raw text, or pre-training from scratch with a WordPiece vocabulary trained on the same text.
+import { isWorldProcessZero } from "../../distributed/process_group";
 import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
@@ -86,8 +87,10 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
     logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite, bf16: flags.bf16, device: flags.device,
     lossScaling: typeof flags.lossScaling === "number" ? { initScale: flags.lossScaling } : flags.lossScaling,
   });
-  await model.savePretrained(flags.out, { dtype: flags.dtype });
-  await tok.save(flags.out);
+  if (isWorldProcessZero()) { // data parallelism: every process holds the same weights, the first one saves
+    await model.savePretrained(flags.out, { dtype: flags.dtype });
+    await tok.save(flags.out);
+  }
   out.line(`${r.steps} steps in ${fmt(r.seconds)} s; ${r.blocks.train} training blocks, ${r.blocks.validation} held out; ` +
     `validation loss ${fmt(r.validationLoss)} (perplexity ${fmt(r.perplexity)})`);
   out.line(`saved: ${flags.out} (${parameterCount(model).toLocaleString("en-US")} parameters, ${flags.dtype})`);

@@ -409,6 +409,47 @@ function checkPostProcessor(pp: unknown, file: string): void {
   }
 }
 
+const tokenizerClass = (config: Record<string, unknown>) => (typeof config.tokenizer_class === "string" ? config.tokenizer_class.replace(/Fast$/, "") : "");
+
+/** The fast classes whose __init__ rebuilds the post-processor from add_bos_token / add_eos_token (update_post_processor). */
+const LLAMA_CLASSES = new Set(["LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer"]);
+
+function tokenIdOf(parsed: TokenizerJson, token: string): number | undefined {
+  const added = (parsed.added_tokens ?? []).find((t) => t.content === token);
+  if (added) return added.id;
+  const vocab = parsed.model.vocab;
+  return vocab && typeof vocab === "object" && !Array.isArray(vocab) && hasOwn(vocab, token) ? (vocab as Record<string, number>)[token] : undefined;
+}
+
+/**
+ * LlamaTokenizerFast.update_post_processor: "<s>:0 $A:0" (+ " </s>:0"), pairs "… <s>:1 $B:1 (</s>:1)", from
+ * add_bos_token (default true) and add_eos_token (default false), whatever tokenizer.json's post-processor says.
+ */
+function llamaPostProcessor(parsed: TokenizerJson, config: Record<string, unknown>, special: Partial<Record<SpecialTokenKey, string>>, dir: string): Record<string, unknown> {
+  const flag = (key: string, dflt: boolean) => {
+    const v = config[key] ?? dflt;
+    if (typeof v !== "boolean") throw new TunekitError(`${path.join(dir, "tokenizer_config.json")}: ${key} must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const ends: { key: SpecialTokenKey; on: boolean; before: boolean }[] = [
+    { key: "bos_token", on: flag("add_bos_token", true), before: true },
+    { key: "eos_token", on: flag("add_eos_token", false), before: false },
+  ];
+  const specialTokens: Record<string, unknown> = {};
+  for (const e of ends.filter((x) => x.on)) {
+    const tok = special[e.key];
+    const id = tok === undefined ? undefined : tokenIdOf(parsed, tok);
+    if (tok === undefined || id === undefined) throw new TunekitError(`${dir}: add_${e.key} is true but the tokenizer has no ${e.key}${tok === undefined ? "" : ` (${JSON.stringify(tok)} is not in the vocabulary)`}`);
+    specialTokens[tok] = { id: tok, ids: [id], tokens: [tok] };
+  }
+  const seq = (id: "A" | "B", type: number) => [
+    ...ends.filter((e) => e.on && e.before).map((e) => ({ SpecialToken: { id: special[e.key], type_id: type } })),
+    { Sequence: { id, type_id: type } },
+    ...ends.filter((e) => e.on && !e.before).map((e) => ({ SpecialToken: { id: special[e.key], type_id: type } })),
+  ];
+  return { type: "TemplateProcessing", single: seq("A", 0), pair: [...seq("A", 0), ...seq("B", 1)], special_tokens: specialTokens };
+}
+
 /** transformers' BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars from the config. */
 function applyBertConfig(parsed: TokenizerJson, config: Record<string, unknown>): boolean {
   const n = parsed.normalizer;
@@ -489,8 +530,10 @@ export function loadTokenizerFiles(dirIn: string, options: TokenizerLoadOptions 
   if (!Array.isArray(extraRaw)) throw new TunekitError(`${dir}: additional_special_tokens must be a list`);
   const additionalSpecial = extraRaw.map((t, i) => tokenContent(t, `additional_special_tokens[${i}]`) as string);
 
-  // Family defaults fill what the files leave out, only where the vocabulary has the token.
-  const defaults = FAMILY_DEFAULTS[family];
+  // Family defaults fill what the files leave out, only where the vocabulary has the token; a token the
+  // files set to null stays unset (Qwen2's bos_token / unk_token: null).
+  const defaults = { ...FAMILY_DEFAULTS[family] };
+  for (const key of SPECIAL_TOKEN_KEYS) if (specialMap[key] === null || config[key] === null) delete defaults[key];
   if (source === "vocab.txt") {
     const vocab = readVocabTxt(path.join(dir, "vocab.txt"));
     for (const key of SPECIAL_TOKEN_KEYS) if (special[key] === undefined && defaults[key] !== undefined && hasOwn(vocab, defaults[key]!)) special[key] = defaults[key];
@@ -505,13 +548,20 @@ export function loadTokenizerFiles(dirIn: string, options: TokenizerLoadOptions 
   if (parsed!.model.type === "BPE" || (parsed!.model.type === undefined && parsed!.model.merges !== undefined)) {
     checkBpeMerges(parsed!.model, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, "merges.txt"));
   }
-  checkPostProcessor(parsed!.post_processor, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, source === "vocab.txt" ? "vocab.txt" : "vocab.json"));
   let rebuilt = source !== "tokenizer.json" || applyBertConfig(parsed!, config);
+  if (LLAMA_CLASSES.has(tokenizerClass(config))) {
+    parsed!.post_processor = llamaPostProcessor(parsed!, config, special, dir);
+    rebuilt = true;
+  }
+  checkPostProcessor(parsed!.post_processor, source === "tokenizer.json" ? path.join(dir, "tokenizer.json") : path.join(dir, source === "vocab.txt" ? "vocab.txt" : "vocab.json"));
   const addPrefixSpace = resolvePrefixSpace(parsed!, config, modelConfig, options.addPrefixSpace, dir);
   if (addPrefixSpace !== null && addPrefixSpace !== preTokenizerPrefixSpace(parsed!)) {
     parsed = withAddPrefixSpace(parsed!, addPrefixSpace);
     rebuilt = true;
   }
+  // transformers >= 4.51 saves the chat template beside the config.
+  const jinja = path.join(dir, "chat_template.jinja");
+  if (config.chat_template === undefined && exists(jinja)) config.chat_template = readText(jinja);
   return {
     dir, source, family, json: rebuilt ? JSON.stringify(parsed) : text, parsed: parsed!, config, special, additionalSpecial,
     modelMaxLength: resolveMaxLength(config, modelConfig, family), addPrefixSpace,

@@ -224,6 +224,24 @@ export class Tokenizer {
     this.truncSide = side;
   }
 
+  /** tokenizer_config.json's chat_template (or chat_template.jinja): one template, or several by name
+   *  ({ default, tool_use, … }, from HF's list of {name, template}); null without one. Set it to give one. */
+  get chatTemplate(): string | Record<string, string> | null {
+    const t = this.config.chat_template;
+    if (t === undefined || t === null) return null;
+    if (typeof t === "string") return t;
+    if (Array.isArray(t) && t.every((x) => x && typeof x.name === "string" && typeof x.template === "string"))
+      return Object.fromEntries(t.map((x: { name: string; template: string }) => [x.name, x.template]));
+    return fail("Tokenizer.chatTemplate", `${this.dir}: chat_template must be a string or a list of {name, template}, got ${JSON.stringify(t)?.slice(0, 60)}`);
+  }
+  set chatTemplate(t: string | Record<string, string> | null) {
+    if (t === null) { delete this.config.chat_template; return; }
+    if (typeof t === "string") { this.config.chat_template = t; return; }
+    if (typeof t !== "object" || !Object.values(t).every((x) => typeof x === "string"))
+      fail("Tokenizer.chatTemplate", "expected a template string, { name: template }, or null");
+    this.config.chat_template = Object.entries(t).map(([name, template]) => ({ name, template }));
+  }
+
   tokenToId(token: string): number | null {
     return this.engine.tokenToId(token);
   }
