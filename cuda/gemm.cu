@@ -2,8 +2,8 @@
 // register tile, the next K-slice prefetched into registers while the current one is multiplied), and
 // a tensor-core kernel (WMMA 16x16x16) for fp16/bf16 inputs with float32 accumulation.
 // Both handle op(A)/op(B) = N or T, any leading dimensions, strided batches and ragged edges.
-// GemmArgs::bf16 (bf16 autocast, as the CPU's) runs on the tensor-core kernel: A and a float32 B rounded
-// to bf16 first, a bf16 B (a frozen weight, GemmArgs::b_dtype) read as it is. Without it a bf16 B is
+// GemmArgs::bf16 (bf16 autocast, as the CPU's) and ::fp16 run on the tensor-core kernel: A and a float32
+// B rounded to bf16 / fp16 first, a bf16 B (a frozen weight, GemmArgs::b_dtype) read as it is (bf16). Without it a bf16 B is
 // read by the float32 kernel, widened as it is loaded (exact).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -292,46 +292,51 @@ __global__ void convert_kernel(int64_t n, const float* src, E* dst) {
     dst[i] = E(src[i]);
 }
 
-// dst (batch x rows x cols, dense) = src (rows x cols with leading dim ld, matrices stride apart), as bf16.
-__global__ void pack_bf16_kernel(int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride,
-                                 __nv_bfloat16* dst) {
+__device__ inline __nv_bfloat16 round_to(float x, __nv_bfloat16*) { return __float2bfloat16_rn(x); }
+__device__ inline __half round_to(float x, __half*) { return __float2half_rn(x); }
+
+// dst (batch x rows x cols, dense) = src (rows x cols with leading dim ld, matrices stride apart), rounded to E.
+template <class E>
+__global__ void pack_kernel(int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride, E* dst) {
   const int64_t n = batch * rows * cols;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = i / (rows * cols), r = i / cols % rows, c = i % cols;
-    dst[i] = __float2bfloat16_rn(src[b * stride + r * ld + c]);
+    dst[i] = round_to(src[b * stride + r * ld + c], static_cast<E*>(nullptr));
   }
 }
 
 // Rounds a (batch x rows x cols, leading dim ld, stride apart) float32 operand into workspace slot
-// `slot` as a dense bf16 one; returns it.
-__nv_bfloat16* packed_bf16(Slot slot, int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride) {
+// `slot` as a dense E one; returns it.
+template <class E>
+E* packed(Slot slot, int64_t batch, int64_t rows, int64_t cols, const float* src, int64_t ld, int64_t stride) {
   const int64_t n = batch * rows * cols;
-  __nv_bfloat16* dst = workspace_of<__nv_bfloat16>(slot, size_t(n > 0 ? n : 1));
+  E* dst = workspace_of<E>(slot, size_t(n > 0 ? n : 1));
   if (n > 0) {
-    pack_bf16_kernel<<<grid_for(n), kBlock>>>(batch, rows, cols, src, ld, stride, dst);
+    pack_kernel<E><<<grid_for(n), kBlock>>>(batch, rows, cols, src, ld, stride, dst);
     check_launch("gemm");
   }
   return dst;
 }
 
-// GemmArgs::bf16 (bf16 autocast): A rounded to bf16, B too unless it is stored as bf16 (a frozen
-// weight, read as it is), then the tensor-core kernel with float32 accumulation.
-void gemm_bf16(const GemmArgs& g) {
+// Autocast (GemmArgs::bf16 or ::fp16): A rounded to E, B too unless it is stored as bf16 (a frozen
+// weight, read as it is on the bf16 path), then the tensor-core kernel with float32 accumulation.
+template <class E>
+void gemm_autocast(const GemmArgs& g) {
   const int64_t ar = g.transA ? g.K : g.M, ac = g.transA ? g.M : g.K;
   const int64_t br = g.transB ? g.N : g.K, bc = g.transB ? g.K : g.N;
   tk_cuda_gemm_half_args h{};
-  h.dtype = TK_CUDA_BF16; h.transA = g.transA; h.transB = g.transB;
+  h.dtype = std::is_same<E, __half>::value ? TK_CUDA_F16 : TK_CUDA_BF16; h.transA = g.transA; h.transB = g.transB;
   h.M = g.M; h.N = g.N; h.K = g.K; h.alpha = g.alpha; h.beta = g.beta;
-  h.A = packed_bf16(kSlotGemmA, g.batch, ar, ac, g.A, g.lda, g.strideA); h.lda = ac; h.strideA = ar * ac;
+  h.A = packed<E>(kSlotGemmA, g.batch, ar, ac, g.A, g.lda, g.strideA); h.lda = ac; h.strideA = ar * ac;
   if (g.b_dtype == TK_BF16) {
     h.B = g.B; h.ldb = g.ldb; h.strideB = g.strideB;
   } else {
-    h.B = packed_bf16(kSlotGemmB, g.batch, br, bc, static_cast<const float*>(g.B), g.ldb, g.strideB);
+    h.B = packed<E>(kSlotGemmB, g.batch, br, bc, static_cast<const float*>(g.B), g.ldb, g.strideB);
     h.ldb = bc; h.strideB = br * bc;
   }
   h.C = g.C; h.ldc = g.ldc; h.strideC = g.strideC;
   h.batch = g.batch;
-  launch_hgemm<__nv_bfloat16>(h);
+  launch_hgemm<E>(h);
 }
 
 }  // namespace
@@ -346,9 +351,10 @@ void gemm_f32(const GemmArgs& g) {
 }
 
 void gemm(const GemmArgs& g) {
-  if (!g.bf16) return gemm_f32(g);
+  if (!g.bf16 && !g.fp16) return gemm_f32(g);
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
-  gemm_bf16(g);
+  if (g.fp16 && g.b_dtype != TK_BF16) gemm_autocast<__half>(g);
+  else gemm_autocast<__nv_bfloat16>(g);
   check_launch("gemm");
 }
 

@@ -9,11 +9,12 @@ namespace cuda {
 namespace {
 
 // C (M x N) = alpha·op(A)·op(B) + beta·C, all row-major and dense; the products with W pass its dtype
-// and the precision (LoraArgs::bf16, as the CPU), the rank-r ones stay float32.
+// and the precision (LoraArgs::bf16 / ::fp16, as the CPU), the rank-r ones stay float32.
 void mm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const void* B, float beta,
-        float* C, int bf16 = 0, int b_dtype = TK_F32) {
+        float* C, int bf16 = 0, int b_dtype = TK_F32, int fp16 = 0) {
   GemmArgs g;
   g.bf16 = bf16;
+  g.fp16 = fp16;
   g.b_dtype = b_dtype;
   g.transA = ta; g.transB = tb;
   g.M = M; g.N = N; g.K = K;
@@ -47,7 +48,7 @@ void lora_forward(const LoraArgs& a) {
     broadcast_rows_kernel<<<grid_for(a.M * a.out), kBlock>>>(a.M, a.out, a.bias, a.y);
     check_launch("lora_forward");
   }
-  mm(false, true, a.M, a.out, a.in, 1.f, a.x, a.W, a.bias ? 1.f : 0.f, a.y, a.bf16, a.w_dtype);  // y (M, out) += x·Wᵀ
+  mm(false, true, a.M, a.out, a.in, 1.f, a.x, a.W, a.bias ? 1.f : 0.f, a.y, a.bf16, a.w_dtype, a.fp16);  // y (M, out) += x·Wᵀ
   mm(false, true, a.M, a.out, a.r, a.scale, a.h, a.Bm, 1.f, a.y);              // y += s·h·Bᵀ
 }
 
@@ -61,7 +62,7 @@ void lora_backward(const LoraBackwardArgs& b) {
   const float* xd = dropped_input(a);
   mm(true, false, a.r, a.in, a.M, 1.f, dh, xd, 1.f, b.dA);           // dA (r, in) += dhᵀ·dropout(x)
   if (!b.dx) return;
-  mm(false, false, a.M, a.in, a.out, 1.f, b.dy, a.W, 0.f, b.dx, a.bf16, a.w_dtype);  // dx (M, in) = dy·W
+  mm(false, false, a.M, a.in, a.out, 1.f, b.dy, a.W, 0.f, b.dx, a.bf16, a.w_dtype, a.fp16);  // dx (M, in) = dy·W
   if (a.dropout_p <= 0.f) return mm(false, false, a.M, a.in, a.r, 1.f, dh, a.A, 1.f, b.dx);  // += dh·A
   float* t = workspace_of<float>(kSlotLoraX, size_t(a.M * a.in));  // dropout(x) is done with: reuse
   mm(false, false, a.M, a.in, a.r, 1.f, dh, a.A, 0.f, t);

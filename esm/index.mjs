@@ -27,6 +27,7 @@ export const {
   configToJson, saveConfig, writeFileAtomic, writeFileAtomicSync, SUPPORTED_MODEL_TYPES,
   pretrain, trainWordPiece,
   generate, streamGenerate, readGenerationConfig, GENERATION_DEFAULTS, applyChatTemplate,
+  sft, sftExactMatch, allLinearTargets, chatRenderer, sftMaxLength, SFT_MAX_LENGTH, readSftJsonl, parseSftExample, sftFeatures, packSftFeatures, tokenizeSftExample,
   EMBEDDED_MODEL, chooseMethod, applyMethod, defaultLearningRate, FROZEN_BELOW, LORA_BELOW, classificationEvaluator, regressionEvaluator,
   writeReport, readTrainingLog,
   ProcessGroup, initProcessGroup, getProcessGroup, destroyProcessGroup, isWorldProcessZero, distributedInfo, distributedFromEnv, launch,

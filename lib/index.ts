@@ -123,6 +123,12 @@ export type { WordPieceTrainOptions } from "./data/tokenizer";
 export { generate, streamGenerate, readGenerationConfig, GENERATION_DEFAULTS, applyChatTemplate } from "./generation";
 export type { Prompt, FinishReason, GenerationChunk, GenerationOutput, GenerationOptions, GenerationConfig, ChatMessage, ChatTemplateOptions } from "./generation";
 // ---- end generation ----
+// ---- instruction fine-tuning (lib/data/sft.ts, lib/train/sft.ts): TRL's SFT formats, masks, packing ----
+export { sft, sftExactMatch, allLinearTargets, chatRenderer, sftMaxLength, SFT_MAX_LENGTH } from "./train/sft";
+export type { SftOptions, SftResult, ExactMatchResult } from "./train/sft";
+export { readSftJsonl, parseSftExample, sftFeatures, packSftFeatures, tokenizeSftExample } from "./data/sft";
+export type { SftExample, SftMessage, SftFeature, SftFeatures, SftFeatureOptions, ChatRenderer } from "./data/sft";
+// ---- end instruction fine-tuning ----
 // ---- report (lib/report): report.html + SVG charts from training logs ----
 export { writeReport, readTrainingLog } from "./report";
 export type { ReportInput, ReportFiles, ConfusionInput, CurvePoint, ExampleRow, TrainingLog, StepRecord, EvalRecord } from "./report";

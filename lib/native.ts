@@ -35,7 +35,8 @@ export interface GemmArgs {
 }
 
 /** Precision of GEMM operands: fp32, or bf16 products with fp32 accumulation (AVX512-BF16). */
-export type MatmulPrecision = "fp32" | "bf16";
+/** "fp16" runs on CUDA devices only (tensor cores); a CPU GEMM asked for it explicitly fails. */
+export type MatmulPrecision = "fp32" | "bf16" | "fp16";
 
 // ---- optim/lora ----------------------------------------------------------------------------------
 
@@ -462,10 +463,10 @@ export interface NativeAddon extends CommAddon {
   /**
    * Precision of every GEMM that does not name one (linear layers, LoRA's frozen base). "bf16" takes
    * effect on CUDA buffers (tensor cores, fp32 accumulation) and on the CPU where bf16Available();
-   * elsewhere GEMMs stay fp32.
+   * "fp16" on CUDA buffers only (the CPU's GEMMs stay fp32); elsewhere GEMMs stay fp32.
    */
   setMatmulPrecision(p: MatmulPrecision): void;
-  /** The precision CPU GEMMs run at now: "bf16" only when requested and bf16Available(). */
+  /** The precision GEMMs run at now: "fp16" when requested (devices only), "bf16" only when requested and bf16Available(). */
   matmulPrecision(): MatmulPrecision;
   /** The CPU has AVX512-BF16 (vdpbf16ps) and the AVX-512 kernels are in use. */
   bf16Available(): boolean;

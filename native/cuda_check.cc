@@ -258,6 +258,38 @@ void check_gemm_half(Check& c) {
   }
 }
 
+// GemmArgs::fp16 (fp16 autocast, CUDA only): A and B rounded to IEEE half on the device; the reference is
+// the CPU GEMM on the values the device's own conversion gives.
+void check_gemm_fp16(Check& c) {
+  struct Case { const char* name; int ta, tb; int64_t M, N, K; float beta; };
+  const Case cases[] = {{"gemm fp16 autocast NT (linear forward)", 0, 1, 200, 136, 96, 0.f},
+                        {"gemm fp16 autocast TN (linear dW) beta", 1, 0, 64, 70, 45, 1.f},
+                        {"gemm fp16 autocast NN (linear dX)", 0, 0, 33, 129, 64, 0.f}};
+  const CudaBackend& cu = c.cuda();
+  for (const Case& k : cases) {
+    TensorF A = c.normal(k.M * k.K), B = c.normal(k.K * k.N), C = c.normal(k.M * k.N);
+    Tensor<uint16_t> A16 = c.tensor(std::vector<uint16_t>(k.M * k.K)), B16 = c.tensor(std::vector<uint16_t>(k.K * k.N));
+    char err[512] = "";
+    ok(cu.convert_f32(k.M * k.K, A[kGpu], A16[kGpu], TK_CUDA_F16, err, sizeof err), err);
+    ok(cu.convert_f32(k.K * k.N, B[kGpu], B16[kGpu], TK_CUDA_F16, err, sizeof err), err);
+    GemmArgs g;
+    g.transA = k.ta; g.transB = k.tb; g.M = k.M; g.N = k.N; g.K = k.K; g.alpha = 1.f; g.beta = k.beta;
+    g.lda = k.ta ? k.M : k.K; g.ldb = k.tb ? k.K : k.N; g.ldc = k.N;
+    GemmArgs d = g;
+    d.A = A[kGpu]; d.B = B[kGpu]; d.C = C[kGpu]; d.fp16 = 1;
+    run<TK_OP_gemm>(cu.backend, d);
+    auto widen = [](const std::vector<uint16_t>& v) {
+      std::vector<float> f(v.size());
+      for (size_t i = 0; i < v.size(); i++) f[i] = half_to_float(v[i]);
+      return f;
+    };
+    std::vector<float> Ar = widen(A16.read(kGpu)), Br = widen(B16.read(kGpu)), ref = C.read(kCpu);
+    g.A = Ar.data(); g.B = Br.data(); g.C = ref.data();
+    run<TK_OP_gemm>(cpu_backend(), g);
+    c.compare(TK_OP_gemm, k.name, ref, C.read(kGpu), kFloat);
+  }
+}
+
 // ---- attention_forward, attention_backward -----------------------------------------------------------
 void check_attention(Check& c) {
   struct Case { const char* name; int64_t B, H, Tq, Tk, D; int causal; float p; bool mask, packed; };
@@ -870,6 +902,7 @@ struct Section {
 const Section kSections[] = {
     {{TK_OP_gemm}, check_gemm},
     {{}, check_gemm_half},
+    {{TK_OP_gemm}, check_gemm_fp16},
     {{TK_OP_attention_forward, TK_OP_attention_backward}, check_attention},
     {{TK_OP_layernorm_forward, TK_OP_layernorm_backward}, check_layernorm},
     {{TK_OP_gelu_forward, TK_OP_gelu_backward}, check_gelu},

@@ -179,24 +179,33 @@ async function main() {
     const tok = await tk.AutoTokenizer.fromPretrained(tk.EMBEDDED_MODEL);
     const texts = ["a gorgeous, witty film", "a dull mess", "warm and funny", "tedious and long", "a delight", "nothing works here"];
     const { features } = await tk.classificationFeatures(tok, texts.map((text, i) => ({ text, label: String(i % 2) })), { maxLength: 16, label2id: { 0: 0, 1: 1 } });
-    const run = async (bf16) => {
+    const run = async (precision) => {
       const model = await bert();
       const losses = [];
       const trainer = new tk.Trainer({
         model, train: features, collate: (f) => tk.collate(f, { padId: tok.padTokenId }), epochs: 2, batchSize: 3, learningRate: 1e-3, seed: 1,
-        device: "cuda", bf16, callbacks: [{ onLog: (_a, _s, _c, { logs }) => { if (logs.loss !== undefined) losses.push(logs.loss); } }],
+        device: "cuda", ...precision, callbacks: [{ onLog: (_a, _s, _c, { logs }) => { if (logs.loss !== undefined) losses.push(logs.loss); } }],
       });
       trainer.removeCallback(tk.ProgressCallback);
       const r = await trainer.train();
-      return { losses, precision: r.precision };
+      return { losses, precision: r.precision, lossScale: trainer.scaler?.scale ?? null };
     };
-    const f32 = await run(false);
+    const f32 = await run({});
     // The CPU side on AVX2 kernels (no bf16 there): the device's precision must not depend on it.
     const isa = native.isa();
     if (native.availableIsas().includes("avx2")) native.setIsa("avx2");
     const cpuBf16 = native.bf16Available();
-    const b16 = await run(true);
+    const b16 = await run({ bf16: true });
     native.setIsa(isa);
+    // fp16 autocast: tensor cores in IEEE half, loss scaling on by default; on the CPU a clear error.
+    const h16 = await run({ fp16: true });
+    let fp16OnCpu = "";
+    try {
+      new tk.Trainer({ model: await bert(), train: features, collate: (f) => tk.collate(f, { padId: tok.padTokenId }), fp16: true });
+    } catch (e) {
+      fp16OnCpu = e.message;
+    }
+    out.fp16 = { precision: h16.precision, losses: h16.losses, lossScale: h16.lossScale, onCpu: fp16OnCpu };
     out.bf16 = { cpuBf16, precision: b16.precision, lossesF32: f32.losses, lossesBf16: b16.losses, processPrecisionAfter: native.matmulPrecision() };
   }
   process.stdout.write(JSON.stringify(out) + "\n");

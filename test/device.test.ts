@@ -26,6 +26,7 @@ interface Results {
   oom: { message: string; worksAfter: boolean };
   checkOps: { op: string; name: string; maxAbsDiff: number; refMaxAbs: number; tolerance: number }[];
   repeat: { sameLosses: boolean; maxWeightDiff: number };
+  fp16: { precision: string; losses: number[]; lossScale: number | null; onCpu: string };
   bf16: { cpuBf16: boolean; precision: string; lossesF32: number[]; lossesBf16: number[]; processPrecisionAfter: string };
 }
 
@@ -111,6 +112,14 @@ suite(have ? "the device path (CUDA backend)" : `the device path [skipped: ${rea
     expect(r.bf16.lossesBf16.some((l, i) => l !== r.bf16.lossesF32[i])).toBe(true);
     r.bf16.lossesBf16.forEach((l, i) => expect(Math.abs(l - r.bf16.lossesF32[i])).toBeLessThan(2e-2 * Math.max(1, Math.abs(r.bf16.lossesF32[i]))));
     expect(r.bf16.processPrecisionAfter).toBe("fp32");
+  });
+  test("fp16 on the device: half-precision GEMMs with loss scaling on by default, near the float32 run; on the CPU a clear error", () => {
+    expect(r.fp16.precision).toBe("fp16");
+    expect(r.fp16.lossScale).toBe(65536); // torch's GradScaler default, no overflow in 4 steps
+    expect(r.fp16.losses.length).toBe(r.bf16.lossesF32.length);
+    expect(r.fp16.losses.some((l, i) => l !== r.bf16.lossesF32[i])).toBe(true);
+    r.fp16.losses.forEach((l, i) => expect(Math.abs(l - r.bf16.lossesF32[i])).toBeLessThan(5e-3 * Math.max(1, Math.abs(r.bf16.lossesF32[i]))));
+    expect(r.fp16.onCpu).toMatch(/fp16 runs on a CUDA device only .* on the CPU use bf16/);
   });
   test("two runs on the device are bit-identical", () => {
     expect(r.repeat.sameLosses).toBe(true);

@@ -134,10 +134,24 @@ describe("bf16 GEMM", () => {
   });
 
   test("bad precision names are refused", () => {
-    expect(() => native.setMatmulPrecision("fp16" as "fp32")).toThrow(TunekitError);
-    expect(() => native.setMatmulPrecision("fp16" as "fp32")).toThrow(/setMatmulPrecision: expected "fp32" or "bf16"/);
+    expect(() => native.setMatmulPrecision("half" as "fp32")).toThrow(TunekitError);
+    expect(() => native.setMatmulPrecision("half" as "fp32")).toThrow(/setMatmulPrecision: expected "fp32", "bf16" or "fp16" \(fp16: CUDA devices only\)/);
     const A = new Float32Array(4), B = new Float32Array(4), C = new Float32Array(4);
-    expect(() => native.gemm({ M: 2, N: 2, K: 2, A, B, C, precision: "half" as "fp32" })).toThrow(/gemm: argument 'precision' = "half" is not one of "fp32", "bf16"/);
+    expect(() => native.gemm({ M: 2, N: 2, K: 2, A, B, C, precision: "half" as "fp32" })).toThrow(/gemm: argument 'precision' = "half" is not one of "fp32", "bf16", "fp16"/);
+  });
+
+  test("fp16 is a device precision: a CPU GEMM asked for it fails; requested process-wide, CPU GEMMs stay fp32", () => {
+    const A = Float32Array.from({ length: 4 }, (_, i) => 1 + i / 3), B = Float32Array.from({ length: 4 }, (_, i) => 2 - i / 7);
+    const run = () => { const C = new Float32Array(4); native.gemm({ M: 2, N: 2, K: 2, A, B, C }); return C; };
+    expect(() => native.gemm({ M: 2, N: 2, K: 2, A, B, C: new Float32Array(4), precision: "fp16" })).toThrow(/precision "fp16" runs on a CUDA device only .* on the CPU use "bf16" or "fp32"/);
+    const fp32 = run();
+    native.setMatmulPrecision("fp16");
+    try {
+      expect(native.matmulPrecision()).toBe("fp16");
+      expect(run()).toEqual(fp32);
+    } finally {
+      native.setMatmulPrecision("fp32");
+    }
   });
 
   test("large values keep fp32 range (bf16 has fp32's exponent)", () => {

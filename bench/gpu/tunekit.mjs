@@ -103,7 +103,7 @@ async function main() {
     const rows = [];
     for (const s of gemmShapes) {
       const A = randomDev(s.M * s.K), B = randomDev(s.N * s.K), C = dev(s.M * s.N);
-      for (const precision of ["fp32", "bf16"]) {
+      for (const precision of ["fp32", "bf16", "fp16"]) {
         const sec = timeDevice(() => native.gemm({ M: s.M, N: s.N, K: s.K, A, B, C, transA: !!s.transA, transB: !!s.transB, precision }), C);
         rows.push({ shape: s.name, precision, ms: sec * 1e3, tflops: (2 * s.M * s.N * s.K) / sec / 1e12 });
       }

@@ -114,8 +114,11 @@ namespace tk {
 // elements either way); bf16 B is widened exactly, so C is what float32 B holding the same values gives.
 // bf16 = 1: op(A) and op(B) are rounded to bfloat16 (round to nearest even) and multiplied with
 // AVX512-BF16 dot products (AMX tiles where the CPU has them), accumulating in fp32 (C stays fp32).
-// CUDA takes this path (WMMA tensor cores) only when B is already bf16. A kernel without bf16 support
-// (no AVX512-BF16 on this CPU, the AVX2 / scalar tables, CUDA with float B) computes fp32 instead.
+// CUDA runs it on tensor cores (WMMA), a float B rounded as A is, a bf16 B read as stored. A kernel
+// without bf16 support (no AVX512-BF16 on this CPU, the AVX2 / scalar tables) computes fp32 instead.
+// fp16 = 1 (CUDA only; the binding refuses it on the CPU): op(A) and a float op(B) rounded to IEEE half
+// on tensor cores, fp32 accumulation — fp16 autocast, which wants loss scaling (LossScaler) in training.
+// A bf16 B takes the bf16 path instead.
 struct GemmArgs {
   int transA = 0, transB = 0;
   int64_t M = 0, N = 0, K = 0;
@@ -125,6 +128,7 @@ struct GemmArgs {
   float* C = nullptr; int64_t ldc = 0; int64_t strideC = 0;
   int64_t batch = 1;
   int bf16 = 0;
+  int fp16 = 0;
   int b_dtype = TK_F32;
 };
 
@@ -311,6 +315,7 @@ struct LoraArgs {
   float dropout_p = 0.f; uint64_t seed = 0, offset = 0;
   float* y = nullptr; float* h = nullptr;
   int bf16 = 0;  // the products with the frozen W in bf16 (GemmArgs::bf16); the rank-r ones stay fp32
+  int fp16 = 0;  // the same in fp16 (GemmArgs::fp16, CUDA only)
   int w_dtype = TK_F32;  // W's elements: TK_F32 or TK_BF16 (GemmArgs::b_dtype of the products with W)
 };
 // dx OVERWRITTEN (may be null); dA, dB, dbias ACCUMULATED (dbias may be null). Never forms dW.

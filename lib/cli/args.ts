@@ -28,7 +28,7 @@ const unitOpen = (v: string): number => {
 };
 const list = (v: string): string[] => v.split(",").map((s) => s.trim()).filter(Boolean);
 
-export const TASKS = ["classification", "regression", "multi-label", "token-classification", "qa", "similarity"] as const;
+export const TASKS = ["classification", "regression", "multi-label", "token-classification", "qa", "similarity", "sft"] as const;
 export type TaskName = (typeof TASKS)[number];
 export const METHODS = ["full", "frozen", "freeze-bottom", "lora", "gradual", "auto"] as const;
 export type MethodName = (typeof METHODS)[number];
@@ -38,7 +38,8 @@ export function modelOptions(cmd: Command): Command {
   return cmd
     .option("-m, --model <dir>", "a Hugging Face checkpoint folder (config.json + weights + tokenizer), or 'embedded'", "embedded")
     .addOption(new Option("-t, --task <task>", "what the model learns; similarity: a bi-encoder on sentence pairs with a 0-5 score (STS-B)").choices(TASKS).default("classification"))
-    .option("--max-length <n>", "tokens per example (qa: per window; similarity: per sentence), special tokens included (default: the tokenizer's model_max_length, at most 512; qa: at most 384); train saves it as the model's model_max_length (tokenizer_config.json)", int(8))
+    .option("--packing", "sft: pack examples into rows of --max-length tokens (best-fit decreasing; attention crosses example boundaries within a row)")
+    .option("--max-length <n>", "tokens per example (qa: per window; similarity: per sentence), special tokens included (default: the tokenizer's model_max_length, at most 512; qa: at most 384; sft: at most 1024); train saves it as the model's model_max_length (tokenizer_config.json)", int(8))
     .option("--doc-stride <n>", "qa: context tokens shared by consecutive windows of a long context (default: min(128, max-length / 3))", int(0))
     .addOption(new Option("--pooling <how>", "similarity: the sentence vector is the mean of the token vectors or the [CLS] vector").choices(["mean", "cls"]));
 }
@@ -87,7 +88,8 @@ export function trainerOptions(cmd: Command, help: { validation?: string; metric
     .option("--layer-decay <xi>", "discriminative learning rates: layer l trains at lr·xi^(L−l)", float(0, 1))
     .option("--l2sp <lambda>", "L2-SP regularisation toward the pre-trained weights", float(0))
     .addOption(new Option("--on-non-finite <what>", "a NaN/Inf loss or gradient skips the step or stops training").choices(["skip", "stop"]).default("skip"))
-    .option("--bf16", "matrix products in bfloat16 with fp32 accumulation where the CPU has AVX512-BF16/AMX (weights and optimizer stay fp32)")
+    .option("--bf16", "matrix products in bfloat16 with fp32 accumulation where the CPU has AVX512-BF16/AMX, or on a GPU's tensor cores (weights and optimizer stay fp32)")
+    .option("--fp16", "matrix products in IEEE half on a GPU's tensor cores (--device cuda only), with dynamic loss scaling")
     .addOption(new Option("--device <device>", "where the model trains: cpu, or cuda (needs the CUDA library: npm run build:cuda)").choices(["cpu", "cuda"]).default("cpu"))
     .option("--loss-scaling [initScale]", "dynamic loss scaling (torch GradScaler; initial scale default 65536)", above(0));
 }
@@ -100,7 +102,7 @@ export function methodOptions(cmd: Command): Command {
     .option("--lora-r <n>", "LoRA rank", int(1), 8)
     .option("--lora-alpha <n>", "LoRA scaling numerator (scale = alpha / r)", float(0), 16)
     .option("--lora-dropout <p>", "dropout on the LoRA branch input, in [0, 1)", unitOpen, 0.1)
-    .option("--lora-targets <names>", "layers to adapt, comma-separated (default: query,value for bert and roberta, c_attn for gpt2; distilbert has none: e.g. q_lin,v_lin)", list)
+    .option("--lora-targets <names>", "layers to adapt, comma-separated (default: query,value for bert and roberta, c_attn for gpt2; distilbert has none: e.g. q_lin,v_lin; --task sft: every linear layer of the body, e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)", list)
     .addOption(new Option("--lora-bias <which>", "biases trained with LoRA").choices(["none", "all", "lora_only"]).default("none"))
     .option("--random-init", "train the same architecture from random initialisation (the no-transfer baseline)");
 }
@@ -111,7 +113,7 @@ export interface TrainerFlags {
   scheduler: ScheduleName; maxGradNorm: number;
   seed: number; evalStrategy: "epoch" | "steps" | "no"; evalSteps?: number; metric?: string; earlyStopping?: number;
   loadBest: boolean; saveSteps?: number; saveTotalLimit?: number; resume?: string; log?: string; progress: boolean;
-  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop"; bf16?: boolean; device: "cpu" | "cuda"; lossScaling?: boolean | number;
+  layerDecay?: number; l2sp?: number; onNonFinite: "skip" | "stop"; bf16?: boolean; fp16?: boolean; device: "cpu" | "cuda"; lossScaling?: boolean | number;
 }
 
 export interface MethodFlags {
@@ -123,7 +125,7 @@ export interface DataFlags {
   data: string; format?: string; text?: string; textPair?: string; label?: string; labels?: string[]; onBadRow: "fail" | "skip";
 }
 
-export interface ModelFlags { model: string; task: TaskName; maxLength?: number; docStride?: number; pooling?: "mean" | "cls" }
+export interface ModelFlags { model: string; task: TaskName; maxLength?: number; docStride?: number; pooling?: "mean" | "cls"; packing?: boolean }
 
 /** --validation: a number in (0, 1) is a fraction, anything else a file. */
 export function validationOf(v: string): number | string {

@@ -20,6 +20,7 @@ export const TASK_METRICS: Record<TaskName, string[]> = {
   "token-classification": ["loss", "f1", "precision", "recall", "accuracy"],
   qa: ["loss", "exact_match", "f1"],
   similarity: ["loss", "pearson", "spearman"],
+  sft: ["loss"],
 };
 
 function checkMetric(metric: string, task: TaskName): void {
@@ -43,6 +44,9 @@ export function checkModelFlags(f: ModelFlags & Partial<MethodFlags>, dir: strin
   if (f.docStride !== undefined && f.maxLength !== undefined && f.docStride >= f.maxLength)
     throw new TunekitError(`--doc-stride ${f.docStride} must be smaller than --max-length ${f.maxLength} (it is the overlap of two windows)`);
   if (f.pooling !== undefined && f.task !== "similarity") throw new TunekitError(`--pooling applies to --task similarity, not --task ${f.task}`);
+  if (f.packing && f.task !== "sft") throw new TunekitError(`--packing applies to --task sft, not --task ${f.task}`);
+  if (f.task === "sft" && (f.method === "frozen" || f.method === "gradual"))
+    throw new TunekitError(`--method ${f.method}: a causal LM's head is its (tied) embedding table, so a frozen body would train nothing; use lora, full or freeze-bottom`);
   if (f.task === "similarity" && (f.method === "frozen" || f.method === "gradual"))
     throw new TunekitError(`--method ${f.method}: a sentence encoder has no head to train on its own, so a frozen body would train nothing; use full, lora or freeze-bottom`);
   if (f.method === "freeze-bottom" && f.freezeLayers !== undefined && f.freezeLayers > c.numLayers)
@@ -62,6 +66,8 @@ export function checkTrainerFlags(f: TrainerFlags, out: string | undefined): voi
   if (f.evalStrategy === "steps" && f.evalSteps === undefined) throw new TunekitError("--eval-strategy steps needs --eval-steps <n> (evaluate every n steps)");
   if (f.evalSteps !== undefined && f.evalStrategy !== "steps") throw new TunekitError(`--eval-steps applies with --eval-strategy steps (it is ${f.evalStrategy})`);
   if (f.earlyStopping !== undefined && f.evalStrategy === "no") throw new TunekitError("--early-stopping needs evaluations: --eval-strategy epoch or steps, not no");
+  if (f.fp16 && f.bf16) throw new TunekitError("--bf16 and --fp16 are both given; choose one");
+  if (f.fp16 && f.device !== "cuda") throw new TunekitError("--fp16 runs on a GPU's tensor cores only: add --device cuda, or use --bf16 on the CPU");
   if (f.resume !== undefined && f.resume !== "latest") {
     if (!fs.existsSync(f.resume)) throw new TunekitError(`--resume: no such checkpoint folder '${f.resume}'`);
     const problem = checkpointProblem(f.resume);
@@ -85,9 +91,9 @@ export function checkWritable(flag: string, p: string, folder: boolean): void {
 
 /** Column and label flags apply to table files; CoNLL sentences and SQuAD articles have fixed fields. */
 function checkDataFlags(f: DataFlags & { task: TaskName }): void {
-  if (f.task === "token-classification" || f.task === "qa") {
+  if (f.task === "token-classification" || f.task === "qa" || f.task === "sft") {
     for (const [flag, v] of [["--text", f.text], ["--text-pair", f.textPair], ["--label", f.label]] as const)
-      if (v !== undefined) throw new TunekitError(`${flag} names a column of a table file; --task ${f.task} reads ${f.task === "qa" ? "SQuAD JSON (question, context, answers)" : "tokens and tags (CoNLL or records of token lists)"}`);
+      if (v !== undefined) throw new TunekitError(`${flag} names a column of a table file; --task ${f.task} reads ${f.task === "qa" ? "SQuAD JSON (question, context, answers)" : f.task === "sft" ? "JSON lines of prompt/completion or messages" : "tokens and tags (CoNLL or records of token lists)"}`);
   }
   if (f.task === "qa") {
     if (f.labels !== undefined) throw new TunekitError("--labels: --task qa has no labels (answers are spans of the context)");
@@ -95,6 +101,10 @@ function checkDataFlags(f: DataFlags & { task: TaskName }): void {
     if (f.onBadRow === "skip") throw new TunekitError("--on-bad-row skip: --task qa reads a SQuAD file whole; a malformed one is an error");
   }
   if (f.task === "similarity" && f.labels !== undefined) throw new TunekitError("--labels: --task similarity has scores, not labels");
+  if (f.task === "sft") {
+    if (f.labels !== undefined) throw new TunekitError("--labels: --task sft has no labels (it learns the completions)");
+    if (f.format !== undefined && f.format !== "jsonl") throw new TunekitError(`--format ${f.format}: --task sft reads JSON lines (--format jsonl)`);
+  }
 }
 
 /** train / curve: everything that can be checked before the data is read. */

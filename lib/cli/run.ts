@@ -52,9 +52,11 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
   // A sentence encoder has no head: a frozen body would train nothing, so the small-data choice is LoRA.
   if (task.task === "similarity" && choice.method === "frozen")
     choice = { method: "lora", rule: `${task.examples} labelled examples < ${LORA_BELOW}: LoRA r=8 on query/value (a sentence encoder has no head to train on a frozen body)` };
+  if (task.task === "sft" && choice.method === "frozen")
+    choice = { method: "lora", rule: `${task.examples} examples < ${LORA_BELOW}: LoRA r=8 on every linear layer of the body (a causal LM has no separate head to train on a frozen body)` };
   const model = await task.createModel(o.modelDir, { random, seed: f.seed });
   const extra = applyMethod<EncodedFeature, TaskBatch>(model, choice.method, {
-    freezeLayers: m.freezeLayers, lora: { r: m.loraR, alpha: m.loraAlpha, dropout: m.loraDropout, targetModules: m.loraTargets, bias: m.loraBias } });
+    freezeLayers: m.freezeLayers, lora: { r: m.loraR, alpha: m.loraAlpha, dropout: m.loraDropout, targetModules: m.loraTargets ?? task.loraTargets?.(model), bias: m.loraBias } });
   const lr = f.lr ?? defaultLearningRate(choice.method, readConfig(o.modelDir).hiddenSize);
   const logFile = f.log ?? (o.out ? path.join(o.out, "log.jsonl") : undefined);
   const metric = f.metric ?? task.metric;
@@ -68,7 +70,7 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
     metricForBestModel: evalOn ? metric : undefined, greaterIsBetter: metric !== "loss" && !metric.endsWith("loss"),
     loadBestModelAtEnd: evalOn && f.loadBest, earlyStoppingPatience: f.earlyStopping,
     saveSteps: f.saveSteps, saveTotalLimit: f.saveTotalLimit, outputDir: o.out, resumeFrom: f.resume,
-    logFile, progress: o.quiet ? false : f.progress, layerDecay: f.layerDecay, l2sp: f.l2sp, onNonFinite: f.onNonFinite, bf16: f.bf16, device: f.device,
+    logFile, progress: o.quiet ? false : f.progress, layerDecay: f.layerDecay, l2sp: f.l2sp, onNonFinite: f.onNonFinite, bf16: f.bf16, fp16: f.fp16, device: f.device,
     lossScaling: typeof f.lossScaling === "number" ? { initScale: f.lossScaling } : f.lossScaling,
     ...extra,
   });
@@ -77,7 +79,7 @@ export async function fineTune(o: RunOptions): Promise<RunResult> {
   // Under data parallelism every process holds the same weights: the first one saves, analyses and reports.
   const main = isWorldProcessZero();
   if (o.out && main) await save(model, o.out, o);
-  const { metrics, analysis } = await afterSave(o.out, () => ({ metrics: trainer.evaluate(), analysis: main ? task.analyse(model, o.errors ?? 5) : {} }));
+  const { metrics, analysis } = await afterSave(o.out, async () => ({ metrics: trainer.evaluate(), analysis: main ? await task.analyse(model, o.errors ?? 5) : {} }));
   return { method: choice, metric, random, train, metrics, analysis, trainable: train.trainableParameters, parameters: parameterCount(model),
     logFile, seconds: (Date.now() - t0) / 1000 };
 }

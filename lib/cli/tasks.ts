@@ -18,6 +18,7 @@ import { noGrad } from "../tensor/autograd";
 import { tidy, Tensor } from "../tensor/tensor";
 import { DataFlags, ModelFlags, TaskName, validationOf } from "./args";
 import { similarityTask } from "./similarity";
+import { sftTask } from "./sft";
 
 /** A batch that still knows its features (token classification and QA evaluate per feature). */
 type TaskBatch = Batch & { features: EncodedFeature[] };
@@ -26,6 +27,9 @@ export interface Analysis {
   confusion?: { labels: string[]; matrix: number[][] };
   /** Most confidently misclassified validation examples. */
   errors?: { text: string; label: string; predicted: string; score: number }[];
+  /** sft: the exact match of greedy generation on the validation examples, and each one's output. */
+  exactMatch?: number;
+  generations?: { prompt: string; reference: string; output: string; match: boolean }[];
 }
 
 export interface TaskData {
@@ -44,8 +48,10 @@ export interface TaskData {
   createModel(dir: string, o: { random: boolean; seed: number }): Promise<TrainableModel<TaskBatch>>;
   collate(features: EncodedFeature[]): TaskBatch;
   evaluator(): Evaluator<TaskBatch>;
-  /** Confusion matrix and the k most confident errors (none for k = 0) on the validation set (classification). */
-  analyse(model: TrainableModel<TaskBatch>, k: number): Analysis;
+  /** Confusion matrix and the k most confident errors (none for k = 0) on the validation set (classification); sft: exact match. */
+  analyse(model: TrainableModel<TaskBatch>, k: number): Analysis | Promise<Analysis>;
+  /** LoRA's targets when --lora-targets is not given (sft: every linear layer of the body); default: PEFT's per architecture. */
+  loraTargets?(model: TrainableModel<TaskBatch>): string[];
   /** Files a saved model of this task needs beside config, weights and tokenizer (similarity: sentence-transformers' modules). */
   saveExtra?(dir: string): void;
 }
@@ -71,7 +77,7 @@ export async function taskTokenizer(dir: string, task: string | undefined): Prom
 export const defaultDocStride = (maxLength: number): number => Math.min(128, Math.floor(maxLength / 3));
 
 /** Reads --data (and --validation) for the task and tokenizes it. */
-export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & { validation?: string; seed?: number; limit?: number },
+export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & { validation?: string; seed?: number; limit?: number; packing?: boolean },
   fixedLabels?: string[]): Promise<TaskData> {
   if (!fs.existsSync(flags.data)) throw new TunekitError(`--data: no such file '${flags.data}'`);
   const validation = validationOf(flags.validation ?? "0.1");
@@ -97,6 +103,8 @@ export async function loadTask(tok: Tokenizer, flags: ModelFlags & DataFlags & {
     }
     case "similarity":
       return similarityTask(tok, flags, { validation, seed, limit: flags.limit }, padId);
+    case "sft":
+      return sftTask(tok, flags, { validation, seed, limit: flags.limit }, tok.padTokenId ?? tok.eosTokenId ?? 0);
   }
 }
 

@@ -68,8 +68,13 @@ export class Trainer<F, B> {
     if (!o.train.length) throw new TunekitError("Trainer: the training set is empty");
     checkOptions(o);
     if (o.bf16 !== undefined && typeof o.bf16 !== "boolean") throw new TunekitError(`Trainer: bf16 must be true or false, got ${JSON.stringify(o.bf16)}`);
+    if (o.fp16 !== undefined && typeof o.fp16 !== "boolean") throw new TunekitError(`Trainer: fp16 must be true or false, got ${JSON.stringify(o.fp16)}`);
+    if (o.fp16 && o.bf16) throw new TunekitError("Trainer: bf16 and fp16 are both set; choose one");
     const model = o.model;
     if (o.device !== undefined) moveModel(model, o.device);
+    if (o.fp16 && model.device === "cpu")
+      throw new TunekitError("Trainer: fp16 runs on a CUDA device only (its tensor cores); on the CPU use bf16 (AVX512-BF16 / AMX) or float32");
+    if (o.fp16 && o.lossScaling === undefined) o.lossScaling = true;
     if (o.bf16 && model.device === "cpu" && !native.bf16Available() && o.progress !== false)
       console.warn("tunekit: bf16 asked for, but this CPU has no AVX512-BF16 (or the AVX-512 kernels are not in use): training in float32");
     this.group = trainerGroup(o.distributed, model.device);
@@ -189,6 +194,7 @@ export class Trainer<F, B> {
 
   /** What this run's matrix products run in: "bf16" only with the bf16 option, on a GPU or a CPU that has it. */
   get precision(): MatmulPrecision {
+    if (this.o.fp16) return "fp16";
     return this.o.bf16 && (this.o.model.device !== "cpu" || native.bf16Available()) ? "bf16" : "fp32";
   }
 

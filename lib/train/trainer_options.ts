@@ -104,6 +104,12 @@ export interface TrainerOptions<F, B> {
    */
   bf16?: boolean;
   /**
+   * Matrix products in IEEE half on a CUDA device's tensor cores (HF's fp16; fp32 master weights,
+   * gradients and optimizer state, fp32 accumulation). fp16's narrow range wants loss scaling, so
+   * lossScaling defaults to on with it (torch's GradScaler defaults). CUDA only: on the CPU use bf16.
+   */
+  fp16?: boolean;
+  /**
    * Dynamic loss scaling for fp16/bf16-style training (torch.amp.GradScaler): true for torch's
    * defaults, or the options. A step whose scaled gradients overflow is skipped and backs the scale off.
    */

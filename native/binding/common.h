@@ -121,8 +121,8 @@ std::string shape_str(std::initializer_list<int64_t> dims);
 // Precision of the GEMMs of ops that do not name one (setMatmulPrecision, gemm.cc): 1 = bf16 where
 // the CPU can, else fp32. Read on the JS thread when an op is parsed.
 int matmul_bf16();
-// The "precision" argument of a GEMM-backed op ("fp32" | "bf16"), defaulting to the requested one where
-// the call's device runs it (read after the buffers).
+// The "precision" argument of a GEMM-backed op: 0 "fp32", 1 "bf16", 2 "fp16" (devices only), defaulting
+// to the requested one where the call's device runs it (read after the buffers).
 int precision_arg(Args& a);
 
 }  // namespace binding

@@ -10,15 +10,21 @@ namespace tk {
 namespace binding {
 
 namespace {
-std::atomic<int> g_bf16_requested{0};
+// setMatmulPrecision's request: kFp32, kBf16 or kFp16 (the indices of the "precision" choices).
+enum { kFp32 = 0, kBf16 = 1, kFp16 = 2 };
+std::atomic<int> g_requested{kFp32};
 }  // namespace
 
 // Requested and possible: the AVX-512 table is in use and the CPU has AVX512-BF16.
-int matmul_bf16() { return g_bf16_requested.load() && bf16_supported() ? 1 : 0; }
+int matmul_bf16() { return g_requested.load() == kBf16 && bf16_supported() ? 1 : 0; }
 
-// After the call's buffers are read: a device runs bf16 GEMMs on tensor cores whatever the CPU has.
+// After the call's buffers are read: a device runs the requested precision on tensor cores whatever the
+// CPU has; the CPU runs bf16 where it has AVX512-BF16 and never fp16 (asked for explicitly, it fails).
 int precision_arg(Args& a) {
-  return a.choice("precision", {"fp32", "bf16"}, g_bf16_requested.load() && (!a.on_cpu() || bf16_supported()) ? 1 : 0);
+  const int req = g_requested.load();
+  const int p = a.choice("precision", {"fp32", "bf16", "fp16"}, a.on_cpu() ? matmul_bf16() : req);
+  if (p == kFp16 && a.on_cpu()) a.fail("precision \"fp16\" runs on a CUDA device only (tensor cores); on the CPU use \"bf16\" or \"fp32\"");
+  return p;
 }
 
 namespace {
@@ -53,7 +59,9 @@ Work parse_gemm(Args& a) {
   const int64_t nC = span(g.M, g.N, g.ldc, g.batch, g.strideC);
   F32 A = a.f32("A", nA), C = a.f32("C", nC);
   Weight B = a.weight("B", nB);
-  g.bf16 = precision_arg(a);
+  const int precision = precision_arg(a);
+  g.bf16 = precision == kBf16;
+  g.fp16 = precision == kFp16;
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
   a.no_alias("C", C.data, nC * 4, "B", B.data, nB * tk_dtype_bytes(B.dtype));
   g.A = A.data; g.B = B.data; g.C = C.data; g.b_dtype = B.dtype;
@@ -63,13 +71,14 @@ Work parse_gemm(Args& a) {
 Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string want = info.Length() == 1 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (want != "fp32" && want != "bf16") throw_error(env, "setMatmulPrecision: expected \"fp32\" or \"bf16\"");
-  g_bf16_requested = want == "bf16";
+  if (want != "fp32" && want != "bf16" && want != "fp16")
+    throw_error(env, "setMatmulPrecision: expected \"fp32\", \"bf16\" or \"fp16\" (fp16: CUDA devices only)");
+  g_requested = want == "bf16" ? kBf16 : want == "fp16" ? kFp16 : kFp32;
   return env.Undefined();
 }
 
 Napi::Value MatmulPrecision(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), matmul_bf16() ? "bf16" : "fp32");
+  return Napi::String::New(info.Env(), g_requested.load() == kFp16 ? "fp16" : matmul_bf16() ? "bf16" : "fp32");
 }
 
 Napi::Value Bf16Available(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), bf16_supported()); }

@@ -75,7 +75,9 @@ LoraArgs common_args(Args& a, std::vector<Buf>& ins) {
   l.w_dtype = W.dtype;
   l.A = exact(a, "A", {l.r, l.in}, "[r, in]").data;
   l.Bm = exact(a, "B", {l.out, l.r}, "[out, r]").data;
-  l.bf16 = precision_arg(a);
+  const int precision = precision_arg(a);
+  l.bf16 = precision == 1;
+  l.fp16 = precision == 2;
   ins.insert(ins.end(), {{"x", l.x, l.M * l.in}, {"W", l.W, (W.bytes() + 3) / 4}, {"A", l.A, l.r * l.in},
                          {"B", l.Bm, l.out * l.r}});
   return l;

@@ -84,7 +84,7 @@ async function pretrainCmd(flags: PretrainFlags): Promise<void> {
     scheduler: flags.scheduler, maxGradNorm: flags.maxGradNorm, seed: flags.seed, evalStrategy, evalSteps: flags.evalSteps, evalBatchSize: flags.evalBatchSize,
     metricForBestModel: "loss", loadBestModelAtEnd: evalStrategy !== "no" && flags.loadBest, earlyStoppingPatience: flags.earlyStopping,
     layerDecay: flags.layerDecay, l2sp: flags.l2sp, saveSteps: flags.saveSteps, saveTotalLimit: flags.saveTotalLimit, outputDir: flags.out, resumeFrom: flags.resume,
-    logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite, bf16: flags.bf16, device: flags.device,
+    logFile: flags.log ?? path.join(flags.out, "log.jsonl"), progress: flags.progress, onNonFinite: flags.onNonFinite, bf16: flags.bf16, fp16: flags.fp16, device: flags.device,
     lossScaling: typeof flags.lossScaling === "number" ? { initScale: flags.lossScaling } : flags.lossScaling,
   });
   if (isWorldProcessZero()) { // data parallelism: every process holds the same weights, the first one saves

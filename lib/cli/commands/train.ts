@@ -23,13 +23,19 @@ function describeData(out: Out, task: TaskData, file: string): void {
     (task.labelNames ? `; labels: ${task.labelNames.join(", ")}` : "") + (task.skipped ? `; ${task.skipped} malformed rows skipped` : ""));
 }
 
-export function printRun(out: Out, r: RunResult, task: TaskData): void {
+export function printRun(out: Out, r: RunResult, task: TaskData, errors = 5): void {
   out.line(`${r.random ? "random init" : "pre-trained"}: ${metricLine(r.metrics, ["accuracy", "f1", "micro_f1", "macro_f1", "precision", "recall", "exact_match", "pearson", "spearman", "loss"])}` +
     `  (${r.train.steps} steps, ${r.seconds.toFixed(1)} s, ${r.trainable.toLocaleString("en-US")} of ${r.parameters.toLocaleString("en-US")} parameters trained)`);
   if (r.analysis.confusion) out.line("\n" + confusionTable(r.analysis.confusion.labels, r.analysis.confusion.matrix));
   if (r.analysis.errors?.length) {
     out.line("\nmost confident errors:");
     out.line(table(r.analysis.errors.map((e) => [e.score.toFixed(3), e.label, e.predicted, clip(e.text, 70)]), ["confidence", "true", "predicted", "text"]));
+  }
+  const g = r.analysis.generations;
+  if (g && r.analysis.exactMatch !== undefined) {
+    out.line(`exact match of greedy generation on ${g.length} validation examples: ${fmt(r.analysis.exactMatch)}`);
+    const wrong = g.filter((x) => !x.match).slice(0, errors);
+    if (wrong.length) out.line("\nmismatches:\n" + table(wrong.map((x) => [clip(x.prompt, 40), clip(x.reference, 30), clip(x.output, 30)]), ["prompt", "expected", "generated"]));
   }
   void task;
 }
@@ -50,7 +56,7 @@ async function train(flags: TrainFlags): Promise<void> {
 
 async function finish(out: Out, flags: TrainFlags, task: TaskData, r: RunResult, dir: string): Promise<void> {
   out.line(`method: ${r.method.method} — ${r.method.rule}`);
-  printRun(out, r, task);
+  printRun(out, r, task, flags.errors);
   let report: string | undefined;
   if (flags.report !== false) {
     report = typeof flags.report === "string" ? flags.report : path.join(flags.out, "report.html");
@@ -124,7 +130,7 @@ async function evaluate(flags: EvalFlags): Promise<void> {
     });
   });
   const metrics = { loss: n ? loss / n : NaN, ...ev.compute() };
-  const analysis = task.analyse(model, flags.errors);
+  const analysis = await task.analyse(model, flags.errors);
   out.line(`${flags.data}: ${task.validation.length} ${taskName === "qa" ? "windows" : "examples"}${task.skipped ? ` (${task.skipped} malformed rows skipped)` : ""}, max length ${maxLength}`);
   out.line(metricLine(metrics));
   if (analysis.confusion) out.line("\n" + confusionTable(analysis.confusion.labels, analysis.confusion.matrix));
@@ -179,7 +185,7 @@ export function registerTrain(program: Command, run: (fn: Action) => Action): vo
     .option("--no-report", "no report.html")
     .option("--report <file>", "report file (default: <out>/report.html)")
     .option("--limit <n>", "train on n training examples: a seeded sample (stratified by class for classification) for classification, regression, multi-label and similarity; the first n for token-classification and qa", int(1))
-    .option("--errors <k>", "classification: the k most confidently misclassified validation examples to list (0: none)", int(0), 5)
+    .option("--errors <k>", "classification: the k most confidently misclassified validation examples to list; sft: the first k wrong generations (0: none)", int(0), 5)
     .option("--json", "one JSON document on stdout (progress and everything else on stderr)");
 
   common(program.command("train").description("fine-tune a model on your data"))
@@ -190,7 +196,8 @@ Examples:
   $ tunekit train --data small.csv --method auto          # picks frozen / LoRA / full from the data size
   $ tunekit train --task token-classification --data train.conll --metric f1
   $ tunekit train --task qa --data squad.json --max-length 384 --doc-stride 128 --batch-size 8
-  $ tunekit train --task similarity --data stsb.csv --text sentence1 --text-pair sentence2 --label score   # bi-encoder, Spearman`)
+  $ tunekit train --task similarity --data stsb.csv --text sentence1 --text-pair sentence2 --label score   # bi-encoder, Spearman
+  $ tunekit train --task sft --model ./Llama-3.2-1B-Instruct --data chat.jsonl --method lora --max-length 512 --packing   # instruction tuning`)
     .action(run(train));
 
   common(program.command("curve").description("learning curve: pre-trained vs random initialisation at several training-set sizes"))
