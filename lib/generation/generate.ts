@@ -118,9 +118,12 @@ export async function* streamGenerate(model: Model, tokenizer: Tokenizer, prompt
         history[b].push(next[b]);
       }
       const live = rows.map((_, b) => b).filter((b) => !finished[b]);
-      const decoded = await tokenizer.decodeBatch(live.map((b) => generated[b]), { skipSpecialTokens: true });
+      // A model's vocab_size may exceed its tokenizer's (Qwen2.5: 151936 rows for 151665 tokens, padded
+      // for the GPU): an id without a token adds no text, as HF's decode skips it.
+      const known = live.map((b) => generated[b].filter((id) => id < tokenizer.vocabSize));
+      const decoded = await tokenizer.decodeBatch(known, { skipSpecialTokens: true });
       // Stop strings are looked for with the special tokens written out, as HF's token strings have them ("<|im_end|>").
-      const raw = cfg.stopStrings.length ? await tokenizer.decodeBatch(live.map((b) => generated[b])) : null;
+      const raw = cfg.stopStrings.length ? await tokenizer.decodeBatch(known) : null;
       for (const [k, b] of live.entries()) {
         texts[b] = decoded[k];
         const before = rawTexts[b].length;
