@@ -50,6 +50,7 @@ describe("kernels read bf16 weights exactly as float32 weights holding the round
     [true, false, 64, 64, 600, 1, 0], // K past one cache block
     [false, true, 40, 35, 21, 3, 2], // batched, strided
     [false, false, 1, 1, 1, 1, 0],
+    [false, true, 3, 500, 77, 1, 5], // a decoding step: a few rows times the weight, read in place (padded ldb)
   ];
   test.each(ISAS)("gemm with a bf16 B (%s): bit-equal to float32 B, fp32 and bf16 products, sync and async", async (isa) => {
     for (const [transA, transB, M, N, K, batch, pad] of GEMMS) {

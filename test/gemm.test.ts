@@ -32,6 +32,10 @@ cases.push({ M: 1000, N: 33, K: 65, transB: true });
 cases.push({ M: 5, N: 1000, K: 17, beta: -1 });
 cases.push({ M: 13, N: 29, K: 31, batch: 3, transA: true, alpha: 1.5, beta: 0.5 });
 cases.push({ M: 300, N: 300, K: 600, batch: 2, transB: true });
+// The few-rows path of a linear forward while decoding (M <= 8 rows times B stored N x K): every M, a K with
+// a vector tail, beta 0 and not, and N large enough that the rows of B are split across threads.
+for (const M of [1, 2, 5, 8]) cases.push({ M, N: 700, K: 77, transB: true, alpha: 0.5, beta: M % 2 ? 0 : 1.5 });
+cases.push({ M: 9, N: 300, K: 64, transB: true });
 
 describe.each(ISAS)("gemm on %s", (isa) => {
   test.each(cases)("M=$M N=$N K=$K transA=$transA transB=$transB batch=$batch matches the naive loop", (c) => {

@@ -443,6 +443,46 @@ inline const void* b_at(const GemmArgs& g, int64_t b) {
   return static_cast<const char*>(g.B) + b * g.strideB * (g.b_dtype == TK_BF16 ? 2 : 4);
 }
 
+// A few rows times a weight stored (N, K) (a linear forward while decoding: M = the batch, one token a
+// row): packing B into panels and running the MR-row micro-tile for M <= 8 rows costs more than the
+// product, and a step is bound by reading B once. So each of B's rows n is read in place, once, and
+// dotted with the M rows of A, rows of B split across threads. Same float32 math, another summation order.
+constexpr int64_t kSmallM = 8;
+inline bool small_m(const GemmArgs& g) { return g.M <= kSmallM && g.transB && !g.transA && g.batch == 1 && !use_bf16(g); }
+
+template <class E>
+void gemm_small_m_rows(const GemmArgs& g, const E* B, int64_t n0, int64_t n1) {
+  const int64_t M = g.M, K = g.K, kv = K - K % V::W;
+  for (int64_t n = n0; n < n1; n++) {
+    const E* b = B + n * g.ldb;
+    V acc[kSmallM];
+    for (int64_t m = 0; m < M; m++) acc[m] = V::zero();
+    for (int64_t k = 0; k < kv; k += V::W) {
+      const V bv = load_v(b + k);
+      for (int64_t m = 0; m < M; m++) acc[m] = fma(V::load(g.A + m * g.lda + k), bv, acc[m]);
+    }
+    if (kv < K) {  // the tail through the same vector math, zero-padded, so a bf16 B gives float B's bits
+      alignas(64) float bt[V::W] = {}, at[V::W] = {};
+      for (int64_t k = kv; k < K; k++) bt[k - kv] = widen(b[k]);
+      const V bv = V::load(bt);
+      for (int64_t m = 0; m < M; m++) {
+        for (int64_t k = kv; k < K; k++) at[k - kv] = g.A[m * g.lda + k];
+        acc[m] = fma(V::load(at), bv, acc[m]);
+      }
+    }
+    for (int64_t m = 0; m < M; m++) {
+      const float sum = reduce_add(acc[m]);
+      float* c = g.C + m * g.ldc + n;
+      *c = g.beta == 0.f ? g.alpha * sum : g.alpha * sum + g.beta * *c;
+    }
+  }
+}
+
+void gemm_small_m(const GemmArgs& g, int64_t n0, int64_t n1) {
+  if (g.b_dtype == TK_BF16) gemm_small_m_rows(g, static_cast<const uint16_t*>(g.B), n0, n1);
+  else gemm_small_m_rows(g, static_cast<const float*>(g.B), n0, n1);
+}
+
 }  // namespace
 
 void gemm_serial(const GemmArgs& g) {
@@ -454,6 +494,10 @@ void gemm(const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
   const int nt = num_threads();
   const double flops = 2.0 * g.M * g.N * (g.K + 1) * g.batch;
+  if (small_m(g)) {
+    if (nt <= 1 || flops < 2e5) return gemm_small_m(g, 0, g.N);
+    return parallel_for(g.N, [&](int64_t n0, int64_t n1) { gemm_small_m(g, n0, n1); });
+  }
   if (nt <= 1 || flops < 2e5) return gemm_serial(g);
   if (g.batch >= nt) {  // whole matrices per thread
     parallel_for(g.batch, [&](int64_t b0, int64_t b1) {
