@@ -47,8 +47,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
   const M = rowsOf(x);
   const y = Tensor.empty([...x.shape.slice(0, -1), outF], x.device); // the GEMM (beta 0) writes all of it
-  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true });
-  if (b) native.biasAdd({ rows: M, C: outF, x: h(y), bias: h(b), y: h(y) });
+  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true, bias: b && h(b) }); // bias in the epilogue
   if (!needsGrad(x, W, b)) return y;
   return record(y, {
     op: "linear",
