@@ -76,7 +76,10 @@ class BertResidualOutput extends Module {
     this.dropout = this.child("dropout", new Dropout(c.hiddenDropout, ctx));
   }
   forward(x: Tensor, residual: Tensor): Tensor {
-    return this.LayerNorm.forward(ops.add(this.dropout.forward(this.dense.forward(x)), residual));
+    // The bias is added in the GEMM's epilogue, the residual inside the LayerNorm: the dropout mask sits
+    // between the two in training (in eval the GEMM epilogue could take the residual too, for the same
+    // memory traffic: one read of it either way).
+    return this.LayerNorm.forwardResidual(this.dropout.forward(this.dense.forward(x)), residual);
   }
 }
 
@@ -97,7 +100,7 @@ class BertIntermediate extends Module {
     this.dense = this.child("dense", new Linear(c.hiddenSize, c.intermediateSize, true, `${prefix}.dense`));
   }
   forward(x: Tensor): Tensor {
-    return ops.gelu(this.dense.forward(x), geluMode(this.c));
+    return this.dense.forwardFused(x, { activation: geluMode(this.c) }); // GELU in the GEMM's epilogue
   }
 }
 
