@@ -102,3 +102,23 @@ test("shape errors name the layer and what was expected", () => {
   expect(() => linearFused(x, W, b, { residual: leaf([2, 3, 8], 4) }, "encoder.layer.0.output.dense")).toThrow(/'encoder.layer.0.output.dense': residual has shape \[2, 3, 8\], expected \[2, 3, 16\]/);
   expect(() => residualLayerNorm(x, leaf([2, 8], 5), leaf([8], 6), leaf([8], 7), 1e-5, "ln")).toThrow(/'ln': residual has shape \[2, 8\], expected \[2, 3, 8\]/);
 });
+
+describe("BERT's inference path (noGrad: intermediates freed as soon as read)", () => {
+  const { AutoModel } = require("../lib/models/auto") as typeof import("../lib/models/auto");
+  const { parseConfig } = require("../lib/models/config_json") as typeof import("../lib/models/config_json");
+  const { tidy } = require("../lib/tensor/tensor") as typeof import("../lib/tensor/tensor");
+  const config = parseConfig({ model_type: "bert", vocab_size: 100, hidden_size: 64, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 128, max_position_embeddings: 64 });
+  const B = 2, T = 16;
+  const x = { inputIds: Int32Array.from({ length: B * T }, (_, i) => 3 + ((i * 7) % 90)), attentionMask: Int32Array.from({ length: B * T }, (_, i) => (i >= B * T - 5 ? 0 : 1)), batchSize: B, seqLen: T };
+
+  test("gives exactly the hidden states of the recorded (grad) forward", () => {
+    const model = AutoModel.fromConfig(config, { seed: 3 });
+    model.eval();
+    const withGraph = tidy(() => Float32Array.from(model.forward(x).lastHiddenState.toHost()));
+    const inference = noGrad(() => tidy(() => Float32Array.from(model.forward(x).lastHiddenState.toHost())));
+    expect(maxAbsDiff(inference, withGraph)).toBe(0);
+    // twice in a row: the buffers freed early and taken back from the pool hold nothing stale that matters
+    const again = noGrad(() => tidy(() => Float32Array.from(model.forward(x).lastHiddenState.toHost())));
+    expect(maxAbsDiff(again, withGraph)).toBe(0);
+  });
+});

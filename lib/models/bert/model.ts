@@ -10,6 +10,15 @@ import { ModelInputs, checkInputs } from "../inputs";
 import { ModelConfig, geluMode } from "../config";
 import type { EncoderOutput } from "../spec";
 
+/**
+ * Frees an intermediate as soon as its last reader ran, when no graph is recorded (inference): the next
+ * op of the same size then takes that buffer back from the pool while it is still in cache. With a
+ * graph it is an activation the backward needs, and stays.
+ */
+function done(...ts: Tensor[]): void {
+  if (!isGradEnabled()) for (const t of ts) t.dispose();
+}
+
 export class BertEmbeddings extends Module {
   readonly word_embeddings: Embedding;
   readonly position_embeddings: Embedding;
@@ -58,9 +67,12 @@ class BertSelfAttention extends Module {
   }
   forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
     const q = this.query.forward(h), k = this.key.forward(h), v = this.value.forward(h);
-    return ops.attention(ops.heads(q), ops.heads(k), ops.heads(v), B, T, this.c.hiddenSize, {
+    // The output is (B, T, H·D) with heads side by side: the layout the output projection reads as is.
+    const o = ops.attention(ops.heads(q), ops.heads(k), ops.heads(v), B, T, this.c.hiddenSize, {
       numHeads: this.c.numHeads, keyMask: mask, causal: false, dropoutP: this.dropout.rate, training: this.dropout.training, gen: this.ctx.gen,
     });
+    done(q, k, v);
+    return o;
   }
 }
 
@@ -79,7 +91,10 @@ class BertResidualOutput extends Module {
     // The bias is added in the GEMM's epilogue, the residual inside the LayerNorm: the dropout mask sits
     // between the two in training (in eval the GEMM epilogue could take the residual too, for the same
     // memory traffic: one read of it either way).
-    return this.LayerNorm.forwardResidual(this.dropout.forward(this.dense.forward(x)), residual);
+    const d = this.dense.forward(x), dropped = this.dropout.forward(d);
+    const y = this.LayerNorm.forwardResidual(dropped, residual);
+    done(...(dropped === d ? [d] : [d, dropped]));
+    return y;
   }
 }
 
@@ -115,8 +130,13 @@ export class BertLayer extends Module {
     this.output = this.child("output", new BertResidualOutput(c, ctx, c.intermediateSize, `${prefix}.output`));
   }
   forward(h: Tensor, mask: Uint8Array, B: number, T: number): Tensor {
-    const a = this.attention.output.forward(this.attention.self.forward(h, mask, B, T), h);
-    return this.output.forward(this.intermediate.forward(a), a);
+    const ctx = this.attention.self.forward(h, mask, B, T);
+    const a = this.attention.output.forward(ctx, h);
+    done(ctx);
+    const i = this.intermediate.forward(a);
+    const y = this.output.forward(i, a);
+    done(i, a);
+    return y;
   }
 }
 
