@@ -7,7 +7,7 @@ import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, shapeStr } from "./tensor";
 import { Storage, acquire, release } from "./storage";
-import { gradBuffer, giveGrad, needsGrad, record, writeGrad } from "./autograd";
+import { accumulateGrad, gradBuffer, giveGrad, needsGrad, record, writeGrad } from "./autograd";
 import { bf16TrainError, type GeluApproximate } from "./ops";
 
 const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
@@ -55,7 +55,7 @@ export function linearFused(x: Tensor, W: Tensor, b: Tensor | null, ep: LinearEp
       // dz: the gradient at the GEMM's output, GELU's backward written over the saved pre-activation
       if (pre) native.geluBackward({ n: y.size, x: h(pre), dy: h(gy), dx: h(pre), approximate: approximate! });
       const gz = pre ?? gy;
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gz), B: h(W), C: h(dx) }));
+      accumulateGrad(x, (dx, beta) => native.gemm({ M, N: inF, K: outF, A: h(gz), B: h(W), C: h(dx), beta }));
       if (W.dtype !== "f32" && W.requiresGrad) throw bf16TrainError(`Linear '${name}': the weight`);
       const dW = gradBuffer(W);
       if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gz), B: h(x), C: h(dW), transA: true, beta: 1 });

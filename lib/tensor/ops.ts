@@ -6,7 +6,7 @@ import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, Node, shapeStr } from "./tensor";
 import { Storage, acquire, release, fromHost } from "./storage";
-import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+import { accumulateGrad, gradBuffer, needsGrad, record, writeGrad } from "./autograd";
 
 /** The addon buffer of a tensor or storage: what ops pass as arguments. */
 const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
@@ -53,7 +53,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
     op: "linear",
     inputs: b ? [x, W, b] : [x, W],
     backward(gy) {
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) })); // dX = dY·W: W is B again
+      accumulateGrad(x, (dx, beta) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx), beta })); // dX = dY·W: W is B again
       if (W.dtype !== "f32" && W.requiresGrad) throw bf16TrainError(`Linear '${name}': the weight`);
       const dW = gradBuffer(W);
       if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gy), B: h(x), C: h(dW), transA: true, beta: 1 });
@@ -160,10 +160,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     op: "add",
     inputs: [a, b],
     backward(gy) {
-      for (const t of [a, b]) {
-        const g = gradBuffer(t);
-        if (g) native.add({ n: t.size, a: h(g), b: h(gy), y: h(g) });
-      }
+      for (const t of [a, b]) writeGrad(t, (g) => g.copyFromStorage(gy)); // a copy, not zero-fill + add
     },
   });
 }
