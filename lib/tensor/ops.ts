@@ -6,7 +6,7 @@ import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, Node, shapeStr } from "./tensor";
 import { Storage, acquire, release, fromHost } from "./storage";
-import { accumulateGrad, gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+import { accumulateGrad, giveGrad, gradBuffer, needsGrad, record, writeGrad } from "./autograd";
 
 /** The addon buffer of a tensor or storage: what ops pass as arguments. */
 const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
@@ -284,10 +284,14 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
     backward(gy) {
       // q, k, v may live in one packed tensor: compute all three into one scratch of each source's
       // layout, then hand each source its gradient once.
+      // The kernel overwrites dq, dk, dv: a source's scratch is zeroed only when the views leave some of
+      // its columns uncovered.
+      const cover = new Map<Tensor, number>();
+      for (const [view, w] of [[q, width], [k, Hkv * D], [v, Hkv * D]] as [HeadsView, number][]) cover.set(view.t, (cover.get(view.t) ?? 0) + w);
       const scratch = new Map<Tensor, Storage>();
       const buf = (t: Tensor) => {
         let b = scratch.get(t);
-        if (!b) scratch.set(t, (b = acquire(t.size, dev)));
+        if (!b) scratch.set(t, (b = acquire(t.size, dev, "f32", cover.get(t) !== last(t))));
         return b;
       };
       const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
@@ -295,10 +299,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
         ...args, dout: h(gy), lddo: width,
         dq: h(dq.view(q.col)), lddq: q.ld, dk: h(dk.view(k.col)), lddk: k.ld, dv: h(dv.view(v.col)), lddv: v.ld,
       });
-      for (const [t, g] of scratch) {
-        writeGrad(t, (dst) => dst.copyFromStorage(g));
-        release(g);
-      }
+      for (const [t, g] of scratch) giveGrad(t, g); // handed over, no copy, when t has no gradient yet
     },
   });
 }
