@@ -103,7 +103,7 @@ test("shape errors name the layer and what was expected", () => {
   expect(() => residualLayerNorm(x, leaf([2, 8], 5), leaf([8], 6), leaf([8], 7), 1e-5, "ln")).toThrow(/'ln': residual has shape \[2, 8\], expected \[2, 3, 8\]/);
 });
 
-describe("BERT's inference path (noGrad: intermediates freed as soon as read)", () => {
+describe("BERT's inference path (noGrad: no graph, each layer's intermediates freed when it returns)", () => {
   const { AutoModel } = require("../lib/models/auto") as typeof import("../lib/models/auto");
   const { parseConfig } = require("../lib/models/config_json") as typeof import("../lib/models/config_json");
   const { tidy } = require("../lib/tensor/tensor") as typeof import("../lib/tensor/tensor");
