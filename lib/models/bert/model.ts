@@ -102,7 +102,9 @@ class BertIntermediate extends Module {
     this.dense = this.child("dense", new Linear(c.hiddenSize, c.intermediateSize, true, `${prefix}.dense`));
   }
   forward(x: Tensor): Tensor {
-    return this.dense.forwardFused(x, { activation: geluMode(this.c) }); // GELU in the GEMM's epilogue
+    // A Linear adds bias and GELU in its GEMM's epilogue; a module swapped in for it (LoRA's) runs first.
+    const mode = geluMode(this.c), dense: Linear | { forward(x: Tensor): Tensor } = this.dense;
+    return dense instanceof Linear ? dense.forwardFused(x, { activation: mode }) : ops.gelu(dense.forward(x), mode);
   }
 }
 
