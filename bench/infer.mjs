@@ -7,6 +7,9 @@
 //   node bench/infer.mjs --quick    tiny shapes, one timed run: checks that every case runs (CI; numbers mean nothing)
 //   node bench/infer.mjs --no-bf16  fp32 only
 //   node bench/infer.mjs --iters 5 --time 0   fewer timed runs (a busy machine)
+//   node bench/infer.mjs --baseline ../main --rounds 2   also times another checkout's tunekit (built: its dist/
+//                                   and addon) in the same sitting, each side in turn, `rounds` times; every
+//                                   figure is the best of its rounds (a shared machine only ever slows a run)
 // Every case runs in its own child process per side, one after the other: both sides keep worker threads
 // that spin after a run (onnxruntime's intra-op pool by default, tunekit's pool), which would steal the
 // cores from the other side in one process; tunekit's bf16 switch is process-wide; each peak RSS is its own.
@@ -27,6 +30,8 @@ const numArg = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(n
 // Median of at least `iters` runs and `time` seconds, after `warmup` runs (the first run of either side
 // allocates its buffers and, for onnxruntime, its memory arena).
 const opts = quick ? { time: 0, iters: 1, warmup: 1 } : { time: numArg("--time", 5), iters: numArg("--iters", 10), warmup: 3 };
+const baseline = argv.includes("--baseline") ? path.resolve(argv[argv.indexOf("--baseline") + 1]) : null;
+const rounds = numArg("--rounds", baseline ? 2 : 1);
 
 const BASE = { layers: 12, hidden: 768, heads: 12, inter: 3072, vocab: 30522 };
 const QUICK = { layers: 2, hidden: 64, heads: 2, inter: 128, vocab: 1000 };
@@ -74,9 +79,21 @@ async function runOurs(c) {
   return { seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, logits };
 }
 
-function child(args) {
-  const out = execFileSync(process.execPath, [here, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
+/** One child run; script: this file, or the baseline checkout's (its own dist/ and addon). */
+function child(args, script = here) {
+  const out = execFileSync(process.execPath, [script, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split("\n").pop());
+}
+
+/** The best (fastest) of several results of one side: the run least slowed by other work. */
+const best = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+
+function gitHead(dir) {
+  try {
+    return execFileSync("git", ["-C", dir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return null;
+  }
 }
 
 const maxAbsDiff = (a, b) => (a && b ? a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0) : null);
@@ -118,41 +135,58 @@ async function main() {
     if (withOrt) console.log(`onnxruntime-node ${ortVersion}, CPU execution provider, fp32, ${JSON.stringify(ortSettings(threads))}`);
     if (dtypes.includes("bf16")) console.log("bf16 rows: tunekit with native.setMatmulPrecision(\"bf16\"); onnxruntime stays fp32 (no bf16 matmul on its CPU provider)");
 
+    if (baseline) console.log(`baseline: ${baseline} (its tunekit, same weights and inputs), ${rounds} rounds, each side in turn; best of the rounds`);
     const results = [], rows = [];
     for (const batch of BATCHES) {
       const f = bertFlops(MODEL, "infer", batch, SEQ);
       const c = { model: MODEL, batch, seq: SEQ, threads, opts, dir: exported ? dir : null };
-      let ort = null;
-      if (withOrt) {
-        process.stdout.write(`B${batch}×${SEQ} onnxruntime fp32 … `);
-        ort = child(["--ort", JSON.stringify(c)]);
-        console.log(`${fmt(ort.seconds * 1e3, 1)} ms/run`);
+      const runs = { ort: [], ...Object.fromEntries(dtypes.flatMap((d) => [[d, []], [`${d} baseline`, []]])) };
+      const time = (label, key, args, script) => {
+        process.stdout.write(`B${batch}×${SEQ} ${label} … `);
+        const r = child(args, script);
+        runs[key].push(r);
+        console.log(`${fmt(r.seconds * 1e3, 1)} ms/run (load ${os.loadavg()[0].toFixed(1)})`);
+      };
+      for (let round = 0; round < rounds; round++) {
+        if (withOrt) time("onnxruntime fp32", "ort", ["--ort", JSON.stringify(c)]);
+        for (const dtype of dtypes) {
+          time(`tunekit ${dtype}`, dtype, ["--ours", JSON.stringify({ ...c, dtype })]);
+          if (baseline) time(`baseline tunekit ${dtype}`, `${dtype} baseline`, ["--ours", JSON.stringify({ ...c, dtype })], path.join(baseline, "bench", "infer.mjs"));
+        }
       }
+      const ort = runs.ort.length ? best(runs.ort) : null;
       for (const dtype of dtypes) {
-        process.stdout.write(`B${batch}×${SEQ} tunekit ${dtype} … `);
-        const ours = child(["--ours", JSON.stringify({ ...c, dtype })]);
-        console.log(`${fmt(ours.seconds * 1e3, 1)} ms/run`);
+        const ours = best(runs[dtype]);
+        const before = baseline ? best(runs[`${dtype} baseline`]) : null;
         const diff = maxAbsDiff(ours.logits, ort?.logits);
         const diffTorch = maxAbsDiff(ort?.logits, exported?.logits[batch]);
         const ratio = ort ? ort.seconds / ours.seconds : null;
         const side = (r) => r && { seconds: r.seconds, samplesPerSec: batch / r.seconds, latencyMs: r.seconds * 1e3, gflops: f / r.seconds / 1e9, peakRssMB: r.peakRssMB };
-        results.push({ batch, seq: SEQ, dtype, flops: f, tunekit: side(ours), onnxruntime: ort && { ...side(ort), dtype: "fp32" }, ratio, maxAbsDiff: diff, onnxruntimeVsTorchMaxAbsDiff: diffTorch });
+        const beforeRatio = ort && before ? ort.seconds / before.seconds : null;
+        const secs = (rs) => rs.map((r) => r.seconds);
+        results.push({
+          batch, seq: SEQ, dtype, flops: f, tunekit: side(ours), onnxruntime: ort && { ...side(ort), dtype: "fp32" }, ratio, maxAbsDiff: diff, onnxruntimeVsTorchMaxAbsDiff: diffTorch,
+          ...(baseline && { baseline: { ...side(before), ratio: beforeRatio, maxAbsDiffVsTunekit: maxAbsDiff(ours.logits, before.logits) }, rounds: { tunekit: secs(runs[dtype]), baseline: secs(runs[`${dtype} baseline`]), onnxruntime: secs(runs.ort) } }),
+        });
         rows.push({
           case: `B${batch}×${SEQ} ${dtype}`, "tunekit samples/s": fmt(batch / ours.seconds, 2), "ORT fp32 samples/s": fmt(ort && batch / ort.seconds, 2),
-          ratio: ratio ? fmt(ratio, 2) + "x" : "-", "tunekit ms": batch === 1 ? fmt(ours.seconds * 1e3, 1) : "", "ORT ms": batch === 1 ? fmt(ort?.seconds * 1e3, 1) : "",
+          ratio: ratio ? fmt(ratio, 2) + "x" : "-", "baseline samples/s": before ? fmt(batch / before.seconds, 2) : "-", "baseline ratio": beforeRatio ? fmt(beforeRatio, 2) + "x" : "-",
+          "tunekit ms": batch === 1 ? fmt(ours.seconds * 1e3, 1) : "", "baseline ms": batch === 1 && before ? fmt(before.seconds * 1e3, 1) : "", "ORT ms": batch === 1 ? fmt(ort?.seconds * 1e3, 1) : "",
           "tunekit GFLOP/s": fmt(f / ours.seconds / 1e9), "ORT GFLOP/s": fmt(ort && f / ort.seconds / 1e9),
           "max|Δ| logits": diff == null ? "-" : diff.toExponential(1), "RSS MB": fmt(ours.peakRssMB, 0), "ORT RSS MB": fmt(ort?.peakRssMB, 0),
         });
       }
     }
     console.log();
-    table(rows, ["case", "tunekit samples/s", "ORT fp32 samples/s", "ratio", "tunekit ms", "ORT ms", "tunekit GFLOP/s", "ORT GFLOP/s", "max|Δ| logits", "RSS MB", "ORT RSS MB"]);
+    const baseCols = baseline ? ["baseline samples/s", "baseline ratio"] : [];
+    table(rows, ["case", "tunekit samples/s", "ORT fp32 samples/s", "ratio", ...baseCols, "tunekit ms", ...(baseline ? ["baseline ms"] : []), "ORT ms", "tunekit GFLOP/s", "ORT GFLOP/s", "max|Δ| logits", "RSS MB", "ORT RSS MB"]);
     console.log(`${cpu}, ${threads} threads; ratio = onnxruntime time / tunekit time; ms = latency of one batch-1 run (median); max|Δ| = tunekit vs onnxruntime logits`);
     for (const r of results.filter((r) => r.onnxruntimeVsTorchMaxAbsDiff != null && r.dtype === "fp32"))
       console.log(`B${r.batch}: onnxruntime vs PyTorch logits max|Δ| ${r.onnxruntimeVsTorchMaxAbsDiff.toExponential(1)} (the export is faithful)`);
     if (quick) console.log("(--quick: tiny shapes, one timed run; the numbers mean nothing)");
-    saveResults(`infer${quick ? "-quick" : ""}`, {
-      date: new Date().toISOString(), machine: { ...machine(tk.native), cpu }, loadAverage: { before: load, after: os.loadavg() }, timing: opts,
+    saveResults(`infer${quick ? "-quick" : ""}${baseline ? "-vs-baseline" : ""}`, {
+      date: new Date().toISOString(), machine: { ...machine(tk.native), cpu }, loadAverage: { before: load, after: os.loadavg() }, timing: { ...opts, rounds },
+      baseline: baseline && { dir: baseline, commit: gitHead(baseline) }, commit: gitHead(path.dirname(path.dirname(here))),
       note: "the CPU may be shared with other work; ratios are measured in the same run, case by case; onnxruntime runs fp32 in every row",
       model: MODEL, peakGflops: peak, bf16Available,
       onnxruntime: withOrt ? { version: ortVersion, dtype: "fp32", settings: ortSettings(threads) } : null,

@@ -1,13 +1,14 @@
 // Where a training step's time goes: wraps every native call with a timer and prints each op's share
 // of the step (the rest is JS: graph bookkeeping, pool, allocation). Random-weight BERT, as bench/train.mjs.
-//   node bench/profile_train.mjs [base|mini|tiny] [full|lora|infer] [fp32|bf16] [steps]
+//   node bench/profile_train.mjs [base|mini|tiny] [full|lora|infer] [fp32|bf16] [steps] [batch]
 import * as tk from "../dist/index.js";
 import { table, fmt } from "./common.mjs";
 import { randomBert, fullBatch, makeStep } from "./bert_step.mjs";
 
-const [size = "mini", mode = "full", dtype = "fp32", stepsArg = "2"] = process.argv.slice(2);
+const [size = "mini", mode = "full", dtype = "fp32", stepsArg = "2", batchArg] = process.argv.slice(2);
 const MODELS = { base: [12, 768, 12, 3072, 16], mini: [4, 256, 4, 1024, 32], tiny: [2, 128, 2, 512, 32] };
-const [layers, hidden, heads, inter, B] = MODELS[size];
+const [layers, hidden, heads, inter, B0] = MODELS[size];
+const B = batchArg ? Number(batchArg) : B0;
 const T = 128;
 tk.native.setMatmulPrecision(dtype);
 const model = randomBert({ layers, hidden, heads, inter, vocab: 30522 });

@@ -6,9 +6,12 @@
 //   node bench/train.mjs --only mini   cases whose name contains "mini"
 //   node bench/train.mjs --no-bf16     fp32 only
 //   node bench/train.mjs --iters 2 --time 0   fewer timed steps (a busy machine)
+//   node bench/train.mjs --baseline ../main --rounds 2 --no-torch   also times another checkout's tunekit (built)
+//                                      in the same sitting, each side in turn, `rounds` times; best of the rounds
 // A step is what the Trainer does: forward + backward (dropout 0.1 on), global-norm clip at 1.0, AdamW.
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tk from "../dist/index.js";
 import { machine, timeIt, runTorch, table, saveResults, fmt, openblasCoretype, MIN_TORCH_GEMM_GFLOPS } from "./common.mjs";
@@ -20,6 +23,8 @@ const quick = argv.includes("--quick");
 const numArg = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
 // Median of at least `iters` steps and `time` seconds, after one warm-up step (--iters / --time override).
 const opts = quick ? { time: 0, iters: 1 } : { time: numArg("--time", 8), iters: numArg("--iters", 3) };
+const baseline = argv.includes("--baseline") ? argv[argv.indexOf("--baseline") + 1] : null;
+const rounds = numArg("--rounds", baseline ? 2 : 1);
 
 const BASE = { layers: 12, hidden: 768, heads: 12, inter: 3072, vocab: 30522 };
 const MINI = { layers: 4, hidden: 256, heads: 4, inter: 1024, vocab: 30522 };
@@ -48,10 +53,14 @@ async function runOurs(c) {
   return { seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, peakGflops: Math.max(peakBefore, tk.native.peakGflops(0.2)) };
 }
 
-function child(args) {
-  const out = execFileSync(process.execPath, [here, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
+/** One child run; script: this file, or the baseline checkout's (its own dist/ and addon). */
+function child(args, script = here) {
+  const out = execFileSync(process.execPath, [script, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split("\n").pop());
 }
+
+/** The best (fastest) of several runs of one side: the one least slowed by other work. */
+const best = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
 
 async function main() {
   const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1] : "";
@@ -65,7 +74,7 @@ async function main() {
 
   openblasCoretype(tk.native);
   const gemmShape = quick ? [64, 64, 64] : [2048, 768, 3072];
-  const tg = runTorch("torch_train.py", { mode: "gemm", shape: gemmShape, threads, time: quick ? 0 : 2, iters: quick ? 1 : 5 });
+  const tg = argv.includes("--no-torch") ? null : runTorch("torch_train.py", { mode: "gemm", shape: gemmShape, threads, time: quick ? 0 : 2, iters: quick ? 1 : 5 });
   const torchGemm = tg?.gflops ?? 0;
   const comparable = tg && (quick || torchGemm >= MIN_TORCH_GEMM_GFLOPS);
   if (tg) console.log(`PyTorch ${tg.torch}: GEMM ${gemmShape.join("x")} at ${fmt(torchGemm)} GFLOP/s`);
@@ -81,20 +90,35 @@ async function main() {
       if (t) torch = { seconds: t.seconds, samplesPerSec: batch / t.seconds, peakRssMB: t.peakRssMB, gflops: f / t.seconds / 1e9 };
     }
     for (const dtype of dtypes) {
-      process.stdout.write(`${name} ${dtype} … `);
-      const ours = child(["--run", JSON.stringify({ name, model, mode, batch, seq, dtype, opts })]);
+      const args = ["--run", JSON.stringify({ name, model, mode, batch, seq, dtype, opts })];
+      const mine = [], theirs = [];
+      for (let round = 0; round < rounds; round++) {
+        process.stdout.write(`${name} ${dtype} … `);
+        mine.push(child(args));
+        console.log(`${fmt(mine.at(-1).seconds * 1e3, 0)} ms/step (load ${os.loadavg()[0].toFixed(1)})`);
+        if (!baseline) continue;
+        process.stdout.write(`${name} ${dtype} baseline … `);
+        theirs.push(child(args, path.join(path.resolve(baseline), "bench", "train.mjs")));
+        console.log(`${fmt(theirs.at(-1).seconds * 1e3, 0)} ms/step (load ${os.loadavg()[0].toFixed(1)})`);
+      }
+      const ours = best(mine), before = baseline ? best(theirs) : null;
       const sps = batch / ours.seconds, gf = f / ours.seconds / 1e9, casePeak = ours.peakGflops ?? peak;
       const ratio = torch ? torch.seconds / ours.seconds : null;
       const want = dtype === "bf16" ? BF16_TARGET[name] : target;
-      console.log(`${fmt(ours.seconds * 1e3, 0)} ms/step`);
-      results.push({ name, dtype, mode, model, batch, seq, flops: f, seconds: ours.seconds, samplesPerSec: sps, gflops: gf, peakGflops: casePeak, peakFraction: gf / casePeak, peakRssMB: ours.peakRssMB, torch, ratio, target: want ?? null, met: quick || !want || ratio == null ? null : ratio >= want && ours.peakRssMB <= torch.peakRssMB });
-      rows.push({ case: `${name} ${dtype}`, "samples/s": fmt(sps, 2), "torch fp32": fmt(torch?.samplesPerSec, 2), ratio: ratio ? fmt(ratio, 2) + "x" : "-", target: want ? `${want}x` : "-", "GFLOP/s": fmt(gf), "% peak": fmt((100 * gf) / casePeak), "torch GFLOP/s": fmt(torch?.gflops), "RSS MB": fmt(ours.peakRssMB, 0), "torch RSS MB": fmt(torch?.peakRssMB, 0) });
+      // % of peak: each side against the FMA peak its own child measured around its steps
+      const baseGf = before && f / before.seconds / 1e9, basePeak = before && (before.peakGflops ?? peak);
+      results.push({
+        name, dtype, mode, model, batch, seq, flops: f, seconds: ours.seconds, samplesPerSec: sps, gflops: gf, peakGflops: casePeak, peakFraction: gf / casePeak, peakRssMB: ours.peakRssMB, torch, ratio, target: want ?? null, met: quick || !want || ratio == null ? null : ratio >= want && ours.peakRssMB <= torch.peakRssMB,
+        ...(baseline && { baseline: { seconds: before.seconds, samplesPerSec: batch / before.seconds, gflops: baseGf, peakGflops: basePeak, peakFraction: baseGf / basePeak, peakRssMB: before.peakRssMB }, rounds: { tunekit: mine.map((r) => r.seconds), baseline: theirs.map((r) => r.seconds) } }),
+      });
+      rows.push({ case: `${name} ${dtype}`, "samples/s": fmt(sps, 2), "torch fp32": fmt(torch?.samplesPerSec, 2), ratio: ratio ? fmt(ratio, 2) + "x" : "-", target: want ? `${want}x` : "-", "GFLOP/s": fmt(gf), "% peak": fmt((100 * gf) / casePeak), "baseline samples/s": before ? fmt(batch / before.seconds, 2) : "-", "baseline % peak": before ? fmt((100 * baseGf) / basePeak) : "-", "torch GFLOP/s": fmt(torch?.gflops), "RSS MB": fmt(ours.peakRssMB, 0), "baseline RSS MB": before ? fmt(before.peakRssMB, 0) : "-", "torch RSS MB": fmt(torch?.peakRssMB, 0) });
     }
   }
-  table(rows, ["case", "samples/s", "torch fp32", "ratio", "target", "GFLOP/s", "% peak", "torch GFLOP/s", "RSS MB", "torch RSS MB"]);
+  const baseCols = baseline ? ["baseline samples/s", "baseline % peak"] : [];
+  table(rows, ["case", "samples/s", "torch fp32", "ratio", "target", "GFLOP/s", "% peak", ...baseCols, "torch GFLOP/s", "RSS MB", ...(baseline ? ["baseline RSS MB"] : []), "torch RSS MB"]);
   if (quick) console.log("(--quick: tiny shapes, one step; the numbers mean nothing)");
-  saveResults(`train${quick ? "-quick" : ""}${only ? "-" + only.replace(/[^a-z0-9]+/gi, "_") : ""}`, {
-    date: new Date().toISOString(), machine: machine(tk.native), loadAverage: { before: load, after: os.loadavg() }, timing: opts,
+  saveResults(`train${quick ? "-quick" : ""}${only ? "-" + only.replace(/[^a-z0-9]+/gi, "_") : ""}${baseline ? "-vs-baseline" : ""}`, {
+    date: new Date().toISOString(), machine: machine(tk.native), loadAverage: { before: load, after: os.loadavg() }, timing: { ...opts, rounds }, baseline,
     note: "the CPU is shared with other work; ratios are measured in the same run, case by case",
     peakGflops: peak, bf16Available,
     torch: tg ? { version: tg.torch, threads: tg.threads, gemmGflops: torchGemm, gemmShape, openblasCoretype: process.env.OPENBLAS_CORETYPE ?? null } : null, results,

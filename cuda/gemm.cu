@@ -29,6 +29,21 @@ struct SgemmCfg {
   static constexpr int A_PER = BM * BK / kBlock, B_PER = BN * BK / kBlock;  // elements each thread loads
 };
 
+// GemmArgs::ep on element (m, n) of matrix bat: v (alpha·AB + beta·C) + bias + residual → pre, then
+// the activation (as cuda/elementwise.cu's gelu kernels compute it).
+__device__ __forceinline__ float gemm_epilogue(const GemmEpilogue& e, float v, int64_t at, int64_t n) {
+  if (e.bias) v += e.bias[n];
+  if (e.residual) v += e.residual[at];
+  if (e.pre) e.pre[at] = v;
+  if (e.act == GEMM_ACT_GELU_ERF) {
+    v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  } else if (e.act == GEMM_ACT_GELU_TANH) {
+    const float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
+    v = 0.5f * v * (1.f + tanhf(u));
+  }
+  return v;
+}
+
 __device__ __forceinline__ float widen(float x) { return x; }
 __device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
 
@@ -120,7 +135,8 @@ __global__ void __launch_bounds__(kBlock) sgemm_kernel(GemmArgs g) {
         const int64_t n = n0 + (j / 4) * (BN / HN) + 4 * tx + (j % 4);
         if (n >= g.N) continue;
         float* c = C + m * g.ldc + n;
-        *c = g.beta == 0.f ? g.alpha * acc[i][j] : fmaf(g.alpha, acc[i][j], g.beta * *c);
+        const float v = g.beta == 0.f ? g.alpha * acc[i][j] : fmaf(g.alpha, acc[i][j], g.beta * *c);
+        *c = gemm_epilogue(g.ep, v, bat * g.strideC + m * g.ldc + n, n);
       }
     }
   }
@@ -190,7 +206,7 @@ struct TileLoader {
 };
 
 template <class E, bool TA, bool TB>
-__global__ void __launch_bounds__(kBlock) hgemm_kernel(tk_cuda_gemm_half_args g, bool vecA, bool vecB) {
+__global__ void __launch_bounds__(kBlock) hgemm_kernel(tk_cuda_gemm_half_args g, bool vecA, bool vecB, GemmEpilogue ep) {
   using SA = TileShape<TA>;   // TA: A stored K x M
   using SB = TileShape<!TB>;  // B stored K x N (not TB) or N x K (TB)
   using LayoutA = typename std::conditional<TA, wmma::col_major, wmma::row_major>::type;
@@ -260,7 +276,8 @@ __global__ void __launch_bounds__(kBlock) hgemm_kernel(tk_cuda_gemm_half_args g,
           const int64_t m = m0 + wm * 64 + i * 16 + e / 16, n = n0 + wn * 32 + j * 16 + e % 16;
           if (m < g.M && n < g.N) {
             float* c = C + m * g.ldc + n;
-            *c = g.beta == 0.f ? g.alpha * Cs[warp][e] : fmaf(g.alpha, Cs[warp][e], g.beta * *c);
+            const float v = g.beta == 0.f ? g.alpha * Cs[warp][e] : fmaf(g.alpha, Cs[warp][e], g.beta * *c);
+            *c = gemm_epilogue(ep, v, bat * g.strideC + m * g.ldc + n, n);
           }
         }
         __syncwarp();
@@ -269,7 +286,7 @@ __global__ void __launch_bounds__(kBlock) hgemm_kernel(tk_cuda_gemm_half_args g,
 }
 
 template <class E>
-void launch_hgemm(const tk_cuda_gemm_half_args& g) {
+void launch_hgemm(const tk_cuda_gemm_half_args& g, const GemmEpilogue& ep = GemmEpilogue{}) {
   const dim3 grid(static_cast<unsigned>((g.N + HBN - 1) / HBN), static_cast<unsigned>((g.M + HBM - 1) / HBM),
                   static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535));
   // 16-byte loads need every row start (and batch start) 8-element aligned.
@@ -278,11 +295,11 @@ void launch_hgemm(const tk_cuda_gemm_half_args& g) {
   };
   const bool va = aligned(g.A, g.lda, g.strideA), vb = aligned(g.B, g.ldb, g.strideB);
   if (g.transA) {
-    if (g.transB) hgemm_kernel<E, true, true><<<grid, kBlock>>>(g, va, vb);
-    else hgemm_kernel<E, true, false><<<grid, kBlock>>>(g, va, vb);
+    if (g.transB) hgemm_kernel<E, true, true><<<grid, kBlock>>>(g, va, vb, ep);
+    else hgemm_kernel<E, true, false><<<grid, kBlock>>>(g, va, vb, ep);
   } else {
-    if (g.transB) hgemm_kernel<E, false, true><<<grid, kBlock>>>(g, va, vb);
-    else hgemm_kernel<E, false, false><<<grid, kBlock>>>(g, va, vb);
+    if (g.transB) hgemm_kernel<E, false, true><<<grid, kBlock>>>(g, va, vb, ep);
+    else hgemm_kernel<E, false, false><<<grid, kBlock>>>(g, va, vb, ep);
   }
 }
 
@@ -336,7 +353,7 @@ void gemm_autocast(const GemmArgs& g) {
   }
   h.C = g.C; h.ldc = g.ldc; h.strideC = g.strideC;
   h.batch = g.batch;
-  launch_hgemm<E>(h);
+  launch_hgemm<E>(h, g.ep);
 }
 
 }  // namespace

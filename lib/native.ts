@@ -32,7 +32,16 @@ export interface GemmArgs {
   batch?: number; strideA?: number; strideB?: number; strideC?: number;
   /** Default: matmulPrecision(). "bf16" rounds op(A), op(B) to bfloat16, accumulates in fp32; fp32 where the CPU lacks AVX512-BF16. */
   precision?: MatmulPrecision;
+  /**
+   * The epilogue, applied while C is stored: v = alpha·op(A)·op(B) + beta·C + bias (N, per column) + residual
+   * (C's layout); pre (C's layout) receives v; C = activation(v). None may overlap C.
+   */
+  bias?: Buf | null; residual?: Buf | null; pre?: Buf | null;
+  activation?: GemmActivation;
 }
+
+/** GEMM epilogue activation: "gelu" is PyTorch's erf form, "gelu_tanh" its approximate='tanh'. */
+export type GemmActivation = "none" | "gelu" | "gelu_tanh";
 
 /** Precision of GEMM operands: fp32, or bf16 products with fp32 accumulation (AVX512-BF16). */
 /** "fp16" runs on CUDA devices only (tensor cores); a CPU GEMM asked for it explicitly fails. */
@@ -99,12 +108,16 @@ export interface LayerNormForwardArgs {
   eps?: number;
   x: Buf; gamma?: Buf | null; beta?: Buf | null;
   y: Buf; mean: Buf; rstd: Buf;
+  /** The input is x + residual, summed in the same pass (not stored). */
+  residual?: Buf | null;
 }
 /** dx is overwritten; dgamma and dbeta are accumulated (+=). Each output is optional. */
 export interface LayerNormBackwardArgs {
   rows: number; C: number;
   x: Buf; gamma?: Buf | null; mean: Buf; rstd: Buf; dy: Buf;
   dx?: Buf | null; dgamma?: Buf | null; dbeta?: Buf | null;
+  /** As in the forward: the input was x + residual (its gradient equals dx). */
+  residual?: Buf | null;
 }
 /** "none": 0.5·x·(1 + erf(x/√2)) (default); "tanh": PyTorch's approximate='tanh'. */
 export type GeluApproximate = "none" | "tanh";

@@ -207,6 +207,41 @@ void check_gemm(Check& c) {
     });
     c.compare(TK_OP_gemm, k.name, C, kFloat);
   }
+  // The epilogue (GemmArgs::ep): bias + GELU with the pre-activation, bias + residual, batched, on the
+  // float32 kernel and on tensor cores (bf16 B).
+  struct EpCase { const char* name; int64_t M, N, K, batch; int act; bool residual; GemmMode mode; };
+  const EpCase ep_cases[] = {
+      {"gemm epilogue bias+gelu+pre", 70, 45, 130, 1, GEMM_ACT_GELU_ERF, false, kGemmF32},
+      {"gemm epilogue bias+gelu_tanh batched", 33, 70, 17, 2, GEMM_ACT_GELU_TANH, false, kGemmF32},
+      {"gemm epilogue bias+residual", 67, 45, 130, 1, GEMM_ACT_NONE, true, kGemmF32},
+      {"gemm epilogue bf16 cores bias+gelu+pre", 200, 136, 96, 1, GEMM_ACT_GELU_ERF, false, kGemmBf16Cores},
+      {"gemm epilogue bf16 cores bias+residual", 77, 51, 45, 2, GEMM_ACT_NONE, true, kGemmBf16Cores},
+  };
+  for (const EpCase& k : ep_cases) {
+    const int64_t nA = k.batch * k.M * k.K, nB = k.batch * k.N * k.K, nC = k.batch * k.M * k.N;
+    std::vector<float> A0 = c.rng.normal(nA), B0 = c.rng.normal(nB), Ar(A0);
+    std::vector<uint16_t> B16(B0.size());
+    for (size_t i = 0; i < B0.size(); i++) B16[i] = float_to_bf16(B0[i]);
+    for (float& a : Ar) a = bf16_to_float(float_to_bf16(a));
+    TensorF A = c.tensor(A0), A_rounded = c.tensor(Ar), B = c.tensor(B0), bias = c.normal(k.N), res = c.normal(nC);
+    Tensor<uint16_t> Bh = c.tensor(B16);
+    TensorF C = c.output(nC), pre = c.output(nC);
+    const bool cores = k.mode == kGemmBf16Cores;
+    c.run<TK_OP_gemm>([&](GemmArgs& g, int s) {
+      g.transB = 1; g.M = k.M; g.N = k.N; g.K = k.K; g.batch = k.batch;
+      g.lda = k.K; g.ldb = k.K; g.ldc = k.N; g.strideA = k.M * k.K; g.strideB = k.N * k.K; g.strideC = k.M * k.N;
+      g.A = cores && s == kCpu ? A_rounded[s] : A[s];
+      g.B = cores ? static_cast<const void*>(Bh[s]) : B[s];
+      g.b_dtype = cores ? TK_BF16 : TK_F32;
+      g.bf16 = cores && s == kGpu;
+      g.C = C[s];
+      g.ep.bias = bias[s]; g.ep.act = k.act;
+      g.ep.residual = k.residual ? res[s] : nullptr;
+      g.ep.pre = k.act != GEMM_ACT_NONE ? pre[s] : nullptr;
+    });
+    c.compare(TK_OP_gemm, k.name, C, kFloat);
+    if (k.act != GEMM_ACT_NONE) c.compare(TK_OP_gemm, std::string(k.name) + " pre", pre, kFloat);
+  }
 }
 
 // ---- gemm_half: the CUDA library's 16-bit tensor-core GEMM (not an op of the list) -------------------
@@ -343,24 +378,27 @@ void check_attention(Check& c) {
 
 // ---- layernorm_forward, layernorm_backward -----------------------------------------------------------
 void check_layernorm(Check& c) {
-  struct Case { int64_t rows, C; bool affine; };
-  for (const Case& k : {Case{13, 300, true}, Case{5, 64, false}, Case{40, 1024, true}, Case{300, 7, true}}) {
+  struct Case { int64_t rows, C; bool affine; bool residual = false; };
+  for (const Case& k : {Case{13, 300, true}, Case{5, 64, false}, Case{40, 1024, true}, Case{300, 7, true},
+                        Case{40, 768, true, true}, Case{7, 33, false, true}}) {
     const int64_t n = k.rows * k.C;
     std::vector<float> x0 = c.rng.normal(n, 2.f);
     for (float& xi : x0) xi += 3.f;  // an offset mean: a one-pass variance would lose digits here
     TensorF x = c.tensor(x0), gamma = c.normal(k.C), beta = c.normal(k.C), dy = c.normal(n);
     TensorF y = c.output(n), mean = c.output(k.rows), rstd = c.output(k.rows), dx = c.output(n);
-    TensorF dgamma = c.normal(k.C), dbeta = c.normal(k.C);
+    TensorF dgamma = c.normal(k.C), dbeta = c.normal(k.C), res = c.normal(n);
     c.run<TK_OP_layernorm_forward>([&](LayerNormArgs& f, int s) {
       f.rows = k.rows; f.C = k.C; f.eps = 1e-5f;
       f.x = x[s]; f.gamma = k.affine ? gamma[s] : nullptr; f.beta = k.affine ? beta[s] : nullptr;
       f.y = y[s]; f.mean = mean[s]; f.rstd = rstd[s];
+      f.residual = k.residual ? res[s] : nullptr;
     });
     c.run<TK_OP_layernorm_backward>([&](LayerNormBackwardArgs& b, int s) {
       b.rows = k.rows; b.C = k.C; b.x = x[s]; b.gamma = k.affine ? gamma[s] : nullptr;
       b.mean = mean[s]; b.rstd = rstd[s]; b.dy = dy[s]; b.dx = dx[s]; b.dgamma = dgamma[s]; b.dbeta = dbeta[s];
+      b.residual = k.residual ? res[s] : nullptr;
     });
-    const std::string name = "layernorm C=" + std::to_string(k.C);
+    const std::string name = "layernorm C=" + std::to_string(k.C) + (k.residual ? " +residual" : "");
     c.compare(TK_OP_layernorm_forward, name + " forward y", y, kFloat);
     c.compare(TK_OP_layernorm_forward, name + " forward rstd", rstd, kFloat);
     c.compare(TK_OP_layernorm_backward, name + " backward dx", dx, kFloat);

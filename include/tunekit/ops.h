@@ -119,6 +119,20 @@ namespace tk {
 // fp16 = 1 (CUDA only; the binding refuses it on the CPU): op(A) and a float op(B) rounded to IEEE half
 // on tensor cores, fp32 accumulation — fp16 autocast, which wants loss scaling (LossScaler) in training.
 // A bf16 B takes the bf16 path instead.
+// The epilogue (GemmArgs::ep) is applied to each element of C as it is stored after the last K block,
+// while the tile is still in registers:
+//   v = alpha·op(A)·op(B) + beta·C  + bias[j] (bias set)  + residual[i, j] (residual set);
+//   pre[i, j] = v (pre set: the pre-activation a GELU backward reads);  C[i, j] = act(v).
+// residual and pre have C's layout (ldc, strideC); bias is N floats shared by every matrix of a batch.
+// None of bias, residual, pre may overlap C (C holds partial sums between K blocks).
+enum GemmAct { GEMM_ACT_NONE = 0, GEMM_ACT_GELU_ERF = 1, GEMM_ACT_GELU_TANH = 2 };
+struct GemmEpilogue {
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* pre = nullptr;
+  int act = GEMM_ACT_NONE;
+};
+
 struct GemmArgs {
   int transA = 0, transB = 0;
   int64_t M = 0, N = 0, K = 0;
@@ -130,6 +144,7 @@ struct GemmArgs {
   int bf16 = 0;
   int fp16 = 0;
   int b_dtype = TK_F32;
+  GemmEpilogue ep;  // bias / residual / GELU applied as C is stored (none by default)
 };
 
 // Fused attention, flash style: O = softmax(Q Kᵀ·scale + masks) V, never materialising Tq x Tk.
@@ -174,19 +189,24 @@ struct AttentionBackwardArgs {
 
 // LayerNorm over the last dim C of (rows, C): y = (x - mean) * rstd * gamma + beta.
 // mean and rstd (rows) are written for the backward. gamma/beta may be null (then 1 and 0).
+// residual (rows, C; may be null): the input is x + residual, summed in the same pass (BERT's
+// LayerNorm(dropout(dense) + input)); the sum is not stored, the backward adds it again.
 struct LayerNormArgs {
   int64_t rows = 0, C = 0;
   float eps = 1e-5f;
   const float* x = nullptr; const float* gamma = nullptr; const float* beta = nullptr;
   float* y = nullptr; float* mean = nullptr; float* rstd = nullptr;
+  const float* residual = nullptr;
 };
-// dx OVERWRITTEN (may be null); dgamma, dbeta ACCUMULATED (may be null).
+// dx OVERWRITTEN (may be null); dgamma, dbeta ACCUMULATED (may be null). residual as in the forward
+// (the input was x + residual); the gradient of residual equals dx.
 struct LayerNormBackwardArgs {
   int64_t rows = 0, C = 0;
   const float* x = nullptr; const float* gamma = nullptr;
   const float* mean = nullptr; const float* rstd = nullptr;
   const float* dy = nullptr;
   float* dx = nullptr; float* dgamma = nullptr; float* dbeta = nullptr;
+  const float* residual = nullptr;
 };
 
 enum GeluApprox { GELU_ERF = 0, GELU_TANH = 1 };

@@ -1,6 +1,7 @@
 import { Tensor } from "../tensor/tensor";
 import * as ops from "../tensor/ops";
 import { rmsNorm } from "../tensor/decoder_ops";
+import * as fused from "../tensor/fused";
 import { TunekitError } from "../errors";
 import { Module, Parameter, Context } from "./module";
 
@@ -21,6 +22,13 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     if (this.adapter) return this.adapter.forward(x);
     return ops.linear(x, this.weight, this.bias, this.label);
+  }
+  /** act(forward(x) + residual) in the GEMM's epilogue; through the separate ops when an adapter wraps it. */
+  forwardFused(x: Tensor, ep: fused.LinearEpilogue): Tensor {
+    if (!this.adapter) return fused.linearFused(x, this.weight, this.bias, ep, this.label);
+    let y = this.adapter.forward(x);
+    if (ep.residual) y = ops.add(y, ep.residual);
+    return ep.activation != null ? ops.gelu(y, ep.activation) : y;
   }
 }
 
@@ -47,6 +55,10 @@ export class LayerNorm extends Module {
   }
   forward(x: Tensor): Tensor {
     return ops.layerNorm(x, this.weight, this.bias, this.eps, this.label);
+  }
+  /** forward(x + residual), the sum formed inside the LayerNorm kernel. */
+  forwardResidual(x: Tensor, residual: Tensor): Tensor {
+    return fused.residualLayerNorm(x, residual, this.weight, this.bias, this.eps, this.label);
   }
 }
 

@@ -89,6 +89,33 @@ export function writeGrad(t: Tensor, write: (out: Storage) => void): void {
 }
 
 /**
+ * For kernels that can either overwrite or accumulate (a GEMM's beta): write(out, 0) fills a fresh
+ * gradient, write(out, 1) adds into the one t already has, with no temporary and no separate add.
+ */
+export function accumulateGrad(t: Tensor, write: (out: Storage, beta: 0 | 1) => void): void {
+  if (!wantsGrad(t)) return;
+  const existing = t.node ? grads!.get(t) : t.grad;
+  if (existing && (t.node || t.gradTouched)) {
+    write(existing, 1);
+    return;
+  }
+  writeGrad(t, (out) => write(out, 0));
+}
+
+/**
+ * Hands t a gradient the caller computed into g (a buffer it acquired): g becomes t's gradient when t
+ * has none yet (no copy), else it is added to the existing one; g is the callee's afterwards.
+ */
+export function giveGrad(t: Tensor, g: Storage): void {
+  if (wantsGrad(t) && t.node && !grads!.get(t)) {
+    grads!.set(t, g);
+    return;
+  }
+  writeGrad(t, (dst) => dst.copyFromStorage(g));
+  release(g);
+}
+
+/**
  * Differentiates root (a scalar loss, or any tensor with `gradient` given). `onLeafReady` is called
  * with each leaf (parameter) as soon as its gradient is complete: right after the last node that
  * uses it ran, while the rest of the backward goes on (DDP reduces gradient buckets there).

@@ -6,7 +6,7 @@ import { native } from "../native";
 import { TunekitError } from "../errors";
 import { Tensor, Node, shapeStr } from "./tensor";
 import { Storage, acquire, release, fromHost } from "./storage";
-import { gradBuffer, needsGrad, record, writeGrad } from "./autograd";
+import { accumulateGrad, giveGrad, gradBuffer, needsGrad, record, writeGrad } from "./autograd";
 
 /** The addon buffer of a tensor or storage: what ops pass as arguments. */
 const h = (t: Tensor | Storage) => (t instanceof Tensor ? t.storage.handle : t.handle);
@@ -47,14 +47,13 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, name = "linear"):
   check(!b || (b.shape.length === 1 && b.shape[0] === outF), () => `Linear '${name}': bias has shape ${shapeStr(b!.shape)}, expected [${outF}]`);
   const M = rowsOf(x);
   const y = Tensor.empty([...x.shape.slice(0, -1), outF], x.device); // the GEMM (beta 0) writes all of it
-  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true });
-  if (b) native.biasAdd({ rows: M, C: outF, x: h(y), bias: h(b), y: h(y) });
+  native.gemm({ M, N: outF, K: inF, A: h(x), B: h(W), C: h(y), transB: true, bias: b && h(b) }); // bias in the epilogue
   if (!needsGrad(x, W, b)) return y;
   return record(y, {
     op: "linear",
     inputs: b ? [x, W, b] : [x, W],
     backward(gy) {
-      writeGrad(x, (dx) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx) })); // dX = dY·W: W is B again
+      accumulateGrad(x, (dx, beta) => native.gemm({ M, N: inF, K: outF, A: h(gy), B: h(W), C: h(dx), beta })); // dX = dY·W: W is B again
       if (W.dtype !== "f32" && W.requiresGrad) throw bf16TrainError(`Linear '${name}': the weight`);
       const dW = gradBuffer(W);
       if (dW) native.gemm({ M: outF, N: inF, K: M, A: h(gy), B: h(x), C: h(dW), transA: true, beta: 1 });
@@ -161,10 +160,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
     op: "add",
     inputs: [a, b],
     backward(gy) {
-      for (const t of [a, b]) {
-        const g = gradBuffer(t);
-        if (g) native.add({ n: t.size, a: h(g), b: h(gy), y: h(g) });
-      }
+      for (const t of [a, b]) writeGrad(t, (g) => g.copyFromStorage(gy)); // a copy, not zero-fill + add
     },
   });
 }
@@ -288,10 +284,14 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
     backward(gy) {
       // q, k, v may live in one packed tensor: compute all three into one scratch of each source's
       // layout, then hand each source its gradient once.
+      // The kernel overwrites dq, dk, dv: a source's scratch is zeroed only when the views leave some of
+      // its columns uncovered.
+      const cover = new Map<Tensor, number>();
+      for (const [view, w] of [[q, width], [k, Hkv * D], [v, Hkv * D]] as [HeadsView, number][]) cover.set(view.t, (cover.get(view.t) ?? 0) + w);
       const scratch = new Map<Tensor, Storage>();
       const buf = (t: Tensor) => {
         let b = scratch.get(t);
-        if (!b) scratch.set(t, (b = acquire(t.size, dev)));
+        if (!b) scratch.set(t, (b = acquire(t.size, dev, "f32", cover.get(t) !== last(t))));
         return b;
       };
       const dq = buf(q.t), dk = buf(k.t), dv = buf(v.t);
@@ -299,10 +299,7 @@ export function attention(q: HeadsView, k: HeadsView, v: HeadsView, B: number, T
         ...args, dout: h(gy), lddo: width,
         dq: h(dq.view(q.col)), lddq: q.ld, dk: h(dk.view(k.col)), lddk: k.ld, dv: h(dv.view(v.col)), lddv: v.ld,
       });
-      for (const [t, g] of scratch) {
-        writeGrad(t, (dst) => dst.copyFromStorage(g));
-        release(g);
-      }
+      for (const [t, g] of scratch) giveGrad(t, g); // handed over, no copy, when t has no gradient yet
     },
   });
 }

@@ -1,5 +1,5 @@
 // gemm({ M, N, K, A, B, C, transA?, transB?, alpha?, beta?, lda?, ldb?, ldc?, batch?, strideA?, strideB?, strideC?,
-//        precision? }); setMatmulPrecision("fp32" | "bf16"), matmulPrecision(), bf16Available().
+//        precision?, bias?, residual?, pre?, activation? });  the last four: GemmArgs::ep (tunekit/ops.h). setMatmulPrecision("fp32" | "bf16"), matmulPrecision(), bf16Available().
 // B (the weight operand) may be bf16: a Uint16Array or a bf16 device buffer; A and C are float32.
 #include <atomic>
 
@@ -65,6 +65,18 @@ Work parse_gemm(Args& a) {
   a.no_alias("C", C.data, nC * 4, "A", A.data, nA * 4);
   a.no_alias("C", C.data, nC * 4, "B", B.data, nB * tk_dtype_bytes(B.dtype));
   g.A = A.data; g.B = B.data; g.C = C.data; g.b_dtype = B.dtype;
+  // The epilogue: bias (N), residual and pre (C's layout); C holds partial sums until the last K block,
+  // so none of them may overlap C, and pre (an output) overlaps no input.
+  F32 bias = a.f32_opt("bias", g.N), residual = a.f32_opt("residual", nC), pre = a.f32_opt("pre", nC);
+  g.ep.act = a.choice("activation", {"none", "gelu", "gelu_tanh"}, 0);  // GemmAct's order
+  a.no_alias("C", C.data, nC * 4, "bias", bias.data, bias.data ? g.N * 4 : 0);
+  a.no_alias("C", C.data, nC * 4, "residual", residual.data, residual.data ? nC * 4 : 0);
+  a.no_alias("pre", pre.data, pre.data ? nC * 4 : 0, "C", C.data, nC * 4);
+  a.no_alias("pre", pre.data, pre.data ? nC * 4 : 0, "A", A.data, nA * 4);
+  a.no_alias("pre", pre.data, pre.data ? nC * 4 : 0, "B", B.data, nB * tk_dtype_bytes(B.dtype));
+  a.no_alias("pre", pre.data, pre.data ? nC * 4 : 0, "bias", bias.data, bias.data ? g.N * 4 : 0);
+  a.no_alias("pre", pre.data, pre.data ? nC * 4 : 0, "residual", residual.data, residual.data ? nC * 4 : 0);
+  g.ep.bias = bias.data; g.ep.residual = residual.data; g.ep.pre = pre.data;
   return Work{[g, be = &a.backend()] { run<TK_OP_gemm>(*be, g); }, nullptr};
 }
 

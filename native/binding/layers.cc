@@ -69,9 +69,12 @@ Work parse_layernorm_forward(Args& a) {
   g.eps = static_cast<float>(eps);
   const int64_t n = product(a, g.rows, g.C);
   F32 x = a.f32("x", n), gamma = a.f32_opt("gamma", g.C), beta = a.f32_opt("beta", g.C);
+  F32 residual = a.f32_opt("residual", n);
   F32 y = a.f32("y", n), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
-  disjoint(a, {buf("y", y), buf("mean", mean), buf("rstd", rstd)}, {buf("x", x), buf("gamma", gamma), buf("beta", beta)});
+  disjoint(a, {buf("y", y), buf("mean", mean), buf("rstd", rstd)},
+           {buf("x", x), buf("gamma", gamma), buf("beta", beta), buf("residual", residual)});
   g.x = x.data; g.gamma = gamma.data; g.beta = beta.data; g.y = y.data; g.mean = mean.data; g.rstd = rstd.data;
+  g.residual = residual.data;
   return Work{[g, be = &a.backend()] { run<TK_OP_layernorm_forward>(*be, g); }, nullptr};
 }
 
@@ -81,11 +84,12 @@ Work parse_layernorm_backward(Args& a) {
   g.C = a.integer("C", 1, kMax);
   const int64_t n = product(a, g.rows, g.C);
   F32 x = a.f32("x", n), gamma = a.f32_opt("gamma", g.C), mean = a.f32("mean", g.rows), rstd = a.f32("rstd", g.rows);
-  F32 dy = a.f32("dy", n);
+  F32 dy = a.f32("dy", n), residual = a.f32_opt("residual", n);
   F32 dx = a.f32_opt("dx", n), dgamma = a.f32_opt("dgamma", g.C), dbeta = a.f32_opt("dbeta", g.C);
   disjoint(a, {buf("dx", dx), buf("dgamma", dgamma), buf("dbeta", dbeta)},
-           {buf("x", x), buf("gamma", gamma), buf("mean", mean), buf("rstd", rstd), buf("dy", dy)});
+           {buf("x", x), buf("gamma", gamma), buf("mean", mean), buf("rstd", rstd), buf("dy", dy), buf("residual", residual)});
   g.x = x.data; g.gamma = gamma.data; g.mean = mean.data; g.rstd = rstd.data; g.dy = dy.data;
+  g.residual = residual.data;
   g.dx = dx.data; g.dgamma = dgamma.data; g.dbeta = dbeta.data;
   return Work{[g, be = &a.backend()] { run<TK_OP_layernorm_backward>(*be, g); }, nullptr};
 }

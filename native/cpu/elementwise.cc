@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tunekit/ops.h"
+#include "gelu.h"
 #include "philox.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -13,11 +14,6 @@
 namespace tk {
 namespace TK_ISA {
 namespace {
-
-constexpr float kSqrtHalf = 0.70710678118654752f;     // 1/sqrt(2)
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;   // 1/sqrt(2·pi)
-constexpr float kSqrt2OverPi = 0.79788456080286536f;  // sqrt(2/pi)
-constexpr float kKappa = 0.044715f;
 
 // y[i] = f(x[i]) (and the two-input form), threaded over [0, n).
 template <class F>
@@ -37,22 +33,11 @@ void map2(int64_t n, const float* a, const float* b, float* y, F f) {
   });
 }
 
-// 0.5·x·(1 + erf(x/√2))
-inline V gelu_erf(V x) {
-  V h = x * V::set1(0.5f);
-  return fma(h, verf(x * V::set1(kSqrtHalf)), h);
-}
 // Φ(x) + x·φ(x)
 inline V gelu_erf_grad(V x) {
   V cdf = fma(V::set1(0.5f), verf(x * V::set1(kSqrtHalf)), V::set1(0.5f));
   V pdf = vexp(x * x * V::set1(-0.5f)) * V::set1(kInvSqrt2Pi);
   return fma(x, pdf, cdf);
-}
-// 0.5·x·(1 + tanh(√(2/π)·(x + κx³))), as PyTorch's approximate='tanh'
-inline V gelu_tanh(V x) {
-  V u = x * fma(V::set1(kSqrt2OverPi * kKappa), x * x, V::set1(kSqrt2OverPi));
-  V h = x * V::set1(0.5f);
-  return fma(h, vtanh(u), h);
 }
 // 0.5·(1 + t) + 0.5·x·sech²(u)·√(2/π)·(1 + 3κx²), t = tanh(u). sech² is 4e/(1+e)² with
 // e = exp(-2|u|), not 1 - t²: near saturation 1 - t² is only the rounding error of t, and the

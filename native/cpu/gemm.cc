@@ -23,9 +23,11 @@
 #include <unistd.h>
 #endif
 
+#include "gelu.h"
 #include "simd.h"
 #include "table.h"
 #include "threadpool.h"
+#include "vtail.h"
 
 namespace tk {
 namespace TK_ISA {
@@ -138,23 +140,77 @@ void pack_b_pairs(const GemmArgs& g, const uint16_t* B, int64_t k0, int64_t kc, 
   }
 }
 
-// C = acc + beta·C (C not read when beta == 0). Full tiles write C directly; edge tiles go through a
-// small buffer.
-inline void store_tile(V (&acc)[MR][NV], float* C, int64_t ldc, float beta, int64_t mr, int64_t nr) {
+// GemmArgs::ep for one tile of C, its pointers at the tile's origin (row i, column j of the matrix).
+// Only the last K block's store applies it; earlier blocks leave partial sums in C.
+struct TileEpi {
+  const float* bias;      // at column j
+  const float* residual;  // at (i, j), leading dim ld
+  float* pre;             // at (i, j), leading dim ld
+  int64_t ld;
+  int act;
+};
+
+inline bool has_epilogue(const GemmArgs& g) { return g.ep.bias || g.ep.residual || g.ep.pre || g.ep.act != GEMM_ACT_NONE; }
+
+// The epilogue of the tile at (i, j) of matrix C (C = g.C + off: the matrix's offset within the batch).
+inline TileEpi tile_epi(const GemmArgs& g, int64_t off, int64_t i, int64_t j) {
+  const int64_t at = off + i * g.ldc + j;
+  return {g.ep.bias ? g.ep.bias + j : nullptr, g.ep.residual ? g.ep.residual + at : nullptr,
+          g.ep.pre ? g.ep.pre + at : nullptr, g.ldc, g.ep.act};
+}
+
+// x (n <= W lanes of row i, columns col..) + bias + residual → pre; then the activation. The same
+// operations in the same order as gemm, bias_add, add and gelu_forward one after the other.
+inline V epilogue(const TileEpi& e, V x, int64_t i, int64_t col, int64_t n) {
+  const bool full = n == V::W;
+  if (e.bias) x = x + (full ? V::load(e.bias + col) : load_part(e.bias + col, n, 0.f));
+  if (e.residual) {
+    const float* r = e.residual + i * e.ld + col;
+    x = x + (full ? V::load(r) : load_part(r, n, 0.f));
+  }
+  if (e.pre) {
+    float* p = e.pre + i * e.ld + col;
+    if (full) x.store(p);
+    else store_part(x, p, n);
+  }
+  if (e.act == GEMM_ACT_GELU_ERF) x = gelu_erf(x);
+  else if (e.act == GEMM_ACT_GELU_TANH) x = gelu_tanh(x);
+  return x;
+}
+
+// C = acc + beta·C (C not read when beta == 0), then the epilogue when e is set. Full tiles write C
+// directly; edge tiles go through a small buffer.
+inline void store_tile(V (&acc)[MR][NV], float* C, int64_t ldc, float beta, int64_t mr, int64_t nr,
+                       const TileEpi* e) {
+  const V bb = V::set1(beta);
   if (mr == MR && nr == NR) {
-    const V bb = V::set1(beta);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; v++) {
         float* c = C + i * ldc + v * V::W;
-        (beta == 0.f ? acc[i][v] : fma(bb, V::load(c), acc[i][v])).store(c);
+        V x = beta == 0.f ? acc[i][v] : fma(bb, V::load(c), acc[i][v]);
+        if (e) x = epilogue(*e, x, i, v * V::W, V::W);
+        x.store(c);
       }
     return;
   }
   alignas(64) float tile[MR * NR];
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < NV; v++) acc[i][v].store(tile + i * NR + v * V::W);
+  if (e) {
+    for (int64_t i = 0; i < mr; i++)
+      for (int64_t col = 0; col < nr; col += V::W) {
+        const int64_t n = std::min<int64_t>(V::W, nr - col);
+        float* c = C + i * ldc + col;
+        V x = V::load(tile + i * NR + col);
+        if (beta != 0.f) x = fma(bb, n == V::W ? V::load(c) : load_part(c, n, 0.f), x);
+        x = epilogue(*e, x, i, col, n);
+        if (n == V::W) x.store(c);
+        else store_part(x, c, n);
+      }
+    return;
+  }
   for (int64_t i = 0; i < mr; i++)
     for (int64_t j = 0; j < nr; j++) {
       float* c = C + i * ldc + j;
@@ -164,7 +220,7 @@ inline void store_tile(V (&acc)[MR][NV], float* C, int64_t ldc, float beta, int6
 
 // acc(MR x NR) = Ap-panel · Bp-panel over kc; then C = acc + beta·C.
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* C, int64_t ldc,
-                  float beta, int64_t mr, int64_t nr) {
+                  float beta, int64_t mr, int64_t nr, const TileEpi* e) {
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++)
@@ -183,7 +239,7 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     a += MR;
     b += NR;
   }
-  store_tile(acc, C, ldc, beta, mr, nr);
+  store_tile(acc, C, ldc, beta, mr, nr, e);
 }
 
 #if defined(__AVX512F__)
@@ -214,7 +270,7 @@ TK_BF16_TARGET void to_bf16_pairs(const float* src, int64_t kc, int W, uint32_t*
 
 // acc(MR x NR) = Ap · Bp over kp k-pairs (bf16 pairs, fp32 accumulation); then C = acc + beta·C.
 TK_BF16_TARGET void micro_kernel_bf16(int64_t kp, const uint32_t* __restrict a, const uint32_t* __restrict b,
-                                      float* C, int64_t ldc, float beta, int64_t mr, int64_t nr) {
+                                      float* C, int64_t ldc, float beta, int64_t mr, int64_t nr, const TileEpi* e) {
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++)
@@ -233,7 +289,7 @@ TK_BF16_TARGET void micro_kernel_bf16(int64_t kp, const uint32_t* __restrict a, 
     a += MR;
     b += NR;
   }
-  store_tile(acc, C, ldc, beta, mr, nr);
+  store_tile(acc, C, ldc, beta, mr, nr, e);
 }
 // AMX (Sapphire Rapids and later): TDPBF16PS multiplies a 16x32 bf16 tile of A by a 32x16 tile of B
 // (k-pairs, the layout to_bf16_pairs writes) into a 16x16 fp32 tile, 16x the work of a vdpbf16ps
@@ -320,6 +376,7 @@ __attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(cons
     for (int64_t pc = 0; pc < g.K; pc += AKC) {
       const int64_t kc = std::min<int64_t>(AKC, g.K - pc), kcp = (kc + 31) / 32 * 32, kpp = kcp / 2;
       const float beta = pc == 0 ? g.beta : 1.f;
+      const bool last = pc + kc == g.K && has_epilogue(g);
       if (g.b_dtype == TK_BF16) {
         pack_b_pairs(g, static_cast<const uint16_t*>(B), pc, kc, j0 + jc, nc, kpp, Bh);
       } else {
@@ -357,12 +414,14 @@ __attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(cons
             const __m512 bb = _mm512_set1_ps(beta);
             for (int64_t r = 0; r < rows; r++) {
               float* c = C + (i0 + ic + ir + r) * g.ldc + j0 + jc + jr;
+              const TileEpi te = last ? tile_epi(g, C - g.C, i0 + ic + ir + r, j0 + jc + jr) : TileEpi{};
               for (int h = 0; h < 2; h++) {
                 const int64_t w = std::max<int64_t>(0, std::min<int64_t>(16, cols - 16 * h));
                 if (!w) break;
                 const __mmask16 mk = __mmask16(w >= 16 ? 0xFFFF : (1u << w) - 1);
                 __m512 v = _mm512_load_ps(ct + r * 32 + 16 * h);
                 if (beta != 0.f) v = _mm512_fmadd_ps(bb, _mm512_maskz_loadu_ps(mk, c + 16 * h), v);
+                if (last) v = epilogue(te, V{v}, 0, 16 * h, w).v;
                 _mm512_mask_storeu_ps(c + 16 * h, mk, v);
               }
             }
@@ -376,7 +435,8 @@ __attribute__((target("amx-tile,amx-bf16,avx512bf16"))) void gemm_block_amx(cons
 #else
 constexpr bool kHasBf16Path = false;
 inline void to_bf16_pairs(const float*, int64_t, int, uint32_t*) {}
-inline void micro_kernel_bf16(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, float, int64_t, int64_t) {}
+inline void micro_kernel_bf16(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, float, int64_t, int64_t,
+                              const TileEpi*) {}
 inline bool amx_ready() { return false; }
 inline void gemm_block_amx(const GemmArgs&, const float*, const void*, float*, int64_t, int64_t, int64_t, int64_t) {}
 #endif
@@ -387,11 +447,13 @@ inline bool use_bf16(const GemmArgs& g) { return kHasBf16Path && g.bf16 && bf16_
 // C block rows [i0, i0+m), cols [j0, j0+n) of one matrix, on the calling thread.
 void gemm_block(const GemmArgs& g, const float* A, const void* B, float* C, int64_t i0, int64_t m,
                 int64_t j0, int64_t n) {
-  if (g.K == 0 || g.alpha == 0.f) {  // C = beta·C
+  if (g.K == 0 || g.alpha == 0.f) {  // C = beta·C, then the epilogue
+    const bool ep = has_epilogue(g);
     for (int64_t i = i0; i < i0 + m; i++)
       for (int64_t j = j0; j < j0 + n; j++) {
         float* c = C + i * g.ldc + j;
         *c = g.beta == 0.f ? 0.f : g.beta * *c;
+        if (ep) store_part(epilogue(tile_epi(g, C - g.C, i, j), load_part(c, 1, 0.f), 0, 0, 1), c, 1);
       }
     return;
   }
@@ -412,6 +474,7 @@ void gemm_block(const GemmArgs& g, const float* A, const void* B, float* C, int6
     for (int64_t pc = 0; pc < g.K; pc += KC) {
       const int64_t kc = std::min<int64_t>(KC, g.K - pc), kp = (kc + 1) / 2;
       const float beta = pc == 0 ? g.beta : 1.f;
+      const bool last = pc + kc == g.K && has_epilogue(g);
       if (b_pairs) {
         pack_b_pairs(g, static_cast<const uint16_t*>(B), pc, kc, j0 + jc, nc, kp, Bh);
       } else {
@@ -429,8 +492,10 @@ void gemm_block(const GemmArgs& g, const float* A, const void* B, float* C, int6
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int64_t nr = std::min<int64_t>(NR, nc - jr);
             float* c = C + (i0 + ic + ir) * g.ldc + j0 + jc + jr;
-            if (bf16) micro_kernel_bf16(kp, Ah + ir * kp, Bh + jr * kp, c, g.ldc, beta, mr, nr);
-            else micro_kernel(kc, Ap + ir * kc, Bp + jr * kc, c, g.ldc, beta, mr, nr);
+            const TileEpi te = last ? tile_epi(g, C - g.C, i0 + ic + ir, j0 + jc + jr) : TileEpi{};
+            const TileEpi* e = last ? &te : nullptr;
+            if (bf16) micro_kernel_bf16(kp, Ah + ir * kp, Bh + jr * kp, c, g.ldc, beta, mr, nr, e);
+            else micro_kernel(kc, Ap + ir * kc, Bp + jr * kc, c, g.ldc, beta, mr, nr, e);
           }
         }
       }
@@ -448,7 +513,7 @@ inline const void* b_at(const GemmArgs& g, int64_t b) {
 // product, and a step is bound by reading B once. So each of B's rows n is read in place, once, and
 // dotted with the M rows of A, rows of B split across threads. Same float32 math, another summation order.
 constexpr int64_t kSmallM = 8;
-inline bool small_m(const GemmArgs& g) { return g.M <= kSmallM && g.transB && !g.transA && g.batch == 1 && !use_bf16(g); }
+inline bool small_m(const GemmArgs& g) { return g.M <= kSmallM && g.K > 0 && g.alpha != 0.f && g.transB && !g.transA && g.batch == 1 && !use_bf16(g); }
 
 template <class E>
 void gemm_small_m_rows(const GemmArgs& g, const E* B, int64_t n0, int64_t n1) {
@@ -481,6 +546,16 @@ void gemm_small_m_rows(const GemmArgs& g, const E* B, int64_t n0, int64_t n1) {
 void gemm_small_m(const GemmArgs& g, int64_t n0, int64_t n1) {
   if (g.b_dtype == TK_BF16) gemm_small_m_rows(g, static_cast<const uint16_t*>(g.B), n0, n1);
   else gemm_small_m_rows(g, static_cast<const float*>(g.B), n0, n1);
+  if (!has_epilogue(g)) return;
+  // Then the epilogue over the columns just written, as bias_add / add / gelu would run after the product.
+  for (int64_t m = 0; m < g.M; m++)
+    for (int64_t col = n0; col < n1; col += V::W) {
+      const int64_t n = std::min<int64_t>(V::W, n1 - col);
+      float* c = g.C + m * g.ldc + col;
+      const V x = epilogue(tile_epi(g, 0, m, col), n == V::W ? V::load(c) : load_part(c, n, 0.f), 0, 0, n);
+      if (n == V::W) x.store(c);
+      else store_part(x, c, n);
+    }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // LayerNorm over the last dim: one row at a time, vectorised over C, threaded over rows.
-// The forward keeps mean and rstd per row; the backward recomputes xhat from them.
+// The forward keeps mean and rstd per row; the backward recomputes xhat from them. With a residual
+// the row x + residual is summed into a per-thread row buffer (in L1) and normalised from there.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -45,11 +46,23 @@ float row_var(const float* x, int64_t C, float mean) {
   return s / static_cast<float>(C);
 }
 
+// Row r of the LayerNorm's input: x itself, or x + residual summed into buf (C floats).
+inline const float* input_row(const float* x, const float* residual, int64_t C, int64_t r, float* buf) {
+  x += r * C;
+  if (!residual) return x;
+  const float* res = residual + r * C;
+  int64_t c = 0;
+  for (; c + V::W <= C; c += V::W) (V::load(x + c) + V::load(res + c)).store(buf + c);
+  for (; c < C; c++) buf[c] = x[c] + res[c];
+  return buf;
+}
+
 template <bool kGamma, bool kBeta>
 void forward_rows(const LayerNormArgs& a, int64_t r0, int64_t r1) {
   const int64_t C = a.C;
+  float* buf = a.residual ? scratch(6, C) : nullptr;
   for (int64_t r = r0; r < r1; r++) {
-    const float* x = a.x + r * C;
+    const float* x = input_row(a.x, a.residual, C, r, buf);
     float* y = a.y + r * C;
     const float mean = row_mean(x, C);
     const float rstd = 1.f / std::sqrt(row_var(x, C, mean) + a.eps);
@@ -72,9 +85,9 @@ void forward_rows(const LayerNormArgs& a, int64_t r0, int64_t r1) {
 //   dx = rstd · (g - mean(g) - xhat · mean(g·xhat)),  dgamma += dy·xhat,  dbeta += dy.
 // pg / pb: this chunk's partial dgamma / dbeta (null when neither is wanted).
 template <bool kGamma>
-void backward_row(const LayerNormBackwardArgs& a, int64_t r, float* pg, float* pb) {
+void backward_row(const LayerNormBackwardArgs& a, int64_t r, float* pg, float* pb, float* buf) {
   const int64_t C = a.C;
-  const float* x = a.x + r * C;
+  const float* x = input_row(a.x, a.residual, C, r, buf);
   const float* dy = a.dy + r * C;
   const V m = V::set1(a.mean[r]), rs = V::set1(a.rstd[r]);
   V s1 = V::zero(), s2 = V::zero();
@@ -143,9 +156,10 @@ void layernorm_backward(const LayerNormBackwardArgs& a) {
       float* pb = params ? pg + C : nullptr;
       if (params) std::memset(pg, 0, sizeof(float) * 2 * C);
       const int64_t r0 = a.rows * k / K, r1 = a.rows * (k + 1) / K;
+      float* buf = a.residual ? scratch(6, C) : nullptr;
       for (int64_t r = r0; r < r1; r++) {
-        if (a.gamma) backward_row<true>(a, r, pg, pb);
-        else backward_row<false>(a, r, pg, pb);
+        if (a.gamma) backward_row<true>(a, r, pg, pb, buf);
+        else backward_row<false>(a, r, pg, pb, buf);
       }
     }
   };
