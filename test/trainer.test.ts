@@ -73,9 +73,11 @@ describe("Trainer on an SST-2 slice", () => {
       }
       return worst;
     };
-    // Adam's first step is ≈ lr·sign(g): float rounding of the summation order may move a weight by a
-    // small fraction of lr (1e-3), a wrong normalisation by a large one.
-    expect(diff(b)).toBeLessThan(1e-5);
+    // Adam's first step is ≈ lr·g/(|g| + eps): for a gradient element near eps (1e-8), float rounding of the
+    // summation order (batch 16 and batch 4 take different GEMM paths: the few-rows path below 9 rows, dX
+    // accumulated in the GEMM) moves a weight by a few percent of lr (1e-3); a wrong normalisation moves
+    // weights by ~2·lr (2e-3 measured).
+    expect(diff(b)).toBeLessThan(5e-5);
     expect(diff(c)).toBeGreaterThan(1e-4);
   });
 
